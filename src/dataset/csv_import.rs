@@ -1,0 +1,450 @@
+//! Reading schools from CSV, in the format of
+//! `../shared/data/wales/schools.csv` plus optional extra columns.
+//!
+//! Columns are found by header name (case-insensitive, any order); unknown
+//! columns such as `postcode` are ignored. Required: `school_number` (or
+//! `id`), `name`, `phase`, `latitude`, `longitude`. Optional:
+//! `local_authority`, `consortium`, `language_medium`, `religious_character`,
+//! `pupils`, `fsm_percent`, `deprivation_percent`, `aln_percent`,
+//! `eal_percent`, `support_category_2019` (or `stage`), `strengths`, `needs`
+//! (focus-area names separated by `;`), `capacity`, `family_id`, `open`.
+//!
+//! A bad row is never silently dropped: it is reported with its line number,
+//! the column and the reason, and the other rows still load.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Read;
+use std::path::Path;
+
+use crate::domain::{
+    ContextMeasures, FocusArea, FocusSet, GeoPoint, LanguageMedium, Phase, School, SchoolId, Stage,
+    Violations,
+};
+
+/// Why one row was not loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    /// 1-based line in the file (the header is line 1).
+    pub line: u64,
+    /// The row's school id, when it could be read.
+    pub school_id: Option<String>,
+    /// Column of the first problem.
+    pub column: String,
+    /// Every problem with the row.
+    pub message: String,
+}
+
+impl fmt::Display for RowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}", self.line)?;
+        if let Some(id) = &self.school_id {
+            write!(f, " (school {id})")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// The schools read from a file and the rows that were rejected.
+#[derive(Debug, Clone, Default)]
+pub struct CsvImport {
+    pub schools: Vec<School>,
+    pub rejected: Vec<RowError>,
+    /// Data rows read (loaded plus rejected).
+    pub rows: u64,
+}
+
+/// A problem with the file as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum CsvImportError {
+    #[error("cannot read {path}: {source}")]
+    Open {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the header has no {0} column (required)")]
+    MissingColumn(&'static str),
+    #[error("CSV error: {0}")]
+    Csv(#[from] csv::Error),
+}
+
+/// Reads a CSV file of schools.
+pub fn read_csv_path(path: impl AsRef<Path>) -> Result<CsvImport, CsvImportError> {
+    let path = path.as_ref();
+    let file = std::fs::File::open(path).map_err(|source| CsvImportError::Open {
+        path: path.display().to_string(),
+        source,
+    })?;
+    read_csv(std::io::BufReader::new(file))
+}
+
+/// Column positions, looked up once from the header.
+struct Columns {
+    by_name: HashMap<String, usize>,
+    id: (usize, &'static str),
+    stage: Option<(usize, &'static str)>,
+}
+
+impl Columns {
+    fn new(header: &csv::StringRecord) -> Result<Columns, CsvImportError> {
+        let by_name: HashMap<String, usize> = header
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (name.trim().to_ascii_lowercase(), i))
+            .collect();
+        let first_of = |names: &[&'static str]| {
+            names
+                .iter()
+                .find_map(|name| by_name.get(*name).map(|i| (*i, *name)))
+        };
+        let id = first_of(&["school_number", "id"])
+            .ok_or(CsvImportError::MissingColumn("school_number"))?;
+        let stage = first_of(&["support_category_2019", "stage"]);
+        for required in ["name", "phase", "latitude", "longitude"] {
+            if !by_name.contains_key(required) {
+                return Err(CsvImportError::MissingColumn(required));
+            }
+        }
+        Ok(Columns { by_name, id, stage })
+    }
+
+    fn get<'r>(&self, record: &'r csv::StringRecord, name: &str) -> &'r str {
+        self.by_name
+            .get(name)
+            .and_then(|i| record.get(*i))
+            .map(str::trim)
+            .unwrap_or("")
+    }
+}
+
+/// Reads CSV text of schools.
+pub fn read_csv(reader: impl Read) -> Result<CsvImport, CsvImportError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::None)
+        .from_reader(reader);
+    let header = reader.headers()?.clone();
+    let columns = Columns::new(&header)?;
+    let mut import = CsvImport::default();
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(error) => {
+                // Bad UTF-8 or quoting: report the row, keep reading.
+                import.rows += 1;
+                import.rejected.push(RowError {
+                    line: error.position().map_or(0, |p| p.line()),
+                    school_id: None,
+                    column: String::new(),
+                    message: format!("unreadable row: {error}"),
+                });
+                continue;
+            }
+        }
+        import.rows += 1;
+        let line = record.position().map_or(0, |p| p.line());
+        if record.len() != header.len() {
+            import.rejected.push(RowError {
+                line,
+                school_id: None,
+                column: String::new(),
+                message: format!(
+                    "expected {} fields as in the header, found {}",
+                    header.len(),
+                    record.len()
+                ),
+            });
+            continue;
+        }
+        let raw_id = record.get(columns.id.0).unwrap_or("").trim().to_owned();
+        match parse_row(&columns, &record) {
+            Ok(school) => {
+                if let Some(first) = seen.get(school.id.as_str()) {
+                    import.rejected.push(RowError {
+                        line,
+                        school_id: Some(raw_id),
+                        column: columns.id.1.to_owned(),
+                        message: format!(
+                            "{}: duplicate id (first on line {first}); this row is skipped",
+                            columns.id.1
+                        ),
+                    });
+                    continue;
+                }
+                seen.insert(school.id.to_string(), line);
+                import.schools.push(school);
+            }
+            Err(violations) => {
+                let column = violations
+                    .iter()
+                    .next()
+                    .map(|v| v.field.clone())
+                    .unwrap_or_default();
+                import.rejected.push(RowError {
+                    line,
+                    school_id: (!raw_id.is_empty()).then_some(raw_id),
+                    column,
+                    message: violations.to_string(),
+                });
+            }
+        }
+    }
+    Ok(import)
+}
+
+fn parse_row(columns: &Columns, record: &csv::StringRecord) -> Result<School, Violations> {
+    let mut v = Violations::new();
+    let get = |name: &str| columns.get(record, name);
+    let (id_index, id_column) = columns.id;
+    let id = SchoolId::parse(record.get(id_index).unwrap_or("").trim())
+        .map_err(|problem| v.push(id_column, problem))
+        .ok();
+
+    let phase = match get("phase") {
+        "" => {
+            v.push("phase", "is required");
+            None
+        }
+        text => Phase::parse(text).or_else(|| {
+            v.push(
+                "phase",
+                format!("unknown phase {text:?} (expected nursery, primary, middle, secondary, special or pru)"),
+            );
+            None
+        }),
+    };
+
+    let latitude_text = get("latitude");
+    let longitude_text = get("longitude");
+    if latitude_text.is_empty() || longitude_text.is_empty() {
+        v.push(
+            if latitude_text.is_empty() {
+                "latitude"
+            } else {
+                "longitude"
+            },
+            "no coordinates: a school cannot be matched without a location, so the row is skipped",
+        );
+    }
+    let latitude = parse_number(&mut v, "latitude", latitude_text);
+    let longitude = parse_number(&mut v, "longitude", longitude_text);
+
+    let stage = columns.stage.and_then(|(index, column)| {
+        let text = record.get(index).unwrap_or("").trim();
+        if text.is_empty() {
+            return None;
+        }
+        Stage::parse(text).or_else(|| {
+            v.push(
+                column,
+                format!("unknown stage {text:?} (expected green, yellow, amber or red)"),
+            );
+            None
+        })
+    });
+    let language_medium = match get("language_medium") {
+        "" => None,
+        text => LanguageMedium::parse(text).or_else(|| {
+            v.push(
+                "language_medium",
+                format!("unknown language medium {text:?} (expected english, welsh, bilingual, dual or transitional)"),
+            );
+            None
+        }),
+    };
+    let pupils = parse_number(&mut v, "pupils", get("pupils")).and_then(|value| {
+        if value.fract() != 0.0 || value < 0.0 {
+            v.push("pupils", format!("must be a whole number, got {value}"));
+            None
+        } else {
+            Some(value.min(f64::from(u32::MAX)) as u32)
+        }
+    });
+    let capacity = parse_number(&mut v, "capacity", get("capacity")).and_then(|value| {
+        if value.fract() != 0.0 || value < 0.0 {
+            v.push("capacity", format!("must be a whole number, got {value}"));
+            None
+        } else {
+            Some(value.min(f64::from(u32::MAX)) as u32)
+        }
+    });
+    let context = ContextMeasures {
+        fsm_percent: parse_number(&mut v, "fsm_percent", get("fsm_percent")),
+        deprivation_percent: parse_number(
+            &mut v,
+            "deprivation_percent",
+            get("deprivation_percent"),
+        ),
+        aln_percent: parse_number(&mut v, "aln_percent", get("aln_percent")),
+        eal_percent: parse_number(&mut v, "eal_percent", get("eal_percent")),
+    };
+    let strengths = parse_focus(&mut v, "strengths", get("strengths"));
+    let needs = parse_focus(&mut v, "needs", get("needs"));
+    let open = match get("open").to_ascii_lowercase().as_str() {
+        "" | "true" | "yes" | "1" | "open" => true,
+        "false" | "no" | "0" | "closed" => false,
+        other => {
+            v.push("open", format!("expected true or false, got {other:?}"));
+            true
+        }
+    };
+    let family = get("family_id");
+
+    let (Some(id), Some(phase), Some(latitude), Some(longitude)) = (id, phase, latitude, longitude)
+    else {
+        return Err(v);
+    };
+    let school = School {
+        id,
+        name: get("name").to_owned(),
+        phase,
+        stage,
+        language_medium,
+        location: GeoPoint::new(latitude, longitude),
+        local_authority: get("local_authority").to_owned(),
+        consortium: get("consortium").to_owned(),
+        pupils,
+        context,
+        family_id: (!family.is_empty()).then(|| family.to_owned()),
+        strengths,
+        needs,
+        capacity,
+        religious_character: get("religious_character").to_owned(),
+        open,
+    };
+    v.extend(school.validate());
+    v.into_result(school)
+}
+
+/// An empty cell is `None`; anything else must be a number.
+fn parse_number(v: &mut Violations, column: &str, text: &str) -> Option<f64> {
+    if text.is_empty() {
+        return None;
+    }
+    match text.parse::<f64>() {
+        Ok(value) => Some(value),
+        Err(_) => {
+            v.push(column, format!("expected a number, got {text:?}"));
+            None
+        }
+    }
+}
+
+fn parse_focus(v: &mut Violations, column: &str, text: &str) -> FocusSet {
+    let mut set = FocusSet::EMPTY;
+    for part in text
+        .split([';', '|'])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        match FocusArea::parse(part) {
+            Some(area) => set.insert(area),
+            None => v.push(column, format!("unknown focus area {part:?}")),
+        }
+    }
+    set
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "school_number,name,local_authority,consortium,phase,language_medium,religious_character,postcode,latitude,longitude,pupils,fsm_percent,support_category_2019";
+
+    #[test]
+    fn reads_the_welsh_format_and_reports_bad_rows_by_line() {
+        let text = format!(
+            "{HEADER}\n\
+             6602130,Ysgol Gynradd Amlwch,Isle of Anglesey,GwE,primary,welsh,none,LL68 9DU,53.412411,-4.346583,279,,amber\n\
+             6602131,No Coordinates,Isle of Anglesey,GwE,primary,welsh,none,LL58 8HL,,,48,,yellow\n\
+             6602132,Bad Phase,Isle of Anglesey,GwE,college,welsh,none,LL65 3TZ,53.29,-4.49,95,,yellow\n\
+             6602133,Bad Latitude,Isle of Anglesey,GwE,primary,klingon,none,LL77 7LZ,95,-4.36,80,,purple\n\
+             6602130,Duplicate,Isle of Anglesey,GwE,primary,welsh,none,LL68 9DU,53.41,-4.34,279,,amber\n\
+             6602134,Nursery,Isle of Anglesey,GwE,nursery,,,LL77 7LZ,53.26,-4.36,,,\n"
+        );
+        let import = read_csv(text.as_bytes()).unwrap();
+        assert_eq!(import.rows, 6);
+        let ids: Vec<_> = import.schools.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["6602130", "6602134"]);
+        let amlwch = &import.schools[0];
+        assert_eq!(amlwch.stage, Some(Stage::Amber));
+        assert_eq!(amlwch.language_medium, Some(LanguageMedium::Welsh));
+        assert_eq!(amlwch.pupils, Some(279));
+        assert_eq!(amlwch.context.fsm_percent, None);
+        let nursery = &import.schools[1];
+        assert_eq!(
+            (nursery.stage, nursery.language_medium, nursery.pupils),
+            (None, None, None)
+        );
+
+        let lines: Vec<_> = import
+            .rejected
+            .iter()
+            .map(|r| (r.line, r.column.as_str()))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                (3, "latitude"),
+                (4, "phase"),
+                (5, "support_category_2019"),
+                (6, "school_number")
+            ]
+        );
+        assert!(import.rejected[0].message.contains("no coordinates"));
+        let bad = &import.rejected[2].message;
+        assert!(
+            bad.contains("latitude: must be between -90 and 90, got 95"),
+            "{bad}"
+        );
+        assert!(
+            bad.contains("support_category_2019: unknown stage \"purple\""),
+            "{bad}"
+        );
+        assert!(
+            bad.contains("language_medium: unknown language medium \"klingon\""),
+            "{bad}"
+        );
+        assert!(import.rejected[3].message.contains("first on line 2"));
+    }
+
+    #[test]
+    fn optional_columns_and_missing_required_ones() {
+        let text = "id,name,phase,latitude,longitude,strengths,needs,capacity,open,fsm_percent,family_id\n\
+                    a1,Alpha,secondary,51.5,-3.2,literacy;numeracy,attendance,2,false,31.5,fam-x\n\
+                    a2,Beta,secondary,51.5,-3.2,astrology,,1.5,maybe,101,\n";
+        let import = read_csv(text.as_bytes()).unwrap();
+        assert_eq!(import.schools.len(), 1);
+        let alpha = &import.schools[0];
+        assert_eq!(alpha.strengths.len(), 2);
+        assert!(alpha.needs.contains(FocusArea::Attendance));
+        assert_eq!((alpha.capacity, alpha.open), (Some(2), false));
+        assert_eq!(alpha.family_id.as_deref(), Some("fam-x"));
+        let message = &import.rejected[0].message;
+        for expected in [
+            "strengths: unknown focus area",
+            "capacity: must be a whole number",
+            "open: expected true or false",
+            "fsm_percent: must be between 0 and 100",
+        ] {
+            assert!(message.contains(expected), "{expected} in {message}");
+        }
+
+        let missing = read_csv("school_number,name,latitude,longitude\n".as_bytes()).unwrap_err();
+        assert_eq!(
+            missing.to_string(),
+            "the header has no phase column (required)"
+        );
+    }
+
+    #[test]
+    fn short_rows_are_reported() {
+        let text = "id,name,phase,latitude,longitude\nx,Short,primary\n";
+        let import = read_csv(text.as_bytes()).unwrap();
+        assert_eq!(import.rejected[0].line, 2);
+        assert!(import.rejected[0].message.contains("expected 5 fields"));
+    }
+}

@@ -1,0 +1,8 @@
+//! Where schools come from: the embedded synthetic Wales-like population
+//! (design §6) and CSV files such as `../shared/data/wales/schools.csv`.
+
+mod csv_import;
+mod synthetic;
+
+pub use csv_import::{CsvImport, CsvImportError, RowError, read_csv, read_csv_path};
+pub use synthetic::{DEFAULT_SCHOOLS, DEFAULT_SEED, SyntheticConfig, generate};

@@ -1,0 +1,876 @@
+//! A deterministic synthetic population of schools shaped like Wales: 22 local
+//! authorities in 4 consortia with their real school numbers' prefixes, the
+//! real phase mix, Welsh-medium shares, support categories by phase, and
+//! challenge that rises where categories are weaker. The same seed always
+//! gives the same schools.
+//!
+//! Larger populations (England-sized and beyond, for benchmarks) tile further
+//! Wales-shaped regions eastwards and southwards, keeping Wales's density of
+//! schools, so regions 2, 3, ... are fictional places.
+
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, LogNormal, Normal};
+
+use crate::domain::{
+    ContextMeasures, FocusArea, FocusSet, GeoPoint, LanguageMedium, Phase, School, SchoolId, Stage,
+};
+
+/// Schools in the embedded default population (Wales has about 1,470).
+pub const DEFAULT_SCHOOLS: usize = 1500;
+/// Seed of the embedded default population (the year of the Estyn report).
+pub const DEFAULT_SEED: u64 = 2015;
+/// Schools per Wales-shaped region before another region is added.
+const SCHOOLS_PER_REGION: usize = 1500;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyntheticConfig {
+    pub schools: usize,
+    pub seed: u64,
+}
+
+impl Default for SyntheticConfig {
+    fn default() -> SyntheticConfig {
+        SyntheticConfig {
+            schools: DEFAULT_SCHOOLS,
+            seed: DEFAULT_SEED,
+        }
+    }
+}
+
+struct Authority {
+    name: &'static str,
+    consortium: &'static str,
+    /// Welsh Government local-authority code: the first 3 digits of school
+    /// numbers.
+    code: u32,
+    latitude: f64,
+    longitude: f64,
+    /// Spread of schools around the centre, km (one standard deviation).
+    spread_km: f64,
+    /// Relative number of schools (the real 2021 counts).
+    schools: u32,
+    /// Share of Welsh-medium (or bilingual, dual, transitional) schools.
+    welsh_share: f64,
+    /// Typical free-school-meals percentage.
+    fsm_percent: f64,
+    places: &'static [&'static str],
+}
+
+const AUTHORITIES: [Authority; 22] = [
+    Authority {
+        name: "Isle of Anglesey",
+        consortium: "GwE",
+        code: 660,
+        latitude: 53.28,
+        longitude: -4.35,
+        spread_km: 9.0,
+        schools: 46,
+        welsh_share: 0.85,
+        fsm_percent: 18.0,
+        places: &[
+            "Amlwch",
+            "Llangefni",
+            "Holyhead",
+            "Beaumaris",
+            "Benllech",
+            "Rhosneigr",
+        ],
+    },
+    Authority {
+        name: "Gwynedd",
+        consortium: "GwE",
+        code: 661,
+        latitude: 52.92,
+        longitude: -3.98,
+        spread_km: 18.0,
+        schools: 96,
+        welsh_share: 0.97,
+        fsm_percent: 15.0,
+        places: &[
+            "Bangor",
+            "Caernarfon",
+            "Pwllheli",
+            "Dolgellau",
+            "Bala",
+            "Porthmadog",
+            "Tywyn",
+            "Blaenau Ffestiniog",
+        ],
+    },
+    Authority {
+        name: "Conwy",
+        consortium: "GwE",
+        code: 662,
+        latitude: 53.17,
+        longitude: -3.75,
+        spread_km: 11.0,
+        schools: 60,
+        welsh_share: 0.35,
+        fsm_percent: 17.0,
+        places: &[
+            "Llandudno",
+            "Colwyn Bay",
+            "Abergele",
+            "Llanrwst",
+            "Conwy",
+            "Penmaenmawr",
+        ],
+    },
+    Authority {
+        name: "Denbighshire",
+        consortium: "GwE",
+        code: 663,
+        latitude: 53.10,
+        longitude: -3.35,
+        spread_km: 10.0,
+        schools: 54,
+        welsh_share: 0.28,
+        fsm_percent: 20.0,
+        places: &[
+            "Rhyl",
+            "Prestatyn",
+            "Denbigh",
+            "Ruthin",
+            "Llangollen",
+            "Corwen",
+        ],
+    },
+    Authority {
+        name: "Flintshire",
+        consortium: "GwE",
+        code: 664,
+        latitude: 53.20,
+        longitude: -3.13,
+        spread_km: 8.0,
+        schools: 77,
+        welsh_share: 0.08,
+        fsm_percent: 15.0,
+        places: &[
+            "Mold",
+            "Buckley",
+            "Flint",
+            "Connah's Quay",
+            "Holywell",
+            "Shotton",
+        ],
+    },
+    Authority {
+        name: "Wrexham",
+        consortium: "GwE",
+        code: 665,
+        latitude: 53.02,
+        longitude: -3.00,
+        spread_km: 8.0,
+        schools: 68,
+        welsh_share: 0.12,
+        fsm_percent: 18.0,
+        places: &[
+            "Wrexham",
+            "Gresford",
+            "Rhosllanerchrugog",
+            "Chirk",
+            "Brymbo",
+            "Ruabon",
+        ],
+    },
+    Authority {
+        name: "Powys",
+        consortium: "ERW",
+        code: 666,
+        latitude: 52.35,
+        longitude: -3.40,
+        spread_km: 24.0,
+        schools: 91,
+        welsh_share: 0.25,
+        fsm_percent: 12.0,
+        places: &[
+            "Newtown",
+            "Welshpool",
+            "Llandrindod Wells",
+            "Brecon",
+            "Machynlleth",
+            "Builth Wells",
+            "Knighton",
+            "Ystradgynlais",
+        ],
+    },
+    Authority {
+        name: "Ceredigion",
+        consortium: "ERW",
+        code: 667,
+        latitude: 52.22,
+        longitude: -4.08,
+        spread_km: 15.0,
+        schools: 43,
+        welsh_share: 0.82,
+        fsm_percent: 11.0,
+        places: &[
+            "Aberystwyth",
+            "Cardigan",
+            "Lampeter",
+            "Aberaeron",
+            "Tregaron",
+            "Llandysul",
+        ],
+    },
+    Authority {
+        name: "Pembrokeshire",
+        consortium: "ERW",
+        code: 668,
+        latitude: 51.85,
+        longitude: -4.90,
+        spread_km: 14.0,
+        schools: 61,
+        welsh_share: 0.22,
+        fsm_percent: 17.0,
+        places: &[
+            "Haverfordwest",
+            "Pembroke",
+            "Milford Haven",
+            "Tenby",
+            "Fishguard",
+            "Narberth",
+        ],
+    },
+    Authority {
+        name: "Carmarthenshire",
+        consortium: "ERW",
+        code: 669,
+        latitude: 51.88,
+        longitude: -4.18,
+        spread_km: 16.0,
+        schools: 109,
+        welsh_share: 0.58,
+        fsm_percent: 18.0,
+        places: &[
+            "Carmarthen",
+            "Llanelli",
+            "Ammanford",
+            "Llandovery",
+            "Burry Port",
+            "Whitland",
+            "Llandeilo",
+        ],
+    },
+    Authority {
+        name: "Swansea",
+        consortium: "ERW",
+        code: 670,
+        latitude: 51.64,
+        longitude: -3.96,
+        spread_km: 7.0,
+        schools: 93,
+        welsh_share: 0.12,
+        fsm_percent: 21.0,
+        places: &[
+            "Swansea",
+            "Morriston",
+            "Gorseinon",
+            "Pontarddulais",
+            "Mumbles",
+            "Clydach",
+        ],
+    },
+    Authority {
+        name: "Neath Port Talbot",
+        consortium: "ERW",
+        code: 671,
+        latitude: 51.67,
+        longitude: -3.75,
+        spread_km: 7.0,
+        schools: 62,
+        welsh_share: 0.16,
+        fsm_percent: 23.0,
+        places: &[
+            "Neath",
+            "Port Talbot",
+            "Pontardawe",
+            "Glynneath",
+            "Briton Ferry",
+            "Cwmafan",
+        ],
+    },
+    Authority {
+        name: "Bridgend",
+        consortium: "CSC",
+        code: 672,
+        latitude: 51.53,
+        longitude: -3.58,
+        spread_km: 6.0,
+        schools: 59,
+        welsh_share: 0.10,
+        fsm_percent: 20.0,
+        places: &[
+            "Bridgend",
+            "Maesteg",
+            "Porthcawl",
+            "Pencoed",
+            "Pyle",
+            "Ogmore Vale",
+        ],
+    },
+    Authority {
+        name: "Vale of Glamorgan",
+        consortium: "CSC",
+        code: 673,
+        latitude: 51.43,
+        longitude: -3.40,
+        spread_km: 7.0,
+        schools: 55,
+        welsh_share: 0.10,
+        fsm_percent: 14.0,
+        places: &[
+            "Barry",
+            "Penarth",
+            "Cowbridge",
+            "Llantwit Major",
+            "Dinas Powys",
+            "Rhoose",
+        ],
+    },
+    Authority {
+        name: "Rhondda Cynon Taf",
+        consortium: "CSC",
+        code: 674,
+        latitude: 51.62,
+        longitude: -3.40,
+        spread_km: 8.0,
+        schools: 113,
+        welsh_share: 0.16,
+        fsm_percent: 25.0,
+        places: &[
+            "Pontypridd",
+            "Aberdare",
+            "Tonypandy",
+            "Porth",
+            "Mountain Ash",
+            "Treorchy",
+            "Llantrisant",
+        ],
+    },
+    Authority {
+        name: "Merthyr Tydfil",
+        consortium: "CSC",
+        code: 675,
+        latitude: 51.75,
+        longitude: -3.37,
+        spread_km: 4.0,
+        schools: 27,
+        welsh_share: 0.08,
+        fsm_percent: 27.0,
+        places: &["Merthyr Tydfil", "Troedyrhiw", "Treharris", "Dowlais"],
+    },
+    Authority {
+        name: "Caerphilly",
+        consortium: "EAS",
+        code: 676,
+        latitude: 51.64,
+        longitude: -3.20,
+        spread_km: 6.0,
+        schools: 86,
+        welsh_share: 0.11,
+        fsm_percent: 24.0,
+        places: &[
+            "Caerphilly",
+            "Blackwood",
+            "Bargoed",
+            "Risca",
+            "Ystrad Mynach",
+            "Newbridge",
+        ],
+    },
+    Authority {
+        name: "Blaenau Gwent",
+        consortium: "EAS",
+        code: 677,
+        latitude: 51.77,
+        longitude: -3.20,
+        spread_km: 4.0,
+        schools: 25,
+        welsh_share: 0.05,
+        fsm_percent: 28.0,
+        places: &["Ebbw Vale", "Tredegar", "Abertillery", "Brynmawr"],
+    },
+    Authority {
+        name: "Torfaen",
+        consortium: "EAS",
+        code: 678,
+        latitude: 51.70,
+        longitude: -3.04,
+        spread_km: 4.5,
+        schools: 32,
+        welsh_share: 0.06,
+        fsm_percent: 23.0,
+        places: &["Pontypool", "Cwmbran", "Blaenavon", "Griffithstown"],
+    },
+    Authority {
+        name: "Monmouthshire",
+        consortium: "EAS",
+        code: 679,
+        latitude: 51.76,
+        longitude: -2.85,
+        spread_km: 10.0,
+        schools: 34,
+        welsh_share: 0.06,
+        fsm_percent: 10.0,
+        places: &["Monmouth", "Abergavenny", "Chepstow", "Caldicot", "Usk"],
+    },
+    Authority {
+        name: "Newport",
+        consortium: "EAS",
+        code: 680,
+        latitude: 51.58,
+        longitude: -2.99,
+        spread_km: 5.0,
+        schools: 56,
+        welsh_share: 0.06,
+        fsm_percent: 24.0,
+        places: &[
+            "Newport",
+            "Caerleon",
+            "Bettws",
+            "Rogerstone",
+            "Maindee",
+            "Pillgwenlly",
+        ],
+    },
+    Authority {
+        name: "Cardiff",
+        consortium: "CSC",
+        code: 681,
+        latitude: 51.49,
+        longitude: -3.18,
+        spread_km: 5.0,
+        schools: 126,
+        welsh_share: 0.16,
+        fsm_percent: 24.0,
+        places: &[
+            "Cardiff",
+            "Llanishen",
+            "Ely",
+            "Splott",
+            "Whitchurch",
+            "Canton",
+            "Rumney",
+            "Llandaff",
+        ],
+    },
+];
+
+/// Phase mix of Welsh maintained schools (with a few PRUs, which the Welsh
+/// list does not include, so the phase is exercised).
+const PHASE_MIX: [(Phase, f64); 6] = [
+    (Phase::Nursery, 0.006),
+    (Phase::Primary, 0.824),
+    (Phase::Middle, 0.016),
+    (Phase::Secondary, 0.121),
+    (Phase::Special, 0.027),
+    (Phase::Pru, 0.006),
+];
+
+/// Support category shares by phase (2019 categorisation, rounded), in order
+/// green, yellow, amber, red; the remainder is unknown.
+fn stage_mix(phase: Phase) -> [f64; 4] {
+    match phase {
+        Phase::Primary => [0.49, 0.40, 0.09, 0.015],
+        Phase::Secondary => [0.37, 0.32, 0.19, 0.12],
+        Phase::Middle => [0.22, 0.52, 0.13, 0.09],
+        Phase::Special => [0.52, 0.37, 0.05, 0.03],
+        Phase::Pru => [0.20, 0.40, 0.25, 0.10],
+        // Nursery schools are not categorised.
+        Phase::Nursery => [0.0; 4],
+    }
+}
+
+/// The focus areas a school of this phase could plausibly name.
+fn focus_pool(phase: Phase) -> Vec<FocusArea> {
+    FocusArea::ALL
+        .into_iter()
+        .filter(|area| match (phase, area) {
+            (Phase::Nursery, a) => matches!(
+                a,
+                FocusArea::FoundationPhase
+                    | FocusArea::Literacy
+                    | FocusArea::Numeracy
+                    | FocusArea::Wellbeing
+                    | FocusArea::Transition
+                    | FocusArea::Attendance
+                    | FocusArea::SeniorLeadership
+                    | FocusArea::WelshLanguage
+                    | FocusArea::Aln
+            ),
+            (Phase::Primary, FocusArea::FourteenToNineteen | FocusArea::SubjectSupport) => false,
+            (Phase::Secondary, FocusArea::FoundationPhase) => false,
+            _ => true,
+        })
+        .collect()
+}
+
+/// Generates the population; the same config always gives the same schools.
+pub fn generate(config: SyntheticConfig) -> Vec<School> {
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let regions = config.schools.div_ceil(SCHOOLS_PER_REGION).max(1);
+    let total_weight: u32 = AUTHORITIES.iter().map(|a| a.schools).sum();
+    let mut next_number = vec![[0u32; 6]; AUTHORITIES.len() * regions];
+    let mut schools = Vec::with_capacity(config.schools);
+    for i in 0..config.schools {
+        let region = i * regions / config.schools.max(1);
+        let mut pick = rng.random_range(0..total_weight);
+        let authority_index = AUTHORITIES
+            .iter()
+            .position(|a| {
+                if pick < a.schools {
+                    true
+                } else {
+                    pick -= a.schools;
+                    false
+                }
+            })
+            .expect("pick is below the total weight");
+        let phase = choose_weighted(&mut rng, &PHASE_MIX);
+        let counters = &mut next_number[region * AUTHORITIES.len() + authority_index];
+        let phase_slot = Phase::ALL.iter().position(|p| *p == phase).unwrap_or(0);
+        let number = counters[phase_slot];
+        counters[phase_slot] += 1;
+        schools.push(make_school(
+            &mut rng,
+            &AUTHORITIES[authority_index],
+            region,
+            phase,
+            number,
+        ));
+    }
+    schools
+}
+
+fn choose_weighted<T: Copy>(rng: &mut ChaCha8Rng, options: &[(T, f64)]) -> T {
+    let total: f64 = options.iter().map(|(_, w)| w).sum();
+    let mut pick = rng.random_range(0.0..total);
+    for (value, weight) in options {
+        if pick < *weight {
+            return *value;
+        }
+        pick -= weight;
+    }
+    options[options.len() - 1].0
+}
+
+fn make_school(
+    rng: &mut ChaCha8Rng,
+    authority: &Authority,
+    region: usize,
+    phase: Phase,
+    number: u32,
+) -> School {
+    // School numbers: authority code, then a phase block as in the Welsh
+    // list (1xxx nursery, 2xxx primary, 4xxx secondary, 7xxx special).
+    let block = match phase {
+        Phase::Nursery => 1000,
+        Phase::Primary => 2000,
+        Phase::Middle => 3000,
+        Phase::Secondary => 4000,
+        Phase::Pru => 6000,
+        Phase::Special => 7000,
+    };
+    let number_text = format!("{}{:04}", authority.code, block + number % 1000);
+    let id = if region == 0 {
+        number_text
+    } else {
+        format!("r{}-{number_text}", region + 1)
+    };
+
+    // Location: around the authority's centre, in this region's tile.
+    let (region_lat, region_lon) = (-2.5 * (region / 8) as f64, 3.2 * (region % 8) as f64);
+    let normal = Normal::new(0.0, authority.spread_km).expect("spread is positive");
+    let north_km: f64 = normal
+        .sample(rng)
+        .clamp(-2.5 * authority.spread_km, 2.5 * authority.spread_km);
+    let east_km: f64 = normal
+        .sample(rng)
+        .clamp(-2.5 * authority.spread_km, 2.5 * authority.spread_km);
+    let latitude = authority.latitude + region_lat + north_km / 111.2;
+    let longitude = authority.longitude
+        + region_lon
+        + east_km / (111.2 * (authority.latitude + region_lat).to_radians().cos());
+
+    let stage = {
+        let mix = stage_mix(phase);
+        let mut pick = rng.random_range(0.0..1.0);
+        let mut stage = None;
+        for (share, candidate) in
+            mix.iter()
+                .zip([Stage::Green, Stage::Yellow, Stage::Amber, Stage::Red])
+        {
+            if pick < *share {
+                stage = Some(candidate);
+                break;
+            }
+            pick -= share;
+        }
+        stage
+    };
+
+    let welsh_side = rng.random_bool(authority.welsh_share);
+    let language_medium = match phase {
+        Phase::Nursery | Phase::Special => None,
+        Phase::Pru => Some(LanguageMedium::English),
+        _ if welsh_side => Some(choose_weighted(
+            rng,
+            &[
+                (LanguageMedium::Welsh, 0.85),
+                (LanguageMedium::Bilingual, 0.06),
+                (LanguageMedium::DualStream, 0.07),
+                (LanguageMedium::Transitional, 0.02),
+            ],
+        )),
+        _ => Some(LanguageMedium::English),
+    };
+
+    let (median, sigma, low, high) = match phase {
+        Phase::Nursery => (70.0, 0.4, 15.0, 200.0),
+        Phase::Primary => (210.0, 0.55, 9.0, 800.0),
+        Phase::Middle => (1000.0, 0.4, 200.0, 2400.0),
+        Phase::Secondary => (900.0, 0.35, 250.0, 2400.0),
+        Phase::Special => (110.0, 0.5, 15.0, 400.0),
+        Phase::Pru => (40.0, 0.5, 5.0, 150.0),
+    };
+    let pupils = LogNormal::new(f64::ln(median), sigma)
+        .expect("sigma is positive")
+        .sample(rng)
+        .clamp(low, high)
+        .round() as u32;
+
+    // Weaker categories sit in more challenging contexts.
+    let stage_factor = match stage {
+        Some(Stage::Red) => 1.5,
+        Some(Stage::Amber) => 1.25,
+        Some(Stage::Yellow) => 1.0,
+        Some(Stage::Green) => 0.85,
+        None => 1.0,
+    };
+    let noise = LogNormal::new(0.0, 0.35).expect("sigma is positive");
+    let fsm = (authority.fsm_percent * stage_factor * noise.sample(rng)).clamp(0.0, 80.0);
+    let deprivation =
+        (fsm * 1.4 + Normal::new(0.0, 8.0).expect("sd").sample(rng)).clamp(0.0, 100.0);
+    let aln = if phase == Phase::Special {
+        rng.random_range(90.0..100.0)
+    } else {
+        (20.0 + Normal::<f64>::new(0.0, 5.0).expect("sd").sample(rng)).clamp(0.0, 100.0)
+    };
+    let city = matches!(authority.name, "Cardiff" | "Newport" | "Swansea");
+    let eal = (if city { 9.0 } else { 1.5 }
+        * LogNormal::<f64>::new(0.0, 0.7).expect("sigma").sample(rng))
+    .clamp(0.0, 100.0);
+    let round = |value: f64| (value * 10.0).round() / 10.0;
+
+    let (strengths, needs) = focus_areas(rng, phase, stage, language_medium);
+
+    let capacity = if rng.random_bool(0.1) {
+        let default = Stage::default_capacity(stage) as i32;
+        Some((default + rng.random_range(-1..=1)).clamp(0, 5) as u32)
+    } else {
+        None
+    };
+
+    let religious_character = match (phase, rng.random_range(0.0..1.0)) {
+        (Phase::Primary, r) if r < 0.11 => "Church in Wales",
+        (Phase::Primary, r) if r < 0.17 => "Roman Catholic",
+        (Phase::Secondary, r) if r < 0.03 => "Church in Wales",
+        (Phase::Secondary, r) if r < 0.11 => "Roman Catholic",
+        _ => "none",
+    };
+
+    let place = *authority
+        .places
+        .choose(rng)
+        .expect("every authority has places");
+    let name = school_name(phase, language_medium, religious_character, place, number);
+    let suffix = |text: &str| {
+        if region == 0 {
+            text.to_owned()
+        } else {
+            format!("{text} (region {})", region + 1)
+        }
+    };
+
+    School {
+        id: SchoolId::parse(&id).expect("generated ids are valid"),
+        name,
+        phase,
+        stage,
+        language_medium,
+        location: GeoPoint::new(latitude, longitude),
+        local_authority: suffix(authority.name),
+        consortium: suffix(authority.consortium),
+        pupils: Some(pupils),
+        context: ContextMeasures {
+            fsm_percent: Some(round(fsm)),
+            deprivation_percent: Some(round(deprivation)),
+            aln_percent: Some(round(aln)),
+            eal_percent: Some(round(eal)),
+        },
+        family_id: None,
+        strengths,
+        needs,
+        capacity,
+        religious_character: religious_character.to_owned(),
+        open: !rng.random_bool(0.01),
+    }
+}
+
+/// Strong schools have more strengths and fewer needs; Welsh-medium schools
+/// tend to be strong in Welsh language, English-medium ones to need it.
+fn focus_areas(
+    rng: &mut ChaCha8Rng,
+    phase: Phase,
+    stage: Option<Stage>,
+    medium: Option<LanguageMedium>,
+) -> (FocusSet, FocusSet) {
+    let (strength_range, need_range) = match stage {
+        Some(Stage::Green) => (3..=5, 0..=1),
+        Some(Stage::Yellow) => (2..=3, 1..=2),
+        Some(Stage::Amber) => (1..=2, 2..=3),
+        Some(Stage::Red) => (0..=1, 3..=4),
+        None => (0..=2, 0..=2),
+    };
+    let mut pool = focus_pool(phase);
+    let strength_count = rng.random_range(strength_range);
+    let need_count = rng.random_range(need_range);
+    let mut strengths = FocusSet::EMPTY;
+    let mut needs = FocusSet::EMPTY;
+    if medium == Some(LanguageMedium::Welsh) && strength_count > 0 && rng.random_bool(0.5) {
+        strengths.insert(FocusArea::WelshLanguage);
+    }
+    if medium == Some(LanguageMedium::English) && need_count > 0 && rng.random_bool(0.2) {
+        needs.insert(FocusArea::WelshLanguage);
+    }
+    pool.retain(|area| !strengths.contains(*area) && !needs.contains(*area));
+    while strengths.len() < strength_count && !pool.is_empty() {
+        let area = pool.swap_remove(rng.random_range(0..pool.len()));
+        strengths.insert(area);
+    }
+    while needs.len() < need_count && !pool.is_empty() {
+        let area = pool.swap_remove(rng.random_range(0..pool.len()));
+        needs.insert(area);
+    }
+    (strengths, needs)
+}
+
+fn school_name(
+    phase: Phase,
+    medium: Option<LanguageMedium>,
+    religious_character: &str,
+    place: &str,
+    number: u32,
+) -> String {
+    const SAINTS: [&str; 6] = ["Mary", "Joseph", "David", "Patrick", "Teilo", "Helen"];
+    let welsh = matches!(
+        medium,
+        Some(LanguageMedium::Welsh | LanguageMedium::Bilingual | LanguageMedium::Transitional)
+    );
+    // The number keeps names distinct within a place, as real lists do with
+    // district names.
+    let district = [
+        "", " North", " East", " West", " South", " Park", " Vale", " Road",
+    ][number as usize % 8];
+    match (phase, welsh, religious_character) {
+        (Phase::Primary, _, "Roman Catholic") => {
+            format!(
+                "St {}'s RC Primary School, {place}",
+                SAINTS[number as usize % SAINTS.len()]
+            )
+        }
+        (Phase::Primary, true, "Church in Wales") => format!("Ysgol Eglwys {place}{district}"),
+        (Phase::Primary, false, "Church in Wales") => {
+            format!("{place}{district} Church in Wales Primary School")
+        }
+        (Phase::Primary, true, _) => format!("Ysgol Gynradd {place}{district}"),
+        (Phase::Primary, false, _) => format!("{place}{district} Primary School"),
+        (Phase::Secondary, _, "Roman Catholic") => {
+            format!(
+                "St {}'s Catholic High School, {place}",
+                SAINTS[number as usize % SAINTS.len()]
+            )
+        }
+        (Phase::Secondary, true, _) => format!("Ysgol Gyfun {place}{district}"),
+        (Phase::Secondary, false, _) => format!("{place}{district} High School"),
+        (Phase::Middle, true, _) => format!("Ysgol {place}{district} 3-16"),
+        (Phase::Middle, false, _) => format!("{place}{district} Learning Community"),
+        (Phase::Special, _, _) => format!("{place}{district} Special School"),
+        (Phase::Nursery, _, _) => format!("{place}{district} Nursery School"),
+        (Phase::Pru, _, _) => format!("{place}{district} Pupil Referral Unit"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_same_schools_other_seed_other_schools() {
+        let config = SyntheticConfig {
+            schools: 300,
+            seed: 7,
+        };
+        assert_eq!(generate(config), generate(config));
+        assert_ne!(
+            generate(config),
+            generate(SyntheticConfig { seed: 8, ..config })
+        );
+    }
+
+    #[test]
+    fn default_population_looks_like_wales() {
+        let schools = generate(SyntheticConfig::default());
+        assert_eq!(schools.len(), DEFAULT_SCHOOLS);
+        let mut ids: Vec<_> = schools.iter().map(|s| s.id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), schools.len(), "ids are unique");
+        for school in &schools {
+            assert!(school.validate().is_empty(), "{:?}", school.validate());
+            let GeoPoint {
+                latitude,
+                longitude,
+            } = school.location;
+            assert!((51.0..=53.7).contains(&latitude), "{latitude}");
+            assert!((-5.6..=-2.4).contains(&longitude), "{longitude}");
+        }
+        let share = |phase| schools.iter().filter(|s| s.phase == phase).count() as f64 / 1500.0;
+        assert!((0.78..0.87).contains(&share(Phase::Primary)));
+        assert!((0.09..0.15).contains(&share(Phase::Secondary)));
+        let consortia: std::collections::BTreeSet<_> =
+            schools.iter().map(|s| s.consortium.as_str()).collect();
+        assert_eq!(
+            consortia.into_iter().collect::<Vec<_>>(),
+            ["CSC", "EAS", "ERW", "GwE"]
+        );
+        let authorities: std::collections::BTreeSet<_> =
+            schools.iter().map(|s| s.local_authority.as_str()).collect();
+        assert_eq!(authorities.len(), 22);
+        let red = schools
+            .iter()
+            .filter(|s| s.stage == Some(Stage::Red))
+            .count();
+        let green = schools
+            .iter()
+            .filter(|s| s.stage == Some(Stage::Green))
+            .count();
+        assert!(red > 10 && green > 500, "red {red} green {green}");
+    }
+
+    #[test]
+    fn large_populations_tile_regions_with_unique_ids() {
+        let schools = generate(SyntheticConfig {
+            schools: 6000,
+            seed: 1,
+        });
+        let mut ids: Vec<_> = schools.iter().map(|s| s.id.as_str()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 6000);
+        assert!(schools.iter().any(|s| s.consortium == "GwE (region 4)"));
+    }
+}

@@ -1,0 +1,209 @@
+//! The school record and its validation rules.
+
+use std::borrow::Borrow;
+use std::fmt;
+
+use super::{FocusSet, GeoPoint, LanguageMedium, Phase, Stage, Violations};
+
+/// Bounds on school fields, shared by the API, CSV import and tests.
+pub mod limits {
+    pub const ID_MAX_CHARS: usize = 64;
+    pub const NAME_MAX_CHARS: usize = 200;
+    pub const AREA_MAX_CHARS: usize = 100;
+    pub const RELIGIOUS_CHARACTER_MAX_CHARS: usize = 100;
+    pub const FAMILY_ID_MAX_CHARS: usize = 64;
+    pub const PUPILS_MAX: u32 = 20_000;
+    pub const CAPACITY_MAX: u32 = 50;
+}
+
+/// A school's identifier: 1–64 characters from `A–Z a–z 0–9 - _ . :`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SchoolId(String);
+
+impl SchoolId {
+    /// Validates and wraps an id; the error says what is wrong with it.
+    pub fn parse(text: &str) -> Result<SchoolId, String> {
+        let chars = text.chars().count();
+        if chars == 0 {
+            return Err("is required".to_owned());
+        }
+        if chars > limits::ID_MAX_CHARS {
+            return Err(format!(
+                "must have at most {} characters, got {chars}",
+                limits::ID_MAX_CHARS
+            ));
+        }
+        if let Some(bad) = text
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':')))
+        {
+            return Err(format!(
+                "may contain only letters, digits and - _ . : (found {bad:?})"
+            ));
+        }
+        Ok(SchoolId(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SchoolId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Borrow<str> for SchoolId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The contextual percentages behind the index of challenge. `None` means
+/// unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ContextMeasures {
+    /// % eligible for free school meals.
+    pub fsm_percent: Option<f64>,
+    /// % living in the 20% most deprived areas.
+    pub deprivation_percent: Option<f64>,
+    /// % with additional/special learning needs.
+    pub aln_percent: Option<f64>,
+    /// % new to English or Welsh.
+    pub eal_percent: Option<f64>,
+}
+
+impl ContextMeasures {
+    pub fn fields(&self) -> [(&'static str, Option<f64>); 4] {
+        [
+            ("fsm_percent", self.fsm_percent),
+            ("deprivation_percent", self.deprivation_percent),
+            ("aln_percent", self.aln_percent),
+            ("eal_percent", self.eal_percent),
+        ]
+    }
+}
+
+/// A school as a client describes it. Derived values (challenge index,
+/// computed family, default capacity) live in [`StoredSchool`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct School {
+    pub id: SchoolId,
+    pub name: String,
+    pub phase: Phase,
+    pub stage: Option<Stage>,
+    pub language_medium: Option<LanguageMedium>,
+    pub location: GeoPoint,
+    pub local_authority: String,
+    pub consortium: String,
+    pub pupils: Option<u32>,
+    pub context: ContextMeasures,
+    /// A family given by the client; `None` means "compute one".
+    pub family_id: Option<String>,
+    pub strengths: FocusSet,
+    pub needs: FocusSet,
+    /// Capacity given by the client; `None` means the default for the stage.
+    pub capacity: Option<u32>,
+    pub religious_character: String,
+    pub open: bool,
+}
+
+/// Prefix of family ids the engine computes. A client sending one back (after
+/// reading a school) is treated as not giving a family, so it stays computed.
+pub const COMPUTED_FAMILY_PREFIX: &str = "auto-";
+
+impl School {
+    /// Checks every range and length rule; field paths are the proto field
+    /// names. The id is checked where it is parsed ([`SchoolId::parse`]).
+    pub fn validate(&self) -> Violations {
+        let mut v = Violations::new();
+        v.check_length("name", &self.name, 1, limits::NAME_MAX_CHARS);
+        v.check_range("latitude", self.location.latitude, -90.0, 90.0);
+        v.check_range("longitude", self.location.longitude, -180.0, 180.0);
+        v.check_length(
+            "local_authority",
+            &self.local_authority,
+            0,
+            limits::AREA_MAX_CHARS,
+        );
+        v.check_length("consortium", &self.consortium, 0, limits::AREA_MAX_CHARS);
+        if let Some(pupils) = self.pupils
+            && pupils > limits::PUPILS_MAX
+        {
+            v.push(
+                "pupils",
+                format!("must be at most {}, got {pupils}", limits::PUPILS_MAX),
+            );
+        }
+        for (field, value) in self.context.fields() {
+            if let Some(value) = value {
+                v.check_range(field, value, 0.0, 100.0);
+            }
+        }
+        if let Some(family) = &self.family_id {
+            v.check_length("family_id", family, 1, limits::FAMILY_ID_MAX_CHARS);
+        }
+        if let Some(capacity) = self.capacity
+            && capacity > limits::CAPACITY_MAX
+        {
+            v.push(
+                "capacity",
+                format!("must be at most {}, got {capacity}", limits::CAPACITY_MAX),
+            );
+        }
+        v.check_length(
+            "religious_character",
+            &self.religious_character,
+            0,
+            limits::RELIGIOUS_CHARACTER_MAX_CHARS,
+        );
+        v
+    }
+
+    /// The family the client gave, unless it is empty or a computed one.
+    pub fn given_family(&self) -> Option<&str> {
+        self.family_id
+            .as_deref()
+            .filter(|family| !family.is_empty() && !family.starts_with(COMPUTED_FAMILY_PREFIX))
+    }
+
+    /// Capacity as given, or the default for the stage.
+    pub fn effective_capacity(&self) -> u32 {
+        self.capacity
+            .unwrap_or_else(|| Stage::default_capacity(self.stage))
+    }
+}
+
+/// A school as the registry holds it: the client's record plus what the
+/// engine derives from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSchool {
+    pub school: School,
+    /// Index of challenge, 0–100; `None` when no context measure is known.
+    pub challenge_index: Option<f64>,
+    /// The given family, or the computed one (prefixed `auto-`).
+    pub family_id: Option<String>,
+    /// Capacity as given, or the default for the stage.
+    pub capacity: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn school_ids() {
+        assert!(SchoolId::parse("6602130").is_ok());
+        assert!(SchoolId::parse("urn:100000.a-b_c").is_ok());
+        assert_eq!(SchoolId::parse("").unwrap_err(), "is required");
+        assert!(SchoolId::parse("a b").unwrap_err().contains("' '"));
+        assert!(SchoolId::parse(&"9".repeat(64)).is_ok());
+        assert!(
+            SchoolId::parse(&"9".repeat(65))
+                .unwrap_err()
+                .contains("at most 64")
+        );
+    }
+}

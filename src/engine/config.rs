@@ -1,0 +1,159 @@
+//! Every tunable number of the engine, with its default and why.
+
+use crate::domain::Violations;
+
+/// Relative weights of the scoring components. Only ratios matter: the score
+/// is the weighted mean of the components.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Weights {
+    pub stage: f64,
+    pub proximity: f64,
+    pub context: f64,
+    pub focus: f64,
+    pub phase: f64,
+    pub language: f64,
+    pub size: f64,
+    pub load: f64,
+}
+
+/// Largest weight a request may give; keeps sums far from overflow and makes
+/// typos (1e300) visible as errors.
+pub const MAX_WEIGHT: f64 = 1000.0;
+
+impl Default for Weights {
+    /// Stage fit is what Estyn found matters most ("similar stages of their
+    /// journey of improvement"), then distance and the right focus (para 40),
+    /// then context; phase, language, size and load refine.
+    fn default() -> Weights {
+        Weights {
+            stage: 0.30,
+            proximity: 0.20,
+            context: 0.10,
+            focus: 0.20,
+            phase: 0.05,
+            language: 0.05,
+            size: 0.05,
+            load: 0.05,
+        }
+    }
+}
+
+impl Weights {
+    /// The weights in component order (see `Factor::ALL`).
+    pub fn as_array(&self) -> [f64; 8] {
+        [
+            self.stage,
+            self.proximity,
+            self.context,
+            self.focus,
+            self.phase,
+            self.language,
+            self.size,
+            self.load,
+        ]
+    }
+
+    pub fn validate(&self) -> Violations {
+        const NAMES: [&str; 8] = [
+            "stage",
+            "proximity",
+            "context",
+            "focus",
+            "phase",
+            "language",
+            "size",
+            "load",
+        ];
+        let mut v = Violations::new();
+        for (name, weight) in NAMES.iter().zip(self.as_array()) {
+            v.check_range(name, weight, 0.0, MAX_WEIGHT);
+        }
+        if v.is_empty() && self.as_array().iter().sum::<f64>() <= 0.0 {
+            v.push("weights", "at least one weight must be positive");
+        }
+        v
+    }
+}
+
+/// The scoring model's curves and scales (design §3).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoringConfig {
+    pub weights: Weights,
+    /// SUPPORT and LEAD: value by how many stages the supporter is ahead
+    /// (0, 1, 2, 3). One ahead is best; a large gap rarely works.
+    pub directed_stage_curve: [f64; 4],
+    /// PEER: value by stage difference (0, 1, 2, 3).
+    pub peer_stage_curve: [f64; 4],
+    /// Distance at which proximity falls to 1/e, km.
+    pub proximity_scale_km: f64,
+    /// Challenge-index difference at which context similarity reaches 0.
+    pub challenge_range: f64,
+    /// Share of the context component given by being in the same family.
+    pub same_family_bonus: f64,
+    /// Pupil-number ratio at which size similarity reaches 0.
+    pub size_ratio_floor: f64,
+    /// Value of a component whose inputs are unknown.
+    pub neutral: f64,
+}
+
+impl Default for ScoringConfig {
+    fn default() -> ScoringConfig {
+        ScoringConfig {
+            weights: Weights::default(),
+            directed_stage_curve: [0.7, 1.0, 0.3, 0.05],
+            peer_stage_curve: [1.0, 0.6, 0.15, 0.0],
+            proximity_scale_km: 15.0,
+            challenge_range: 30.0,
+            same_family_bonus: 0.25,
+            size_ratio_floor: 10.0,
+            neutral: 0.5,
+        }
+    }
+}
+
+/// Weights of the index of challenge (design §2), renormalised over the
+/// measures that are known.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChallengeWeights {
+    pub fsm: f64,
+    pub deprivation: f64,
+    pub aln: f64,
+    pub eal: f64,
+}
+
+impl Default for ChallengeWeights {
+    fn default() -> ChallengeWeights {
+        ChallengeWeights {
+            fsm: 0.5,
+            deprivation: 0.2,
+            aln: 0.15,
+            eal: 0.15,
+        }
+    }
+}
+
+/// How families of schools are cut (design §2).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FamilyConfig {
+    /// Target family size (Welsh families: about 11).
+    pub target_size: usize,
+    /// Smallest family when a group can be split (island authorities: 6–8).
+    pub min_size: usize,
+}
+
+impl Default for FamilyConfig {
+    fn default() -> FamilyConfig {
+        FamilyConfig {
+            target_size: 11,
+            min_size: 6,
+        }
+    }
+}
+
+/// Everything the engine can be tuned with.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EngineConfig {
+    pub scoring: ScoringConfig,
+    pub challenge: ChallengeWeights,
+    pub families: FamilyConfig,
+}

@@ -1,0 +1,221 @@
+//! The matching engine: registry graph, scoring and ranking. Knows nothing of
+//! gRPC; the API layer calls [`Engine`].
+//!
+//! Reads never wait for writes: every read works on an immutable
+//! [`Snapshot`] loaded from an `ArcSwap`; a write validates its whole input,
+//! applies it to the [`Registry`] under the writer lock and publishes the
+//! next snapshot, so a rejected write changes nothing and readers see each
+//! write whole or not at all.
+
+mod config;
+mod error;
+mod matcher;
+mod registry;
+mod scoring;
+mod snapshot;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use arc_swap::ArcSwap;
+
+use crate::domain::{Phase, School, Stage, StoredSchool};
+
+pub use config::{
+    ChallengeWeights, EngineConfig, FamilyConfig, MAX_WEIGHT, ScoringConfig, Weights,
+};
+pub use error::{Error, Result};
+pub use matcher::{
+    MatchOutcome, MatchQuery, RankedCandidate, WeightedComponent, brute_force, limits, top_k,
+};
+pub use registry::{Node, Registry, Relation, UpsertCounts, challenge_index};
+pub use scoring::{
+    Component, Coverage, Detail, Factor, Profile, ScoringContext, language_affinity,
+    phase_affinity, proximity_value,
+};
+pub use snapshot::Snapshot;
+
+/// Which schools a listing returns. Empty strings and `None` mean any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    /// Case-insensitive exact match.
+    pub consortium: String,
+    /// Case-insensitive exact match.
+    pub local_authority: String,
+    pub phase: Option<Phase>,
+    pub stage: Option<Stage>,
+    /// Exact family id (given or computed).
+    pub family_id: String,
+}
+
+impl ListFilter {
+    fn admits(&self, stored: &StoredSchool) -> bool {
+        let school = &stored.school;
+        let text_matches = |wanted: &str, value: &str| {
+            wanted.is_empty() || wanted.trim().eq_ignore_ascii_case(value.trim())
+        };
+        text_matches(&self.consortium, &school.consortium)
+            && text_matches(&self.local_authority, &school.local_authority)
+            && self.phase.is_none_or(|phase| phase == school.phase)
+            && self.stage.is_none_or(|stage| Some(stage) == school.stage)
+            && (self.family_id.is_empty()
+                || stored.family_id.as_deref() == Some(self.family_id.as_str()))
+    }
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone)]
+pub struct ListPage {
+    pub schools: Vec<Arc<StoredSchool>>,
+    /// Id of the last school on this page when more follow.
+    pub next_after: Option<String>,
+    /// Schools matching the filter over all pages.
+    pub total: u32,
+}
+
+/// The result of one upsert.
+#[derive(Debug, Clone)]
+pub struct Upserted {
+    pub school: Arc<StoredSchool>,
+    pub created: bool,
+}
+
+pub struct Engine {
+    config: Arc<EngineConfig>,
+    snapshot: ArcSwap<Snapshot>,
+    writer: Mutex<Registry>,
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig) -> Engine {
+        let config = Arc::new(config);
+        let registry = Registry::new(Arc::clone(&config));
+        Engine {
+            snapshot: ArcSwap::from_pointee(Snapshot::build(&registry)),
+            writer: Mutex::new(registry),
+            config,
+        }
+    }
+
+    /// An engine holding `schools`, each validated first.
+    pub fn with_schools(config: EngineConfig, schools: Vec<School>) -> Result<Engine> {
+        let engine = Engine::new(config);
+        engine.upsert_batch(schools)?;
+        Ok(engine)
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// The current snapshot; holding it never blocks writers.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    pub fn get(&self, id: &str) -> Result<Arc<StoredSchool>> {
+        self.snapshot
+            .load()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| Error::school_not_found(id))
+    }
+
+    /// Schools matching `filter` with ids after `after`, at most `page_size`.
+    pub fn list(&self, filter: &ListFilter, after: Option<&str>, page_size: usize) -> ListPage {
+        let snapshot = self.snapshot.load();
+        let mut total = 0u32;
+        let mut schools = Vec::with_capacity(page_size.min(snapshot.len()));
+        let mut more = false;
+        for stored in snapshot.schools() {
+            if !filter.admits(stored) {
+                continue;
+            }
+            total += 1;
+            if after.is_some_and(|after| stored.school.id.as_str() <= after) {
+                continue;
+            }
+            if schools.len() < page_size {
+                schools.push(Arc::clone(stored));
+            } else {
+                more = true;
+            }
+        }
+        let next_after = more
+            .then(|| schools.last().map(|last| last.school.id.to_string()))
+            .flatten();
+        ListPage {
+            schools,
+            next_after,
+            total,
+        }
+    }
+
+    /// Creates or replaces one school.
+    pub fn upsert(&self, school: School) -> Result<Upserted> {
+        let violations = school.validate();
+        if !violations.is_empty() {
+            return Err(Error::Invalid(violations));
+        }
+        let id = school.id.clone();
+        let mut registry = self.lock_writer()?;
+        let counts = registry.upsert_all([school]);
+        let stored = registry
+            .get(id.as_str())
+            .cloned()
+            .ok_or_else(|| Error::Internal(format!("school {id} vanished during upsert")))?;
+        self.publish(&registry);
+        Ok(Upserted {
+            school: stored,
+            created: counts.created == 1,
+        })
+    }
+
+    /// Creates or replaces many schools in one step: all are validated first
+    /// and, if any is invalid, nothing changes.
+    pub fn upsert_batch(&self, schools: Vec<School>) -> Result<UpsertCounts> {
+        let mut violations = crate::domain::Violations::new();
+        for (i, school) in schools.iter().enumerate() {
+            violations.extend(school.validate().prefixed(&format!("schools[{i}]")));
+        }
+        if !violations.is_empty() {
+            return Err(Error::Invalid(violations));
+        }
+        let mut registry = self.lock_writer()?;
+        let counts = registry.upsert_all(schools);
+        self.publish(&registry);
+        Ok(counts)
+    }
+
+    /// Removes a school.
+    pub fn delete(&self, id: &str) -> Result<Arc<StoredSchool>> {
+        let mut registry = self.lock_writer()?;
+        let removed = registry
+            .delete(id)
+            .ok_or_else(|| Error::school_not_found(id))?;
+        self.publish(&registry);
+        Ok(removed)
+    }
+
+    /// Ranked partners for one school (the fast path).
+    pub fn match_partners(&self, query: &MatchQuery) -> Result<MatchOutcome> {
+        top_k(&self.snapshot.load(), query, &self.config.scoring)
+    }
+
+    /// Ranked partners by scoring every school: the reference for tests and
+    /// benchmarks.
+    pub fn match_brute_force(&self, query: &MatchQuery) -> Result<MatchOutcome> {
+        brute_force(&self.snapshot.load(), query, &self.config.scoring)
+    }
+
+    fn lock_writer(&self) -> Result<MutexGuard<'_, Registry>> {
+        // A poisoned lock means a writer panicked mid-write; refuse rather than
+        // serve a registry that may be half-changed.
+        self.writer
+            .lock()
+            .map_err(|_| Error::Internal("registry writer lock poisoned".to_owned()))
+    }
+
+    fn publish(&self, registry: &Registry) {
+        self.snapshot.store(Arc::new(Snapshot::build(registry)));
+    }
+}

@@ -1,0 +1,303 @@
+//! The mutable registry: a `petgraph` graph with schools and families of
+//! schools as nodes and membership edges, plus an id-ordered index. Only the
+//! writer touches it; readers use the [`Snapshot`](super::Snapshot) built
+//! from it after each write.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use petgraph::stable_graph::{NodeIndex, StableUnGraph};
+use petgraph::visit::EdgeRef;
+
+use crate::domain::{ContextMeasures, LanguageMedium, Phase, School, SchoolId, StoredSchool};
+
+use super::config::{ChallengeWeights, EngineConfig, FamilyConfig};
+
+/// A node of the school graph.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Node {
+    School(SchoolId),
+    /// A family of similar schools (design §2), given or computed.
+    Family(String),
+}
+
+/// An edge of the school graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relation {
+    /// School → family it belongs to.
+    MemberOf,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    node: NodeIndex,
+    stored: Arc<StoredSchool>,
+}
+
+/// Counts from applying a batch of upserts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UpsertCounts {
+    pub created: u32,
+    pub updated: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Registry {
+    config: Arc<EngineConfig>,
+    graph: StableUnGraph<Node, Relation>,
+    schools: BTreeMap<SchoolId, Entry>,
+    families: HashMap<String, NodeIndex>,
+}
+
+impl Registry {
+    pub fn new(config: Arc<EngineConfig>) -> Registry {
+        Registry {
+            config,
+            graph: StableUnGraph::default(),
+            schools: BTreeMap::new(),
+            families: HashMap::new(),
+        }
+    }
+
+    pub fn config(&self) -> &Arc<EngineConfig> {
+        &self.config
+    }
+
+    pub fn len(&self) -> usize {
+        self.schools.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.schools.is_empty()
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Arc<StoredSchool>> {
+        self.schools.get(id).map(|entry| &entry.stored)
+    }
+
+    /// Schools in id order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &Arc<StoredSchool>> {
+        self.schools.values().map(|entry| &entry.stored)
+    }
+
+    /// Ids of the members of a family, in id order, read from the graph.
+    pub fn family_members(&self, family: &str) -> Vec<SchoolId> {
+        let Some(&family_node) = self.families.get(family) else {
+            return Vec::new();
+        };
+        let mut members: Vec<SchoolId> = self
+            .graph
+            .neighbors(family_node)
+            .filter_map(|node| match &self.graph[node] {
+                Node::School(id) => Some(id.clone()),
+                Node::Family(_) => None,
+            })
+            .collect();
+        members.sort();
+        members
+    }
+
+    /// Number of families (given and computed).
+    pub fn family_count(&self) -> usize {
+        self.families.len()
+    }
+
+    /// Creates or replaces schools, which must already be valid, then
+    /// recomputes the families. Cannot fail, so a batch is applied whole.
+    pub fn upsert_all(&mut self, schools: impl IntoIterator<Item = School>) -> UpsertCounts {
+        let mut counts = UpsertCounts::default();
+        for school in schools {
+            let stored = Arc::new(StoredSchool {
+                challenge_index: challenge_index(&school.context, &self.config.challenge),
+                family_id: None,
+                capacity: school.effective_capacity(),
+                school,
+            });
+            match self.schools.get_mut(&stored.school.id) {
+                Some(entry) => {
+                    entry.stored = stored;
+                    counts.updated += 1;
+                }
+                None => {
+                    let node = self.graph.add_node(Node::School(stored.school.id.clone()));
+                    self.schools
+                        .insert(stored.school.id.clone(), Entry { node, stored });
+                    counts.created += 1;
+                }
+            }
+        }
+        self.recompute_families();
+        counts
+    }
+
+    /// Removes a school; `None` if there was none with that id.
+    pub fn delete(&mut self, id: &str) -> Option<Arc<StoredSchool>> {
+        let entry = self.schools.remove(id)?;
+        self.graph.remove_node(entry.node);
+        self.recompute_families();
+        Some(entry.stored)
+    }
+
+    /// Gives every school its family: the given one, or one computed by
+    /// grouping schools of the same phase, language group and size band,
+    /// ordering each group by challenge index and cutting it into families of
+    /// about the target size. Schools with neither a given family nor a
+    /// challenge index get none. Updates stored records and graph edges only
+    /// where a family changed.
+    fn recompute_families(&mut self) {
+        let mut groups: BTreeMap<(Phase, &'static str, &'static str), Vec<(f64, SchoolId)>> =
+            BTreeMap::new();
+        let mut wanted: HashMap<SchoolId, Option<String>> = HashMap::new();
+        for entry in self.schools.values() {
+            let stored = &entry.stored;
+            let school = &stored.school;
+            if let Some(given) = school.given_family() {
+                wanted.insert(school.id.clone(), Some(given.to_owned()));
+            } else if let Some(challenge) = stored.challenge_index {
+                let key = (
+                    school.phase,
+                    LanguageMedium::family_group(school.language_medium),
+                    size_band(school.phase, school.pupils),
+                );
+                groups
+                    .entry(key)
+                    .or_default()
+                    .push((challenge, school.id.clone()));
+            } else {
+                wanted.insert(school.id.clone(), None);
+            }
+        }
+        for ((phase, language, band), mut members) in groups {
+            members.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+            let count = family_count(members.len(), &self.config.families);
+            let total = members.len();
+            for (position, (_, id)) in members.into_iter().enumerate() {
+                let family = position * count / total + 1;
+                wanted.insert(
+                    id,
+                    Some(format!("auto-{phase}-{language}-{band}-{family:02}")),
+                );
+            }
+        }
+
+        for (id, family) in wanted {
+            let entry = self
+                .schools
+                .get_mut(&id)
+                .expect("every school has a wanted family");
+            if entry.stored.family_id == family {
+                continue;
+            }
+            let stale: Vec<_> = self.graph.edges(entry.node).map(|edge| edge.id()).collect();
+            for edge in stale {
+                self.graph.remove_edge(edge);
+            }
+            if let Some(name) = &family {
+                let graph = &mut self.graph;
+                let family_node = *self
+                    .families
+                    .entry(name.clone())
+                    .or_insert_with(|| graph.add_node(Node::Family(name.clone())));
+                self.graph
+                    .add_edge(entry.node, family_node, Relation::MemberOf);
+            }
+            let mut stored = StoredSchool::clone(&entry.stored);
+            stored.family_id = family;
+            entry.stored = Arc::new(stored);
+        }
+
+        let graph = &mut self.graph;
+        self.families.retain(|_, node| {
+            let has_members = graph.neighbors(*node).next().is_some();
+            if !has_members {
+                graph.remove_node(*node);
+            }
+            has_members
+        });
+    }
+}
+
+/// The index of challenge (design §2): the weighted mean of the known
+/// measures, weights renormalised over them; `None` if none is known.
+pub fn challenge_index(measures: &ContextMeasures, weights: &ChallengeWeights) -> Option<f64> {
+    let pairs = [
+        (measures.fsm_percent, weights.fsm),
+        (measures.deprivation_percent, weights.deprivation),
+        (measures.aln_percent, weights.aln),
+        (measures.eal_percent, weights.eal),
+    ];
+    let (sum, weight) = pairs
+        .iter()
+        .filter_map(|(value, weight)| value.map(|value| (value * weight, *weight)))
+        .fold((0.0, 0.0), |(sum, total), (value, weight)| {
+            (sum + value, total + weight)
+        });
+    (weight > 0.0).then(|| sum / weight)
+}
+
+/// Welsh families split primary schools by size; other phases are too few
+/// per language group to split further.
+fn size_band(phase: Phase, pupils: Option<u32>) -> &'static str {
+    match (phase, pupils) {
+        (Phase::Primary | Phase::Nursery, Some(p)) if p < 100 => "small",
+        (Phase::Primary | Phase::Nursery, Some(p)) if p < 250 => "medium",
+        (Phase::Primary | Phase::Nursery, Some(_)) => "large",
+        (Phase::Primary | Phase::Nursery, None) => "unknown",
+        _ => "all",
+    }
+}
+
+/// How many families to cut a group of `n` into: the count whose mean size
+/// is nearest the target, without going under the minimum size where that
+/// can be helped.
+fn family_count(n: usize, config: &FamilyConfig) -> usize {
+    let target = config.target_size.max(1);
+    let most = (n / config.min_size.max(1)).max(1);
+    let lower = (n / target).clamp(1, most);
+    let upper = n.div_ceil(target).clamp(1, most);
+    let distance = |count: usize| (n as f64 / count as f64 - target as f64).abs();
+    if distance(upper) < distance(lower) {
+        upper
+    } else {
+        lower
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenge_index_renormalises_over_known_measures() {
+        let weights = ChallengeWeights::default();
+        let all = ContextMeasures {
+            fsm_percent: Some(40.0),
+            deprivation_percent: Some(50.0),
+            aln_percent: Some(20.0),
+            eal_percent: Some(0.0),
+        };
+        let expected = 0.5 * 40.0 + 0.2 * 50.0 + 0.15 * 20.0;
+        assert!((challenge_index(&all, &weights).unwrap() - expected).abs() < 1e-12);
+        let fsm_only = ContextMeasures {
+            fsm_percent: Some(30.0),
+            ..ContextMeasures::default()
+        };
+        assert_eq!(challenge_index(&fsm_only, &weights), Some(30.0));
+        assert_eq!(challenge_index(&ContextMeasures::default(), &weights), None);
+    }
+
+    #[test]
+    fn family_sizes_aim_for_eleven_and_respect_the_minimum() {
+        let config = FamilyConfig::default();
+        assert_eq!(family_count(3, &config), 1);
+        assert_eq!(family_count(11, &config), 1);
+        assert_eq!(family_count(16, &config), 2);
+        assert_eq!(family_count(22, &config), 2);
+        assert_eq!(family_count(28, &config), 3);
+        assert_eq!(family_count(1100, &config), 100);
+        for n in 6..500 {
+            let count = family_count(n, &config);
+            assert!(n / count >= config.min_size, "n={n} count={count}");
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! An immutable view of the registry that reads work on: schools in id order,
+//! their scoring profiles, and a spatial index. Built after each write and
+//! published whole, so a reader never sees half a write and never waits.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rstar::RTree;
+use rstar::primitives::GeomWithData;
+
+use crate::domain::StoredSchool;
+
+use super::registry::Registry;
+use super::scoring::{NO_FAMILY, Profile};
+
+/// A school's position on the unit sphere, tagged with its index.
+pub type SpatialEntry = GeomWithData<[f64; 3], u32>;
+
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// Schools in id order; a school's index is its position here, so
+    /// comparing indices compares ids.
+    schools: Vec<Arc<StoredSchool>>,
+    profiles: Vec<Profile>,
+    spatial: RTree<SpatialEntry>,
+    /// Number of distinct families.
+    families: usize,
+}
+
+impl Snapshot {
+    pub fn build(registry: &Registry) -> Snapshot {
+        let mut families: HashMap<&str, u32> = HashMap::new();
+        // 0 is the empty string, so "no consortium" never equals a real one.
+        let mut areas: HashMap<String, u32> = HashMap::from([(String::new(), 0)]);
+        let mut intern_area = |text: &str| {
+            let next = areas.len() as u32;
+            *areas.entry(text.trim().to_lowercase()).or_insert(next)
+        };
+        let schools: Vec<Arc<StoredSchool>> = registry.iter().cloned().collect();
+        let profiles: Vec<Profile> = schools
+            .iter()
+            .map(|stored| {
+                let school = &stored.school;
+                let family = match &stored.family_id {
+                    Some(name) => {
+                        let next = families.len() as u32;
+                        *families.entry(name.as_str()).or_insert(next)
+                    }
+                    None => NO_FAMILY,
+                };
+                Profile {
+                    unit: school.location.unit_vector(),
+                    phase: school.phase,
+                    stage: school.stage,
+                    language: school.language_medium,
+                    challenge: stored.challenge_index,
+                    family,
+                    strengths: school.strengths,
+                    needs: school.needs,
+                    pupils: school.pupils,
+                    ln_pupils: f64::from(school.pupils.unwrap_or(1).max(1)).ln(),
+                    capacity: stored.capacity,
+                    active_support: 0,
+                    consortium: intern_area(&school.consortium),
+                    local_authority: intern_area(&school.local_authority),
+                    open: school.open,
+                }
+            })
+            .collect();
+        let spatial = RTree::bulk_load(
+            profiles
+                .iter()
+                .enumerate()
+                .map(|(index, profile)| SpatialEntry::new(profile.unit.0, index as u32))
+                .collect(),
+        );
+        Snapshot {
+            families: families.len(),
+            schools,
+            profiles,
+            spatial,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.schools.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.schools.is_empty()
+    }
+
+    pub fn family_count(&self) -> usize {
+        self.families
+    }
+
+    /// Index of the school with this id.
+    pub fn index_of(&self, id: &str) -> Option<u32> {
+        self.schools
+            .binary_search_by(|stored| stored.school.id.as_str().cmp(id))
+            .ok()
+            .map(|index| index as u32)
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Arc<StoredSchool>> {
+        self.index_of(id).map(|index| self.school(index))
+    }
+
+    pub fn school(&self, index: u32) -> &Arc<StoredSchool> {
+        &self.schools[index as usize]
+    }
+
+    pub fn profile(&self, index: u32) -> &Profile {
+        &self.profiles[index as usize]
+    }
+
+    pub fn profiles(&self) -> &[Profile] {
+        &self.profiles
+    }
+
+    /// Schools in id order.
+    pub fn schools(&self) -> &[Arc<StoredSchool>] {
+        &self.schools
+    }
+
+    pub fn spatial(&self) -> &RTree<SpatialEntry> {
+        &self.spatial
+    }
+}

@@ -1,0 +1,11 @@
+//! partnermatch: a school partner-matching engine served over gRPC.
+//!
+//! - [`domain`]: the vocabulary (schools, phases, stages, focus areas).
+//! - [`engine`]: registry graph, scoring and ranking; no gRPC.
+//! - [`dataset`]: the synthetic Wales-like generator and CSV import.
+//! - [`api`]: the tonic services, proto conversion and error mapping.
+
+pub mod api;
+pub mod dataset;
+pub mod domain;
+pub mod engine;
