@@ -1,1 +1,179 @@
-fn main() {}
+//! The `partnermatch` command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use partnermatch::api::ServeOptions;
+use partnermatch::dataset::{self, DEFAULT_SCHOOLS, DEFAULT_SEED, SyntheticConfig};
+use partnermatch::domain::School;
+use partnermatch::engine::{Engine, EngineConfig};
+
+/// Environment variable names, one per flag that can come from the
+/// environment.
+mod env {
+    pub const LOG: &str = "PARTNERMATCH_LOG";
+    pub const LISTEN: &str = "PARTNERMATCH_LISTEN";
+    pub const DATA: &str = "PARTNERMATCH_DATA";
+}
+
+/// School partner-matching engine: ranked, explained partners for
+/// school-to-school support, served over gRPC.
+#[derive(Debug, Parser)]
+#[command(name = "partnermatch", version)]
+struct Cli {
+    /// Log filter, e.g. `info`, `debug`, `partnermatch=debug,info`.
+    #[arg(long, global = true, env = env::LOG, default_value = "info")]
+    log: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the gRPC API (SchoolRegistry, PartnerMatcher, health, reflection)
+    /// until SIGINT or SIGTERM.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Address to listen on. Port 0 picks a free port (the log says which).
+    #[arg(long, env = env::LISTEN, default_value = "127.0.0.1:50051")]
+    listen: SocketAddr,
+
+    /// Where the schools come from: `synthetic` for the embedded
+    /// Wales-like population, or the path of a CSV file (see README).
+    #[arg(long, env = env::DATA, default_value = "synthetic")]
+    data: String,
+
+    /// Number of synthetic schools (with `--data synthetic`).
+    #[arg(long, default_value_t = DEFAULT_SCHOOLS)]
+    schools: usize,
+
+    /// Seed of the synthetic population: the same seed gives the same schools.
+    #[arg(long, default_value_t = DEFAULT_SEED)]
+    seed: u64,
+
+    /// On SIGINT/SIGTERM, seconds to let in-flight calls finish before
+    /// stopping anyway.
+    #[arg(long, default_value_t = 10.0)]
+    shutdown_grace_secs: f64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_new(&cli.log)
+                .with_context(|| format!("invalid log filter {:?}", cli.log))?,
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match cli.command {
+        Command::Serve(args) => serve(args),
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let schools = load_schools(&args)?;
+    let engine = Arc::new(
+        Engine::with_schools(EngineConfig::default(), schools)
+            .context("loading schools into the registry")?,
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let address = listener.local_addr()?;
+        let snapshot = engine.snapshot();
+        tracing::info!(
+            schools = snapshot.len(),
+            families = snapshot.family_count(),
+            startup_ms = started.elapsed().as_millis() as u64,
+            "listening on {address}"
+        );
+        let options = ServeOptions {
+            shutdown_grace: Duration::try_from_secs_f64(args.shutdown_grace_secs)
+                .context("--shutdown-grace-secs must be a non-negative number")?,
+        };
+        partnermatch::api::serve(engine, listener, shutdown_signal(), options).await
+    })
+}
+
+fn load_schools(args: &ServeArgs) -> anyhow::Result<Vec<School>> {
+    if args.data == "synthetic" {
+        let config = SyntheticConfig {
+            schools: args.schools,
+            seed: args.seed,
+        };
+        let schools = dataset::generate(config);
+        tracing::info!(
+            schools = schools.len(),
+            seed = args.seed,
+            "generated synthetic schools"
+        );
+        return Ok(schools);
+    }
+    let path = PathBuf::from(&args.data);
+    let import = dataset::read_csv_path(&path)
+        .with_context(|| format!("reading schools from {}", path.display()))?;
+    for rejected in &import.rejected {
+        tracing::warn!(file = %path.display(), "row rejected: {rejected}");
+    }
+    tracing::info!(
+        file = %path.display(),
+        rows = import.rows,
+        loaded = import.schools.len(),
+        rejected = import.rejected.len(),
+        "read schools from CSV"
+    );
+    if import.schools.is_empty() {
+        bail!(
+            "{} has no loadable schools ({} rows, all rejected)",
+            path.display(),
+            import.rows
+        );
+    }
+    Ok(import.schools)
+}
+
+/// Completes on SIGINT (ctrl-c) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("received SIGINT"),
+        () = terminate => tracing::info!("received SIGTERM"),
+    }
+}

@@ -53,6 +53,7 @@ impl Weights {
         ]
     }
 
+    /// Range of each weight; field paths are the weight names.
     pub fn validate(&self) -> Violations {
         const NAMES: [&str; 8] = [
             "stage",
@@ -68,10 +69,12 @@ impl Weights {
         for (name, weight) in NAMES.iter().zip(self.as_array()) {
             v.check_range(name, weight, 0.0, MAX_WEIGHT);
         }
-        if v.is_empty() && self.as_array().iter().sum::<f64>() <= 0.0 {
-            v.push("weights", "at least one weight must be positive");
-        }
         v
+    }
+
+    /// True when no weight is positive, so no score could be formed.
+    pub fn all_zero(&self) -> bool {
+        self.as_array().iter().all(|weight| *weight <= 0.0)
     }
 }
 

@@ -114,7 +114,11 @@ impl MatchQuery {
                 }
             }
         }
-        v.extend(self.weights.validate().prefixed("weights"));
+        let weights = self.weights.validate();
+        if weights.is_empty() && self.weights.all_zero() {
+            v.push("weights", "at least one weight must be positive");
+        }
+        v.extend(weights.prefixed("weights"));
         v
     }
 }
@@ -245,6 +249,14 @@ impl<'a> Plan<'a> {
         excluded.sort_unstable();
         let weights = query.weights.as_array();
         let total: f64 = weights.iter().sum();
+        // Weights that already sum to 1 (the defaults, give or take a last
+        // bit) are kept as given, so explanations show 0.3 rather than
+        // 0.29999999999999993.
+        let total = if (total - 1.0).abs() < 1e-9 {
+            1.0
+        } else {
+            total
+        };
         Ok(Plan {
             snapshot,
             query,

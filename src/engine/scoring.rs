@@ -565,6 +565,8 @@ impl Component {
                 };
                 if capacity == 0 {
                     format!("the {who} has no capacity to support others")
+                } else if free == capacity && capacity == 1 {
+                    format!("the {who} has its one support place free")
                 } else if free == capacity {
                     format!("the {who} has all {capacity} support places free")
                 } else {

@@ -1,0 +1,601 @@
+//! Proto ↔ domain conversion. Inbound conversions destructure the message
+//! without `..`, so a new proto field does not compile until someone decides
+//! what it means, and gather every violation instead of stopping at the first.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::domain::{
+    ContextMeasures, FocusArea, FocusSet, GeoPoint, LanguageMedium, MatchMode, Phase,
+    PhaseRelation, School, SchoolId, Stage, StoredSchool, Violations,
+};
+use crate::engine::{
+    Factor, MatchOutcome, MatchQuery, RankedCandidate, ScoringConfig, Weights, limits,
+};
+
+use super::pb;
+
+/// ListSchools page size when the request gives none.
+pub const PAGE_SIZE_DEFAULT: usize = 50;
+/// Largest ListSchools page.
+pub const PAGE_SIZE_MAX: usize = 1000;
+
+// ---- enums -----------------------------------------------------------------
+
+/// Reads an enum number: `Err` for numbers the proto does not define (the
+/// generated getters would silently turn them into the default).
+fn known<E: TryFrom<i32>>(v: &mut Violations, field: &str, value: i32) -> Option<E> {
+    match E::try_from(value) {
+        Ok(known) => Some(known),
+        Err(_) => {
+            v.push(field, format!("unknown enum value {value}"));
+            None
+        }
+    }
+}
+
+pub(crate) fn phase_from_proto(phase: pb::Phase) -> Option<Phase> {
+    match phase {
+        pb::Phase::Unspecified => None,
+        pb::Phase::Nursery => Some(Phase::Nursery),
+        pb::Phase::Primary => Some(Phase::Primary),
+        pb::Phase::Middle => Some(Phase::Middle),
+        pb::Phase::Secondary => Some(Phase::Secondary),
+        pb::Phase::Special => Some(Phase::Special),
+        pb::Phase::Pru => Some(Phase::Pru),
+    }
+}
+
+pub(crate) fn phase_to_proto(phase: Phase) -> pb::Phase {
+    match phase {
+        Phase::Nursery => pb::Phase::Nursery,
+        Phase::Primary => pb::Phase::Primary,
+        Phase::Middle => pb::Phase::Middle,
+        Phase::Secondary => pb::Phase::Secondary,
+        Phase::Special => pb::Phase::Special,
+        Phase::Pru => pb::Phase::Pru,
+    }
+}
+
+pub(crate) fn stage_from_proto(stage: pb::Stage) -> Option<Stage> {
+    match stage {
+        pb::Stage::Unspecified => None,
+        pb::Stage::Red => Some(Stage::Red),
+        pb::Stage::Amber => Some(Stage::Amber),
+        pb::Stage::Yellow => Some(Stage::Yellow),
+        pb::Stage::Green => Some(Stage::Green),
+    }
+}
+
+pub(crate) fn stage_to_proto(stage: Option<Stage>) -> pb::Stage {
+    match stage {
+        None => pb::Stage::Unspecified,
+        Some(Stage::Red) => pb::Stage::Red,
+        Some(Stage::Amber) => pb::Stage::Amber,
+        Some(Stage::Yellow) => pb::Stage::Yellow,
+        Some(Stage::Green) => pb::Stage::Green,
+    }
+}
+
+fn language_from_proto(medium: pb::LanguageMedium) -> Option<LanguageMedium> {
+    match medium {
+        pb::LanguageMedium::Unspecified => None,
+        pb::LanguageMedium::English => Some(LanguageMedium::English),
+        pb::LanguageMedium::Welsh => Some(LanguageMedium::Welsh),
+        pb::LanguageMedium::Bilingual => Some(LanguageMedium::Bilingual),
+        pb::LanguageMedium::DualStream => Some(LanguageMedium::DualStream),
+        pb::LanguageMedium::Transitional => Some(LanguageMedium::Transitional),
+    }
+}
+
+fn language_to_proto(medium: Option<LanguageMedium>) -> pb::LanguageMedium {
+    match medium {
+        None => pb::LanguageMedium::Unspecified,
+        Some(LanguageMedium::English) => pb::LanguageMedium::English,
+        Some(LanguageMedium::Welsh) => pb::LanguageMedium::Welsh,
+        Some(LanguageMedium::Bilingual) => pb::LanguageMedium::Bilingual,
+        Some(LanguageMedium::DualStream) => pb::LanguageMedium::DualStream,
+        Some(LanguageMedium::Transitional) => pb::LanguageMedium::Transitional,
+    }
+}
+
+fn focus_from_proto(area: pb::FocusArea) -> Option<FocusArea> {
+    Some(match area {
+        pb::FocusArea::Unspecified => return None,
+        pb::FocusArea::DataAndTracking => FocusArea::DataAndTracking,
+        pb::FocusArea::Literacy => FocusArea::Literacy,
+        pb::FocusArea::Numeracy => FocusArea::Numeracy,
+        pb::FocusArea::SubjectSupport => FocusArea::SubjectSupport,
+        pb::FocusArea::SelfEvaluation => FocusArea::SelfEvaluation,
+        pb::FocusArea::TeachingAndAssessment => FocusArea::TeachingAndAssessment,
+        pb::FocusArea::Curriculum => FocusArea::Curriculum,
+        pb::FocusArea::MiddleLeadership => FocusArea::MiddleLeadership,
+        pb::FocusArea::SeniorLeadership => FocusArea::SeniorLeadership,
+        pb::FocusArea::Wellbeing => FocusArea::Wellbeing,
+        pb::FocusArea::Eal => FocusArea::Eal,
+        pb::FocusArea::WelshLanguage => FocusArea::WelshLanguage,
+        pb::FocusArea::FourteenToNineteen => FocusArea::FourteenToNineteen,
+        pb::FocusArea::FoundationPhase => FocusArea::FoundationPhase,
+        pb::FocusArea::ClosingFsmGap => FocusArea::ClosingFsmGap,
+        pb::FocusArea::Attendance => FocusArea::Attendance,
+        pb::FocusArea::Behaviour => FocusArea::Behaviour,
+        pb::FocusArea::Aln => FocusArea::Aln,
+        pb::FocusArea::Governance => FocusArea::Governance,
+        pb::FocusArea::BusinessManagement => FocusArea::BusinessManagement,
+        pb::FocusArea::Transition => FocusArea::Transition,
+    })
+}
+
+fn focus_to_proto(area: FocusArea) -> pb::FocusArea {
+    match area {
+        FocusArea::DataAndTracking => pb::FocusArea::DataAndTracking,
+        FocusArea::Literacy => pb::FocusArea::Literacy,
+        FocusArea::Numeracy => pb::FocusArea::Numeracy,
+        FocusArea::SubjectSupport => pb::FocusArea::SubjectSupport,
+        FocusArea::SelfEvaluation => pb::FocusArea::SelfEvaluation,
+        FocusArea::TeachingAndAssessment => pb::FocusArea::TeachingAndAssessment,
+        FocusArea::Curriculum => pb::FocusArea::Curriculum,
+        FocusArea::MiddleLeadership => pb::FocusArea::MiddleLeadership,
+        FocusArea::SeniorLeadership => pb::FocusArea::SeniorLeadership,
+        FocusArea::Wellbeing => pb::FocusArea::Wellbeing,
+        FocusArea::Eal => pb::FocusArea::Eal,
+        FocusArea::WelshLanguage => pb::FocusArea::WelshLanguage,
+        FocusArea::FourteenToNineteen => pb::FocusArea::FourteenToNineteen,
+        FocusArea::FoundationPhase => pb::FocusArea::FoundationPhase,
+        FocusArea::ClosingFsmGap => pb::FocusArea::ClosingFsmGap,
+        FocusArea::Attendance => pb::FocusArea::Attendance,
+        FocusArea::Behaviour => pb::FocusArea::Behaviour,
+        FocusArea::Aln => pb::FocusArea::Aln,
+        FocusArea::Governance => pb::FocusArea::Governance,
+        FocusArea::BusinessManagement => pb::FocusArea::BusinessManagement,
+        FocusArea::Transition => pb::FocusArea::Transition,
+    }
+}
+
+fn focus_set_to_proto(set: FocusSet) -> Vec<i32> {
+    set.iter().map(|area| focus_to_proto(area) as i32).collect()
+}
+
+/// A repeated focus field: every element must be a defined, specified area.
+fn focus_set_from_proto(v: &mut Violations, field: &str, values: &[i32]) -> FocusSet {
+    let mut set = FocusSet::EMPTY;
+    for (i, value) in values.iter().enumerate() {
+        let path = format!("{field}[{i}]");
+        if let Some(area) = known::<pb::FocusArea>(v, &path, *value) {
+            match focus_from_proto(area) {
+                Some(area) => set.insert(area),
+                None => v.push(path, "FOCUS_AREA_UNSPECIFIED is not a focus area"),
+            }
+        }
+    }
+    set
+}
+
+/// Reads a filter's optional enum: unspecified means "any".
+pub(crate) fn optional_phase(v: &mut Violations, field: &str, value: i32) -> Option<Phase> {
+    known::<pb::Phase>(v, field, value).and_then(phase_from_proto)
+}
+
+pub(crate) fn optional_stage(v: &mut Violations, field: &str, value: i32) -> Option<Stage> {
+    known::<pb::Stage>(v, field, value).and_then(stage_from_proto)
+}
+
+// ---- schools ---------------------------------------------------------------
+
+/// A school from the wire, fully validated. Field paths are relative to the
+/// message (`latitude`); callers prefix them (`school.latitude`).
+pub fn school_from_proto(school: pb::School) -> Result<School, Violations> {
+    let pb::School {
+        id,
+        name,
+        phase,
+        stage,
+        language_medium,
+        latitude,
+        longitude,
+        local_authority,
+        consortium,
+        pupils,
+        fsm_percent,
+        deprivation_percent,
+        aln_percent,
+        eal_percent,
+        // Output only: derived from the percentages.
+        challenge_index: _,
+        family_id,
+        strengths,
+        needs,
+        capacity,
+        religious_character,
+        open,
+        // Output only: derived from capacity and stage.
+        effective_capacity: _,
+    } = school;
+    let mut v = Violations::new();
+    let id = SchoolId::parse(&id)
+        .map_err(|problem| v.push("id", problem))
+        .ok();
+    let phase = match known::<pb::Phase>(&mut v, "phase", phase) {
+        Some(pb::Phase::Unspecified) => {
+            v.push("phase", "is required (PHASE_PRIMARY, PHASE_SECONDARY, ...)");
+            None
+        }
+        Some(phase) => phase_from_proto(phase),
+        None => None,
+    };
+    let stage = optional_stage(&mut v, "stage", stage);
+    let language_medium = known::<pb::LanguageMedium>(&mut v, "language_medium", language_medium)
+        .and_then(language_from_proto);
+    if latitude.is_none() {
+        v.push("latitude", "is required");
+    }
+    if longitude.is_none() {
+        v.push("longitude", "is required");
+    }
+    let strengths = focus_set_from_proto(&mut v, "strengths", &strengths);
+    let needs = focus_set_from_proto(&mut v, "needs", &needs);
+    // Missing required values get placeholders so the range and length
+    // rules still run on every other field; a placeholder never escapes,
+    // because its absence was already recorded as a violation.
+    let school = School {
+        id: id.unwrap_or_else(|| SchoolId::parse("missing").expect("valid placeholder")),
+        name,
+        phase: phase.unwrap_or(Phase::Primary),
+        stage,
+        language_medium,
+        location: GeoPoint::new(latitude.unwrap_or(0.0), longitude.unwrap_or(0.0)),
+        local_authority,
+        consortium,
+        pupils,
+        context: ContextMeasures {
+            fsm_percent,
+            deprivation_percent,
+            aln_percent,
+            eal_percent,
+        },
+        family_id: (!family_id.is_empty()).then_some(family_id),
+        strengths,
+        needs,
+        capacity,
+        religious_character,
+        open: open.unwrap_or(true),
+    };
+    v.extend(school.validate());
+    v.into_result(school)
+}
+
+pub fn school_to_proto(stored: &StoredSchool) -> pb::School {
+    let school = &stored.school;
+    pb::School {
+        id: school.id.to_string(),
+        name: school.name.clone(),
+        phase: phase_to_proto(school.phase) as i32,
+        stage: stage_to_proto(school.stage) as i32,
+        language_medium: language_to_proto(school.language_medium) as i32,
+        latitude: Some(school.location.latitude),
+        longitude: Some(school.location.longitude),
+        local_authority: school.local_authority.clone(),
+        consortium: school.consortium.clone(),
+        pupils: school.pupils,
+        fsm_percent: school.context.fsm_percent,
+        deprivation_percent: school.context.deprivation_percent,
+        aln_percent: school.context.aln_percent,
+        eal_percent: school.context.eal_percent,
+        challenge_index: stored.challenge_index,
+        family_id: stored.family_id.clone().unwrap_or_default(),
+        strengths: focus_set_to_proto(school.strengths),
+        needs: focus_set_to_proto(school.needs),
+        capacity: school.capacity,
+        religious_character: school.religious_character.clone(),
+        open: Some(school.open),
+        effective_capacity: stored.capacity,
+    }
+}
+
+// ---- page tokens -----------------------------------------------------------
+
+const PAGE_TOKEN_PREFIX: &str = "after:";
+
+/// An opaque cursor: the id of the last school on the page.
+pub(crate) fn encode_page_token(after_id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{PAGE_TOKEN_PREFIX}{after_id}"))
+}
+
+pub(crate) fn decode_page_token(token: &str) -> Option<String> {
+    let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    text.strip_prefix(PAGE_TOKEN_PREFIX).map(str::to_owned)
+}
+
+// ---- match -----------------------------------------------------------------
+
+/// A match request from the wire, with defaults filled in. Enum problems are
+/// reported here; ranges by [`MatchQuery::validate`], so both are gathered.
+pub fn match_query_from_proto(
+    request: pb::MatchRequest,
+    config: &ScoringConfig,
+) -> Result<MatchQuery, Violations> {
+    let pb::MatchRequest {
+        school_id,
+        mode,
+        phase_relation,
+        focus,
+        limit,
+        max_distance_km,
+        same_consortium,
+        same_local_authority,
+        exclude_ids,
+        weights,
+        explain: _,
+        proximity_scale_km,
+    } = request;
+    let mut v = Violations::new();
+    let mode = match known::<pb::MatchMode>(&mut v, "mode", mode) {
+        Some(pb::MatchMode::Unspecified) => {
+            v.push(
+                "mode",
+                "is required (MATCH_MODE_SUPPORT, MATCH_MODE_LEAD or MATCH_MODE_PEER)",
+            );
+            None
+        }
+        Some(pb::MatchMode::Support) => Some(MatchMode::Support),
+        Some(pb::MatchMode::Lead) => Some(MatchMode::Lead),
+        Some(pb::MatchMode::Peer) => Some(MatchMode::Peer),
+        None => None,
+    };
+    let phase_relation = match known::<pb::PhaseRelation>(&mut v, "phase_relation", phase_relation)
+    {
+        Some(pb::PhaseRelation::Unspecified | pb::PhaseRelation::SamePhase) | None => {
+            PhaseRelation::SamePhase
+        }
+        Some(pb::PhaseRelation::CrossPhase) => PhaseRelation::CrossPhase,
+        Some(pb::PhaseRelation::AnyPhase) => PhaseRelation::AnyPhase,
+    };
+    let focus = focus_set_from_proto(&mut v, "focus", &focus);
+    let weights = match weights {
+        None => config.weights,
+        Some(pb::Weights {
+            stage,
+            proximity,
+            context,
+            focus,
+            phase,
+            language,
+            size,
+            load,
+        }) => {
+            let defaults = config.weights;
+            Weights {
+                stage: stage.unwrap_or(defaults.stage),
+                proximity: proximity.unwrap_or(defaults.proximity),
+                context: context.unwrap_or(defaults.context),
+                focus: focus.unwrap_or(defaults.focus),
+                phase: phase.unwrap_or(defaults.phase),
+                language: language.unwrap_or(defaults.language),
+                size: size.unwrap_or(defaults.size),
+                load: load.unwrap_or(defaults.load),
+            }
+        }
+    };
+    let query = MatchQuery {
+        school_id,
+        mode: mode.unwrap_or(MatchMode::Support),
+        phase_relation,
+        focus: (!focus.is_empty()).then_some(focus),
+        limit: if limit == 0 {
+            limits::DEFAULT_LIMIT
+        } else {
+            usize::try_from(limit).unwrap_or(usize::MAX)
+        },
+        max_distance_km,
+        same_consortium,
+        same_local_authority,
+        exclude_ids,
+        weights,
+        proximity_scale_km: proximity_scale_km.unwrap_or(config.proximity_scale_km),
+    };
+    v.extend(query.validate());
+    v.into_result(query)
+}
+
+fn factor_to_proto(factor: Factor) -> pb::Factor {
+    match factor {
+        Factor::Stage => pb::Factor::Stage,
+        Factor::Proximity => pb::Factor::Proximity,
+        Factor::Context => pb::Factor::Context,
+        Factor::Focus => pb::Factor::Focus,
+        Factor::Phase => pb::Factor::Phase,
+        Factor::Language => pb::Factor::Language,
+        Factor::Size => pb::Factor::Size,
+        Factor::Load => pb::Factor::Load,
+    }
+}
+
+fn candidate_to_proto(candidate: &RankedCandidate, explain: bool) -> pb::Candidate {
+    let school = &candidate.school.school;
+    let components = if explain {
+        candidate
+            .components
+            .iter()
+            .map(|weighted| pb::ScoreComponent {
+                factor: factor_to_proto(weighted.component.factor()) as i32,
+                value: weighted.component.value,
+                weight: weighted.weight,
+                contribution: weighted.contribution,
+                reason: weighted.component.reason(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    pb::Candidate {
+        rank: candidate.rank,
+        school_id: school.id.to_string(),
+        name: school.name.clone(),
+        phase: phase_to_proto(school.phase) as i32,
+        stage: stage_to_proto(school.stage) as i32,
+        distance_km: candidate.distance_km,
+        score: candidate.score,
+        stage_gap: candidate.stage_gap,
+        covered_focus: focus_set_to_proto(candidate.covered_focus),
+        components,
+        local_authority: school.local_authority.clone(),
+        language_medium: language_to_proto(school.language_medium) as i32,
+    }
+}
+
+pub(crate) fn match_response_to_proto(
+    outcome: &MatchOutcome,
+    explain: bool,
+    took_micros: u64,
+) -> pb::MatchResponse {
+    pb::MatchResponse {
+        candidates: outcome
+            .candidates
+            .iter()
+            .map(|candidate| candidate_to_proto(candidate, explain))
+            .collect(),
+        considered: outcome.considered,
+        search_radius_km: outcome.search_radius_km,
+        seeker: Some(school_to_proto(&outcome.seeker)),
+        took_micros,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid_school() -> pb::School {
+        pb::School {
+            id: "6602130".into(),
+            name: "Ysgol Gynradd Amlwch".into(),
+            phase: pb::Phase::Primary as i32,
+            stage: pb::Stage::Amber as i32,
+            latitude: Some(53.41),
+            longitude: Some(-4.35),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn school_round_trip_keeps_every_client_field() {
+        let mut proto = valid_school();
+        proto.strengths = vec![
+            pb::FocusArea::Literacy as i32,
+            pb::FocusArea::Literacy as i32,
+        ];
+        proto.fsm_percent = Some(22.5);
+        proto.capacity = Some(2);
+        proto.open = Some(false);
+        let school = school_from_proto(proto.clone()).unwrap();
+        assert_eq!(school.strengths.len(), 1, "duplicates removed");
+        let stored = StoredSchool {
+            challenge_index: Some(22.5),
+            family_id: Some("auto-x".into()),
+            capacity: 2,
+            school,
+        };
+        let back = school_to_proto(&stored);
+        assert_eq!(back.id, proto.id);
+        assert_eq!(back.strengths, vec![pb::FocusArea::Literacy as i32]);
+        assert_eq!(
+            (back.capacity, back.effective_capacity, back.open),
+            (Some(2), 2, Some(false))
+        );
+        assert_eq!(back.challenge_index, Some(22.5));
+    }
+
+    #[test]
+    fn every_bad_field_is_reported_at_once() {
+        let proto = pb::School {
+            id: "".into(),
+            name: "".into(),
+            phase: 0,
+            stage: 9,
+            language_medium: 42,
+            latitude: Some(f64::NAN),
+            longitude: None,
+            fsm_percent: Some(101.0),
+            strengths: vec![0, 99],
+            ..Default::default()
+        };
+        let violations = school_from_proto(proto).unwrap_err();
+        let fields: Vec<_> = violations.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "id",
+                "phase",
+                "stage",
+                "language_medium",
+                "longitude",
+                "strengths[0]",
+                "strengths[1]",
+                "name",
+                "latitude",
+                "fsm_percent"
+            ]
+        );
+    }
+
+    #[test]
+    fn page_tokens_round_trip_and_reject_junk() {
+        let token = encode_page_token("6602130");
+        assert_eq!(decode_page_token(&token).as_deref(), Some("6602130"));
+        assert_eq!(decode_page_token("not a token!"), None);
+        assert_eq!(decode_page_token(&URL_SAFE_NO_PAD.encode("before:1")), None);
+    }
+
+    #[test]
+    fn match_request_defaults_and_errors() {
+        let config = ScoringConfig::default();
+        let query = match_query_from_proto(
+            pb::MatchRequest {
+                school_id: "a".into(),
+                mode: pb::MatchMode::Peer as i32,
+                ..Default::default()
+            },
+            &config,
+        )
+        .unwrap();
+        assert_eq!(query.limit, 10);
+        assert_eq!(query.phase_relation, PhaseRelation::SamePhase);
+        assert_eq!(query.weights, config.weights);
+
+        let bad = match_query_from_proto(
+            pb::MatchRequest {
+                school_id: "".into(),
+                mode: 0,
+                phase_relation: 7,
+                limit: 101,
+                max_distance_km: Some(-1.0),
+                focus: vec![0],
+                weights: Some(pb::Weights {
+                    stage: Some(f64::NAN),
+                    ..Default::default()
+                }),
+                proximity_scale_km: Some(0.0),
+                exclude_ids: vec!["ok".into(), "x".repeat(65)],
+                ..Default::default()
+            },
+            &config,
+        )
+        .unwrap_err();
+        let fields: Vec<_> = bad.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "mode",
+                "phase_relation",
+                "focus[0]",
+                "school_id",
+                "limit",
+                "max_distance_km",
+                "proximity_scale_km",
+                "exclude_ids[1]",
+                "weights.stage"
+            ]
+        );
+    }
+}

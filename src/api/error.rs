@@ -1,0 +1,89 @@
+//! The one place engine errors become gRPC statuses.
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+
+use crate::engine::Error;
+
+impl From<Error> for Status {
+    fn from(error: Error) -> Status {
+        status_from_error(error)
+    }
+}
+
+/// Maps each error variant to its code. Invalid arguments carry a
+/// `google.rpc.BadRequest` detail with one violation per field, and the
+/// message lists them too, for clients that only read the message.
+pub fn status_from_error(error: Error) -> Status {
+    match error {
+        Error::Invalid(violations) => {
+            let message = format!("invalid argument: {violations}");
+            let details: Vec<FieldViolation> = violations
+                .into_iter()
+                .map(|v| FieldViolation::new(v.field, v.description))
+                .collect();
+            Status::with_error_details(
+                Code::InvalidArgument,
+                message,
+                ErrorDetails::with_bad_request(details),
+            )
+        }
+        error @ Error::NotFound { .. } => Status::not_found(error.to_string()),
+        Error::FailedPrecondition(message) => Status::failed_precondition(message),
+        Error::ResourceExhausted(message) => Status::resource_exhausted(message),
+        Error::Internal(message) => {
+            tracing::error!(%message, "internal error");
+            Status::internal(message)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Violations;
+
+    #[test]
+    fn invalid_argument_lists_every_field_in_message_and_details() {
+        let mut violations = Violations::new();
+        violations.push("school.latitude", "must be between -90 and 90, got 91");
+        violations.push("school.name", "is required");
+        let status = status_from_error(Error::Invalid(violations));
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(
+            status.message(),
+            "invalid argument: school.latitude: must be between -90 and 90, got 91; school.name: is required"
+        );
+        let bad_request = status.get_details_bad_request().expect("details");
+        let fields: Vec<_> = bad_request
+            .field_violations
+            .iter()
+            .map(|v| v.field.as_str())
+            .collect();
+        assert_eq!(fields, ["school.latitude", "school.name"]);
+    }
+
+    #[test]
+    fn other_variants_map_to_their_codes() {
+        assert_eq!(
+            status_from_error(Error::school_not_found("x")).code(),
+            Code::NotFound
+        );
+        assert_eq!(
+            status_from_error(Error::school_not_found("x")).message(),
+            "school \"x\" not found"
+        );
+        assert_eq!(
+            status_from_error(Error::FailedPrecondition("closed".into())).code(),
+            Code::FailedPrecondition
+        );
+        assert_eq!(
+            status_from_error(Error::ResourceExhausted("big".into())).code(),
+            Code::ResourceExhausted
+        );
+        assert_eq!(
+            status_from_error(Error::Internal("bug".into())).code(),
+            Code::Internal
+        );
+    }
+}

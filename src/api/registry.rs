@@ -1,0 +1,249 @@
+//! The SchoolRegistry service: validate, convert, call the engine, convert
+//! back.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::domain::{SchoolId, Violations};
+use crate::engine::{Engine, Error, ListFilter};
+
+use super::convert::{
+    PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, decode_page_token, encode_page_token, optional_phase,
+    optional_stage, school_from_proto, school_to_proto,
+};
+use super::pb;
+use super::pb::school_registry_server::SchoolRegistry;
+
+/// Most messages one ImportSchools stream may carry.
+pub const MAX_IMPORT_MESSAGES: u32 = 1_000_000;
+
+pub struct RegistryService {
+    engine: Arc<Engine>,
+}
+
+impl RegistryService {
+    pub fn new(engine: Arc<Engine>) -> RegistryService {
+        RegistryService { engine }
+    }
+
+    /// Runs a write off the async workers: a write rebuilds the snapshot,
+    /// which takes milliseconds on large registries.
+    async fn write<T, F>(&self, write: F) -> Result<T, Status>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Engine) -> Result<T, Error> + Send + 'static,
+    {
+        let engine = Arc::clone(&self.engine);
+        tokio::task::spawn_blocking(move || write(&engine))
+            .await
+            .map_err(|join| Status::internal(format!("write task failed: {join}")))?
+            .map_err(Status::from)
+    }
+}
+
+fn parse_id(field: &str, id: &str) -> Result<SchoolId, Status> {
+    SchoolId::parse(id).map_err(|problem| {
+        let mut v = Violations::new();
+        v.push(field, problem);
+        Error::Invalid(v).into()
+    })
+}
+
+#[tonic::async_trait]
+impl SchoolRegistry for RegistryService {
+    async fn upsert_school(
+        &self,
+        request: Request<pb::UpsertSchoolRequest>,
+    ) -> Result<Response<pb::UpsertSchoolResponse>, Status> {
+        let pb::UpsertSchoolRequest { school } = request.into_inner();
+        let school = match school {
+            Some(school) => {
+                school_from_proto(school).map_err(|v| Error::Invalid(v.prefixed("school")))?
+            }
+            None => {
+                let mut v = Violations::new();
+                v.push("school", "is required");
+                return Err(Error::Invalid(v).into());
+            }
+        };
+        let upserted = self.write(move |engine| engine.upsert(school)).await?;
+        tracing::debug!(id = %upserted.school.school.id, created = upserted.created, "upserted school");
+        Ok(Response::new(pb::UpsertSchoolResponse {
+            school: Some(school_to_proto(&upserted.school)),
+            created: upserted.created,
+        }))
+    }
+
+    async fn get_school(
+        &self,
+        request: Request<pb::GetSchoolRequest>,
+    ) -> Result<Response<pb::School>, Status> {
+        let pb::GetSchoolRequest { id } = request.into_inner();
+        let id = parse_id("id", &id)?;
+        let stored = self.engine.get(id.as_str())?;
+        Ok(Response::new(school_to_proto(&stored)))
+    }
+
+    async fn list_schools(
+        &self,
+        request: Request<pb::ListSchoolsRequest>,
+    ) -> Result<Response<pb::ListSchoolsResponse>, Status> {
+        let pb::ListSchoolsRequest {
+            page_size,
+            page_token,
+            consortium,
+            local_authority,
+            phase,
+            stage,
+            family_id,
+        } = request.into_inner();
+        let mut v = Violations::new();
+        let page_size = match usize::try_from(page_size).unwrap_or(usize::MAX) {
+            0 => PAGE_SIZE_DEFAULT,
+            size if size > PAGE_SIZE_MAX => {
+                v.push(
+                    "page_size",
+                    format!("must be at most {PAGE_SIZE_MAX}, got {page_size}"),
+                );
+                PAGE_SIZE_DEFAULT
+            }
+            size => size,
+        };
+        let after = if page_token.is_empty() {
+            None
+        } else {
+            let decoded = decode_page_token(&page_token);
+            if decoded.is_none() {
+                v.push(
+                    "page_token",
+                    "is not a next_page_token from a previous ListSchools response",
+                );
+            }
+            decoded
+        };
+        let filter = ListFilter {
+            phase: optional_phase(&mut v, "phase", phase),
+            stage: optional_stage(&mut v, "stage", stage),
+            consortium,
+            local_authority,
+            family_id,
+        };
+        v.check_length(
+            "consortium",
+            &filter.consortium,
+            0,
+            crate::domain::limits::AREA_MAX_CHARS,
+        );
+        v.check_length(
+            "local_authority",
+            &filter.local_authority,
+            0,
+            crate::domain::limits::AREA_MAX_CHARS,
+        );
+        v.check_length(
+            "family_id",
+            &filter.family_id,
+            0,
+            crate::domain::limits::FAMILY_ID_MAX_CHARS,
+        );
+        if !v.is_empty() {
+            return Err(Error::Invalid(v).into());
+        }
+        let page = self.engine.list(&filter, after.as_deref(), page_size);
+        Ok(Response::new(pb::ListSchoolsResponse {
+            schools: page.schools.iter().map(|s| school_to_proto(s)).collect(),
+            next_page_token: page
+                .next_after
+                .as_deref()
+                .map(encode_page_token)
+                .unwrap_or_default(),
+            total_size: page.total,
+        }))
+    }
+
+    async fn delete_school(
+        &self,
+        request: Request<pb::DeleteSchoolRequest>,
+    ) -> Result<Response<pb::DeleteSchoolResponse>, Status> {
+        let pb::DeleteSchoolRequest { id } = request.into_inner();
+        let id = parse_id("id", &id)?;
+        let removed = self.write(move |engine| engine.delete(id.as_str())).await?;
+        tracing::debug!(id = %removed.school.id, "deleted school");
+        Ok(Response::new(pb::DeleteSchoolResponse {}))
+    }
+
+    async fn import_schools(
+        &self,
+        request: Request<Streaming<pb::ImportSchoolsRequest>>,
+    ) -> Result<Response<pb::ImportSchoolsResponse>, Status> {
+        let mut stream = request.into_inner();
+        let mut received = 0u32;
+        let mut errors = Vec::new();
+        let mut valid = Vec::new();
+        // First position of each id in this stream, to reject repeats.
+        let mut positions: HashMap<String, u32> = HashMap::new();
+        while let Some(message) = stream.message().await? {
+            received += 1;
+            if received > MAX_IMPORT_MESSAGES {
+                return Err(Error::ResourceExhausted(format!(
+                    "an import stream may carry at most {MAX_IMPORT_MESSAGES} schools; nothing was imported"
+                ))
+                .into());
+            }
+            let pb::ImportSchoolsRequest { school } = message;
+            let raw_id = school.as_ref().map(|s| s.id.clone()).unwrap_or_default();
+            let converted = match school {
+                Some(school) => school_from_proto(school).map_err(|v| v.prefixed("school")),
+                None => {
+                    let mut v = Violations::new();
+                    v.push("school", "is required");
+                    Err(v)
+                }
+            };
+            let converted = converted.and_then(|school| match positions.get(school.id.as_str()) {
+                Some(first) => {
+                    let mut v = Violations::new();
+                    v.push(
+                        "school.id",
+                        format!("duplicate of message {first} in this stream"),
+                    );
+                    Err(v)
+                }
+                None => Ok(school),
+            });
+            match converted {
+                Ok(school) => {
+                    positions.insert(school.id.to_string(), received);
+                    valid.push(school);
+                }
+                Err(violations) => errors.push(pb::ImportError {
+                    index: received,
+                    school_id: raw_id,
+                    field: violations
+                        .iter()
+                        .next()
+                        .map(|v| v.field.clone())
+                        .unwrap_or_default(),
+                    message: violations.to_string(),
+                }),
+            }
+        }
+        let counts = self.write(move |engine| engine.upsert_batch(valid)).await?;
+        tracing::info!(
+            received,
+            created = counts.created,
+            updated = counts.updated,
+            rejected = errors.len(),
+            "import finished"
+        );
+        Ok(Response::new(pb::ImportSchoolsResponse {
+            received,
+            created: counts.created,
+            updated: counts.updated,
+            rejected: errors.len() as u32,
+            errors,
+        }))
+    }
+}

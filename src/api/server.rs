@@ -1,0 +1,111 @@
+//! The gRPC server: partnermatch's two services beside `grpc.health.v1` and
+//! server reflection (v1 and v1alpha: grpcurl 1.8 asks for v1alpha).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+use tonic::transport::server::Router;
+use tonic_health::server::HealthReporter;
+
+use crate::engine::Engine;
+
+use super::pb::partner_matcher_server::PartnerMatcherServer;
+use super::pb::school_registry_server::SchoolRegistryServer;
+use super::{MatcherService, RegistryService, pb};
+
+/// Builds the server with every service mounted, and the reporter that
+/// controls their health status.
+pub async fn router(engine: Arc<Engine>) -> anyhow::Result<(Router, HealthReporter)> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<PartnerMatcherServer<MatcherService>>()
+        .await;
+    health
+        .set_serving::<SchoolRegistryServer<RegistryService>>()
+        .await;
+
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    let router = Server::builder()
+        // One span per request; handlers log inside it.
+        .trace_fn(|request| tracing::info_span!("grpc", method = %request.uri().path()))
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(PartnerMatcherServer::new(MatcherService::new(Arc::clone(
+            &engine,
+        ))))
+        .add_service(SchoolRegistryServer::new(RegistryService::new(engine)));
+    Ok((router, health))
+}
+
+/// How the server runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServeOptions {
+    /// After shutdown starts, how long in-flight calls may take to finish
+    /// before the server stops anyway (a client that never reads its
+    /// connection must not keep the process alive).
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> ServeOptions {
+        ServeOptions {
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Serves on `listener` until `shutdown` completes, then reports NOT_SERVING
+/// and lets in-flight calls finish, for at most the grace period.
+pub async fn serve(
+    engine: Arc<Engine>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+    options: ServeOptions,
+) -> anyhow::Result<()> {
+    let (router, health) = router(engine).await?;
+    let (draining, drain_started) = oneshot::channel::<()>();
+    let shutdown = async move {
+        shutdown.await;
+        tracing::info!("shutting down: draining in-flight calls");
+        health
+            .set_not_serving::<PartnerMatcherServer<MatcherService>>()
+            .await;
+        health
+            .set_not_serving::<SchoolRegistryServer<RegistryService>>()
+            .await;
+        health
+            .set_service_status("", tonic_health::ServingStatus::NotServing)
+            .await;
+        let _ = draining.send(());
+    };
+    let serving = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown);
+    let deadline = async {
+        if drain_started.await.is_ok() {
+            tokio::time::sleep(options.shutdown_grace).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        served = serving => served?,
+        () = deadline => tracing::warn!(
+            grace_secs = options.shutdown_grace.as_secs_f64(),
+            "in-flight calls did not finish within the grace period; stopping anyway"
+        ),
+    }
+    Ok(())
+}

@@ -1,0 +1,156 @@
+//! The real `partnermatch` binary, as a user runs it:
+//! 1. `serve` on the embedded synthetic data reports SERVING and holds 1,500
+//!    schools, and stops cleanly on SIGTERM;
+//! 2. `serve --data <csv>` loads the real Welsh file;
+//! 3. a missing data file stops start-up with a clear error.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use partnermatch::api::pb;
+use partnermatch::api::pb::school_registry_client::SchoolRegistryClient;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::common::wales_csv;
+
+/// A running `partnermatch serve`, killed on drop.
+struct RunningBinary {
+    child: Child,
+    address: String,
+    stderr: std::sync::mpsc::Receiver<String>,
+}
+
+impl Drop for RunningBinary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_partnermatch"))
+}
+
+/// Starts `partnermatch serve --listen 127.0.0.1:0 <args>` and waits for the
+/// "listening on" line.
+fn start(args: &[&str]) -> RunningBinary {
+    let mut child = binary()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .env("PARTNERMATCH_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn partnermatch");
+    let stderr = child.stderr.take().expect("stderr");
+    let (sender, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let line = lines
+            .recv_timeout(remaining)
+            .expect("server printed 'listening on' in time");
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            let address = rest.split_whitespace().next().expect("address").to_owned();
+            return RunningBinary {
+                child,
+                address,
+                stderr: lines,
+            };
+        }
+    }
+}
+
+async fn health(address: &str) -> i32 {
+    let channel = tonic::transport::Channel::from_shared(format!("http://{address}"))
+        .unwrap()
+        .connect()
+        .await
+        .expect("connect");
+    let mut client = HealthClient::new(channel);
+    client
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "partnermatch.v1.PartnerMatcher".into(),
+        })
+        .await
+        .expect("health check")
+        .into_inner()
+        .status
+}
+
+async fn total_schools(address: &str) -> u32 {
+    let mut client = SchoolRegistryClient::connect(format!("http://{address}"))
+        .await
+        .unwrap();
+    client
+        .list_schools(pb::ListSchoolsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .total_size
+}
+
+#[tokio::test]
+async fn serve_on_embedded_data_then_stop_on_sigterm() {
+    let mut server = start(&[]);
+    assert_eq!(health(&server.address).await, ServingStatus::Serving as i32);
+    assert_eq!(total_schools(&server.address).await, 1500);
+
+    let pid = server.child.id().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(exit) = server.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+        // Sleep asynchronously: the clients' connection tasks run on this
+        // runtime and must be able to answer the server's GOAWAY.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(exit.success(), "exit status {exit}");
+    let log: Vec<String> = server.stderr.try_iter().collect();
+    assert!(
+        log.iter().any(|line| line.contains("received SIGTERM")),
+        "{log:#?}"
+    );
+}
+
+#[tokio::test]
+async fn serve_loads_the_welsh_csv() {
+    let csv = wales_csv();
+    let server = start(&["--data", csv.to_str().unwrap()]);
+    assert_eq!(total_schools(&server.address).await, 1473);
+    assert_eq!(health(&server.address).await, ServingStatus::Serving as i32);
+}
+
+#[test]
+fn a_missing_data_file_is_a_clear_start_up_error() {
+    let output = binary()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+            "/no/such/schools.csv",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot read /no/such/schools.csv"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

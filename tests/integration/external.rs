@@ -1,0 +1,384 @@
+//! The server through clients that are not ours: real `grpcurl` (reflection,
+//! `describe`, JSON in and out, and every grpcurl command in the README, as
+//! printed) and the Python `grpcio` example client.
+//!
+//! The tools are installed by `scripts/test`, which points
+//! `PARTNERMATCH_GRPCURL` and `PARTNERMATCH_PYTHON` at them. When they are
+//! missing the tests fail if `PARTNERMATCH_REQUIRE_TOOLS` or `CI` is set, and
+//! otherwise say loudly that they were skipped.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use partnermatch::api::pb;
+use partnermatch::dataset::{SyntheticConfig, generate};
+use partnermatch::domain::{Phase, Stage};
+use serde_json::Value;
+
+use crate::common::{TestServer, candidate_ids, match_request};
+
+fn tools_required() -> bool {
+    std::env::var_os("PARTNERMATCH_REQUIRE_TOOLS").is_some() || std::env::var_os("CI").is_some()
+}
+
+/// The tool at `$env_var`, else `default` if it runs `probe` successfully.
+fn find_tool(env_var: &str, default: &str, probe: &[&str]) -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(env_var) {
+        return Some(PathBuf::from(path));
+    }
+    let works = std::process::Command::new(default)
+        .args(probe)
+        .output()
+        .is_ok_and(|output| output.status.success());
+    works.then(|| PathBuf::from(default))
+}
+
+fn require(name: &str, found: Option<PathBuf>) -> Option<PathBuf> {
+    match found {
+        Some(path) => Some(path),
+        None if tools_required() => panic!(
+            "{name} is required but missing: run scripts/test, which installs it, or set its PARTNERMATCH_* variable"
+        ),
+        None => {
+            eprintln!("SKIPPED: {name} not found; scripts/test installs it");
+            None
+        }
+    }
+}
+
+fn grpcurl() -> Option<PathBuf> {
+    require(
+        "grpcurl",
+        find_tool("PARTNERMATCH_GRPCURL", "grpcurl", &["--version"]),
+    )
+}
+
+fn python() -> Option<PathBuf> {
+    require(
+        "python3 with grpcio and grpcio-tools",
+        find_tool(
+            "PARTNERMATCH_PYTHON",
+            "python3",
+            &["-c", "import grpc, grpc_tools"],
+        ),
+    )
+}
+
+async fn run(program: &Path, args: &[&str]) -> Output {
+    tokio::process::Command::new(program)
+        .args(args)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()))
+}
+
+#[track_caller]
+fn stdout_of(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "failed: {}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).expect("utf-8")
+}
+
+/// The embedded default population, which the README's examples use.
+async fn default_server() -> TestServer {
+    TestServer::start(generate(SyntheticConfig::default())).await
+}
+
+fn red_primary(server: &TestServer) -> String {
+    server
+        .engine
+        .snapshot()
+        .schools()
+        .iter()
+        .find(|s| {
+            s.school.phase == Phase::Primary && s.school.stage == Some(Stage::Red) && s.school.open
+        })
+        .expect("a red primary")
+        .school
+        .id
+        .to_string()
+}
+
+#[tokio::test]
+async fn grpcurl_lists_describes_and_checks_health() {
+    let Some(grpcurl) = grpcurl() else { return };
+    let server = default_server().await;
+    let target = server.target();
+
+    let list = stdout_of(&run(&grpcurl, &["-plaintext", &target, "list"]).await);
+    for service in [
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+        "partnermatch.v1.PartnerMatcher",
+        "partnermatch.v1.SchoolRegistry",
+    ] {
+        assert!(list.lines().any(|l| l == service), "{service} in {list}");
+    }
+
+    let describe = stdout_of(
+        &run(
+            &grpcurl,
+            &[
+                "-plaintext",
+                &target,
+                "describe",
+                "partnermatch.v1.PartnerMatcher",
+            ],
+        )
+        .await,
+    );
+    assert!(
+        describe.contains(
+            "rpc Match ( .partnermatch.v1.MatchRequest ) returns ( .partnermatch.v1.MatchResponse )"
+        ),
+        "{describe}"
+    );
+    assert!(
+        describe.contains("// Ranks partners for one school."),
+        "comments are served: {describe}"
+    );
+
+    let describe = stdout_of(
+        &run(
+            &grpcurl,
+            &[
+                "-plaintext",
+                &target,
+                "describe",
+                "partnermatch.v1.MatchRequest",
+            ],
+        )
+        .await,
+    );
+    assert!(
+        describe.contains("// Number of partners to return, 1–100. 0 or unset means 10."),
+        "{describe}"
+    );
+
+    let health = stdout_of(
+        &run(
+            &grpcurl,
+            &["-plaintext", &target, "grpc.health.v1.Health/Check"],
+        )
+        .await,
+    );
+    assert!(health.contains("\"status\": \"SERVING\""), "{health}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn grpcurl_match_with_json_in_and_out() {
+    let Some(grpcurl) = grpcurl() else { return };
+    let server = default_server().await;
+    let target = server.target();
+    let seeker = red_primary(&server);
+    let body = format!(
+        r#"{{"school_id":"{seeker}","mode":"MATCH_MODE_SUPPORT","limit":5,"explain":true}}"#
+    );
+    let output = stdout_of(
+        &run(
+            &grpcurl,
+            &[
+                "-plaintext",
+                "-d",
+                &body,
+                &target,
+                "partnermatch.v1.PartnerMatcher/Match",
+            ],
+        )
+        .await,
+    );
+    let json: Value = serde_json::from_str(&output).expect("grpcurl prints JSON");
+    let candidates = json["candidates"].as_array().expect("candidates");
+    assert_eq!(candidates.len(), 5);
+
+    // The same answer as the generated Rust client.
+    let mut request = match_request(&seeker, pb::MatchMode::Support);
+    request.limit = 5;
+    let expected = server
+        .matcher()
+        .await
+        .r#match(request)
+        .await
+        .unwrap()
+        .into_inner();
+    let ids: Vec<_> = candidates
+        .iter()
+        .map(|c| c["schoolId"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, candidate_ids(&expected));
+
+    for (i, candidate) in candidates.iter().enumerate() {
+        assert_eq!(candidate["rank"], i + 1);
+        assert!(candidate["distanceKm"].as_f64().unwrap() >= 0.0);
+        assert!(candidate["stage"].as_str().unwrap().starts_with("STAGE_"));
+        let components = candidate["components"].as_array().unwrap();
+        assert_eq!(components.len(), 8);
+        assert_eq!(components[0]["factor"], "FACTOR_STAGE");
+        assert!(
+            components
+                .iter()
+                .all(|c| !c["reason"].as_str().unwrap().is_empty())
+        );
+    }
+
+    let output = run(
+        &grpcurl,
+        &[
+            "-plaintext",
+            "-d",
+            &format!(r#"{{"school_id":"{seeker}","mode":"MATCH_MODE_SUPPORT","limit":500}}"#),
+            &target,
+            "partnermatch.v1.PartnerMatcher/Match",
+        ],
+    )
+    .await;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("Code: InvalidArgument"), "{stderr}");
+    assert!(
+        stderr.contains("limit: must be between 1 and 100, got 500"),
+        "{stderr}"
+    );
+    server.stop().await;
+}
+
+/// Every `grpcurl` command in the README's shell blocks, joined across `\`
+/// line continuations.
+fn readme_grpcurl_commands() -> Vec<String> {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    let mut commands = Vec::new();
+    let mut in_shell = false;
+    let mut pending = String::new();
+    for line in readme.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with("```") {
+            in_shell =
+                !in_shell && (trimmed == "```sh" || trimmed == "```bash" || trimmed == "```shell");
+            continue;
+        }
+        if !in_shell {
+            continue;
+        }
+        if pending.is_empty() && !trimmed.starts_with("grpcurl ") {
+            continue;
+        }
+        match trimmed.strip_suffix('\\') {
+            Some(part) => {
+                pending.push_str(part);
+                pending.push(' ');
+            }
+            None => {
+                pending.push_str(trimmed);
+                commands.push(std::mem::take(&mut pending));
+            }
+        }
+    }
+    commands
+}
+
+#[tokio::test]
+async fn readme_grpcurl_commands_work_as_printed() {
+    let Some(grpcurl) = grpcurl() else { return };
+    let commands = readme_grpcurl_commands();
+    assert!(
+        commands.len() >= 5,
+        "README has grpcurl examples: {commands:?}"
+    );
+    let server = default_server().await;
+    for command in &commands {
+        assert!(
+            command.contains("127.0.0.1:50051"),
+            "README commands target the default address: {command}"
+        );
+        // Only the address changes: the test server listens on a free port.
+        let command = command
+            .replacen("grpcurl", &grpcurl.display().to_string(), 1)
+            .replace("127.0.0.1:50051", &server.target());
+        let output = tokio::process::Command::new("sh")
+            .args(["-c", &command])
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "README command failed: {command}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(!output.stdout.is_empty(), "no output from {command}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn python_grpcio_client_prints_the_ranked_table() {
+    let Some(python) = python() else { return };
+    let server = default_server().await;
+    let seeker = red_primary(&server);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/python/match_client.py");
+    let output = stdout_of(
+        &run(
+            &python,
+            &[
+                script.to_str().unwrap(),
+                "--target",
+                &server.target(),
+                "--school",
+                &seeker,
+                "--limit",
+                "5",
+            ],
+        )
+        .await,
+    );
+    let mut request = match_request(&seeker, pb::MatchMode::Support);
+    request.limit = 5;
+    let expected = server
+        .matcher()
+        .await
+        .r#match(request)
+        .await
+        .unwrap()
+        .into_inner();
+    let rows: Vec<(String, String)> = output
+        .lines()
+        .skip(2)
+        .map(|line| {
+            let mut fields = line.split_whitespace();
+            (
+                fields.next().unwrap().to_owned(),
+                fields.next().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected_rows: Vec<(String, String)> = expected
+        .candidates
+        .iter()
+        .map(|c| (c.rank.to_string(), c.school_id.clone()))
+        .collect();
+    assert_eq!(rows, expected_rows, "{output}");
+    assert!(
+        output.starts_with(&format!("Partners for {seeker} ")),
+        "{output}"
+    );
+
+    let failed = run(
+        &python,
+        &[
+            script.to_str().unwrap(),
+            "--target",
+            &server.target(),
+            "--school",
+            "nobody",
+        ],
+    )
+    .await;
+    assert_eq!(failed.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("NOT_FOUND"));
+    server.stop().await;
+}

@@ -1,0 +1,12 @@
+//! partnermatch's integration tests: one binary, one module per area. Every
+//! server runs on 127.0.0.1:0 and is called through the generated client,
+//! real `grpcurl` and a Python `grpcio` client.
+
+mod binary;
+mod common;
+mod external;
+mod oracle;
+mod ranking;
+mod registry;
+mod validation;
+mod wales;

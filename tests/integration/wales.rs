@@ -1,0 +1,63 @@
+//! The real Welsh schools (`../shared/data/wales/schools.csv`, OGL v3):
+//! 1. every row with coordinates loads (the file has no row without);
+//! 2. each red primary's SUPPORT matches are primaries ahead of it.
+
+use partnermatch::api::pb;
+use partnermatch::dataset::read_csv_path;
+use partnermatch::domain::{Phase, Stage};
+
+use crate::common::{TestServer, match_request, wales_csv};
+
+#[tokio::test]
+async fn real_welsh_schools_load_and_red_primaries_get_primaries_ahead() {
+    let path = wales_csv();
+    let import = read_csv_path(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    // Count rows with coordinates independently of the importer.
+    let mut reader = csv::Reader::from_path(&path).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (lat, lon) = (column("latitude"), column("longitude"));
+    let with_coordinates = reader
+        .records()
+        .map(|r| r.unwrap())
+        .filter(|r| !r[lat].trim().is_empty() && !r[lon].trim().is_empty())
+        .count();
+    assert_eq!(
+        import.schools.len(),
+        with_coordinates,
+        "rejected: {:?}",
+        import.rejected
+    );
+    assert_eq!(import.schools.len(), 1473);
+    assert!(import.rejected.is_empty(), "{:?}", import.rejected);
+
+    let red_primaries: Vec<String> = import
+        .schools
+        .iter()
+        .filter(|s| s.phase == Phase::Primary && s.stage == Some(Stage::Red))
+        .map(|s| s.id.to_string())
+        .collect();
+    assert_eq!(red_primaries.len(), 18);
+
+    let server = TestServer::start(import.schools).await;
+    let mut matcher = server.matcher().await;
+    for id in &red_primaries {
+        let mut request = match_request(id, pb::MatchMode::Support);
+        request.explain = true;
+        let response = matcher.r#match(request).await.unwrap().into_inner();
+        assert_eq!(response.candidates.len(), 10, "{id}");
+        for candidate in &response.candidates {
+            assert_eq!(candidate.phase, pb::Phase::Primary as i32, "{id}");
+            assert!(
+                candidate.stage > pb::Stage::Red as i32,
+                "{id}: {} is not ahead",
+                candidate.school_id
+            );
+            assert!(candidate.stage_gap.unwrap() >= 1);
+        }
+        // FSM is not in the open data: context is neutral and says so.
+        let context = &response.candidates[0].components[2];
+        assert!(context.reason.contains("unknown"), "{}", context.reason);
+    }
+    server.stop().await;
+}
