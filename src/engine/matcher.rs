@@ -367,55 +367,135 @@ impl<'a> Plan<'a> {
     }
 }
 
-/// The fast path: nearest-first search with an early stop.
+/// Nearest-first steps taken before deciding whether the early stop can pay
+/// off; the walk through the spatial index costs several times a plain scan
+/// per school, so it only continues when the bound shows it will stop.
+const PROBE_STEPS: usize = 48;
+
+/// The top K so far: the worst of them on top of the heap.
+struct Best {
+    heap: BinaryHeap<Scored>,
+    limit: usize,
+}
+
+impl Best {
+    fn new(limit: usize) -> Best {
+        Best {
+            heap: BinaryHeap::with_capacity(limit + 1),
+            limit,
+        }
+    }
+
+    fn offer(&mut self, scored: Scored) {
+        if self.heap.len() < self.limit {
+            self.heap.push(scored);
+        } else if let Some(mut worst) = self.heap.peek_mut()
+            && scored < *worst
+        {
+            *worst = scored;
+        }
+    }
+
+    /// The K-th best score once K schools are held.
+    fn threshold(&self) -> Option<f64> {
+        (self.heap.len() == self.limit)
+            .then(|| self.heap.peek().map(|worst| worst.score))
+            .flatten()
+    }
+}
+
+/// The fast path: nearest-first search with an early stop, falling back to
+/// one plain pass when the early stop would come too late to pay off.
 pub fn top_k(
     snapshot: &Snapshot,
     query: &MatchQuery,
     config: &ScoringConfig,
 ) -> Result<MatchOutcome> {
     let plan = Plan::new(snapshot, query, config)?;
-    let limit = query.limit;
-    let mut best: BinaryHeap<Scored> = BinaryHeap::with_capacity(limit + 1);
+    let mut best = Best::new(query.limit);
     let mut considered = 0u32;
-    let mut radius = 0.0f64;
+    let mut farthest_considered = 0.0f64;
+    let mut visit = |index: u32, best: &mut Best| {
+        let partner = snapshot.profile(index);
+        if !plan.admits(index, partner) {
+            return;
+        }
+        let distance_km = plan.distance_km(partner);
+        if plan.within_distance(distance_km) {
+            considered += 1;
+            farthest_considered = farthest_considered.max(distance_km);
+            best.offer(plan.score(index, partner, distance_km));
+        }
+    };
     let max_distance = query.max_distance_km.unwrap_or(f64::INFINITY);
-    for (entry, chord_squared) in snapshot
+    let mut radius = None;
+    let mut visited: Vec<u32> = Vec::with_capacity(PROBE_STEPS);
+    let mut fall_back = false;
+    for (step, (entry, chord_squared)) in snapshot
         .spatial()
         .nearest_neighbor_iter_with_distance_2(&plan.seeker.unit.0)
+        .enumerate()
     {
         let index_distance = UnitVector::chord_squared_to_km(chord_squared);
         if index_distance > max_distance + BOUND_SLACK {
-            radius = max_distance;
+            radius = Some(max_distance);
             break;
         }
-        if best.len() == limit
-            && let Some(worst) = best.peek()
-            && plan.scoring.score_bound(index_distance) + BOUND_SLACK < worst.score
+        if let Some(threshold) = best.threshold()
+            && plan.scoring.score_bound(index_distance) + BOUND_SLACK < threshold
         {
+            radius = Some(index_distance);
             break;
         }
-        radius = index_distance;
-        let index = entry.data;
-        let partner = snapshot.profile(index);
-        if !plan.admits(index, partner) {
-            continue;
-        }
-        let distance_km = plan.distance_km(partner);
-        if !plan.within_distance(distance_km) {
-            continue;
-        }
-        considered += 1;
-        let scored = plan.score(index, partner, distance_km);
-        if best.len() < limit {
-            best.push(scored);
-        } else if let Some(mut worst) = best.peek_mut()
-            && scored < *worst
+        if step == PROBE_STEPS
+            && !stop_is_near(&plan, best.threshold(), index_distance, snapshot.len())
         {
-            *worst = scored;
+            fall_back = true;
+            break;
+        }
+        if step < PROBE_STEPS {
+            visited.push(entry.data);
+        }
+        visit(entry.data, &mut best);
+    }
+    if fall_back {
+        visited.sort_unstable();
+        for index in 0..snapshot.len() as u32 {
+            if visited.binary_search(&index).is_err() {
+                visit(index, &mut best);
+            }
         }
     }
-    let ranked = best.into_sorted_vec();
+    let ranked = best.heap.into_sorted_vec();
+    // Without an early stop every eligible school was scored.
+    let radius = radius.unwrap_or(farthest_considered);
     Ok(plan.finish(ranked, considered, radius))
+}
+
+/// After the probe: will the nearest-first walk stop within a quarter of
+/// the registry? Estimates how many schools lie inside the stopping radius
+/// (where the score bound falls below the K-th score, or the distance
+/// limit) from the density seen so far.
+fn stop_is_near(
+    plan: &Plan<'_>,
+    threshold: Option<f64>,
+    probe_radius_km: f64,
+    schools: usize,
+) -> bool {
+    let bound_radius = threshold
+        .and_then(|threshold| {
+            let proximity_weight = plan.scoring.weights[1];
+            let room = threshold - plan.scoring.max_score_without_proximity();
+            (room > 0.0 && proximity_weight > 0.0).then(|| {
+                // bound(d) < threshold  ⇔  d > -scale · ln(room / weight)
+                -plan.scoring.proximity_scale_km * (room / proximity_weight).min(1.0).ln()
+            })
+        })
+        .unwrap_or(f64::INFINITY);
+    let stop_radius = bound_radius.min(plan.query.max_distance_km.unwrap_or(f64::INFINITY));
+    let ratio = stop_radius / probe_radius_km.max(0.1);
+    let expected = PROBE_STEPS as f64 * ratio * ratio;
+    expected <= schools as f64 / 4.0
 }
 
 /// The reference: score every school that passes the filters, sort, cut.
@@ -430,8 +510,8 @@ pub fn brute_force(
     for (index, partner) in snapshot.profiles().iter().enumerate() {
         let index = index as u32;
         let distance_km = plan.distance_km(partner);
-        radius = radius.max(distance_km);
         if plan.admits(index, partner) && plan.within_distance(distance_km) {
+            radius = radius.max(distance_km);
             all.push(plan.score(index, partner, distance_km));
         }
     }

@@ -34,6 +34,10 @@ struct Entry {
     stored: Arc<StoredSchool>,
 }
 
+/// Schools that may share a computed family: phase, language group
+/// (`en` / `cy`) and size band.
+type FamilyGroup = (Phase, &'static str, &'static str);
+
 /// Counts from applying a batch of upserts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UpsertCounts {
@@ -145,8 +149,7 @@ impl Registry {
     /// challenge index get none. Updates stored records and graph edges only
     /// where a family changed.
     fn recompute_families(&mut self) {
-        let mut groups: BTreeMap<(Phase, &'static str, &'static str), Vec<(f64, SchoolId)>> =
-            BTreeMap::new();
+        let mut groups: BTreeMap<FamilyGroup, Vec<(f64, SchoolId)>> = BTreeMap::new();
         let mut wanted: HashMap<SchoolId, Option<String>> = HashMap::new();
         for entry in self.schools.values() {
             let stored = &entry.stored;

@@ -36,7 +36,7 @@ fn binary() -> Command {
 /// Starts `partnermatch serve --listen 127.0.0.1:0 <args>` and waits for the
 /// "listening on" line.
 fn start(args: &[&str]) -> RunningBinary {
-    let mut child = binary()
+    let child = binary()
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(args)
         .env("PARTNERMATCH_LOG", "info")
@@ -44,8 +44,15 @@ fn start(args: &[&str]) -> RunningBinary {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn partnermatch");
-    let stderr = child.stderr.take().expect("stderr");
     let (sender, lines) = std::sync::mpsc::channel();
+    // Owned from here on, so the process is killed and reaped even if the
+    // wait below fails.
+    let mut server = RunningBinary {
+        child,
+        address: String::new(),
+        stderr: lines,
+    };
+    let stderr = server.child.stderr.take().expect("stderr");
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if sender.send(line).is_err() {
@@ -56,16 +63,13 @@ fn start(args: &[&str]) -> RunningBinary {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
-        let line = lines
+        let line = server
+            .stderr
             .recv_timeout(remaining)
             .expect("server printed 'listening on' in time");
         if let Some(rest) = line.split("listening on ").nth(1) {
-            let address = rest.split_whitespace().next().expect("address").to_owned();
-            return RunningBinary {
-                child,
-                address,
-                stderr: lines,
-            };
+            server.address = rest.split_whitespace().next().expect("address").to_owned();
+            return server;
         }
     }
 }

@@ -3,6 +3,7 @@
 //! real `grpcurl` and a Python `grpcio` client.
 
 mod binary;
+mod boundaries;
 mod common;
 mod external;
 mod oracle;
