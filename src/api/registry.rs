@@ -19,6 +19,9 @@ use super::pb::school_registry_server::SchoolRegistry;
 /// Most messages one ImportSchools stream may carry.
 pub const MAX_IMPORT_MESSAGES: u32 = 1_000_000;
 
+/// A long import logs its progress every this many messages.
+const IMPORT_PROGRESS_EVERY: u32 = 100_000;
+
 pub struct RegistryService {
     engine: Arc<Engine>,
 }
@@ -43,6 +46,18 @@ impl RegistryService {
     }
 }
 
+/// The `school` field of a request, converted; field paths start `school.`.
+fn required_school(school: Option<pb::School>) -> Result<crate::domain::School, Violations> {
+    match school {
+        Some(school) => school_from_proto(school).map_err(|v| v.prefixed("school")),
+        None => {
+            let mut v = Violations::new();
+            v.push("school", "is required");
+            Err(v)
+        }
+    }
+}
+
 fn parse_id(field: &str, id: &str) -> Result<SchoolId, Status> {
     SchoolId::parse(id).map_err(|problem| {
         let mut v = Violations::new();
@@ -58,16 +73,7 @@ impl SchoolRegistry for RegistryService {
         request: Request<pb::UpsertSchoolRequest>,
     ) -> Result<Response<pb::UpsertSchoolResponse>, Status> {
         let pb::UpsertSchoolRequest { school } = request.into_inner();
-        let school = match school {
-            Some(school) => {
-                school_from_proto(school).map_err(|v| Error::Invalid(v.prefixed("school")))?
-            }
-            None => {
-                let mut v = Violations::new();
-                v.push("school", "is required");
-                return Err(Error::Invalid(v).into());
-            }
-        };
+        let school = required_school(school).map_err(Error::Invalid)?;
         let upserted = self.write(move |engine| engine.upsert(school)).await?;
         tracing::debug!(id = %upserted.school.school.id, created = upserted.created, "upserted school");
         Ok(Response::new(pb::UpsertSchoolResponse {
@@ -186,6 +192,9 @@ impl SchoolRegistry for RegistryService {
         let mut positions: HashMap<String, u32> = HashMap::new();
         while let Some(message) = stream.message().await? {
             received += 1;
+            if received.is_multiple_of(IMPORT_PROGRESS_EVERY) {
+                tracing::info!(received, rejected = errors.len(), "import in progress");
+            }
             if received > MAX_IMPORT_MESSAGES {
                 return Err(Error::ResourceExhausted(format!(
                     "an import stream may carry at most {MAX_IMPORT_MESSAGES} schools; nothing was imported"
@@ -194,14 +203,7 @@ impl SchoolRegistry for RegistryService {
             }
             let pb::ImportSchoolsRequest { school } = message;
             let raw_id = school.as_ref().map(|s| s.id.clone()).unwrap_or_default();
-            let converted = match school {
-                Some(school) => school_from_proto(school).map_err(|v| v.prefixed("school")),
-                None => {
-                    let mut v = Violations::new();
-                    v.push("school", "is required");
-                    Err(v)
-                }
-            };
+            let converted = required_school(school);
             let converted = converted.and_then(|school| match positions.get(school.id.as_str()) {
                 Some(first) => {
                     let mut v = Violations::new();

@@ -255,22 +255,8 @@ fn parse_row(columns: &Columns, record: &csv::StringRecord) -> Result<School, Vi
             None
         }),
     };
-    let pupils = parse_number(&mut v, "pupils", get("pupils")).and_then(|value| {
-        if value.fract() != 0.0 || value < 0.0 {
-            v.push("pupils", format!("must be a whole number, got {value}"));
-            None
-        } else {
-            Some(value.min(f64::from(u32::MAX)) as u32)
-        }
-    });
-    let capacity = parse_number(&mut v, "capacity", get("capacity")).and_then(|value| {
-        if value.fract() != 0.0 || value < 0.0 {
-            v.push("capacity", format!("must be a whole number, got {value}"));
-            None
-        } else {
-            Some(value.min(f64::from(u32::MAX)) as u32)
-        }
-    });
+    let pupils = parse_count(&mut v, "pupils", get("pupils"));
+    let capacity = parse_count(&mut v, "capacity", get("capacity"));
     let context = ContextMeasures {
         fsm_percent: parse_number(&mut v, "fsm_percent", get("fsm_percent")),
         deprivation_percent: parse_number(
@@ -331,6 +317,17 @@ fn parse_number(v: &mut Violations, column: &str, text: &str) -> Option<f64> {
             None
         }
     }
+}
+
+/// An empty cell is `None`; anything else must be a whole, non-negative
+/// number (the range is checked by the school's own validation).
+fn parse_count(v: &mut Violations, column: &str, text: &str) -> Option<u32> {
+    let value = parse_number(v, column, text)?;
+    if value.fract() != 0.0 || value < 0.0 {
+        v.push(column, format!("must be a whole number, got {value}"));
+        return None;
+    }
+    Some(value.min(f64::from(u32::MAX)) as u32)
 }
 
 fn parse_focus(v: &mut Violations, column: &str, text: &str) -> FocusSet {

@@ -103,6 +103,19 @@ fn red_primary(server: &TestServer) -> String {
         .to_string()
 }
 
+/// The reference answer: SUPPORT, top 5, through the generated Rust client.
+async fn top_five_by_rust_client(server: &TestServer, seeker: &str) -> pb::MatchResponse {
+    let mut request = match_request(seeker, pb::MatchMode::Support);
+    request.limit = 5;
+    server
+        .matcher()
+        .await
+        .r#match(request)
+        .await
+        .unwrap()
+        .into_inner()
+}
+
 #[tokio::test]
 async fn grpcurl_lists_describes_and_checks_health() {
     let Some(grpcurl) = grpcurl() else { return };
@@ -197,15 +210,7 @@ async fn grpcurl_match_with_json_in_and_out() {
     assert_eq!(candidates.len(), 5);
 
     // The same answer as the generated Rust client.
-    let mut request = match_request(&seeker, pb::MatchMode::Support);
-    request.limit = 5;
-    let expected = server
-        .matcher()
-        .await
-        .r#match(request)
-        .await
-        .unwrap()
-        .into_inner();
+    let expected = top_five_by_rust_client(&server, &seeker).await;
     let ids: Vec<_> = candidates
         .iter()
         .map(|c| c["schoolId"].as_str().unwrap().to_owned())
@@ -336,15 +341,7 @@ async fn python_grpcio_client_prints_the_ranked_table() {
         )
         .await,
     );
-    let mut request = match_request(&seeker, pb::MatchMode::Support);
-    request.limit = 5;
-    let expected = server
-        .matcher()
-        .await
-        .r#match(request)
-        .await
-        .unwrap()
-        .into_inner();
+    let expected = top_five_by_rust_client(&server, &seeker).await;
     let rows: Vec<(String, String)> = output
         .lines()
         .skip(2)
