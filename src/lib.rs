@@ -4,8 +4,10 @@
 //! - [`engine`]: registry graph, scoring and ranking; no gRPC.
 //! - [`dataset`]: the synthetic Wales-like generator and CSV import.
 //! - [`api`]: the tonic services, proto conversion and error mapping.
+//! - [`loadgen`]: `partnermatch bench`, a loopback load generator.
 
 pub mod api;
 pub mod dataset;
 pub mod domain;
 pub mod engine;
+pub mod loadgen;

@@ -13,6 +13,7 @@ use partnermatch::api::ServeOptions;
 use partnermatch::dataset::{self, DEFAULT_SCHOOLS, DEFAULT_SEED, SyntheticConfig};
 use partnermatch::domain::School;
 use partnermatch::engine::{Engine, EngineConfig};
+use partnermatch::loadgen::{self, LoadConfig};
 
 /// Environment variable names, one per flag that can come from the
 /// environment.
@@ -40,6 +41,41 @@ enum Command {
     /// Serve the gRPC API (SchoolRegistry, PartnerMatcher, health, reflection)
     /// until SIGINT or SIGTERM.
     Serve(ServeArgs),
+    /// Drive a running server on loopback: Match, then the health Check as a
+    /// no-op baseline, with the same connections and streams, and print
+    /// requests/s and latency percentiles for both.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct BenchArgs {
+    /// Server to drive; must be a loopback address.
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    target: SocketAddr,
+
+    /// HTTP/2 connections (1–64).
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+
+    /// Concurrent callers per connection (1–256).
+    #[arg(long, default_value_t = 16)]
+    streams: usize,
+
+    /// Measured seconds per RPC (at most 300).
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+
+    /// Unmeasured warm-up seconds before each measurement (at most 60).
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+
+    /// Different seekers, spread evenly over the registry.
+    #[arg(long, default_value_t = 1000)]
+    seekers: usize,
+
+    /// Partners per Match (1–100).
+    #[arg(long, default_value_t = 10)]
+    limit: u32,
 }
 
 #[derive(Debug, clap::Args)]
@@ -79,7 +115,31 @@ fn main() -> anyhow::Result<()> {
         .init();
     match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Bench(args) => bench(args),
     }
+}
+
+fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    let seconds = |flag: &str, value: f64| {
+        Duration::try_from_secs_f64(value)
+            .with_context(|| format!("--{flag} must be a non-negative number of seconds"))
+    };
+    let config = LoadConfig {
+        target: args.target,
+        connections: args.connections,
+        streams: args.streams,
+        duration: seconds("duration", args.duration)?,
+        warmup: seconds("warmup", args.warmup)?,
+        seekers: args.seekers,
+        limit: args.limit,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let report = runtime.block_on(loadgen::run(config))?;
+    println!("{report}");
+    Ok(())
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {

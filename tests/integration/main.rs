@@ -6,6 +6,7 @@ mod binary;
 mod boundaries;
 mod common;
 mod external;
+mod loadgen;
 mod oracle;
 mod ranking;
 mod registry;

@@ -1,0 +1,326 @@
+//! `partnermatch bench`: a load generator for a running server on loopback.
+//!
+//! It opens `connections` HTTP/2 connections with `streams` concurrent
+//! callers each, and for a fixed time sends `Match` requests (over many
+//! seekers), then, in the same run and with the same shape, the health
+//! `Check` RPC as a no-op baseline, so the ratio of the two rates is measured
+//! side by side on the same machine and moment. Bounded in count and time, and
+//! refused for anything but a loopback address.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use hdrhistogram::Histogram;
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::api::pb;
+use crate::api::pb::partner_matcher_client::PartnerMatcherClient;
+use crate::api::pb::school_registry_client::SchoolRegistryClient;
+
+/// Upper bounds that keep a run from turning into a flood.
+pub mod limits {
+    use std::time::Duration;
+
+    pub const MAX_CONNECTIONS: usize = 64;
+    pub const MAX_STREAMS: usize = 256;
+    pub const MAX_DURATION: Duration = Duration::from_secs(300);
+    pub const MAX_WARMUP: Duration = Duration::from_secs(60);
+    pub const MAX_SEEKERS: usize = 100_000;
+}
+
+/// Latencies are recorded in microseconds up to a minute.
+const MAX_LATENCY_MICROS: u64 = 60_000_000;
+
+#[derive(Debug, Clone)]
+pub struct LoadConfig {
+    /// A loopback address of a running server.
+    pub target: SocketAddr,
+    /// HTTP/2 connections.
+    pub connections: usize,
+    /// Concurrent callers per connection.
+    pub streams: usize,
+    /// Measured time per RPC.
+    pub duration: Duration,
+    /// Unmeasured time before each measurement.
+    pub warmup: Duration,
+    /// How many different schools seek partners, spread over the registry.
+    pub seekers: usize,
+    /// Partners per Match.
+    pub limit: u32,
+}
+
+impl LoadConfig {
+    fn validate(&self) -> anyhow::Result<()> {
+        ensure!(
+            self.target.ip().is_loopback(),
+            "bench drives loopback servers only; {} is not a loopback address",
+            self.target
+        );
+        ensure!(
+            (1..=limits::MAX_CONNECTIONS).contains(&self.connections),
+            "--connections must be 1–{}",
+            limits::MAX_CONNECTIONS
+        );
+        ensure!(
+            (1..=limits::MAX_STREAMS).contains(&self.streams),
+            "--streams must be 1–{}",
+            limits::MAX_STREAMS
+        );
+        ensure!(
+            !self.duration.is_zero() && self.duration <= limits::MAX_DURATION,
+            "--duration must be above 0 and at most {} s",
+            limits::MAX_DURATION.as_secs()
+        );
+        ensure!(
+            self.warmup <= limits::MAX_WARMUP,
+            "--warmup must be at most {} s",
+            limits::MAX_WARMUP.as_secs()
+        );
+        ensure!(
+            (1..=limits::MAX_SEEKERS).contains(&self.seekers),
+            "--seekers must be 1–{}",
+            limits::MAX_SEEKERS
+        );
+        ensure!((1..=100).contains(&self.limit), "--limit must be 1–100");
+        Ok(())
+    }
+}
+
+/// What one RPC did during its measured time.
+#[derive(Debug)]
+pub struct PhaseReport {
+    pub rpc: &'static str,
+    pub requests: u64,
+    pub errors: u64,
+    pub elapsed: Duration,
+    /// Latency of successful calls, in microseconds.
+    pub latency: Histogram<u64>,
+}
+
+impl PhaseReport {
+    pub fn rate(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+
+    pub fn p50_micros(&self) -> u64 {
+        self.latency.value_at_quantile(0.50)
+    }
+
+    pub fn p99_micros(&self) -> u64 {
+        self.latency.value_at_quantile(0.99)
+    }
+}
+
+/// The Match phase and the no-op baseline of one run.
+#[derive(Debug)]
+pub struct LoadReport {
+    pub config: LoadConfig,
+    pub schools: u32,
+    pub matches: PhaseReport,
+    pub noop: PhaseReport,
+}
+
+impl LoadReport {
+    /// Match requests per second as a share of no-op requests per second.
+    pub fn ratio(&self) -> f64 {
+        self.matches.rate() / self.noop.rate()
+    }
+}
+
+impl fmt::Display for LoadReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.config;
+        writeln!(
+            f,
+            "target {} ({} schools): {} connections × {} streams, {} s each after {} s warm-up, {} seekers, limit {}",
+            c.target,
+            self.schools,
+            c.connections,
+            c.streams,
+            c.duration.as_secs_f64(),
+            c.warmup.as_secs_f64(),
+            c.seekers,
+            c.limit
+        )?;
+        writeln!(
+            f,
+            "{:<22} {:>10} {:>7} {:>11} {:>9} {:>9}",
+            "rpc", "requests", "errors", "req/s", "p50 µs", "p99 µs"
+        )?;
+        for phase in [&self.matches, &self.noop] {
+            writeln!(
+                f,
+                "{:<22} {:>10} {:>7} {:>11.0} {:>9} {:>9}",
+                phase.rpc,
+                phase.requests,
+                phase.errors,
+                phase.rate(),
+                phase.p50_micros(),
+                phase.p99_micros()
+            )?;
+        }
+        write!(f, "Match ÷ no-op: {:.2}", self.ratio())
+    }
+}
+
+/// Runs both phases against the server at `config.target`.
+pub async fn run(config: LoadConfig) -> anyhow::Result<LoadReport> {
+    config.validate()?;
+    let uri = format!("http://{}", config.target);
+    let (seekers, schools) = seekers(&uri, config.seekers).await?;
+    let seekers = Arc::new(seekers);
+    let limit = config.limit;
+
+    let matches = phase(&config, &uri, "Match", move |channel, call| {
+        let mut client = PartnerMatcherClient::new(channel);
+        let school_id = seekers[call % seekers.len()].clone();
+        async move {
+            let request = pb::MatchRequest {
+                school_id,
+                mode: pb::MatchMode::Support as i32,
+                limit,
+                ..Default::default()
+            };
+            client.r#match(request).await.map(|_| ())
+        }
+    })
+    .await?;
+    let noop = phase(&config, &uri, "grpc.health.v1/Check", |channel, _| {
+        let mut client = HealthClient::new(channel);
+        async move {
+            client
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .map(|_| ())
+        }
+    })
+    .await?;
+    Ok(LoadReport {
+        config,
+        schools,
+        matches,
+        noop,
+    })
+}
+
+/// Open schools spread evenly over the registry, and the registry's size.
+async fn seekers(uri: &str, wanted: usize) -> anyhow::Result<(Vec<String>, u32)> {
+    let channel = connect(uri).await?;
+    let mut registry = SchoolRegistryClient::new(channel);
+    let mut ids = Vec::new();
+    let mut page_token = String::new();
+    let total = loop {
+        let page = registry
+            .list_schools(pb::ListSchoolsRequest {
+                page_size: 1000,
+                page_token,
+                ..Default::default()
+            })
+            .await
+            .context("listing schools to pick seekers")?
+            .into_inner();
+        ids.extend(
+            page.schools
+                .into_iter()
+                .filter(|s| s.open != Some(false))
+                .map(|s| s.id),
+        );
+        if page.next_page_token.is_empty() {
+            break page.total_size;
+        }
+        page_token = page.next_page_token;
+    };
+    if ids.is_empty() {
+        bail!("the server holds no open schools to match");
+    }
+    let step = (ids.len() / wanted).max(1);
+    let chosen = ids.into_iter().step_by(step).take(wanted).collect();
+    Ok((chosen, total))
+}
+
+async fn connect(uri: &str) -> anyhow::Result<Channel> {
+    Channel::from_shared(uri.to_owned())?
+        .connect()
+        .await
+        .with_context(|| format!("cannot connect to {uri}"))
+}
+
+/// Runs one RPC from every caller for warm-up plus duration, measuring only
+/// calls that start after the warm-up. `make_call` gets a channel and a call
+/// number that differs between callers and calls, to spread the seekers.
+async fn phase<F, Fut>(
+    config: &LoadConfig,
+    uri: &str,
+    rpc: &'static str,
+    make_call: F,
+) -> anyhow::Result<PhaseReport>
+where
+    F: Fn(Channel, usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), tonic::Status>> + Send + 'static,
+{
+    let make_call = Arc::new(make_call);
+    let started = Instant::now();
+    let measure_from = started + config.warmup;
+    let stop_at = measure_from + config.duration;
+    let mut callers = Vec::new();
+    for connection in 0..config.connections {
+        // One Channel per connection: each has its own HTTP/2 connection.
+        let channel = connect(uri).await?;
+        for stream in 0..config.streams {
+            let channel = channel.clone();
+            let make_call = Arc::clone(&make_call);
+            let caller = connection * config.streams + stream;
+            callers.push(tokio::spawn(async move {
+                let mut latency = Histogram::<u64>::new_with_bounds(1, MAX_LATENCY_MICROS, 3)
+                    .expect("valid histogram bounds");
+                let mut requests = 0u64;
+                let mut errors = 0u64;
+                for call in (caller * 7919).. {
+                    let sent = Instant::now();
+                    if sent >= stop_at {
+                        break;
+                    }
+                    let outcome = make_call(channel.clone(), call).await;
+                    if sent < measure_from {
+                        continue;
+                    }
+                    match outcome {
+                        Ok(()) => {
+                            requests += 1;
+                            let micros = sent.elapsed().as_micros() as u64;
+                            let _ = latency.record(micros.clamp(1, MAX_LATENCY_MICROS));
+                        }
+                        Err(_) => errors += 1,
+                    }
+                }
+                (latency, requests, errors)
+            }));
+        }
+    }
+    let mut latency = Histogram::<u64>::new_with_bounds(1, MAX_LATENCY_MICROS, 3)
+        .expect("valid histogram bounds");
+    let (mut requests, mut errors) = (0, 0);
+    for caller in callers {
+        let (caller_latency, caller_requests, caller_errors) =
+            caller.await.context("a load caller panicked")?;
+        latency
+            .add(caller_latency)
+            .context("merging latency histograms")?;
+        requests += caller_requests;
+        errors += caller_errors;
+    }
+    Ok(PhaseReport {
+        rpc,
+        requests,
+        errors,
+        elapsed: config.duration,
+        latency,
+    })
+}
