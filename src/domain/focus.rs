@@ -167,6 +167,11 @@ impl FocusSet {
         FocusSet(self.0 | other.0)
     }
 
+    /// The first area in declaration order, if any.
+    pub fn first(self) -> Option<FocusArea> {
+        (self.0 != 0).then(|| FocusArea::ALL[self.0.trailing_zeros() as usize])
+    }
+
     /// The areas in declaration order.
     pub fn iter(self) -> impl Iterator<Item = FocusArea> {
         FocusArea::ALL
@@ -227,6 +232,8 @@ mod tests {
             [FocusArea::Numeracy]
         );
         assert_eq!(a.union(b).len(), 3);
+        assert_eq!(b.first(), Some(FocusArea::Numeracy));
+        assert_eq!(FocusSet::EMPTY.first(), None);
         assert_eq!(a.labels(), "literacy, numeracy");
         assert!(FocusSet::EMPTY.is_empty());
     }

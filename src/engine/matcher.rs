@@ -1,22 +1,28 @@
 //! Match: hard filters, scoring and ranking (design §3).
 //!
-//! Two paths give the same answer. [`top_k`] visits schools nearest first
-//! through the spatial index and stops as soon as no farther school could
-//! still reach the current K-th best score (proximity only falls with
-//! distance; every other component is at most 1). [`brute_force`] scores
-//! every school and sorts: the reference the fast path is tested against.
+//! Two paths give the same answer. [`top_k`] searches the
+//! [`SearchIndex`](super::index::SearchIndex) best-first: groups of schools
+//! in order of an upper bound on their members' scores, stopping as soon as
+//! no group left could reach the current K-th best score. [`brute_force`]
+//! scores every school and sorts: the reference the fast path is tested
+//! against.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use crate::domain::{
-    FocusSet, MatchMode, PhaseRelation, SchoolId, StoredSchool, UnitVector, Violations,
+    EARTH_RADIUS_KM, FocusSet, MatchMode, Phase, PhaseRelation, SchoolId, Stage, StoredSchool,
+    UnitVector, Violations,
 };
 
 use super::config::{ScoringConfig, Weights};
 use super::error::{Error, Result};
-use super::scoring::{Component, Detail, Factor, Profile, ScoringContext};
+use super::index::TreeKind;
+use super::scoring::{
+    Component, Detail, Factor, GroupBounder, GroupSummary, MIXED_AREAS, NO_FAMILY, Profile,
+    ScoringContext,
+};
 use super::snapshot::Snapshot;
 
 /// Bounds on match requests.
@@ -29,9 +35,10 @@ pub mod limits {
     pub const MAX_EXCLUDE_IDS: usize = 1000;
 }
 
-/// Slack on the pruning bound: the bound and a candidate's score are summed
-/// in the same order, but the distance behind the bound comes from the
-/// spatial index's own arithmetic, which may differ in the last bits.
+/// Slack on the pruning bound: a group's bound and its members' scores come
+/// from the same value functions summed in the same order, but through
+/// different inputs (a range's end, a box corner), which may round
+/// differently in the last bits.
 const BOUND_SLACK: f64 = 1e-9;
 
 /// A validated-on-use match request.
@@ -147,6 +154,18 @@ pub struct RankedCandidate {
     pub components: [WeightedComponent; Factor::COUNT],
 }
 
+/// How much work a search did (the brute-force oracle reports zeros but
+/// for `scored`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SearchStats {
+    /// Groups of the index whose bound was computed.
+    pub groups_bounded: u32,
+    /// Leaves whose members were examined.
+    pub leaves_opened: u32,
+    /// Members whose partial (distance-free) score was computed.
+    pub partial_scores: u32,
+}
+
 /// The answer to a match.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MatchOutcome {
@@ -156,6 +175,7 @@ pub struct MatchOutcome {
     pub considered: u32,
     /// Every eligible school within this distance was scored.
     pub search_radius_km: f64,
+    pub stats: SearchStats,
 }
 
 /// A scored school, ordered best first: higher score, then nearer, then
@@ -263,13 +283,13 @@ impl<'a> Plan<'a> {
             seeker_index,
             seeker,
             excluded,
-            scoring: ScoringContext {
+            scoring: ScoringContext::new(
                 config,
-                mode: query.mode,
-                weights: weights.map(|weight| weight / total),
-                proximity_scale_km: query.proximity_scale_km,
-                focus: query.focus,
-            },
+                query.mode,
+                weights.map(|weight| weight / total),
+                query.proximity_scale_km,
+                query.focus,
+            ),
         })
     }
 
@@ -282,15 +302,55 @@ impl<'a> Plan<'a> {
             && query.phase_relation.admits(seeker.phase, partner.phase)
             && (!query.same_consortium || partner.consortium == seeker.consortium)
             && (!query.same_local_authority || partner.local_authority == seeker.local_authority)
-            && self.stage_direction_admits(partner)
+            && self.stage_direction_admits(partner.stage)
             && (query.mode == MatchMode::Lead || partner.free_capacity() > 0)
             && self.excluded.binary_search(&index).is_err()
     }
 
+    /// The hard filters that can differ between members of an index
+    /// bucket, whose phase relation and stage direction were checked once
+    /// for the bucket and whose members are all open.
+    fn admits_in_bucket(&self, index: u32, partner: &Profile) -> bool {
+        let seeker = self.seeker;
+        let query = self.query;
+        index != self.seeker_index
+            && (!query.same_consortium || partner.consortium == seeker.consortium)
+            && (!query.same_local_authority || partner.local_authority == seeker.local_authority)
+            && (query.mode == MatchMode::Lead || partner.free_capacity() > 0)
+            && (self.excluded.is_empty() || self.excluded.binary_search(&index).is_err())
+    }
+
+    /// Whether a whole bucket of the index can hold eligible schools: the
+    /// phase relation and stage direction are the same for all its members.
+    fn bucket_admits(&self, phase: Phase, stage: Option<Stage>) -> bool {
+        self.query.phase_relation.admits(self.seeker.phase, phase)
+            && self.stage_direction_admits(stage)
+    }
+
+    /// Whether a group can hold eligible schools, from its summary: some
+    /// member has free capacity where it is needed, and the group is not
+    /// wholly in another consortium or local authority.
+    fn group_admits(&self, group: &GroupSummary) -> bool {
+        let area_admits = |wanted: bool, group_area: u32, seeker_area: u32| {
+            !wanted || group_area == MIXED_AREAS || group_area == seeker_area
+        };
+        (self.query.mode == MatchMode::Lead || group.max_free > 0)
+            && area_admits(
+                self.query.same_consortium,
+                group.consortium,
+                self.seeker.consortium,
+            )
+            && area_admits(
+                self.query.same_local_authority,
+                group.local_authority,
+                self.seeker.local_authority,
+            )
+    }
+
     /// SUPPORT never returns a partner behind the seeker, LEAD never one
     /// ahead; an unknown stage never excludes.
-    fn stage_direction_admits(&self, partner: &Profile) -> bool {
-        match (self.seeker.stage, partner.stage) {
+    fn stage_direction_admits(&self, partner: Option<Stage>) -> bool {
+        match (self.seeker.stage, partner) {
             (Some(seeker), Some(partner)) => match self.query.mode {
                 MatchMode::Support => partner >= seeker,
                 MatchMode::Lead => partner <= seeker,
@@ -311,16 +371,31 @@ impl<'a> Plan<'a> {
     }
 
     fn score(&self, index: u32, partner: &Profile, distance_km: f64) -> Scored {
-        let components = self.scoring.components(self.seeker, partner, distance_km);
+        let partial = self.scoring.partial_score(self.seeker, partner);
+        self.score_with(index, partial, distance_km)
+    }
+
+    fn score_with(&self, index: u32, partial: f64, distance_km: f64) -> Scored {
         Scored {
-            score: self.scoring.score(&components),
+            score: self.scoring.score(partial, distance_km),
             distance_km,
             index,
         }
     }
 
+    /// Whether a school is in the seeker's family.
+    fn in_seekers_family(&self, partner: &Profile) -> bool {
+        self.seeker.family != NO_FAMILY && partner.family == self.seeker.family
+    }
+
     /// Turns the ranked indices into the outcome, with full details.
-    fn finish(&self, ranked: Vec<Scored>, considered: u32, search_radius_km: f64) -> MatchOutcome {
+    fn finish(
+        &self,
+        ranked: Vec<Scored>,
+        considered: u32,
+        search_radius_km: f64,
+        stats: SearchStats,
+    ) -> MatchOutcome {
         let candidates = ranked
             .into_iter()
             .enumerate()
@@ -363,14 +438,10 @@ impl<'a> Plan<'a> {
             candidates,
             considered,
             search_radius_km,
+            stats,
         }
     }
 }
-
-/// Nearest-first steps taken before deciding whether the early stop can pay
-/// off; the walk through the spatial index costs several times a plain scan
-/// per school, so it only continues when the bound shows it will stop.
-const PROBE_STEPS: usize = 48;
 
 /// The top K so far: the worst of them on top of the heap.
 struct Best {
@@ -404,98 +475,254 @@ impl Best {
     }
 }
 
-/// The fast path: nearest-first search with an early stop, falling back to
-/// one plain pass when the early stop would come too late to pay off.
+/// A group of schools waiting to be searched, with its score bound.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    bound: f64,
+    /// Chord from the seeker to the group's nearest possible point.
+    chord: f64,
+    bucket: u32,
+    tree: TreeKind,
+    node: u32,
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Pending {}
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Pending {
+    // The highest bound first; nearer groups first among equal bounds.
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.bound
+            .total_cmp(&other.bound)
+            .then_with(|| other.chord.total_cmp(&self.chord))
+    }
+}
+
+/// The state of one best-first search.
+struct Search<'s> {
+    plan: &'s Plan<'s>,
+    snapshot: &'s Snapshot,
+    bounder: GroupBounder<'s>,
+    /// Weighted stage and phase terms of each bucket (exact per bucket).
+    bucket_terms: Vec<f64>,
+    best: Best,
+    pending: BinaryHeap<Pending>,
+    considered: u32,
+    farthest_considered: f64,
+    /// Shortest chord to any group left out because of its bound: every
+    /// eligible school nearer than this was scored.
+    nearest_pruned_chord: f64,
+    /// The distance limit as a chord, for pruning groups beyond it.
+    max_chord: f64,
+    /// SUPPORT with wants: the all-trees hold only members covering none of
+    /// them (focus 0), each strength tree those whose first covered want is
+    /// its area. `None`: the all-trees alone, bounded from their summaries.
+    split_wants: Option<FocusSet>,
+    stats: SearchStats,
+}
+
+impl Search<'_> {
+    fn below_threshold(&self, bound: f64) -> bool {
+        self.best
+            .threshold()
+            .is_some_and(|threshold| bound + BOUND_SLACK < threshold)
+    }
+
+    /// Bounds a group and queues it, unless it holds no eligible school or
+    /// cannot reach the current K-th score.
+    fn consider_group(&mut self, bucket: u32, tree: TreeKind, node: u32) {
+        let Some(tree_ref) = self.snapshot.index().buckets[bucket as usize].tree(tree) else {
+            return;
+        };
+        let group = &tree_ref.nodes[node as usize];
+        if !self.plan.group_admits(&group.summary) {
+            return;
+        }
+        let chord = group.nearest_chord(self.plan.seeker.unit);
+        if chord > self.max_chord {
+            return;
+        }
+        self.stats.groups_bounded += 1;
+        let focus = match (self.split_wants, tree) {
+            (Some(_), TreeKind::All) => Some(0.0),
+            _ => None,
+        };
+        let bound = self.bounder.bound(
+            self.bucket_terms[bucket as usize],
+            &group.summary,
+            chord,
+            focus,
+        );
+        if self.below_threshold(bound) {
+            self.nearest_pruned_chord = self.nearest_pruned_chord.min(chord);
+            return;
+        }
+        self.pending.push(Pending {
+            bound,
+            chord,
+            bucket,
+            tree,
+            node,
+        });
+    }
+
+    /// Whether this tree is where `partner` is searched.
+    fn owns(&self, tree: TreeKind, partner: &Profile) -> bool {
+        match (self.split_wants, tree) {
+            (None, _) => true,
+            (Some(wants), TreeKind::All) => partner.strengths.intersection(wants).is_empty(),
+            (Some(wants), TreeKind::Strength(area)) => {
+                partner.strengths.intersection(wants).first() == Some(area)
+            }
+        }
+    }
+
+    fn offer(&mut self, member: u32, partial: f64, distance_km: f64) {
+        self.considered += 1;
+        self.farthest_considered = self.farthest_considered.max(distance_km);
+        self.best
+            .offer(self.plan.score_with(member, partial, distance_km));
+    }
+
+    /// Scores the members of a leaf that could still enter the top K.
+    fn search_leaf(&mut self, next: &Pending) {
+        let plan = self.plan;
+        let Some(tree) = self.snapshot.index().buckets[next.bucket as usize].tree(next.tree) else {
+            return;
+        };
+        let group = &tree.nodes[next.node as usize];
+        let chord = next.chord;
+        self.stats.leaves_opened += 1;
+        // Proximity can be no higher than at the leaf's nearest point.
+        let proximity_bound = self.bounder.proximity_bound(chord);
+        let range = group.start as usize..group.end as usize;
+        for (&member, partner) in tree.members[range.clone()]
+            .iter()
+            .zip(&tree.profiles[range])
+        {
+            if !self.owns(next.tree, partner)
+                || !plan.admits_in_bucket(member, partner)
+                || plan.in_seekers_family(partner)
+            {
+                continue;
+            }
+            // Rule the school out before paying for its distance.
+            let partial = plan.scoring.partial_score(plan.seeker, partner);
+            self.stats.partial_scores += 1;
+            if self.below_threshold(partial + proximity_bound) {
+                self.nearest_pruned_chord = self.nearest_pruned_chord.min(chord);
+                continue;
+            }
+            let distance_km = plan.distance_km(partner);
+            if plan.within_distance(distance_km) {
+                self.offer(member, partial, distance_km);
+            }
+        }
+    }
+}
+
+/// The fast path: best-first branch and bound over the search index.
 pub fn top_k(
     snapshot: &Snapshot,
     query: &MatchQuery,
     config: &ScoringConfig,
 ) -> Result<MatchOutcome> {
     let plan = Plan::new(snapshot, query, config)?;
-    let mut best = Best::new(query.limit);
-    let mut considered = 0u32;
-    let mut farthest_considered = 0.0f64;
-    let mut visit = |index: u32, best: &mut Best| {
-        let partner = snapshot.profile(index);
-        if !plan.admits(index, partner) {
-            return;
-        }
-        let distance_km = plan.distance_km(partner);
-        if plan.within_distance(distance_km) {
-            considered += 1;
-            farthest_considered = farthest_considered.max(distance_km);
-            best.offer(plan.score(index, partner, distance_km));
-        }
+    let index = snapshot.index();
+    let bounder = GroupBounder::new(&plan.scoring, plan.seeker);
+    let bucket_terms = index
+        .buckets
+        .iter()
+        .map(|bucket| bounder.bucket_term(bucket.stage, bucket.phase))
+        .collect();
+    let max_chord = query.max_distance_km.map_or(f64::INFINITY, |km| {
+        // Chord of the limit, widened a little so rounding never drops a
+        // group with a school exactly at the limit.
+        2.0 * (km / (2.0 * EARTH_RADIUS_KM))
+            .min(std::f64::consts::FRAC_PI_2)
+            .sin()
+            + 1e-9
+    });
+    let mut search = Search {
+        plan: &plan,
+        snapshot,
+        bounder,
+        bucket_terms,
+        best: Best::new(query.limit),
+        pending: BinaryHeap::with_capacity(256),
+        considered: 0,
+        farthest_considered: 0.0,
+        nearest_pruned_chord: f64::INFINITY,
+        max_chord,
+        split_wants: {
+            let wants = plan.scoring.seeker_wants(plan.seeker);
+            (query.mode == MatchMode::Support && !wants.is_empty()).then_some(wants)
+        },
+        stats: SearchStats::default(),
     };
-    let max_distance = query.max_distance_km.unwrap_or(f64::INFINITY);
-    let mut radius = None;
-    let mut visited: Vec<u32> = Vec::with_capacity(PROBE_STEPS);
-    let mut fall_back = false;
-    for (step, (entry, chord_squared)) in snapshot
-        .spatial()
-        .nearest_neighbor_iter_with_distance_2(&plan.seeker.unit.0)
-        .enumerate()
-    {
-        let index_distance = UnitVector::chord_squared_to_km(chord_squared);
-        if index_distance > max_distance + BOUND_SLACK {
-            radius = Some(max_distance);
-            break;
-        }
-        if let Some(threshold) = best.threshold()
-            && plan.scoring.score_bound(index_distance) + BOUND_SLACK < threshold
-        {
-            radius = Some(index_distance);
-            break;
-        }
-        if step == PROBE_STEPS
-            && !stop_is_near(&plan, best.threshold(), index_distance, snapshot.len())
-        {
-            fall_back = true;
-            break;
-        }
-        if step < PROBE_STEPS {
-            visited.push(entry.data);
-        }
-        visit(entry.data, &mut best);
-    }
-    if fall_back {
-        visited.sort_unstable();
-        for index in 0..snapshot.len() as u32 {
-            if visited.binary_search(&index).is_err() {
-                visit(index, &mut best);
+
+    // The seeker's family first: the group bounds leave out the same-family
+    // bonus, so its members are scored here and skipped by the search.
+    if plan.seeker.family != NO_FAMILY {
+        for &member in snapshot.family_members(plan.seeker.family) {
+            let partner = snapshot.profile(member);
+            if !plan.admits(member, partner) {
+                continue;
+            }
+            let distance_km = plan.distance_km(partner);
+            if plan.within_distance(distance_km) {
+                let partial = plan.scoring.partial_score(plan.seeker, partner);
+                search.offer(member, partial, distance_km);
             }
         }
     }
-    let ranked = best.heap.into_sorted_vec();
-    // Without an early stop every eligible school was scored.
-    let radius = radius.unwrap_or(farthest_considered);
-    Ok(plan.finish(ranked, considered, radius))
-}
+    for (bucket, bucket_ref) in index.buckets.iter().enumerate() {
+        if plan.bucket_admits(bucket_ref.phase, bucket_ref.stage) {
+            search.consider_group(bucket as u32, TreeKind::All, 0);
+            for area in search.split_wants.unwrap_or_default().iter() {
+                search.consider_group(bucket as u32, TreeKind::Strength(area), 0);
+            }
+        }
+    }
+    while let Some(next) = search.pending.pop() {
+        if search.below_threshold(next.bound) {
+            // Everything still queued is bounded lower still.
+            search.nearest_pruned_chord = search
+                .pending
+                .iter()
+                .map(|p| p.chord)
+                .fold(search.nearest_pruned_chord.min(next.chord), f64::min);
+            break;
+        }
+        let children = index.buckets[next.bucket as usize]
+            .tree(next.tree)
+            .and_then(|tree| tree.nodes[next.node as usize].children);
+        match children {
+            Some(children) => {
+                for child in children {
+                    search.consider_group(next.bucket, next.tree, child);
+                }
+            }
+            None => search.search_leaf(&next),
+        }
+    }
 
-/// After the probe: will the nearest-first walk stop within a quarter of
-/// the registry? Estimates how many schools lie inside the stopping radius
-/// (where the score bound falls below the K-th score, or the distance
-/// limit) from the density seen so far.
-fn stop_is_near(
-    plan: &Plan<'_>,
-    threshold: Option<f64>,
-    probe_radius_km: f64,
-    schools: usize,
-) -> bool {
-    let bound_radius = threshold
-        .and_then(|threshold| {
-            let proximity_weight = plan.scoring.weights[1];
-            let room = threshold - plan.scoring.max_score_without_proximity();
-            (room > 0.0 && proximity_weight > 0.0).then(|| {
-                // bound(d) < threshold  ⇔  d > -scale · ln(room / weight)
-                -plan.scoring.proximity_scale_km * (room / proximity_weight).min(1.0).ln()
-            })
-        })
-        .unwrap_or(f64::INFINITY);
-    let stop_radius = bound_radius.min(plan.query.max_distance_km.unwrap_or(f64::INFINITY));
-    let ratio = stop_radius / probe_radius_km.max(0.1);
-    let expected = PROBE_STEPS as f64 * ratio * ratio;
-    expected <= schools as f64 / 4.0
+    let radius = if search.nearest_pruned_chord.is_finite() {
+        let chord = search.nearest_pruned_chord;
+        UnitVector::chord_squared_to_km(chord * chord)
+    } else {
+        query.max_distance_km.unwrap_or(search.farthest_considered)
+    };
+    let ranked = search.best.heap.into_sorted_vec();
+    Ok(plan.finish(ranked, search.considered, radius, search.stats))
 }
 
 /// The reference: score every school that passes the filters, sort, cut.
@@ -531,5 +758,5 @@ pub fn brute_force(
             })
     });
     all.truncate(query.limit);
-    Ok(plan.finish(all, considered, radius))
+    Ok(plan.finish(all, considered, radius, SearchStats::default()))
 }

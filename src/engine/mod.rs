@@ -9,6 +9,7 @@
 
 mod config;
 mod error;
+mod index;
 mod matcher;
 mod registry;
 mod scoring;
@@ -24,13 +25,15 @@ pub use config::{
     ChallengeWeights, EngineConfig, FamilyConfig, MAX_WEIGHT, ScoringConfig, Weights,
 };
 pub use error::{Error, Result};
+pub use index::{Bucket, LEAF_SIZE, Node as IndexNode, SearchIndex, Tree, TreeKind};
 pub use matcher::{
-    MatchOutcome, MatchQuery, RankedCandidate, WeightedComponent, brute_force, limits, top_k,
+    MatchOutcome, MatchQuery, RankedCandidate, SearchStats, WeightedComponent, brute_force, limits,
+    top_k,
 };
 pub use registry::{Node, Registry, Relation, UpsertCounts, challenge_index};
 pub use scoring::{
-    Component, Coverage, Detail, Factor, Profile, ScoringContext, language_affinity,
-    phase_affinity, proximity_value,
+    Component, Coverage, Detail, Factor, GroupBounder, GroupSummary, Profile, ScoringContext,
+    language_affinity, phase_affinity, proximity_value,
 };
 pub use snapshot::Snapshot;
 

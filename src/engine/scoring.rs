@@ -50,6 +50,9 @@ impl Factor {
     }
 }
 
+/// Position of proximity in [`Factor::ALL`].
+const PROXIMITY: usize = 1;
+
 /// Sentinel for "no family" in [`Profile::family`].
 pub const NO_FAMILY: u32 = u32::MAX;
 
@@ -82,6 +85,20 @@ impl Profile {
     pub fn free_capacity(&self) -> u32 {
         self.capacity.saturating_sub(self.active_support)
     }
+
+    /// Free share of capacity: the load component of a supporter.
+    pub fn free_share(&self) -> f64 {
+        if self.capacity == 0 {
+            0.0
+        } else {
+            f64::from(self.free_capacity()) / f64::from(self.capacity)
+        }
+    }
+
+    /// Log pupils when the number of pupils is known.
+    pub fn known_ln_pupils(&self) -> Option<f64> {
+        self.pupils.map(|_| self.ln_pupils)
+    }
 }
 
 /// Per-request inputs of the scoring functions.
@@ -95,11 +112,30 @@ pub struct ScoringContext<'a> {
     /// Focus areas the match is about, overriding the seeker's record:
     /// needs in SUPPORT and PEER, strengths offered in LEAD.
     pub focus: Option<FocusSet>,
+    /// `config.size_ratio_floor.ln()`, computed once.
+    pub ln_size_ratio_floor: f64,
 }
 
-impl ScoringContext<'_> {
+impl<'a> ScoringContext<'a> {
+    pub fn new(
+        config: &'a ScoringConfig,
+        mode: MatchMode,
+        weights: [f64; Factor::COUNT],
+        proximity_scale_km: f64,
+        focus: Option<FocusSet>,
+    ) -> ScoringContext<'a> {
+        ScoringContext {
+            config,
+            mode,
+            weights,
+            proximity_scale_km,
+            focus,
+            ln_size_ratio_floor: config.size_ratio_floor.ln(),
+        }
+    }
+
     /// Focus areas the seeker wants covered (SUPPORT, PEER).
-    fn seeker_wants(&self, seeker: &Profile) -> FocusSet {
+    pub fn seeker_wants(&self, seeker: &Profile) -> FocusSet {
         self.focus.unwrap_or(seeker.needs)
     }
 
@@ -111,21 +147,40 @@ impl ScoringContext<'_> {
         }
     }
 
-    /// The largest proximity-free score any school could reach: each of the
-    /// other components is at most 1. Used to stop the nearest-first search.
-    pub fn max_score_without_proximity(&self) -> f64 {
-        self.weights
-            .iter()
-            .zip(Factor::ALL)
-            .filter(|(_, factor)| *factor != Factor::Proximity)
-            .map(|(weight, _)| weight)
-            .sum()
+    /// The score without its proximity term: every other component's
+    /// weighted value, summed in factor order. Needs no distance and no
+    /// transcendental function, so the search can rule a school out with it
+    /// before paying for the distance.
+    pub fn partial_score(&self, seeker: &Profile, partner: &Profile) -> f64 {
+        let w = &self.weights;
+        let same_family = seeker.family != NO_FAMILY && seeker.family == partner.family;
+        let (forward, backward) = self.coverages(seeker, partner);
+        w[0] * self.stage_value(seeker.stage, partner.stage)
+            + w[2]
+                * self.context_value(
+                    self.challenge_similarity(seeker.challenge, partner.challenge),
+                    same_family,
+                )
+            + w[3]
+                * self.focus_value(
+                    forward.and_then(Coverage::share),
+                    backward.and_then(Coverage::share),
+                )
+            + w[4] * phase_affinity(seeker.phase, partner.phase)
+            + w[5] * self.language_value(seeker.language, partner.language)
+            + w[6] * self.size_value(seeker.known_ln_pupils(), partner.known_ln_pupils())
+            + w[7] * self.supporter(seeker, partner).1.free_share()
     }
 
-    /// Upper bound on the score of any school at least `distance_km` away.
-    pub fn score_bound(&self, distance_km: f64) -> f64 {
-        self.max_score_without_proximity()
-            + self.weights[1] * proximity_value(distance_km, self.proximity_scale_km)
+    /// The proximity component's weighted value at a distance.
+    pub fn proximity_term(&self, distance_km: f64) -> f64 {
+        self.weights[PROXIMITY] * proximity_value(distance_km, self.proximity_scale_km)
+    }
+
+    /// The score: the partial score plus the proximity term. Both match
+    /// paths rank by exactly this sum, so they agree to the last bit.
+    pub fn score(&self, partial: f64, distance_km: f64) -> f64 {
+        partial + self.proximity_term(distance_km)
     }
 
     /// Every component for one pair.
@@ -135,7 +190,6 @@ impl ScoringContext<'_> {
         partner: &Profile,
         distance_km: f64,
     ) -> [Component; Factor::COUNT] {
-        let neutral = self.config.neutral;
         [
             self.stage(seeker, partner),
             Component::new(Detail::Proximity {
@@ -153,130 +207,457 @@ impl ScoringContext<'_> {
             Component::new(Detail::Language {
                 seeker: seeker.language,
                 partner: partner.language,
-                value: match (seeker.language, partner.language) {
-                    (Some(a), Some(b)) => language_affinity(a, b),
-                    _ => neutral,
-                },
+                value: self.language_value(seeker.language, partner.language),
             }),
             self.size(seeker, partner),
             self.load(seeker, partner),
         ]
     }
 
-    /// The weighted mean of the components, summed in factor order.
-    pub fn score(&self, components: &[Component; Factor::COUNT]) -> f64 {
-        components
-            .iter()
-            .zip(self.weights)
-            .map(|(component, weight)| weight * component.value)
-            .sum()
-    }
-
     fn stage(&self, seeker: &Profile, partner: &Profile) -> Component {
-        let value = match (seeker.stage, partner.stage) {
-            (Some(s), Some(p)) => {
-                let curve_value = |curve: &[f64; 4], gap: i32| {
-                    usize::try_from(gap)
-                        .ok()
-                        .and_then(|gap| curve.get(gap).copied())
-                        .unwrap_or(0.0)
-                };
-                match self.mode {
-                    MatchMode::Support => {
-                        curve_value(&self.config.directed_stage_curve, p.level() - s.level())
-                    }
-                    MatchMode::Lead => {
-                        curve_value(&self.config.directed_stage_curve, s.level() - p.level())
-                    }
-                    MatchMode::Peer => {
-                        curve_value(&self.config.peer_stage_curve, (p.level() - s.level()).abs())
-                    }
-                }
-            }
-            _ => self.config.neutral,
-        };
         Component::new(Detail::Stage {
             mode: self.mode,
             seeker: seeker.stage,
             partner: partner.stage,
-            value,
+            value: self.stage_value(seeker.stage, partner.stage),
         })
     }
 
-    fn context(&self, seeker: &Profile, partner: &Profile) -> Component {
-        let similarity = match (seeker.challenge, partner.challenge) {
+    /// The stage component for two stages in this mode.
+    pub fn stage_value(&self, seeker: Option<Stage>, partner: Option<Stage>) -> f64 {
+        let (Some(s), Some(p)) = (seeker, partner) else {
+            return self.config.neutral;
+        };
+        let curve_value = |curve: &[f64; 4], gap: i32| {
+            usize::try_from(gap)
+                .ok()
+                .and_then(|gap| curve.get(gap).copied())
+                .unwrap_or(0.0)
+        };
+        match self.mode {
+            MatchMode::Support => {
+                curve_value(&self.config.directed_stage_curve, p.level() - s.level())
+            }
+            MatchMode::Lead => {
+                curve_value(&self.config.directed_stage_curve, s.level() - p.level())
+            }
+            MatchMode::Peer => {
+                curve_value(&self.config.peer_stage_curve, (p.level() - s.level()).abs())
+            }
+        }
+    }
+
+    /// Similarity of two challenge indices, neutral if either is unknown.
+    fn challenge_similarity(&self, seeker: Option<f64>, partner: Option<f64>) -> f64 {
+        match (seeker, partner) {
             (Some(a), Some(b)) => (1.0 - (a - b).abs() / self.config.challenge_range).max(0.0),
             _ => self.config.neutral,
-        };
-        let same_family = seeker.family != NO_FAMILY && seeker.family == partner.family;
+        }
+    }
+
+    fn context_value(&self, similarity: f64, same_family: bool) -> f64 {
         let bonus = self.config.same_family_bonus;
-        let value = (1.0 - bonus) * similarity + if same_family { bonus } else { 0.0 };
+        (1.0 - bonus) * similarity + if same_family { bonus } else { 0.0 }
+    }
+
+    fn context(&self, seeker: &Profile, partner: &Profile) -> Component {
+        let similarity = self.challenge_similarity(seeker.challenge, partner.challenge);
+        let same_family = seeker.family != NO_FAMILY && seeker.family == partner.family;
         Component::new(Detail::Context {
             seeker: seeker.challenge,
             partner: partner.challenge,
             same_family,
-            value,
+            value: self.context_value(similarity, same_family),
         })
     }
 
+    /// What the focus component compares in this mode: the seeker's wants
+    /// against the partner's strengths (SUPPORT, PEER), the partner's needs
+    /// against the seeker's offer (LEAD, PEER).
+    fn coverages(
+        &self,
+        seeker: &Profile,
+        partner: &Profile,
+    ) -> (Option<Coverage>, Option<Coverage>) {
+        let seeker_side = || Coverage::of(self.seeker_wants(seeker), partner.strengths);
+        let partner_side = || Coverage::of(partner.needs, self.seeker_offers(seeker));
+        match self.mode {
+            MatchMode::Support => (Some(seeker_side()), None),
+            MatchMode::Lead => (None, Some(partner_side())),
+            MatchMode::Peer => (Some(seeker_side()), Some(partner_side())),
+        }
+    }
+
     fn focus(&self, seeker: &Profile, partner: &Profile) -> Component {
-        let seeker_side = Coverage::of(self.seeker_wants(seeker), partner.strengths);
-        let partner_side = Coverage::of(partner.needs, self.seeker_offers(seeker));
-        let (forward, backward) = match self.mode {
-            MatchMode::Support => (Some(seeker_side), None),
-            MatchMode::Lead => (None, Some(partner_side)),
-            MatchMode::Peer => (Some(seeker_side), Some(partner_side)),
-        };
-        // Mean of the directions in which something is wanted; no allocation,
-        // this runs for every scored candidate.
-        let (sum, count) = [forward, backward]
-            .into_iter()
-            .flatten()
-            .filter_map(Coverage::share)
-            .fold((0.0, 0u32), |(sum, count), share| (sum + share, count + 1));
-        let value = if count == 0 {
-            self.config.neutral
-        } else {
-            sum / f64::from(count)
-        };
+        let (forward, backward) = self.coverages(seeker, partner);
         Component::new(Detail::Focus {
             mode: self.mode,
             forward,
             backward,
-            value,
+            value: self.focus_value(
+                forward.and_then(Coverage::share),
+                backward.and_then(Coverage::share),
+            ),
         })
+    }
+
+    /// Mean of the directions in which something is wanted, neutral if none.
+    fn focus_value(&self, forward: Option<f64>, backward: Option<f64>) -> f64 {
+        match (forward, backward) {
+            (Some(a), Some(b)) => (a + b) / 2.0,
+            (Some(share), None) | (None, Some(share)) => share,
+            (None, None) => self.config.neutral,
+        }
+    }
+
+    /// Similarity of two school sizes (log pupils), neutral if either is
+    /// unknown.
+    fn size_value(&self, seeker_ln: Option<f64>, partner_ln: Option<f64>) -> f64 {
+        match (seeker_ln, partner_ln) {
+            (Some(a), Some(b)) => (1.0 - (a - b).abs() / self.ln_size_ratio_floor).max(0.0),
+            _ => self.config.neutral,
+        }
     }
 
     fn size(&self, seeker: &Profile, partner: &Profile) -> Component {
-        let value = match (seeker.pupils, partner.pupils) {
-            (Some(_), Some(_)) => (1.0
-                - (seeker.ln_pupils - partner.ln_pupils).abs() / self.config.size_ratio_floor.ln())
-            .max(0.0),
-            _ => self.config.neutral,
-        };
         Component::new(Detail::Size {
             seeker: seeker.pupils,
             partner: partner.pupils,
-            value,
+            value: self.size_value(seeker.known_ln_pupils(), partner.known_ln_pupils()),
         })
     }
 
-    fn load(&self, seeker: &Profile, partner: &Profile) -> Component {
-        let (supporter_is_partner, supporter) = match self.mode {
+    /// Who gives the support: the partner (SUPPORT, PEER) or the seeker
+    /// (LEAD); true when it is the partner.
+    fn supporter<'p>(&self, seeker: &'p Profile, partner: &'p Profile) -> (bool, &'p Profile) {
+        match self.mode {
             MatchMode::Support | MatchMode::Peer => (true, partner),
             MatchMode::Lead => (false, seeker),
-        };
-        let value = if supporter.capacity == 0 {
-            0.0
-        } else {
-            f64::from(supporter.free_capacity()) / f64::from(supporter.capacity)
-        };
+        }
+    }
+
+    fn load(&self, seeker: &Profile, partner: &Profile) -> Component {
+        let (supporter_is_partner, supporter) = self.supporter(seeker, partner);
         Component::new(Detail::Load {
             supporter_is_partner,
             capacity: supporter.capacity,
             free: supporter.free_capacity(),
-            value,
+            value: supporter.free_share(),
         })
+    }
+
+    fn language_value(
+        &self,
+        seeker: Option<LanguageMedium>,
+        partner: Option<LanguageMedium>,
+    ) -> f64 {
+        match (seeker, partner) {
+            (Some(a), Some(b)) => language_affinity(a, b),
+            _ => self.config.neutral,
+        }
+    }
+
+    /// The best focus value any member of the group could have.
+    fn focus_bound(&self, seeker: &Profile, group: &GroupSummary) -> f64 {
+        let wants = self.seeker_wants(seeker);
+        let offers = self.seeker_offers(seeker);
+        // Best share of the seeker's wants that one member's strengths cover:
+        // no more than the union of strengths shares with the wants, and no
+        // more than the most strengths any member has.
+        let forward = (!wants.is_empty()).then(|| {
+            let covered = wants
+                .intersection(group.strengths)
+                .len()
+                .min(group.most_strengths);
+            f64::from(covered) / f64::from(wants.len())
+        });
+        // Best share of a member's needs the seeker covers: a member with n
+        // needs has at most min(k, n) of them covered, k being what the
+        // union of needs shares with the offer; n is at least the smallest
+        // needs count in the group.
+        let backward = (group.fewest_needs > 0).then(|| {
+            let covered = needs_covered(group.needs, offers);
+            f64::from(covered.min(group.fewest_needs)) / f64::from(group.fewest_needs)
+        });
+        let mut best: f64 = 0.0;
+        let mut consider = |forward: Option<f64>, backward: Option<f64>| {
+            best = best.max(self.focus_value(forward, backward));
+        };
+        match self.mode {
+            MatchMode::Support => consider(forward, None),
+            MatchMode::Lead => {
+                if backward.is_some() {
+                    consider(None, backward);
+                }
+                if group.any_without_needs {
+                    consider(None, None);
+                }
+            }
+            MatchMode::Peer => {
+                if backward.is_some() {
+                    consider(forward, backward);
+                }
+                if group.any_without_needs {
+                    consider(forward, None);
+                }
+            }
+        }
+        best
+    }
+}
+
+/// Upper bounds on the scores of groups of schools for one request: an
+/// upper bound on every member's score that is not in the seeker's family,
+/// from the group's summary — each component at the best value any member
+/// could have, proximity at the group's nearest possible point. Built from
+/// the same value functions as the score, with what does not depend on the
+/// group computed once per request, since the search bounds thousands of
+/// groups per match.
+pub struct GroupBounder<'a> {
+    scoring: &'a ScoringContext<'a>,
+    seeker: &'a Profile,
+    /// Weighted language bound for each set of media (a [`MediumSet`]).
+    language: [f64; 64],
+    /// Earth radius over the proximity scale: chord length → exponent.
+    exponent_per_chord: f64,
+}
+
+/// `exp(-x)` at x = k / PROXIMITY_STEPS_PER_UNIT, for k below the table's
+/// length; looked up at the floor of x it bounds `exp(-x)` from above.
+const PROXIMITY_STEPS_PER_UNIT: f64 = 64.0;
+const PROXIMITY_TABLE_LEN: usize = 64 * 48;
+
+fn proximity_table() -> &'static [f64; PROXIMITY_TABLE_LEN] {
+    static TABLE: std::sync::OnceLock<[f64; PROXIMITY_TABLE_LEN]> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| std::array::from_fn(|k| (-(k as f64) / PROXIMITY_STEPS_PER_UNIT).exp()))
+}
+
+impl<'a> GroupBounder<'a> {
+    pub fn new(scoring: &'a ScoringContext<'a>, seeker: &'a Profile) -> GroupBounder<'a> {
+        let neutral = scoring.config.neutral;
+        let language = std::array::from_fn(|mask| {
+            let media = MediumSet(mask as u8);
+            let best = match seeker.language {
+                None => neutral,
+                Some(_) => LanguageMedium::ALL
+                    .into_iter()
+                    .filter(|medium| media.contains(Some(*medium)))
+                    .map(|medium| scoring.language_value(seeker.language, Some(medium)))
+                    .chain(media.contains(None).then_some(neutral))
+                    .fold(0.0, f64::max),
+            };
+            scoring.weights[5] * best
+        });
+        GroupBounder {
+            scoring,
+            seeker,
+            language,
+            exponent_per_chord: crate::domain::EARTH_RADIUS_KM / scoring.proximity_scale_km,
+        }
+    }
+
+    /// The weighted stage and phase terms, exact for a bucket.
+    pub fn bucket_term(&self, stage: Option<Stage>, phase: Phase) -> f64 {
+        let w = &self.scoring.weights;
+        w[0] * self.scoring.stage_value(self.seeker.stage, stage)
+            + w[4] * phase_affinity(self.seeker.phase, phase)
+    }
+
+    /// The proximity term's bound for a point at least `chord` away (as a
+    /// chord of the unit sphere): the great-circle distance is at least the
+    /// chord times the Earth's radius, and the table is read at the floor.
+    pub fn proximity_bound(&self, chord: f64) -> f64 {
+        let table = proximity_table();
+        let step = (chord * self.exponent_per_chord * PROXIMITY_STEPS_PER_UNIT) as usize;
+        self.scoring.weights[PROXIMITY] * table[step.min(PROXIMITY_TABLE_LEN - 1)]
+    }
+
+    /// Bound on the score of any member of `group` in a bucket with
+    /// `bucket_term`, its nearest point `chord` away; `focus`, when given,
+    /// is a bound on the focus value known from how the members were chosen.
+    pub fn bound(
+        &self,
+        bucket_term: f64,
+        group: &GroupSummary,
+        chord: f64,
+        focus: Option<f64>,
+    ) -> f64 {
+        let scoring = self.scoring;
+        let seeker = self.seeker;
+        let w = &scoring.weights;
+        let neutral = scoring.config.neutral;
+        let similarity = match seeker.challenge {
+            None => neutral,
+            Some(challenge) => {
+                let known = group.challenge.map_or(0.0, |range| {
+                    scoring.challenge_similarity(Some(challenge), Some(range.nearest(challenge)))
+                });
+                if group.unknown_challenge {
+                    known.max(neutral)
+                } else {
+                    known
+                }
+            }
+        };
+        let size = match seeker.known_ln_pupils() {
+            None => neutral,
+            Some(ln) => {
+                let known = group.ln_pupils.map_or(0.0, |range| {
+                    scoring.size_value(Some(ln), Some(range.nearest(ln)))
+                });
+                if group.unknown_pupils {
+                    known.max(neutral)
+                } else {
+                    known
+                }
+            }
+        };
+        let load = match scoring.mode {
+            MatchMode::Support | MatchMode::Peer => group.max_free_share,
+            MatchMode::Lead => seeker.free_share(),
+        };
+        bucket_term
+            + self.proximity_bound(chord)
+            // Without the family bonus: the seeker's family members are
+            // scored before the search and skipped by it.
+            + w[2] * scoring.context_value(similarity, false)
+            + w[3] * focus.unwrap_or_else(|| scoring.focus_bound(seeker, group))
+            + self.language[usize::from(group.languages.0)]
+            + w[6] * size
+            + w[7] * load
+    }
+}
+
+fn needs_covered(needs: FocusSet, offers: FocusSet) -> u32 {
+    needs.intersection(offers).len()
+}
+
+/// A closed range of known values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Span {
+    pub low: f64,
+    pub high: f64,
+}
+
+impl Span {
+    pub fn point(value: f64) -> Span {
+        Span {
+            low: value,
+            high: value,
+        }
+    }
+
+    pub fn union(self, other: Span) -> Span {
+        Span {
+            low: self.low.min(other.low),
+            high: self.high.max(other.high),
+        }
+    }
+
+    /// The value in the range nearest to `value`.
+    pub fn nearest(self, value: f64) -> f64 {
+        value.clamp(self.low, self.high)
+    }
+}
+
+/// Which language media occur in a group (bit 5: unknown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MediumSet(u8);
+
+impl MediumSet {
+    fn bit(medium: Option<LanguageMedium>) -> u8 {
+        match medium {
+            Some(medium) => 1 << (medium as u8),
+            None => 1 << 5,
+        }
+    }
+
+    pub fn of(medium: Option<LanguageMedium>) -> MediumSet {
+        MediumSet(Self::bit(medium))
+    }
+
+    pub fn contains(self, medium: Option<LanguageMedium>) -> bool {
+        self.0 & Self::bit(medium) != 0
+    }
+
+    pub fn union(self, other: MediumSet) -> MediumSet {
+        MediumSet(self.0 | other.0)
+    }
+}
+
+/// What the score bound needs to know about a group of schools: the union or
+/// range of each attribute the components read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GroupSummary {
+    pub strengths: FocusSet,
+    /// The most strengths any member has.
+    pub most_strengths: u32,
+    pub needs: FocusSet,
+    /// Smallest non-zero needs count among members (0 if none has needs).
+    pub fewest_needs: u32,
+    pub any_without_needs: bool,
+    pub challenge: Option<Span>,
+    pub unknown_challenge: bool,
+    pub ln_pupils: Option<Span>,
+    pub unknown_pupils: bool,
+    pub languages: MediumSet,
+    pub max_free_share: f64,
+    pub max_free: u32,
+    /// The members' one consortium / local authority, or [`MIXED_AREAS`].
+    pub consortium: u32,
+    pub local_authority: u32,
+}
+
+/// Sentinel for a group spanning several consortia or local authorities.
+pub const MIXED_AREAS: u32 = u32::MAX;
+
+impl GroupSummary {
+    pub fn of(profile: &Profile) -> GroupSummary {
+        let needs = profile.needs.len();
+        GroupSummary {
+            strengths: profile.strengths,
+            most_strengths: profile.strengths.len(),
+            needs: profile.needs,
+            fewest_needs: needs,
+            any_without_needs: needs == 0,
+            challenge: profile.challenge.map(Span::point),
+            unknown_challenge: profile.challenge.is_none(),
+            ln_pupils: profile.known_ln_pupils().map(Span::point),
+            unknown_pupils: profile.pupils.is_none(),
+            languages: MediumSet::of(profile.language),
+            max_free_share: profile.free_share(),
+            max_free: profile.free_capacity(),
+            consortium: profile.consortium,
+            local_authority: profile.local_authority,
+        }
+    }
+
+    pub fn merge(self, other: &GroupSummary) -> GroupSummary {
+        let span = |a: Option<Span>, b: Option<Span>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.union(b)),
+            (a, b) => a.or(b),
+        };
+        let same = |a: u32, b: u32, mixed: u32| if a == b { a } else { mixed };
+        let fewest = |a: u32, b: u32| match (a, b) {
+            (0, n) | (n, 0) => n,
+            (a, b) => a.min(b),
+        };
+        GroupSummary {
+            strengths: self.strengths.union(other.strengths),
+            most_strengths: self.most_strengths.max(other.most_strengths),
+            needs: self.needs.union(other.needs),
+            fewest_needs: fewest(self.fewest_needs, other.fewest_needs),
+            any_without_needs: self.any_without_needs || other.any_without_needs,
+            challenge: span(self.challenge, other.challenge),
+            unknown_challenge: self.unknown_challenge || other.unknown_challenge,
+            ln_pupils: span(self.ln_pupils, other.ln_pupils),
+            unknown_pupils: self.unknown_pupils || other.unknown_pupils,
+            languages: self.languages.union(other.languages),
+            max_free_share: self.max_free_share.max(other.max_free_share),
+            max_free: self.max_free.max(other.max_free),
+            consortium: same(self.consortium, other.consortium, MIXED_AREAS),
+            local_authority: same(self.local_authority, other.local_authority, MIXED_AREAS),
+        }
     }
 }
 

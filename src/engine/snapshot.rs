@@ -1,20 +1,15 @@
 //! An immutable view of the registry that reads work on: schools in id order,
-//! their scoring profiles, and a spatial index. Built after each write and
+//! their scoring profiles, and the search index. Built after each write and
 //! published whole, so a reader never sees half a write and never waits.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use rstar::RTree;
-use rstar::primitives::GeomWithData;
-
 use crate::domain::StoredSchool;
 
+use super::index::SearchIndex;
 use super::registry::Registry;
 use super::scoring::{NO_FAMILY, Profile};
-
-/// A school's position on the unit sphere, tagged with its index.
-pub type SpatialEntry = GeomWithData<[f64; 3], u32>;
 
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -22,9 +17,9 @@ pub struct Snapshot {
     /// comparing indices compares ids.
     schools: Vec<Arc<StoredSchool>>,
     profiles: Vec<Profile>,
-    spatial: RTree<SpatialEntry>,
-    /// Number of distinct families.
-    families: usize,
+    index: SearchIndex,
+    /// Members of each family, by the family number in [`Profile::family`].
+    family_members: Vec<Vec<u32>>,
 }
 
 impl Snapshot {
@@ -67,18 +62,18 @@ impl Snapshot {
                 }
             })
             .collect();
-        let spatial = RTree::bulk_load(
-            profiles
-                .iter()
-                .enumerate()
-                .map(|(index, profile)| SpatialEntry::new(profile.unit.0, index as u32))
-                .collect(),
-        );
+        let index = SearchIndex::build(&profiles);
+        let mut family_members = vec![Vec::new(); families.len()];
+        for (member, profile) in profiles.iter().enumerate() {
+            if profile.family != NO_FAMILY {
+                family_members[profile.family as usize].push(member as u32);
+            }
+        }
         Snapshot {
-            families: families.len(),
+            family_members,
             schools,
             profiles,
-            spatial,
+            index,
         }
     }
 
@@ -91,7 +86,14 @@ impl Snapshot {
     }
 
     pub fn family_count(&self) -> usize {
-        self.families
+        self.family_members.len()
+    }
+
+    /// Indices of the members of family number `family`.
+    pub fn family_members(&self, family: u32) -> &[u32] {
+        self.family_members
+            .get(family as usize)
+            .map_or(&[], Vec::as_slice)
     }
 
     /// Index of the school with this id.
@@ -123,7 +125,7 @@ impl Snapshot {
         &self.schools
     }
 
-    pub fn spatial(&self) -> &RTree<SpatialEntry> {
-        &self.spatial
+    pub fn index(&self) -> &SearchIndex {
+        &self.index
     }
 }
