@@ -16,9 +16,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::domain::{EARTH_RADIUS_KM, FocusArea, Phase, Stage, UnitVector};
+use crate::domain::{EARTH_RADIUS_KM, FocusArea, FocusSet, Phase, Stage, UnitVector};
 
-use super::scoring::{GroupSummary, Profile};
+use super::scoring::{GroupSummary, Profile, f32_down, f32_up};
 
 /// Largest number of schools in a leaf.
 pub const LEAF_SIZE: usize = 8;
@@ -34,30 +34,53 @@ const STRENGTH_WEIGHT: f64 = 0.2 / 3.0;
 /// Split dimensions: three of position, challenge, size, strength count.
 const DIMENSIONS: usize = 6;
 
+/// One node of a tree: one cache line.
 #[derive(Debug, Clone)]
+#[repr(C)]
 pub struct Node {
-    /// The members are `Tree::members[start..end]`.
-    pub start: u32,
-    pub end: u32,
-    /// Indices of the two children in `Tree::nodes`; `None` for a leaf.
-    pub children: Option<[u32; 2]>,
-    /// Bounding box of the members' unit vectors.
-    pub low: [f64; 3],
-    pub high: [f64; 3],
+    /// Bounding box of the members' unit vectors, rounded outwards.
+    low: [f32; 3],
+    high: [f32; 3],
     pub summary: GroupSummary,
+    /// Leaf: where its members start in `Tree::members`. Inner node: the
+    /// index of its first child; the second follows it.
+    first: u32,
 }
 
+const _: () = assert!(std::mem::size_of::<Node>() == 64);
+
 impl Node {
+    fn placeholder() -> Node {
+        Node {
+            low: [0.0; 3],
+            high: [0.0; 3],
+            summary: GroupSummary::EMPTY,
+            first: 0,
+        }
+    }
+
     /// A lower bound on the chord from `point` to any member: the chord to
     /// the nearest point of the box.
     pub fn nearest_chord(&self, point: UnitVector) -> f64 {
         let mut chord_squared = 0.0;
         for axis in 0..3 {
-            let nearest = point.0[axis].clamp(self.low[axis], self.high[axis]);
+            let nearest =
+                point.0[axis].clamp(f64::from(self.low[axis]), f64::from(self.high[axis]));
             let delta = point.0[axis] - nearest;
             chord_squared += delta * delta;
         }
         chord_squared.sqrt()
+    }
+
+    /// Inner node: the index of its first child (the second follows).
+    pub fn children(&self) -> Option<u32> {
+        (self.summary.members() > LEAF_SIZE).then_some(self.first)
+    }
+
+    /// Leaf: the positions of its members in `Tree::members`.
+    pub fn members(&self) -> std::ops::Range<usize> {
+        let start = self.first as usize;
+        start..start + self.summary.members()
     }
 }
 
@@ -76,11 +99,38 @@ pub struct Tree {
 impl Tree {
     fn build(profiles: &[Profile], mut members: Vec<u32>) -> Tree {
         let mut nodes = Vec::with_capacity(2 * members.len() / LEAF_SIZE + 1);
-        build_node(profiles, &mut members, 0, &mut nodes);
+        nodes.push(Node::placeholder());
+        build_node(profiles, &mut members, 0, &mut nodes, 0);
         Tree {
             profiles: members.iter().map(|m| profiles[*m as usize]).collect(),
             members,
             nodes,
+        }
+    }
+}
+
+/// Which focus areas of a school a split looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// What it can offer: SUPPORT and PEER compare the seeker's wants with
+    /// these.
+    Strengths,
+    /// What it wants: LEAD compares these with what the seeker offers.
+    Needs,
+}
+
+impl Side {
+    pub fn of(self, profile: &Profile) -> FocusSet {
+        match self {
+            Side::Strengths => profile.strengths,
+            Side::Needs => profile.needs,
+        }
+    }
+
+    fn slot(self) -> usize {
+        match self {
+            Side::Strengths => 0,
+            Side::Needs => 1,
         }
     }
 }
@@ -90,28 +140,83 @@ impl Tree {
 pub enum TreeKind {
     /// Every member.
     All,
-    /// The members with this strength.
-    Strength(FocusArea),
+    /// The members with this area on this side.
+    Single(Side, FocusArea),
+    /// The members with both areas (first before second) on this side.
+    Pair(Side, FocusArea, FocusArea),
 }
 
-/// The open schools of one phase and stage, in one tree of all of them and
-/// one tree per focus area of those with that strength. A search for schools
-/// covering some wants can then bound the all-tree's focus by 0 (skipping
-/// members that cover a want) and search the wanted areas' trees apart.
+const AREAS: usize = FocusArea::ALL.len();
+
+fn pair_slot(first: FocusArea, second: FocusArea) -> usize {
+    first as usize * AREAS + second as usize
+}
+
+/// The open schools of one phase and stage: one tree of all of them, and for
+/// each side one tree per focus area and one per pair of areas, of the
+/// members having them. A search for partners covering some focus areas can
+/// then take each member from the tree matching how many of those areas it
+/// has — none, exactly one, two or more — and bound the focus component
+/// exactly for the first two.
 #[derive(Debug, Clone)]
 pub struct Bucket {
     pub phase: Phase,
     pub stage: Option<Stage>,
     pub all: Tree,
-    /// By [`FocusArea`] position; `None` where no member has the strength.
-    pub by_strength: Vec<Option<Tree>>,
+    /// By side, then by [`FocusArea`] position; `None` where no member has
+    /// the area.
+    singles: [Vec<Option<Tree>>; 2],
+    /// By side, then by `first * 21 + second`.
+    pairs: [Vec<Option<Tree>>; 2],
 }
 
 impl Bucket {
+    fn build(
+        profiles: &[Profile],
+        phase: Phase,
+        stage: Option<Stage>,
+        members: Vec<u32>,
+    ) -> Bucket {
+        let mut singles: [Vec<Vec<u32>>; 2] = [vec![Vec::new(); AREAS], vec![Vec::new(); AREAS]];
+        let mut pairs: [Vec<Vec<u32>>; 2] = [
+            vec![Vec::new(); AREAS * AREAS],
+            vec![Vec::new(); AREAS * AREAS],
+        ];
+        for &member in &members {
+            for side in [Side::Strengths, Side::Needs] {
+                let areas = side.of(&profiles[member as usize]);
+                for first in areas.iter() {
+                    singles[side.slot()][first as usize].push(member);
+                    for second in areas.iter().filter(|second| *second > first) {
+                        pairs[side.slot()][pair_slot(first, second)].push(member);
+                    }
+                }
+            }
+        }
+        let trees = |lists: Vec<Vec<u32>>| -> Vec<Option<Tree>> {
+            lists
+                .into_iter()
+                .map(|list| (!list.is_empty()).then(|| Tree::build(profiles, list)))
+                .collect()
+        };
+        let [single_strengths, single_needs] = singles;
+        let [pair_strengths, pair_needs] = pairs;
+        Bucket {
+            phase,
+            stage,
+            all: Tree::build(profiles, members),
+            singles: [trees(single_strengths), trees(single_needs)],
+            pairs: [trees(pair_strengths), trees(pair_needs)],
+        }
+    }
+
     pub fn tree(&self, kind: TreeKind) -> Option<&Tree> {
         match kind {
             TreeKind::All => Some(&self.all),
-            TreeKind::Strength(area) => self.by_strength[area as usize].as_ref(),
+            TreeKind::Single(side, area) => self.singles[side.slot()][area as usize].as_ref(),
+            TreeKind::Pair(side, first, second) => {
+                self.pairs[side.slot()][pair_slot(first, second)].as_ref()
+            }
         }
     }
 }
@@ -135,25 +240,7 @@ impl SearchIndex {
         }
         let buckets = groups
             .into_iter()
-            .map(|((phase, stage), members)| {
-                let by_strength = FocusArea::ALL
-                    .into_iter()
-                    .map(|area| {
-                        let holders: Vec<u32> = members
-                            .iter()
-                            .copied()
-                            .filter(|m| profiles[*m as usize].strengths.contains(area))
-                            .collect();
-                        (!holders.is_empty()).then(|| Tree::build(profiles, holders))
-                    })
-                    .collect();
-                Bucket {
-                    phase,
-                    stage,
-                    all: Tree::build(profiles, members),
-                    by_strength,
-                }
-            })
+            .map(|((phase, stage), members)| Bucket::build(profiles, phase, stage, members))
             .collect();
         SearchIndex { buckets }
     }
@@ -175,47 +262,56 @@ fn coordinate(profile: &Profile, dimension: usize) -> f64 {
 }
 
 /// Builds the subtree over `members` (which start at `offset` in the
-/// bucket), reordering them, and returns its node index.
+/// tree) into `nodes[slot]`, reordering the members. Children are given
+/// adjacent slots; summaries and boxes are merged bottom-up.
 fn build_node(
     profiles: &[Profile],
     members: &mut [u32],
     offset: usize,
     nodes: &mut Vec<Node>,
-) -> u32 {
-    let index = nodes.len();
-    let first = &profiles[members[0] as usize];
-    let mut low = first.unit.0;
-    let mut high = first.unit.0;
-    let mut summary = GroupSummary::of(first);
-    for &member in &members[1..] {
-        let profile = &profiles[member as usize];
-        for axis in 0..3 {
-            low[axis] = low[axis].min(profile.unit.0[axis]);
-            high[axis] = high[axis].max(profile.unit.0[axis]);
-        }
-        summary = summary.merge(&GroupSummary::of(profile));
-    }
-    nodes.push(Node {
-        start: offset as u32,
-        end: (offset + members.len()) as u32,
-        children: None,
-        low,
-        high,
-        summary,
-    });
-    if members.len() > LEAF_SIZE {
+    slot: usize,
+) {
+    let node = if members.len() > LEAF_SIZE {
         let dimension = widest_dimension(profiles, members);
         let middle = members.len() / 2;
         members.select_nth_unstable_by(middle, |a, b| {
             coordinate(&profiles[*a as usize], dimension)
                 .total_cmp(&coordinate(&profiles[*b as usize], dimension))
         });
+        let first = nodes.len();
+        nodes.push(Node::placeholder());
+        nodes.push(Node::placeholder());
         let (left, right) = members.split_at_mut(middle);
-        let left = build_node(profiles, left, offset, nodes);
-        let right = build_node(profiles, right, offset + middle, nodes);
-        nodes[index].children = Some([left, right]);
-    }
-    index as u32
+        build_node(profiles, left, offset, nodes, first);
+        build_node(profiles, right, offset + middle, nodes, first + 1);
+        let (l, r) = (&nodes[first], &nodes[first + 1]);
+        Node {
+            low: std::array::from_fn(|axis| l.low[axis].min(r.low[axis])),
+            high: std::array::from_fn(|axis| l.high[axis].max(r.high[axis])),
+            summary: l.summary.merge(&r.summary),
+            first: first as u32,
+        }
+    } else {
+        let mut summary = GroupSummary::of(&profiles[members[0] as usize]);
+        let (mut low, mut high) = ([f64::INFINITY; 3], [f64::NEG_INFINITY; 3]);
+        for (i, &member) in members.iter().enumerate() {
+            let profile = &profiles[member as usize];
+            for axis in 0..3 {
+                low[axis] = low[axis].min(profile.unit.0[axis]);
+                high[axis] = high[axis].max(profile.unit.0[axis]);
+            }
+            if i > 0 {
+                summary = summary.merge(&GroupSummary::of(profile));
+            }
+        }
+        Node {
+            low: low.map(f32_down),
+            high: high.map(f32_up),
+            summary,
+            first: offset as u32,
+        }
+    };
+    nodes[slot] = node;
 }
 
 /// The dimension whose known values spread most, in score units.

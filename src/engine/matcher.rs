@@ -18,10 +18,10 @@ use crate::domain::{
 
 use super::config::{ScoringConfig, Weights};
 use super::error::{Error, Result};
-use super::index::TreeKind;
+use super::index::{Side, TreeKind};
 use super::scoring::{
-    Component, Detail, Factor, GroupBounder, GroupSummary, MIXED_AREAS, NO_FAMILY, Profile,
-    ScoringContext,
+    Component, Detail, Factor, GroupBounder, GroupSummary, NO_FAMILY, Profile, ScoringContext,
+    SplitCoverage,
 };
 use super::snapshot::Snapshot;
 
@@ -331,20 +331,11 @@ impl<'a> Plan<'a> {
     /// member has free capacity where it is needed, and the group is not
     /// wholly in another consortium or local authority.
     fn group_admits(&self, group: &GroupSummary) -> bool {
-        let area_admits = |wanted: bool, group_area: u32, seeker_area: u32| {
-            !wanted || group_area == MIXED_AREAS || group_area == seeker_area
-        };
-        (self.query.mode == MatchMode::Lead || group.max_free > 0)
-            && area_admits(
-                self.query.same_consortium,
-                group.consortium,
-                self.seeker.consortium,
-            )
-            && area_admits(
-                self.query.same_local_authority,
-                group.local_authority,
-                self.seeker.local_authority,
-            )
+        let query = self.query;
+        (query.mode == MatchMode::Lead || group.any_free_capacity())
+            && (!query.same_consortium || group.may_be_in_consortium(self.seeker.consortium))
+            && (!query.same_local_authority
+                || group.may_be_in_local_authority(self.seeker.local_authority))
     }
 
     /// SUPPORT never returns a partner behind the seeker, LEAD never one
@@ -475,6 +466,64 @@ impl Best {
     }
 }
 
+/// Splits with more areas than this use no pair trees: a request's focus
+/// may name all 21 areas, and 210 pairs per bucket would cost more to start
+/// than they save.
+const MAX_PAIR_KEYS: u32 = 5;
+
+/// How a search takes each bucket member from exactly one of its trees, by
+/// how many of the seeker's `keys` the member has on `side`: none from the
+/// all-tree, exactly one from that area's tree, two or more from the tree of
+/// its first two (or, without pair trees, its first one). The focus
+/// component is then known exactly for the first two kinds.
+#[derive(Debug, Clone, Copy)]
+struct Split {
+    side: Side,
+    keys: FocusSet,
+    pairs: bool,
+}
+
+impl Split {
+    fn owner(self, partner: &Profile) -> TreeKind {
+        let covered = self.keys.intersection(self.side.of(partner));
+        let mut areas = covered.iter();
+        match (areas.next(), areas.next()) {
+            (None, _) => TreeKind::All,
+            (Some(first), None) => TreeKind::Single(self.side, first),
+            (Some(first), Some(_)) if !self.pairs => TreeKind::Single(self.side, first),
+            (Some(first), Some(second)) => TreeKind::Pair(self.side, first, second),
+        }
+    }
+
+    /// What the members a tree owns have in common.
+    fn coverage(self, tree: TreeKind) -> SplitCoverage {
+        match tree {
+            TreeKind::All => SplitCoverage::Exactly(0),
+            TreeKind::Single(..) if self.pairs => SplitCoverage::Exactly(1),
+            TreeKind::Single(..) | TreeKind::Pair(..) => SplitCoverage::Unknown,
+        }
+    }
+
+    /// The trees besides the all-tree that may own members.
+    fn roots(self) -> impl Iterator<Item = TreeKind> {
+        let singles = self
+            .keys
+            .iter()
+            .map(move |area| TreeKind::Single(self.side, area));
+        let pairs = self
+            .keys
+            .iter()
+            .flat_map(move |first| {
+                self.keys
+                    .iter()
+                    .filter(move |second| *second > first)
+                    .map(move |second| TreeKind::Pair(self.side, first, second))
+            })
+            .filter(move |_| self.pairs);
+        singles.chain(pairs)
+    }
+}
+
 /// A group of schools waiting to be searched, with its score bound.
 #[derive(Debug, Clone, Copy)]
 struct Pending {
@@ -522,10 +571,8 @@ struct Search<'s> {
     nearest_pruned_chord: f64,
     /// The distance limit as a chord, for pruning groups beyond it.
     max_chord: f64,
-    /// SUPPORT with wants: the all-trees hold only members covering none of
-    /// them (focus 0), each strength tree those whose first covered want is
-    /// its area. `None`: the all-trees alone, bounded from their summaries.
-    split_wants: Option<FocusSet>,
+    /// How the search takes members from the buckets' trees, if it splits.
+    split: Option<Split>,
     stats: SearchStats,
 }
 
@@ -551,15 +598,14 @@ impl Search<'_> {
             return;
         }
         self.stats.groups_bounded += 1;
-        let focus = match (self.split_wants, tree) {
-            (Some(_), TreeKind::All) => Some(0.0),
-            _ => None,
-        };
+        let coverage = self
+            .split
+            .map_or(SplitCoverage::Unknown, |split| split.coverage(tree));
         let bound = self.bounder.bound(
             self.bucket_terms[bucket as usize],
             &group.summary,
             chord,
-            focus,
+            coverage,
         );
         if self.below_threshold(bound) {
             self.nearest_pruned_chord = self.nearest_pruned_chord.min(chord);
@@ -576,13 +622,7 @@ impl Search<'_> {
 
     /// Whether this tree is where `partner` is searched.
     fn owns(&self, tree: TreeKind, partner: &Profile) -> bool {
-        match (self.split_wants, tree) {
-            (None, _) => true,
-            (Some(wants), TreeKind::All) => partner.strengths.intersection(wants).is_empty(),
-            (Some(wants), TreeKind::Strength(area)) => {
-                partner.strengths.intersection(wants).first() == Some(area)
-            }
-        }
+        self.split.is_none_or(|split| split.owner(partner) == tree)
     }
 
     fn offer(&mut self, member: u32, partial: f64, distance_km: f64) {
@@ -603,7 +643,7 @@ impl Search<'_> {
         self.stats.leaves_opened += 1;
         // Proximity can be no higher than at the leaf's nearest point.
         let proximity_bound = self.bounder.proximity_bound(chord);
-        let range = group.start as usize..group.end as usize;
+        let range = group.members();
         for (&member, partner) in tree.members[range.clone()]
             .iter()
             .zip(&tree.profiles[range])
@@ -662,10 +702,11 @@ pub fn top_k(
         farthest_considered: 0.0,
         nearest_pruned_chord: f64::INFINITY,
         max_chord,
-        split_wants: {
-            let wants = plan.scoring.seeker_wants(plan.seeker);
-            (query.mode == MatchMode::Support && !wants.is_empty()).then_some(wants)
-        },
+        split: plan.scoring.split(plan.seeker).map(|(side, keys)| Split {
+            side,
+            keys,
+            pairs: keys.len() <= MAX_PAIR_KEYS,
+        }),
         stats: SearchStats::default(),
     };
 
@@ -687,8 +728,10 @@ pub fn top_k(
     for (bucket, bucket_ref) in index.buckets.iter().enumerate() {
         if plan.bucket_admits(bucket_ref.phase, bucket_ref.stage) {
             search.consider_group(bucket as u32, TreeKind::All, 0);
-            for area in search.split_wants.unwrap_or_default().iter() {
-                search.consider_group(bucket as u32, TreeKind::Strength(area), 0);
+            if let Some(split) = search.split {
+                for root in split.roots() {
+                    search.consider_group(bucket as u32, root, 0);
+                }
             }
         }
     }
@@ -704,12 +747,12 @@ pub fn top_k(
         }
         let children = index.buckets[next.bucket as usize]
             .tree(next.tree)
-            .and_then(|tree| tree.nodes[next.node as usize].children);
+            .and_then(|tree| tree.nodes[next.node as usize].children());
         match children {
-            Some(children) => {
-                for child in children {
-                    search.consider_group(next.bucket, next.tree, child);
-                }
+            Some(first) => {
+                // Siblings are adjacent: one or two cache lines.
+                search.consider_group(next.bucket, next.tree, first);
+                search.consider_group(next.bucket, next.tree, first + 1);
             }
             None => search.search_leaf(&next),
         }

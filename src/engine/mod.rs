@@ -25,7 +25,7 @@ pub use config::{
     ChallengeWeights, EngineConfig, FamilyConfig, MAX_WEIGHT, ScoringConfig, Weights,
 };
 pub use error::{Error, Result};
-pub use index::{Bucket, LEAF_SIZE, Node as IndexNode, SearchIndex, Tree, TreeKind};
+pub use index::{Bucket, LEAF_SIZE, Node as IndexNode, SearchIndex, Side, Tree, TreeKind};
 pub use matcher::{
     MatchOutcome, MatchQuery, RankedCandidate, SearchStats, WeightedComponent, brute_force, limits,
     top_k,
@@ -33,7 +33,7 @@ pub use matcher::{
 pub use registry::{Node, Registry, Relation, UpsertCounts, challenge_index};
 pub use scoring::{
     Component, Coverage, Detail, Factor, GroupBounder, GroupSummary, Profile, ScoringContext,
-    language_affinity, phase_affinity, proximity_value,
+    SplitCoverage, language_affinity, phase_affinity, proximity_value,
 };
 pub use snapshot::Snapshot;
 

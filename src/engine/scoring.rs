@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use crate::domain::{FocusSet, LanguageMedium, MatchMode, Phase, Stage, UnitVector};
 
 use super::config::ScoringConfig;
+use super::index::Side;
 
 /// The scoring components, in the order they are reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -132,6 +133,27 @@ impl<'a> ScoringContext<'a> {
             focus,
             ln_size_ratio_floor: config.size_ratio_floor.ln(),
         }
+    }
+
+    /// The side a search should split on, with the seeker's areas to look
+    /// for there: the partners' strengths against the wants (SUPPORT, and
+    /// PEER when it has wants), or the partners' needs against the offer
+    /// (LEAD, and PEER without wants). `None` when there is nothing to look
+    /// for.
+    pub fn split(&self, seeker: &Profile) -> Option<(Side, FocusSet)> {
+        let wants = self.seeker_wants(seeker);
+        let offers = self.seeker_offers(seeker);
+        let (side, keys) = match self.mode {
+            MatchMode::Support => (Side::Strengths, wants),
+            MatchMode::Lead => (Side::Needs, offers),
+            MatchMode::Peer if !wants.is_empty() => (Side::Strengths, wants),
+            MatchMode::Peer => (Side::Needs, offers),
+        };
+        (!keys.is_empty()).then_some((side, keys))
+    }
+
+    fn split_side(&self, seeker: &Profile) -> Option<Side> {
+        self.split(seeker).map(|(side, _)| side)
     }
 
     /// Focus areas the seeker wants covered (SUPPORT, PEER).
@@ -357,27 +379,39 @@ impl<'a> ScoringContext<'a> {
         }
     }
 
-    /// The best focus value any member of the group could have.
-    fn focus_bound(&self, seeker: &Profile, group: &GroupSummary) -> f64 {
+    /// The best focus value any member of the group could have. `split`
+    /// is what the search already knows about how many of the seeker's
+    /// areas the members have on the side it split on (strengths against the
+    /// wants in SUPPORT and PEER, needs against the offer in LEAD).
+    fn focus_bound(&self, seeker: &Profile, group: &GroupSummary, split: SplitCoverage) -> f64 {
         let wants = self.seeker_wants(seeker);
         let offers = self.seeker_offers(seeker);
+        let split_side = self.split_side(seeker);
         // Best share of the seeker's wants that one member's strengths cover:
-        // no more than the union of strengths shares with the wants, and no
-        // more than the most strengths any member has.
+        // exact when the split counted them; otherwise no more than the union
+        // of strengths shares with the wants, nor than the most strengths any
+        // member has.
         let forward = (!wants.is_empty()).then(|| {
-            let covered = wants
-                .intersection(group.strengths)
-                .len()
-                .min(group.most_strengths);
+            let covered = match (split_side, split) {
+                (Some(Side::Strengths), SplitCoverage::Exactly(count)) => count,
+                _ => wants
+                    .intersection(group.strengths)
+                    .len()
+                    .min(u32::from(group.most_strengths)),
+            };
             f64::from(covered) / f64::from(wants.len())
         });
         // Best share of a member's needs the seeker covers: a member with n
-        // needs has at most min(k, n) of them covered, k being what the
-        // union of needs shares with the offer; n is at least the smallest
-        // needs count in the group.
+        // needs has at most min(k, n) of them covered, k being how many the
+        // split counted or, failing that, what the union of needs shares
+        // with the offer; n is at least the smallest needs count in the group.
         let backward = (group.fewest_needs > 0).then(|| {
-            let covered = needs_covered(group.needs, offers);
-            f64::from(covered.min(group.fewest_needs)) / f64::from(group.fewest_needs)
+            let fewest = u32::from(group.fewest_needs);
+            let covered = match (split_side, split) {
+                (Some(Side::Needs), SplitCoverage::Exactly(count)) => count,
+                _ => needs_covered(group.needs, offers),
+            };
+            f64::from(covered.min(fewest)) / f64::from(fewest)
         });
         let mut best: f64 = 0.0;
         let mut consider = |forward: Option<f64>, backward: Option<f64>| {
@@ -389,7 +423,7 @@ impl<'a> ScoringContext<'a> {
                 if backward.is_some() {
                     consider(None, backward);
                 }
-                if group.any_without_needs {
+                if group.any_without_needs() {
                     consider(None, None);
                 }
             }
@@ -397,7 +431,7 @@ impl<'a> ScoringContext<'a> {
                 if backward.is_some() {
                     consider(forward, backward);
                 }
-                if group.any_without_needs {
+                if group.any_without_needs() {
                     consider(forward, None);
                 }
             }
@@ -473,14 +507,14 @@ impl<'a> GroupBounder<'a> {
     }
 
     /// Bound on the score of any member of `group` in a bucket with
-    /// `bucket_term`, its nearest point `chord` away; `focus`, when given,
-    /// is a bound on the focus value known from how the members were chosen.
+    /// `bucket_term`, its nearest point `chord` away; `split` is what the
+    /// search knows of the members' coverage of the seeker's areas.
     pub fn bound(
         &self,
         bucket_term: f64,
         group: &GroupSummary,
         chord: f64,
-        focus: Option<f64>,
+        split: SplitCoverage,
     ) -> f64 {
         let scoring = self.scoring;
         let seeker = self.seeker;
@@ -489,10 +523,10 @@ impl<'a> GroupBounder<'a> {
         let similarity = match seeker.challenge {
             None => neutral,
             Some(challenge) => {
-                let known = group.challenge.map_or(0.0, |range| {
-                    scoring.challenge_similarity(Some(challenge), Some(range.nearest(challenge)))
+                let known = group.challenge.nearest(challenge).map_or(0.0, |nearest| {
+                    scoring.challenge_similarity(Some(challenge), Some(nearest))
                 });
-                if group.unknown_challenge {
+                if group.flags & UNKNOWN_CHALLENGE != 0 {
                     known.max(neutral)
                 } else {
                     known
@@ -502,10 +536,11 @@ impl<'a> GroupBounder<'a> {
         let size = match seeker.known_ln_pupils() {
             None => neutral,
             Some(ln) => {
-                let known = group.ln_pupils.map_or(0.0, |range| {
-                    scoring.size_value(Some(ln), Some(range.nearest(ln)))
-                });
-                if group.unknown_pupils {
+                let known = group
+                    .ln_pupils
+                    .nearest(ln)
+                    .map_or(0.0, |nearest| scoring.size_value(Some(ln), Some(nearest)));
+                if group.flags & UNKNOWN_PUPILS != 0 {
                     known.max(neutral)
                 } else {
                     known
@@ -513,7 +548,7 @@ impl<'a> GroupBounder<'a> {
             }
         };
         let load = match scoring.mode {
-            MatchMode::Support | MatchMode::Peer => group.max_free_share,
+            MatchMode::Support | MatchMode::Peer => group.max_free_share(),
             MatchMode::Lead => seeker.free_share(),
         };
         bucket_term
@@ -521,30 +556,66 @@ impl<'a> GroupBounder<'a> {
             // Without the family bonus: the seeker's family members are
             // scored before the search and skipped by it.
             + w[2] * scoring.context_value(similarity, false)
-            + w[3] * focus.unwrap_or_else(|| scoring.focus_bound(seeker, group))
+            + w[3] * scoring.focus_bound(seeker, group, split)
             + self.language[usize::from(group.languages.0)]
             + w[6] * size
             + w[7] * load
     }
 }
 
+/// What a search knows of how many of the seeker's areas (on the side it
+/// split on) the members of a group have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SplitCoverage {
+    /// Nothing: bound from the group's summary.
+    Unknown,
+    /// Every member has exactly this many.
+    Exactly(u32),
+}
+
 fn needs_covered(needs: FocusSet, offers: FocusSet) -> u32 {
     needs.intersection(offers).len()
 }
 
-/// A closed range of known values.
+/// `value` as an `f32` no greater than it.
+pub fn f32_down(value: f64) -> f32 {
+    let near = value as f32;
+    if f64::from(near) > value {
+        near.next_down()
+    } else {
+        near
+    }
+}
+
+/// `value` as an `f32` no smaller than it.
+pub fn f32_up(value: f64) -> f32 {
+    let near = value as f32;
+    if f64::from(near) < value {
+        near.next_up()
+    } else {
+        near
+    }
+}
+
+/// A closed range of known values in `f32`, rounded outwards so it holds
+/// every member's exact value; empty when no member's value is known.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Span {
-    pub low: f64,
-    pub high: f64,
+    low: f32,
+    high: f32,
 }
 
 impl Span {
-    pub fn point(value: f64) -> Span {
-        Span {
-            low: value,
-            high: value,
-        }
+    pub const EMPTY: Span = Span {
+        low: f32::INFINITY,
+        high: f32::NEG_INFINITY,
+    };
+
+    pub fn of(value: Option<f64>) -> Span {
+        value.map_or(Span::EMPTY, |value| Span {
+            low: f32_down(value),
+            high: f32_up(value),
+        })
     }
 
     pub fn union(self, other: Span) -> Span {
@@ -554,9 +625,9 @@ impl Span {
         }
     }
 
-    /// The value in the range nearest to `value`.
-    pub fn nearest(self, value: f64) -> f64 {
-        value.clamp(self.low, self.high)
+    /// The value in the range nearest to `value`, if the range is not empty.
+    pub fn nearest(self, value: f64) -> Option<f64> {
+        (self.low <= self.high).then(|| value.clamp(f64::from(self.low), f64::from(self.high)))
     }
 }
 
@@ -585,79 +656,125 @@ impl MediumSet {
     }
 }
 
+/// Sentinel for a group spanning several consortia or local authorities.
+pub const MIXED_AREAS: u16 = u16::MAX;
+
+const ANY_WITHOUT_NEEDS: u8 = 1;
+const UNKNOWN_CHALLENGE: u8 = 2;
+const UNKNOWN_PUPILS: u8 = 4;
+const ANY_FREE_CAPACITY: u8 = 8;
+
 /// What the score bound needs to know about a group of schools: the union or
-/// range of each attribute the components read.
+/// range of each attribute the components read. Packed (36 bytes) so an
+/// index node fits one cache line: ranges in `f32` rounded outwards, free
+/// share rounded up to 1/255ths, areas interned to 16 bits (larger ids count
+/// as mixed, which only weakens pruning).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GroupSummary {
+    challenge: Span,
+    ln_pupils: Span,
     pub strengths: FocusSet,
-    /// The most strengths any member has.
-    pub most_strengths: u32,
     pub needs: FocusSet,
+    consortium: u16,
+    local_authority: u16,
+    /// The most strengths any member has.
+    most_strengths: u8,
     /// Smallest non-zero needs count among members (0 if none has needs).
-    pub fewest_needs: u32,
-    pub any_without_needs: bool,
-    pub challenge: Option<Span>,
-    pub unknown_challenge: bool,
-    pub ln_pupils: Option<Span>,
-    pub unknown_pupils: bool,
-    pub languages: MediumSet,
-    pub max_free_share: f64,
-    pub max_free: u32,
-    /// The members' one consortium / local authority, or [`MIXED_AREAS`].
-    pub consortium: u32,
-    pub local_authority: u32,
+    fewest_needs: u8,
+    languages: MediumSet,
+    flags: u8,
+    /// Most free share of capacity, in 255ths, rounded up.
+    max_free_share: u8,
+    /// Members (saturating at 255).
+    members: u8,
 }
 
-/// Sentinel for a group spanning several consortia or local authorities.
-pub const MIXED_AREAS: u32 = u32::MAX;
-
 impl GroupSummary {
+    /// The summary of no school.
+    pub const EMPTY: GroupSummary = GroupSummary {
+        challenge: Span::EMPTY,
+        ln_pupils: Span::EMPTY,
+        strengths: FocusSet::EMPTY,
+        needs: FocusSet::EMPTY,
+        consortium: MIXED_AREAS,
+        local_authority: MIXED_AREAS,
+        most_strengths: 0,
+        fewest_needs: 0,
+        languages: MediumSet(0),
+        flags: 0,
+        max_free_share: 0,
+        members: 0,
+    };
+
     pub fn of(profile: &Profile) -> GroupSummary {
         let needs = profile.needs.len();
+        let flag = |on: bool, bit: u8| if on { bit } else { 0 };
+        let area = |id: u32| u16::try_from(id).unwrap_or(MIXED_AREAS);
         GroupSummary {
+            challenge: Span::of(profile.challenge),
+            ln_pupils: Span::of(profile.known_ln_pupils()),
             strengths: profile.strengths,
-            most_strengths: profile.strengths.len(),
             needs: profile.needs,
-            fewest_needs: needs,
-            any_without_needs: needs == 0,
-            challenge: profile.challenge.map(Span::point),
-            unknown_challenge: profile.challenge.is_none(),
-            ln_pupils: profile.known_ln_pupils().map(Span::point),
-            unknown_pupils: profile.pupils.is_none(),
+            consortium: area(profile.consortium),
+            local_authority: area(profile.local_authority),
+            most_strengths: profile.strengths.len() as u8,
+            fewest_needs: needs as u8,
             languages: MediumSet::of(profile.language),
-            max_free_share: profile.free_share(),
-            max_free: profile.free_capacity(),
-            consortium: profile.consortium,
-            local_authority: profile.local_authority,
+            flags: flag(needs == 0, ANY_WITHOUT_NEEDS)
+                | flag(profile.challenge.is_none(), UNKNOWN_CHALLENGE)
+                | flag(profile.pupils.is_none(), UNKNOWN_PUPILS)
+                | flag(profile.free_capacity() > 0, ANY_FREE_CAPACITY),
+            max_free_share: (profile.free_share() * 255.0).ceil().min(255.0) as u8,
+            members: 1,
         }
     }
 
     pub fn merge(self, other: &GroupSummary) -> GroupSummary {
-        let span = |a: Option<Span>, b: Option<Span>| match (a, b) {
-            (Some(a), Some(b)) => Some(a.union(b)),
-            (a, b) => a.or(b),
-        };
-        let same = |a: u32, b: u32, mixed: u32| if a == b { a } else { mixed };
-        let fewest = |a: u32, b: u32| match (a, b) {
+        let same = |a: u16, b: u16| if a == b { a } else { MIXED_AREAS };
+        let fewest = |a: u8, b: u8| match (a, b) {
             (0, n) | (n, 0) => n,
             (a, b) => a.min(b),
         };
         GroupSummary {
+            challenge: self.challenge.union(other.challenge),
+            ln_pupils: self.ln_pupils.union(other.ln_pupils),
             strengths: self.strengths.union(other.strengths),
-            most_strengths: self.most_strengths.max(other.most_strengths),
             needs: self.needs.union(other.needs),
+            consortium: same(self.consortium, other.consortium),
+            local_authority: same(self.local_authority, other.local_authority),
+            most_strengths: self.most_strengths.max(other.most_strengths),
             fewest_needs: fewest(self.fewest_needs, other.fewest_needs),
-            any_without_needs: self.any_without_needs || other.any_without_needs,
-            challenge: span(self.challenge, other.challenge),
-            unknown_challenge: self.unknown_challenge || other.unknown_challenge,
-            ln_pupils: span(self.ln_pupils, other.ln_pupils),
-            unknown_pupils: self.unknown_pupils || other.unknown_pupils,
             languages: self.languages.union(other.languages),
+            flags: self.flags | other.flags,
             max_free_share: self.max_free_share.max(other.max_free_share),
-            max_free: self.max_free.max(other.max_free),
-            consortium: same(self.consortium, other.consortium, MIXED_AREAS),
-            local_authority: same(self.local_authority, other.local_authority, MIXED_AREAS),
+            members: self.members.saturating_add(other.members),
         }
+    }
+
+    pub fn members(&self) -> usize {
+        usize::from(self.members)
+    }
+
+    pub fn any_without_needs(&self) -> bool {
+        self.flags & ANY_WITHOUT_NEEDS != 0
+    }
+
+    pub fn any_free_capacity(&self) -> bool {
+        self.flags & ANY_FREE_CAPACITY != 0
+    }
+
+    /// Whether some member could be in this (interned) consortium.
+    pub fn may_be_in_consortium(&self, consortium: u32) -> bool {
+        self.consortium == MIXED_AREAS || u32::from(self.consortium) == consortium
+    }
+
+    /// Whether some member could be in this (interned) local authority.
+    pub fn may_be_in_local_authority(&self, local_authority: u32) -> bool {
+        self.local_authority == MIXED_AREAS || u32::from(self.local_authority) == local_authority
+    }
+
+    fn max_free_share(&self) -> f64 {
+        f64::from(self.max_free_share) / 255.0
     }
 }
 

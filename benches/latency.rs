@@ -1,0 +1,131 @@
+//! Latency percentiles of in-process Match: every call timed on its own, so
+//! p50 and p99 come from the distribution (criterion reports central
+//! estimates only). For each population size it builds the synthetic
+//! registry, then runs the fast path and the brute-force oracle over the same
+//! seekers in one run, so their ratio is measured side by side.
+//!
+//!     cargo bench --bench latency                 # 1k, 10k, 30k, 100k
+//!     cargo bench --bench latency -- 30000        # chosen sizes
+//!
+//! Under `cargo test` it runs one small size once, as a smoke test.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use partnermatch::dataset::{DEFAULT_SEED, SyntheticConfig, generate};
+use partnermatch::domain::MatchMode;
+use partnermatch::engine::{Engine, EngineConfig, MatchOutcome, MatchQuery, Result};
+
+const DEFAULT_SIZES: [usize; 4] = [1_000, 10_000, 30_000, 100_000];
+const SEEKERS: usize = 512;
+
+/// Percentiles of a set of durations, in microseconds.
+struct Percentiles {
+    p50: f64,
+    p99: f64,
+    calls: usize,
+}
+
+fn percentiles(mut samples: Vec<Duration>) -> Percentiles {
+    samples.sort_unstable();
+    let at = |q: f64| {
+        let index = ((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1;
+        samples[index].as_secs_f64() * 1e6
+    };
+    Percentiles {
+        p50: at(0.50),
+        p99: at(0.99),
+        calls: samples.len(),
+    }
+}
+
+/// Times `rounds` passes over the queries after one untimed pass.
+fn time_calls(
+    queries: &[MatchQuery],
+    rounds: usize,
+    run: impl Fn(&MatchQuery) -> Result<MatchOutcome>,
+) -> Percentiles {
+    for query in queries {
+        let _ = black_box(run(query));
+    }
+    let mut samples = Vec::with_capacity(queries.len() * rounds);
+    for _ in 0..rounds {
+        for query in queries {
+            let started = Instant::now();
+            let outcome = black_box(run(query));
+            samples.push(started.elapsed());
+            assert!(
+                outcome.is_ok(),
+                "seekers are chosen so that they can be matched"
+            );
+        }
+    }
+    percentiles(samples)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let benchmarking = args.iter().any(|a| a == "--bench");
+    let sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
+    let sizes = match (benchmarking, sizes.is_empty()) {
+        (false, _) => vec![1_000],
+        (true, true) => DEFAULT_SIZES.to_vec(),
+        (true, false) => sizes,
+    };
+    println!(
+        "| schools | mode | fast p50 µs | fast p99 µs | oracle p50 µs | oracle p99 µs | speed-up (p50) | groups bounded | scored | index build ms |"
+    );
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for size in sizes {
+        let schools = generate(SyntheticConfig {
+            schools: size,
+            seed: DEFAULT_SEED,
+        });
+        let started = Instant::now();
+        let engine = Engine::with_schools(EngineConfig::default(), schools).expect("valid");
+        let build_ms = started.elapsed().as_secs_f64() * 1e3;
+        let snapshot = engine.snapshot();
+        for mode in [MatchMode::Support, MatchMode::Lead, MatchMode::Peer] {
+            let step = (snapshot.len() / SEEKERS).max(1);
+            let queries: Vec<MatchQuery> = snapshot
+                .schools()
+                .iter()
+                .step_by(step)
+                .map(|s| MatchQuery::new(s.school.id.to_string(), mode, &engine.config().scoring))
+                .filter(|query| engine.match_partners(query).is_ok())
+                .take(SEEKERS)
+                .collect();
+            let (fast_rounds, oracle_rounds) = match (benchmarking, size) {
+                (false, _) => (1, 1),
+                (true, s) if s >= 100_000 => (4, 1),
+                (true, _) => (8, 2),
+            };
+            let fast = time_calls(&queries, fast_rounds, |q| engine.match_partners(q));
+            let oracle = time_calls(&queries, oracle_rounds, |q| engine.match_brute_force(q));
+            let (mut bounded, mut scored) = (0u64, 0u64);
+            for query in &queries {
+                let outcome = engine.match_partners(query).expect("matched above");
+                bounded += u64::from(outcome.stats.groups_bounded);
+                scored += u64::from(outcome.considered);
+            }
+            let n = queries.len().max(1) as u64;
+            println!(
+                "| {size} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1}× | {} | {} | {build_ms:.0} |",
+                mode.name(),
+                fast.p50,
+                fast.p99,
+                oracle.p50,
+                oracle.p99,
+                oracle.p50 / fast.p50,
+                bounded / n,
+                scored / n,
+            );
+            eprintln!(
+                "  ({} fast calls, {} oracle calls over {} seekers)",
+                fast.calls,
+                oracle.calls,
+                queries.len()
+            );
+        }
+    }
+}
