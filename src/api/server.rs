@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
-use tonic::transport::server::Router;
+use tonic::transport::server::{Router, TcpIncoming};
 use tonic_health::server::HealthReporter;
 
 use crate::engine::Engine;
@@ -92,7 +91,12 @@ pub async fn serve(
             .await;
         let _ = draining.send(());
     };
-    let serving = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown);
+    // TCP_NODELAY: without it Nagle's algorithm holds back the tail of a
+    // Match response until the client's delayed ACK, 40 ms later. tonic sets
+    // it only on listeners it binds itself; this one is bound by the caller
+    // (so tests can use port 0).
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let serving = router.serve_with_incoming_shutdown(incoming, shutdown);
     let deadline = async {
         if drain_started.await.is_ok() {
             tokio::time::sleep(options.shutdown_grace).await;

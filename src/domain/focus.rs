@@ -172,11 +172,14 @@ impl FocusSet {
         (self.0 != 0).then(|| FocusArea::ALL[self.0.trailing_zeros() as usize])
     }
 
-    /// The areas in declaration order.
+    /// The areas in declaration order (one step per area present).
     pub fn iter(self) -> impl Iterator<Item = FocusArea> {
-        FocusArea::ALL
-            .into_iter()
-            .filter(move |area| self.contains(*area))
+        let mut bits = self.0;
+        std::iter::from_fn(move || {
+            let area = FocusArea::ALL.get(bits.trailing_zeros() as usize)?;
+            bits &= bits - 1;
+            Some(*area)
+        })
     }
 
     /// Comma-separated labels, for reasons.

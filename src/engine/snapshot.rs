@@ -18,6 +18,9 @@ pub struct Snapshot {
     schools: Vec<Arc<StoredSchool>>,
     profiles: Vec<Profile>,
     index: SearchIndex,
+    /// Index of each school by id (a binary search over the schools would
+    /// chase a pointer per step).
+    by_id: HashMap<Box<str>, u32>,
     /// Members of each family, by the family number in [`Profile::family`].
     family_members: Vec<Vec<u32>>,
 }
@@ -69,7 +72,13 @@ impl Snapshot {
                 family_members[profile.family as usize].push(member as u32);
             }
         }
+        let by_id = schools
+            .iter()
+            .enumerate()
+            .map(|(index, stored)| (Box::from(stored.school.id.as_str()), index as u32))
+            .collect();
         Snapshot {
+            by_id,
             family_members,
             schools,
             profiles,
@@ -98,10 +107,7 @@ impl Snapshot {
 
     /// Index of the school with this id.
     pub fn index_of(&self, id: &str) -> Option<u32> {
-        self.schools
-            .binary_search_by(|stored| stored.school.id.as_str().cmp(id))
-            .ok()
-            .map(|index| index as u32)
+        self.by_id.get(id).copied()
     }
 
     pub fn get(&self, id: &str) -> Option<&Arc<StoredSchool>> {
