@@ -163,6 +163,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             schools = snapshot.len(),
             families = snapshot.family_count(),
             startup_ms = started.elapsed().as_millis() as u64,
+            rss_mb = resident_megabytes(),
             "listening on {address}"
         );
         let options = ServeOptions {
@@ -208,6 +209,14 @@ fn load_schools(args: &ServeArgs) -> anyhow::Result<Vec<School>> {
         );
     }
     Ok(import.schools)
+}
+
+/// Resident memory of this process in MB, where the OS tells it (Linux).
+fn resident_megabytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    let kilobytes: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kilobytes / 1024)
 }
 
 /// Completes on SIGINT (ctrl-c) or SIGTERM.

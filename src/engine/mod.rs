@@ -15,7 +15,7 @@ mod registry;
 mod scoring;
 mod snapshot;
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 use arc_swap::ArcSwap;
 
@@ -208,6 +208,12 @@ impl Engine {
     /// benchmarks.
     pub fn match_brute_force(&self, query: &MatchQuery) -> Result<MatchOutcome> {
         brute_force(&self.snapshot.load(), query, &self.config.scoring)
+    }
+
+    /// Whether a write is being applied right now (the writer holds the
+    /// registry). Reads never wait for it; tests use this to show that.
+    pub fn write_in_progress(&self) -> bool {
+        matches!(self.writer.try_lock(), Err(TryLockError::WouldBlock))
     }
 
     fn lock_writer(&self) -> Result<MutexGuard<'_, Registry>> {

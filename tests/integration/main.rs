@@ -5,6 +5,7 @@
 mod binary;
 mod boundaries;
 mod common;
+mod concurrency;
 mod external;
 mod loadgen;
 mod oracle;
