@@ -326,7 +326,7 @@ pub fn match_query_from_proto(
         same_local_authority,
         exclude_ids,
         weights,
-        explain: _,
+        explain,
         proximity_scale_km,
     } = request;
     let mut v = Violations::new();
@@ -393,6 +393,7 @@ pub fn match_query_from_proto(
         exclude_ids,
         weights,
         proximity_scale_km: proximity_scale_km.unwrap_or(config.proximity_scale_km),
+        explain,
     };
     v.extend(query.validate());
     v.into_result(query)
@@ -411,23 +412,20 @@ fn factor_to_proto(factor: Factor) -> pb::Factor {
     }
 }
 
-fn candidate_to_proto(candidate: &RankedCandidate, explain: bool) -> pb::Candidate {
+fn candidate_to_proto(candidate: &RankedCandidate) -> pb::Candidate {
     let school = &candidate.school.school;
-    let components = if explain {
-        candidate
-            .components
-            .iter()
-            .map(|weighted| pb::ScoreComponent {
-                factor: factor_to_proto(weighted.component.factor()) as i32,
-                value: weighted.component.value,
-                weight: weighted.weight,
-                contribution: weighted.contribution,
-                reason: weighted.component.reason(),
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let components = candidate
+        .components
+        .iter()
+        .flatten()
+        .map(|weighted| pb::ScoreComponent {
+            factor: factor_to_proto(weighted.component.factor()) as i32,
+            value: weighted.component.value,
+            weight: weighted.weight,
+            contribution: weighted.contribution,
+            reason: weighted.component.reason(),
+        })
+        .collect();
     pb::Candidate {
         rank: candidate.rank,
         school_id: school.id.to_string(),
@@ -444,16 +442,12 @@ fn candidate_to_proto(candidate: &RankedCandidate, explain: bool) -> pb::Candida
     }
 }
 
-pub(crate) fn match_response_to_proto(
-    outcome: &MatchOutcome,
-    explain: bool,
-    took_micros: u64,
-) -> pb::MatchResponse {
+pub(crate) fn match_response_to_proto(outcome: &MatchOutcome, took_micros: u64) -> pb::MatchResponse {
     pb::MatchResponse {
         candidates: outcome
             .candidates
             .iter()
-            .map(|candidate| candidate_to_proto(candidate, explain))
+            .map(candidate_to_proto)
             .collect(),
         considered: outcome.considered,
         search_radius_km: outcome.search_radius_km,

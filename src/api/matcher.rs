@@ -29,7 +29,6 @@ impl PartnerMatcher for MatcherService {
     ) -> Result<Response<pb::MatchResponse>, Status> {
         let started = Instant::now();
         let request = request.into_inner();
-        let explain = request.explain;
         let query = match_query_from_proto(request, &self.engine.config().scoring)
             .map_err(Error::Invalid)?;
         let outcome = self.engine.match_partners(&query)?;
@@ -42,10 +41,6 @@ impl PartnerMatcher for MatcherService {
             took_micros,
             "matched"
         );
-        Ok(Response::new(match_response_to_proto(
-            &outcome,
-            explain,
-            took_micros,
-        )))
+        Ok(Response::new(match_response_to_proto(&outcome, took_micros)))
     }
 }

@@ -20,7 +20,7 @@ use super::config::{ScoringConfig, Weights};
 use super::error::{Error, Result};
 use super::index::{Side, TreeKind};
 use super::scoring::{
-    Component, Detail, Factor, GroupBounder, GroupSummary, NO_FAMILY, Profile, ScoringContext,
+    Component, Factor, GroupBounder, GroupSummary, NO_FAMILY, Profile, ScoringContext,
     SplitCoverage,
 };
 use super::snapshot::Snapshot;
@@ -56,6 +56,8 @@ pub struct MatchQuery {
     pub exclude_ids: Vec<String>,
     pub weights: Weights,
     pub proximity_scale_km: f64,
+    /// Return each candidate's components with their reasons.
+    pub explain: bool,
 }
 
 impl MatchQuery {
@@ -77,6 +79,7 @@ impl MatchQuery {
             exclude_ids: Vec::new(),
             weights: config.weights,
             proximity_scale_km: config.proximity_scale_km,
+            explain: false,
         }
     }
 
@@ -151,7 +154,9 @@ pub struct RankedCandidate {
     /// Partner stage minus seeker stage, when both are known.
     pub stage_gap: Option<i32>,
     pub covered_focus: FocusSet,
-    pub components: [WeightedComponent; Factor::COUNT],
+    /// Each component with its weight and reason; only when the query asks
+    /// to `explain`.
+    pub components: Option<[WeightedComponent; Factor::COUNT]>,
 }
 
 /// How much work a search did (the brute-force oracle reports zeros but
@@ -392,26 +397,21 @@ impl<'a> Plan<'a> {
             .enumerate()
             .map(|(position, scored)| {
                 let partner = self.snapshot.profile(scored.index);
-                let components = self
-                    .scoring
-                    .components(self.seeker, partner, scored.distance_km);
-                let covered_focus = components[Factor::ALL
-                    .iter()
-                    .position(|f| *f == Factor::Focus)
-                    .expect("focus is a factor")]
-                .covered_focus();
-                let stage_gap = match components[0].detail {
-                    Detail::Stage {
-                        seeker: Some(s),
-                        partner: Some(p),
-                        ..
-                    } => Some(p.level() - s.level()),
+                let stage_gap = match (self.seeker.stage, partner.stage) {
+                    (Some(seeker), Some(partner)) => Some(partner.level() - seeker.level()),
                     _ => None,
                 };
-                let weighted = std::array::from_fn(|i| WeightedComponent {
-                    component: components[i],
-                    weight: self.scoring.weights[i],
-                    contribution: self.scoring.weights[i] * components[i].value,
+                // The explanation is opt-in: building eight details per
+                // candidate is a good part of a match's cost.
+                let components = self.query.explain.then(|| {
+                    let components =
+                        self.scoring
+                            .components(self.seeker, partner, scored.distance_km);
+                    std::array::from_fn(|i| WeightedComponent {
+                        component: components[i],
+                        weight: self.scoring.weights[i],
+                        contribution: self.scoring.weights[i] * components[i].value,
+                    })
                 });
                 RankedCandidate {
                     school: Arc::clone(self.snapshot.school(scored.index)),
@@ -419,8 +419,8 @@ impl<'a> Plan<'a> {
                     distance_km: scored.distance_km,
                     score: scored.score,
                     stage_gap,
-                    covered_focus,
-                    components: weighted,
+                    covered_focus: self.scoring.covered_focus(self.seeker, partner),
+                    components,
                 }
             })
             .collect();

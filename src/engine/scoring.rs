@@ -310,6 +310,15 @@ impl<'a> ScoringContext<'a> {
         }
     }
 
+    /// The focus areas covered, in either direction.
+    pub fn covered_focus(&self, seeker: &Profile, partner: &Profile) -> FocusSet {
+        let (forward, backward) = self.coverages(seeker, partner);
+        [forward, backward]
+            .into_iter()
+            .flatten()
+            .fold(FocusSet::EMPTY, |set, coverage| set.union(coverage.covered))
+    }
+
     fn focus(&self, seeker: &Profile, partner: &Profile) -> Component {
         let (forward, backward) = self.coverages(seeker, partner);
         Component::new(Detail::Focus {
@@ -927,19 +936,6 @@ impl Component {
             Detail::Language { .. } => Factor::Language,
             Detail::Size { .. } => Factor::Size,
             Detail::Load { .. } => Factor::Load,
-        }
-    }
-
-    /// The focus areas covered, in either direction.
-    pub fn covered_focus(&self) -> FocusSet {
-        match self.detail {
-            Detail::Focus {
-                forward, backward, ..
-            } => [forward, backward]
-                .into_iter()
-                .flatten()
-                .fold(FocusSet::EMPTY, |set, coverage| set.union(coverage.covered)),
-            _ => FocusSet::EMPTY,
         }
     }
 

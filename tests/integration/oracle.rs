@@ -117,6 +117,7 @@ prop_compose! {
         exclude in prop::collection::vec(0..population, 0..4),
         weights in arb_weights(),
         proximity_scale_km in 1.0f64..60.0,
+        explain in any::<bool>(),
     ) -> MatchQuery {
         MatchQuery {
             school_id: format!("s{seeker:03}"),
@@ -130,6 +131,7 @@ prop_compose! {
             exclude_ids: exclude.into_iter().map(|i| format!("s{i:03}")).collect(),
             weights,
             proximity_scale_km,
+            explain,
         }
     }
 }
@@ -186,6 +188,7 @@ fn fast_path_equals_brute_force_on_the_synthetic_population_and_prunes() {
     for (i, id) in ids.iter().enumerate().step_by(13) {
         let mode = [MatchMode::Support, MatchMode::Lead, MatchMode::Peer][i % 3];
         let mut query = MatchQuery::new(id.clone(), mode, &config);
+        query.explain = true;
         query.phase_relation = [PhaseRelation::SamePhase, PhaseRelation::AnyPhase][i % 2];
         if i % 4 == 0 {
             // Proximity-led weights: the search should stop early.
