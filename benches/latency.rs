@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use partnermatch::dataset::{DEFAULT_SEED, SyntheticConfig, generate};
 use partnermatch::domain::MatchMode;
-use partnermatch::engine::{Engine, EngineConfig, MatchOutcome, MatchQuery, Result};
+use partnermatch::engine::{Engine, EngineConfig, MatchOutcome, MatchQuery, Result, SearchStats};
 
 const DEFAULT_SIZES: [usize; 4] = [1_000, 10_000, 30_000, 100_000];
 const SEEKERS: usize = 512;
@@ -43,7 +43,7 @@ fn percentiles(mut samples: Vec<Duration>) -> Percentiles {
 fn time_calls(
     queries: &[MatchQuery],
     rounds: usize,
-    run: impl Fn(&MatchQuery) -> Result<MatchOutcome>,
+    run: impl Fn(&MatchQuery) -> Result<usize>,
 ) -> Percentiles {
     for query in queries {
         let _ = black_box(run(query));
@@ -92,7 +92,7 @@ fn main() {
                 .iter()
                 .step_by(step)
                 .map(|s| MatchQuery::new(s.school.id.to_string(), mode, &engine.config().scoring))
-                .filter(|query| engine.match_partners(query).is_ok())
+                .filter(|query| engine.match_partners(query, |_| ()).is_ok())
                 .take(SEEKERS)
                 .collect();
             let (fast_rounds, oracle_rounds) = match (benchmarking, size) {
@@ -100,13 +100,18 @@ fn main() {
                 (true, s) if s >= 100_000 => (4, 1),
                 (true, _) => (8, 2),
             };
-            let fast = time_calls(&queries, fast_rounds, |q| engine.match_partners(q));
-            let oracle = time_calls(&queries, oracle_rounds, |q| engine.match_brute_force(q));
+            let count = |outcome: &MatchOutcome<'_>| outcome.candidates.len();
+            let fast = time_calls(&queries, fast_rounds, |q| engine.match_partners(q, count));
+            let oracle = time_calls(&queries, oracle_rounds, |q| {
+                engine.match_brute_force(q, count)
+            });
             let (mut bounded, mut scored) = (0u64, 0u64);
             for query in &queries {
-                let outcome = engine.match_partners(query).expect("matched above");
-                bounded += u64::from(outcome.stats.groups_bounded);
-                scored += u64::from(outcome.considered);
+                let (stats, considered): (SearchStats, u32) = engine
+                    .match_partners(query, |outcome| (outcome.stats, outcome.considered))
+                    .expect("matched above");
+                bounded += u64::from(stats.groups_bounded);
+                scored += u64::from(considered);
             }
             let n = queries.len().max(1) as u64;
             println!(

@@ -14,7 +14,7 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use partnermatch::dataset::{DEFAULT_SEED, SyntheticConfig, generate};
 use partnermatch::domain::MatchMode;
-use partnermatch::engine::{Engine, EngineConfig, MatchQuery};
+use partnermatch::engine::{Engine, EngineConfig, MatchOutcome, MatchQuery};
 
 const SIZES: [usize; 3] = [1_000, 10_000, 30_000];
 const SEEKERS: usize = 256;
@@ -67,10 +67,11 @@ fn bench_match(c: &mut Criterion) {
                 b.iter(|| {
                     next = (next + 1) % queries.len();
                     let query = &queries[next];
+                    let count = |outcome: &MatchOutcome<'_>| outcome.candidates.len();
                     let outcome = if fast {
-                        engine.match_partners(query)
+                        engine.match_partners(query, count)
                     } else {
-                        engine.match_brute_force(query)
+                        engine.match_brute_force(query, count)
                     };
                     black_box(outcome.expect("open seekers can be matched"))
                 });

@@ -412,7 +412,7 @@ fn factor_to_proto(factor: Factor) -> pb::Factor {
     }
 }
 
-fn candidate_to_proto(candidate: &RankedCandidate) -> pb::Candidate {
+fn candidate_to_proto(candidate: &RankedCandidate<'_>) -> pb::Candidate {
     let school = &candidate.school.school;
     let components = candidate
         .components
@@ -442,16 +442,15 @@ fn candidate_to_proto(candidate: &RankedCandidate) -> pb::Candidate {
     }
 }
 
-pub(crate) fn match_response_to_proto(outcome: &MatchOutcome, took_micros: u64) -> pb::MatchResponse {
+pub(crate) fn match_response_to_proto(
+    outcome: &MatchOutcome<'_>,
+    took_micros: u64,
+) -> pb::MatchResponse {
     pb::MatchResponse {
-        candidates: outcome
-            .candidates
-            .iter()
-            .map(candidate_to_proto)
-            .collect(),
+        candidates: outcome.candidates.iter().map(candidate_to_proto).collect(),
         considered: outcome.considered,
         search_radius_km: outcome.search_radius_km,
-        seeker: Some(school_to_proto(&outcome.seeker)),
+        seeker: Some(school_to_proto(outcome.seeker)),
         took_micros,
     }
 }

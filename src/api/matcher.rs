@@ -31,16 +31,18 @@ impl PartnerMatcher for MatcherService {
         let request = request.into_inner();
         let query = match_query_from_proto(request, &self.engine.config().scoring)
             .map_err(Error::Invalid)?;
-        let outcome = self.engine.match_partners(&query)?;
-        let took_micros = started.elapsed().as_micros() as u64;
-        tracing::debug!(
-            school_id = %query.school_id,
-            mode = query.mode.name(),
-            candidates = outcome.candidates.len(),
-            considered = outcome.considered,
-            took_micros,
-            "matched"
-        );
-        Ok(Response::new(match_response_to_proto(&outcome, took_micros)))
+        let response = self.engine.match_partners(&query, |outcome| {
+            let took_micros = started.elapsed().as_micros() as u64;
+            tracing::debug!(
+                school_id = %query.school_id,
+                mode = query.mode.name(),
+                candidates = outcome.candidates.len(),
+                considered = outcome.considered,
+                took_micros,
+                "matched"
+            );
+            match_response_to_proto(outcome, took_micros)
+        })?;
+        Ok(Response::new(response))
     }
 }

@@ -9,7 +9,6 @@
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
-use std::sync::Arc;
 
 use crate::domain::{
     EARTH_RADIUS_KM, FocusSet, MatchMode, Phase, PhaseRelation, SchoolId, Stage, StoredSchool,
@@ -143,10 +142,11 @@ pub struct WeightedComponent {
     pub contribution: f64,
 }
 
-/// One ranked partner.
+/// One ranked partner, borrowed from the snapshot it was found in (no
+/// reference counts touched per candidate).
 #[derive(Debug, Clone, PartialEq)]
-pub struct RankedCandidate {
-    pub school: Arc<StoredSchool>,
+pub struct RankedCandidate<'a> {
+    pub school: &'a StoredSchool,
     /// 1-based.
     pub rank: u32,
     pub distance_km: f64,
@@ -171,11 +171,11 @@ pub struct SearchStats {
     pub partial_scores: u32,
 }
 
-/// The answer to a match.
+/// The answer to a match, borrowed from the snapshot it was found in.
 #[derive(Debug, Clone, PartialEq)]
-pub struct MatchOutcome {
-    pub seeker: Arc<StoredSchool>,
-    pub candidates: Vec<RankedCandidate>,
+pub struct MatchOutcome<'a> {
+    pub seeker: &'a StoredSchool,
+    pub candidates: Vec<RankedCandidate<'a>>,
     /// Schools that passed the hard filters and were scored.
     pub considered: u32,
     /// Every eligible school within this distance was scored.
@@ -391,7 +391,7 @@ impl<'a> Plan<'a> {
         considered: u32,
         search_radius_km: f64,
         stats: SearchStats,
-    ) -> MatchOutcome {
+    ) -> MatchOutcome<'a> {
         let candidates = ranked
             .into_iter()
             .enumerate()
@@ -414,7 +414,7 @@ impl<'a> Plan<'a> {
                     })
                 });
                 RankedCandidate {
-                    school: Arc::clone(self.snapshot.school(scored.index)),
+                    school: self.snapshot.school(scored.index),
                     rank: position as u32 + 1,
                     distance_km: scored.distance_km,
                     score: scored.score,
@@ -425,7 +425,7 @@ impl<'a> Plan<'a> {
             })
             .collect();
         MatchOutcome {
-            seeker: Arc::clone(self.snapshot.school(self.seeker_index)),
+            seeker: self.snapshot.school(self.seeker_index),
             candidates,
             considered,
             search_radius_km,
@@ -670,11 +670,11 @@ impl Search<'_> {
 }
 
 /// The fast path: best-first branch and bound over the search index.
-pub fn top_k(
-    snapshot: &Snapshot,
-    query: &MatchQuery,
-    config: &ScoringConfig,
-) -> Result<MatchOutcome> {
+pub fn top_k<'a>(
+    snapshot: &'a Snapshot,
+    query: &'a MatchQuery,
+    config: &'a ScoringConfig,
+) -> Result<MatchOutcome<'a>> {
     let plan = Plan::new(snapshot, query, config)?;
     let index = snapshot.index();
     let bounder = GroupBounder::new(&plan.scoring, plan.seeker);
@@ -769,11 +769,11 @@ pub fn top_k(
 }
 
 /// The reference: score every school that passes the filters, sort, cut.
-pub fn brute_force(
-    snapshot: &Snapshot,
-    query: &MatchQuery,
-    config: &ScoringConfig,
-) -> Result<MatchOutcome> {
+pub fn brute_force<'a>(
+    snapshot: &'a Snapshot,
+    query: &'a MatchQuery,
+    config: &'a ScoringConfig,
+) -> Result<MatchOutcome<'a>> {
     let plan = Plan::new(snapshot, query, config)?;
     let mut all: Vec<Scored> = Vec::new();
     let mut radius = 0.0f64;

@@ -199,15 +199,27 @@ impl Engine {
         Ok(removed)
     }
 
-    /// Ranked partners for one school (the fast path).
-    pub fn match_partners(&self, query: &MatchQuery) -> Result<MatchOutcome> {
-        top_k(&self.snapshot.load(), query, &self.config.scoring)
+    /// Ranked partners for one school (the fast path), handed to `read`
+    /// while the snapshot they come from is held: the outcome borrows from
+    /// it rather than copying or counting references.
+    pub fn match_partners<T>(
+        &self,
+        query: &MatchQuery,
+        read: impl FnOnce(&MatchOutcome<'_>) -> T,
+    ) -> Result<T> {
+        let snapshot = self.snapshot.load();
+        Ok(read(&top_k(&snapshot, query, &self.config.scoring)?))
     }
 
     /// Ranked partners by scoring every school: the reference for tests and
     /// benchmarks.
-    pub fn match_brute_force(&self, query: &MatchQuery) -> Result<MatchOutcome> {
-        brute_force(&self.snapshot.load(), query, &self.config.scoring)
+    pub fn match_brute_force<T>(
+        &self,
+        query: &MatchQuery,
+        read: impl FnOnce(&MatchOutcome<'_>) -> T,
+    ) -> Result<T> {
+        let snapshot = self.snapshot.load();
+        Ok(read(&brute_force(&snapshot, query, &self.config.scoring)?))
     }
 
     /// Whether a write is being applied right now (the writer holds the

@@ -111,10 +111,10 @@ impl Snapshot {
     }
 
     pub fn get(&self, id: &str) -> Option<&Arc<StoredSchool>> {
-        self.index_of(id).map(|index| self.school(index))
+        self.index_of(id).map(|index| &self.schools[index as usize])
     }
 
-    pub fn school(&self, index: u32) -> &Arc<StoredSchool> {
+    pub fn school(&self, index: u32) -> &StoredSchool {
         &self.schools[index as usize]
     }
 
