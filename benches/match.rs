@@ -1,4 +1,4 @@
-//! In-process Match on synthetic populations of 1k, 10k and 30k schools:
+//! In-process Match on synthetic populations of 1k, 10k, 30k and 100k schools:
 //! the fast path (`top_k`) and the brute-force oracle side by side, so their
 //! ratio comes from one run. Each iteration matches the next of 256 open
 //! seekers (SUPPORT, top 10, default weights); the `within_25km` variants add
@@ -16,7 +16,7 @@ use partnermatch::dataset::{DEFAULT_SEED, SyntheticConfig, generate};
 use partnermatch::domain::MatchMode;
 use partnermatch::engine::{Engine, EngineConfig, MatchOutcome, MatchQuery};
 
-const SIZES: [usize; 3] = [1_000, 10_000, 30_000];
+const SIZES: [usize; 4] = [1_000, 10_000, 30_000, 100_000];
 const SEEKERS: usize = 256;
 
 fn seekers(engine: &Engine) -> Vec<MatchQuery> {

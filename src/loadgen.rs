@@ -6,20 +6,28 @@
 //! `Check` RPC as a no-op baseline, so the ratio of the two rates is measured
 //! side by side on the same machine and moment. Bounded in count and time, and
 //! refused for anything but a loopback address.
+//!
+//! Like h2load, the generator does not parse response bodies: it checks each
+//! call's gRPC status and counts the bytes. The server and the generator
+//! share the machine's cores, so a client busy decoding protobuf would
+//! lower the very rate it measures, and lower it more for the larger Match
+//! responses than for the no-op.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use hdrhistogram::Histogram;
+use prost::bytes::Buf;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_client::HealthClient;
 
 use crate::api::pb;
-use crate::api::pb::partner_matcher_client::PartnerMatcherClient;
 use crate::api::pb::school_registry_client::SchoolRegistryClient;
 
 /// Upper bounds that keep a run from turning into a flood.
@@ -100,6 +108,8 @@ pub struct PhaseReport {
     pub elapsed: Duration,
     /// Latency of successful calls, in microseconds.
     pub latency: Histogram<u64>,
+    /// Total size of the successful calls' response messages.
+    pub response_bytes: u64,
 }
 
 impl PhaseReport {
@@ -113,6 +123,11 @@ impl PhaseReport {
 
     pub fn p99_micros(&self) -> u64 {
         self.latency.value_at_quantile(0.99)
+    }
+
+    /// Mean response message size in bytes.
+    pub fn mean_response_bytes(&self) -> u64 {
+        self.response_bytes.checked_div(self.requests).unwrap_or(0)
     }
 }
 
@@ -149,19 +164,20 @@ impl fmt::Display for LoadReport {
         )?;
         writeln!(
             f,
-            "{:<22} {:>10} {:>7} {:>11} {:>9} {:>9}",
-            "rpc", "requests", "errors", "req/s", "p50 µs", "p99 µs"
+            "{:<22} {:>10} {:>7} {:>11} {:>9} {:>9} {:>10}",
+            "rpc", "requests", "errors", "req/s", "p50 µs", "p99 µs", "resp bytes"
         )?;
         for phase in [&self.matches, &self.noop] {
             writeln!(
                 f,
-                "{:<22} {:>10} {:>7} {:>11.0} {:>9} {:>9}",
+                "{:<22} {:>10} {:>7} {:>11.0} {:>9} {:>9} {:>10}",
                 phase.rpc,
                 phase.requests,
                 phase.errors,
                 phase.rate(),
                 phase.p50_micros(),
-                phase.p99_micros()
+                phase.p99_micros(),
+                phase.mean_response_bytes()
             )?;
         }
         write!(f, "Match ÷ no-op: {:.2}", self.ratio())
@@ -177,29 +193,20 @@ pub async fn run(config: LoadConfig) -> anyhow::Result<LoadReport> {
     let limit = config.limit;
 
     let matches = phase(&config, &uri, "Match", move |channel, call| {
-        let mut client = PartnerMatcherClient::new(channel);
-        let school_id = seekers[call % seekers.len()].clone();
-        async move {
-            let request = pb::MatchRequest {
-                school_id,
-                mode: pb::MatchMode::Support as i32,
-                limit,
-                ..Default::default()
-            };
-            client.r#match(request).await.map(|_| ())
-        }
+        let request = pb::MatchRequest {
+            school_id: seekers[call % seekers.len()].clone(),
+            mode: pb::MatchMode::Support as i32,
+            limit,
+            ..Default::default()
+        };
+        unary_skipping_response(channel, MATCH_PATH, request)
     })
     .await?;
     let noop = phase(&config, &uri, "grpc.health.v1/Check", |channel, _| {
-        let mut client = HealthClient::new(channel);
-        async move {
-            client
-                .check(HealthCheckRequest {
-                    service: String::new(),
-                })
-                .await
-                .map(|_| ())
-        }
+        let request = HealthCheckRequest {
+            service: String::new(),
+        };
+        unary_skipping_response(channel, HEALTH_CHECK_PATH, request)
     })
     .await?;
     Ok(LoadReport {
@@ -208,6 +215,76 @@ pub async fn run(config: LoadConfig) -> anyhow::Result<LoadReport> {
         matches,
         noop,
     })
+}
+
+const MATCH_PATH: &str = "/partnermatch.v1.PartnerMatcher/Match";
+const HEALTH_CHECK_PATH: &str = "/grpc.health.v1.Health/Check";
+
+/// Calls a unary RPC and returns the size of the response body, which is
+/// not decoded.
+async fn unary_skipping_response<Req>(
+    channel: Channel,
+    path: &'static str,
+    request: Req,
+) -> Result<usize, tonic::Status>
+where
+    Req: prost::Message + Send + Sync + 'static,
+{
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready()
+        .await
+        .map_err(|e| tonic::Status::unavailable(format!("connection not ready: {e}")))?;
+    let response = grpc
+        .unary(
+            tonic::Request::new(request),
+            PathAndQuery::from_static(path),
+            SkipResponseCodec(PhantomData),
+        )
+        .await?;
+    Ok(response.into_inner())
+}
+
+/// Encodes requests with prost; reads a response body as its byte count.
+struct SkipResponseCodec<Req>(PhantomData<Req>);
+
+impl<Req: prost::Message + Send + 'static> Codec for SkipResponseCodec<Req> {
+    type Encode = Req;
+    type Decode = usize;
+    type Encoder = ProstRequestEncoder<Req>;
+    type Decoder = ByteCounter;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        ProstRequestEncoder(PhantomData)
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        ByteCounter
+    }
+}
+
+struct ProstRequestEncoder<Req>(PhantomData<Req>);
+
+impl<Req: prost::Message> Encoder for ProstRequestEncoder<Req> {
+    type Item = Req;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: Req, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        item.encode(dst)
+            .map_err(|e| tonic::Status::internal(format!("encoding the request: {e}")))
+    }
+}
+
+struct ByteCounter;
+
+impl Decoder for ByteCounter {
+    type Item = usize;
+    type Error = tonic::Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<usize>, tonic::Status> {
+        let bytes = src.remaining();
+        src.advance(bytes);
+        Ok(Some(bytes))
+    }
 }
 
 /// Open schools spread evenly over the registry, and the registry's size.
@@ -263,7 +340,7 @@ async fn phase<F, Fut>(
 ) -> anyhow::Result<PhaseReport>
 where
     F: Fn(Channel, usize) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), tonic::Status>> + Send + 'static,
+    Fut: Future<Output = Result<usize, tonic::Status>> + Send + 'static,
 {
     let make_call = Arc::new(make_call);
     let started = Instant::now();
@@ -282,6 +359,7 @@ where
                     .expect("valid histogram bounds");
                 let mut requests = 0u64;
                 let mut errors = 0u64;
+                let mut response_bytes = 0u64;
                 for call in (caller * 7919).. {
                     let sent = Instant::now();
                     if sent >= stop_at {
@@ -292,24 +370,26 @@ where
                         continue;
                     }
                     match outcome {
-                        Ok(()) => {
+                        Ok(bytes) => {
                             requests += 1;
+                            response_bytes += bytes as u64;
                             let micros = sent.elapsed().as_micros() as u64;
                             let _ = latency.record(micros.clamp(1, MAX_LATENCY_MICROS));
                         }
                         Err(_) => errors += 1,
                     }
                 }
-                (latency, requests, errors)
+                (latency, requests, errors, response_bytes)
             }));
         }
     }
     let mut latency = Histogram::<u64>::new_with_bounds(1, MAX_LATENCY_MICROS, 3)
         .expect("valid histogram bounds");
-    let (mut requests, mut errors) = (0, 0);
+    let (mut requests, mut errors, mut response_bytes) = (0, 0, 0);
     for caller in callers {
-        let (caller_latency, caller_requests, caller_errors) =
+        let (caller_latency, caller_requests, caller_errors, caller_bytes) =
             caller.await.context("a load caller panicked")?;
+        response_bytes += caller_bytes;
         latency
             .add(caller_latency)
             .context("merging latency histograms")?;
@@ -322,5 +402,6 @@ where
         errors,
         elapsed: config.duration,
         latency,
+        response_bytes,
     })
 }
