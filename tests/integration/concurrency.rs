@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use partnermatch::api::pb;
+use partnermatch::api::pb::partner_matcher_client::PartnerMatcherClient;
 use partnermatch::dataset::{SyntheticConfig, generate};
 use partnermatch::domain::{MatchMode, Phase, SchoolId, Stage};
 use partnermatch::engine::{Engine, EngineConfig, MatchQuery};
@@ -17,6 +18,19 @@ use crate::common::{TestServer, candidate_ids, match_request, school_proto};
 
 fn population(schools: usize, seed: u64) -> Vec<partnermatch::domain::School> {
     generate(SyntheticConfig { schools, seed })
+}
+
+/// The server's SUPPORT answer for a seeker, as ids in rank order.
+async fn served(
+    matcher: &mut PartnerMatcherClient<tonic::transport::Channel>,
+    id: &str,
+) -> Vec<String> {
+    let response = matcher
+        .r#match(match_request(id, pb::MatchMode::Support))
+        .await
+        .unwrap()
+        .into_inner();
+    candidate_ids(&response)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -86,25 +100,15 @@ async fn match_answers_from_whole_snapshots_while_an_import_streams() {
             .unwrap();
         // Mid-stream: still the answers from before the import.
         for id in &seekers {
-            let response = matcher
-                .r#match(match_request(id, pb::MatchMode::Support))
-                .await
-                .unwrap()
-                .into_inner();
-            assert_eq!(candidate_ids(&response), oracle(&expected_before, id));
+            assert_eq!(served(&mut matcher, id).await, oracle(&expected_before, id));
         }
     }
     drop(sender);
     let reply = import.await.unwrap().unwrap();
     assert_eq!((reply.created, reply.rejected), (15, 0));
     for id in &seekers {
-        let response = matcher
-            .r#match(match_request(id, pb::MatchMode::Support))
-            .await
-            .unwrap()
-            .into_inner();
         let after = oracle(&expected_after, id);
-        assert_eq!(candidate_ids(&response), after);
+        assert_eq!(served(&mut matcher, id).await, after);
         assert_ne!(
             after,
             oracle(&expected_before, id),

@@ -17,6 +17,8 @@ use serde_json::Value;
 
 use crate::common::{TestServer, candidate_ids, match_request};
 
+const MATCH_METHOD: &str = "partnermatch.v1.PartnerMatcher/Match";
+
 fn tools_required() -> bool {
     std::env::var_os("PARTNERMATCH_REQUIRE_TOOLS").is_some() || std::env::var_os("CI").is_some()
 }
@@ -72,6 +74,17 @@ async fn run(program: &Path, args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()))
 }
 
+/// Runs `grpcurl -plaintext [-d body] target args...` against a test server.
+async fn grpcurl_call(grpcurl: &Path, target: &str, body: Option<&str>, args: &[&str]) -> Output {
+    let mut all = vec!["-plaintext"];
+    if let Some(body) = body {
+        all.extend(["-d", body]);
+    }
+    all.push(target);
+    all.extend(args);
+    run(grpcurl, &all).await
+}
+
 #[track_caller]
 fn stdout_of(output: &Output) -> String {
     assert!(
@@ -122,7 +135,7 @@ async fn grpcurl_lists_describes_and_checks_health() {
     let server = default_server().await;
     let target = server.target();
 
-    let list = stdout_of(&run(&grpcurl, &["-plaintext", &target, "list"]).await);
+    let list = stdout_of(&grpcurl_call(&grpcurl, &target, None, &["list"]).await);
     for service in [
         "grpc.health.v1.Health",
         "grpc.reflection.v1alpha.ServerReflection",
@@ -133,14 +146,11 @@ async fn grpcurl_lists_describes_and_checks_health() {
     }
 
     let describe = stdout_of(
-        &run(
+        &grpcurl_call(
             &grpcurl,
-            &[
-                "-plaintext",
-                &target,
-                "describe",
-                "partnermatch.v1.PartnerMatcher",
-            ],
+            &target,
+            None,
+            &["describe", "partnermatch.v1.PartnerMatcher"],
         )
         .await,
     );
@@ -156,14 +166,11 @@ async fn grpcurl_lists_describes_and_checks_health() {
     );
 
     let describe = stdout_of(
-        &run(
+        &grpcurl_call(
             &grpcurl,
-            &[
-                "-plaintext",
-                &target,
-                "describe",
-                "partnermatch.v1.MatchRequest",
-            ],
+            &target,
+            None,
+            &["describe", "partnermatch.v1.MatchRequest"],
         )
         .await,
     );
@@ -172,13 +179,8 @@ async fn grpcurl_lists_describes_and_checks_health() {
         "{describe}"
     );
 
-    let health = stdout_of(
-        &run(
-            &grpcurl,
-            &["-plaintext", &target, "grpc.health.v1.Health/Check"],
-        )
-        .await,
-    );
+    let health =
+        stdout_of(&grpcurl_call(&grpcurl, &target, None, &["grpc.health.v1.Health/Check"]).await);
     assert!(health.contains("\"status\": \"SERVING\""), "{health}");
     server.stop().await;
 }
@@ -192,19 +194,7 @@ async fn grpcurl_match_with_json_in_and_out() {
     let body = format!(
         r#"{{"school_id":"{seeker}","mode":"MATCH_MODE_SUPPORT","limit":5,"explain":true}}"#
     );
-    let output = stdout_of(
-        &run(
-            &grpcurl,
-            &[
-                "-plaintext",
-                "-d",
-                &body,
-                &target,
-                "partnermatch.v1.PartnerMatcher/Match",
-            ],
-        )
-        .await,
-    );
+    let output = stdout_of(&grpcurl_call(&grpcurl, &target, Some(&body), &[MATCH_METHOD]).await);
     let json: Value = serde_json::from_str(&output).expect("grpcurl prints JSON");
     let candidates = json["candidates"].as_array().expect("candidates");
     assert_eq!(candidates.len(), 5);
@@ -231,15 +221,13 @@ async fn grpcurl_match_with_json_in_and_out() {
         );
     }
 
-    let output = run(
+    let output = grpcurl_call(
         &grpcurl,
-        &[
-            "-plaintext",
-            "-d",
-            &format!(r#"{{"school_id":"{seeker}","mode":"MATCH_MODE_SUPPORT","limit":500}}"#),
-            &target,
-            "partnermatch.v1.PartnerMatcher/Match",
-        ],
+        &target,
+        Some(&format!(
+            r#"{{"school_id":"{seeker}","mode":"MATCH_MODE_SUPPORT","limit":500}}"#
+        )),
+        &[MATCH_METHOD],
     )
     .await;
     assert!(!output.status.success());
