@@ -29,17 +29,6 @@ impl Error {
             id: id.into(),
         }
     }
-
-    /// Errors caused by the caller's input, as opposed to server faults.
-    pub fn is_user_error(&self) -> bool {
-        match self {
-            Error::Invalid(_)
-            | Error::NotFound { .. }
-            | Error::FailedPrecondition(_)
-            | Error::ResourceExhausted(_) => true,
-            Error::Internal(_) => false,
-        }
-    }
 }
 
 impl From<Violations> for Error {

@@ -269,6 +269,7 @@ fn family_count(n: usize, config: &FamilyConfig) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::SchoolId;
 
     #[test]
     fn challenge_index_renormalises_over_known_measures() {
@@ -287,6 +288,73 @@ mod tests {
         };
         assert_eq!(challenge_index(&fsm_only, &weights), Some(30.0));
         assert_eq!(challenge_index(&ContextMeasures::default(), &weights), None);
+    }
+
+    fn school(id: &str, fsm: f64) -> School {
+        School {
+            id: SchoolId::parse(id).unwrap(),
+            name: format!("School {id}"),
+            phase: Phase::Primary,
+            stage: None,
+            language_medium: Some(LanguageMedium::English),
+            location: crate::domain::GeoPoint::new(51.5, -3.2),
+            local_authority: String::new(),
+            consortium: String::new(),
+            pupils: Some(150),
+            context: ContextMeasures {
+                fsm_percent: Some(fsm),
+                ..ContextMeasures::default()
+            },
+            family_id: None,
+            strengths: crate::domain::FocusSet::EMPTY,
+            needs: crate::domain::FocusSet::EMPTY,
+            capacity: None,
+            religious_character: String::new(),
+            open: true,
+        }
+    }
+
+    /// The graph's membership edges agree with every stored family, after
+    /// upserts, a given family and a delete.
+    #[test]
+    fn graph_membership_follows_the_families() {
+        let mut registry = Registry::new(Arc::new(EngineConfig::default()));
+        let ids: Vec<String> = (0..16).map(|i| format!("s{i:02}")).collect();
+        registry.upsert_all(ids.iter().enumerate().map(|(i, id)| school(id, i as f64)));
+        let mut given = school("g1", 3.0);
+        given.family_id = Some("hand-made".into());
+        registry.upsert_all([given]);
+        registry.delete("s00").unwrap();
+
+        let check = |registry: &Registry| {
+            let mut families: BTreeMap<String, Vec<SchoolId>> = BTreeMap::new();
+            for stored in registry.iter() {
+                let family = stored.family_id.clone().expect("every school has a family");
+                families
+                    .entry(family)
+                    .or_default()
+                    .push(stored.school.id.clone());
+            }
+            assert_eq!(registry.family_count(), families.len());
+            for (family, members) in &families {
+                assert_eq!(&registry.family_members(family), members, "{family}");
+            }
+            families
+        };
+        let families = check(&registry);
+        assert_eq!(families["hand-made"], [SchoolId::parse("g1").unwrap()]);
+        // 15 computed schools make two families (7 and 8 members average
+        // nearer the target of 11 than one family of 15).
+        let computed: Vec<_> = families.keys().filter(|f| f.starts_with("auto-")).collect();
+        assert_eq!(computed.len(), 2, "{computed:?}");
+        assert!(registry.family_members("no-such-family").is_empty());
+
+        registry.delete("g1").unwrap();
+        let families = check(&registry);
+        assert!(
+            !families.contains_key("hand-made"),
+            "an empty family node is removed"
+        );
     }
 
     #[test]
