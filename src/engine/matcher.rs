@@ -298,18 +298,12 @@ impl<'a> Plan<'a> {
         })
     }
 
-    /// The hard filters of design §3, except distance (checked by callers).
+    /// The hard filters of design §3, except distance (checked by callers):
+    /// open, the bucket-wide filters, and the per-member ones.
     fn admits(&self, index: u32, partner: &Profile) -> bool {
-        let seeker = self.seeker;
-        let query = self.query;
-        index != self.seeker_index
-            && partner.open
-            && query.phase_relation.admits(seeker.phase, partner.phase)
-            && (!query.same_consortium || partner.consortium == seeker.consortium)
-            && (!query.same_local_authority || partner.local_authority == seeker.local_authority)
-            && self.stage_direction_admits(partner.stage)
-            && (query.mode == MatchMode::Lead || partner.free_capacity() > 0)
-            && self.excluded.binary_search(&index).is_err()
+        partner.open
+            && self.bucket_admits(partner.phase, partner.stage)
+            && self.admits_in_bucket(index, partner)
     }
 
     /// The hard filters that can differ between members of an index
