@@ -4,6 +4,7 @@
 //! - [`engine`]: registry graph, scoring and ranking; no gRPC.
 //! - [`dataset`]: the synthetic Wales-like generator and CSV import.
 //! - [`api`]: the tonic services, proto conversion and error mapping.
+//! - [`store`]: durable storage of the registry (SQLite).
 //! - [`loadgen`]: `partnermatch bench`, a loopback load generator.
 
 pub mod api;
@@ -11,3 +12,4 @@ pub mod dataset;
 pub mod domain;
 pub mod engine;
 pub mod loadgen;
+pub mod store;

@@ -14,6 +14,7 @@ use partnermatch::dataset::{self, DEFAULT_SCHOOLS, DEFAULT_SEED, SyntheticConfig
 use partnermatch::domain::School;
 use partnermatch::engine::{Engine, EngineConfig};
 use partnermatch::loadgen::{self, LoadConfig};
+use partnermatch::store::SqliteStore;
 
 /// Environment variable names, one per flag that can come from the
 /// environment.
@@ -21,6 +22,7 @@ mod env {
     pub const LOG: &str = "PARTNERMATCH_LOG";
     pub const LISTEN: &str = "PARTNERMATCH_LISTEN";
     pub const DATA: &str = "PARTNERMATCH_DATA";
+    pub const DB: &str = "PARTNERMATCH_DB";
 }
 
 /// School partner-matching engine: ranked, explained partners for
@@ -84,8 +86,17 @@ struct ServeArgs {
     #[arg(long, env = env::LISTEN, default_value = "127.0.0.1:50051")]
     listen: SocketAddr,
 
-    /// Where the schools come from: `synthetic` for the embedded
-    /// Wales-like population, or the path of a CSV file (see README).
+    /// The database file that keeps the registry (SQLite, created if
+    /// missing). Every acknowledged write is on disk in it. `:memory:` keeps
+    /// nothing after the server stops.
+    #[arg(long, env = env::DB, default_value = "partnermatch.db")]
+    db: PathBuf,
+
+    /// Where schools come from besides the database: `synthetic` seeds an
+    /// empty database with the embedded Wales-like population (a database
+    /// that holds schools is left as it is); the path of a CSV file (see
+    /// README) is imported at every start, which changes nothing when the
+    /// file has not changed.
     #[arg(long, env = env::DATA, default_value = "synthetic")]
     data: String,
 
@@ -144,11 +155,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let schools = load_schools(&args)?;
-    let engine = Arc::new(
-        Engine::with_schools(EngineConfig::default(), schools)
-            .context("loading schools into the registry")?,
-    );
+    let engine = Arc::new(open_engine(&args)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -174,20 +181,53 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     })
 }
 
-fn load_schools(args: &ServeArgs) -> anyhow::Result<Vec<School>> {
-    if args.data == "synthetic" {
+/// Opens the database, then seeds it or imports into it as `--data` says.
+fn open_engine(args: &ServeArgs) -> anyhow::Result<Engine> {
+    // A bad CSV stops start-up before any database file is touched.
+    let csv_schools = match args.data.as_str() {
+        "synthetic" => None,
+        _ => Some(read_csv(args)?),
+    };
+    let (store, contents) = SqliteStore::open(&args.db)?;
+    let stored = contents.schools.len();
+    tracing::info!(db = %args.db.display(), schools = stored, "opened database");
+    let engine = Engine::open(EngineConfig::default(), Box::new(store), contents.schools)
+        .with_context(|| format!("database {} holds invalid schools", args.db.display()))?;
+    let Some(schools) = csv_schools else {
+        if stored > 0 {
+            tracing::info!(
+                "the database holds schools, so it is not seeded (--data synthetic seeds an empty database only)"
+            );
+            return Ok(engine);
+        }
         let config = SyntheticConfig {
             schools: args.schools,
             seed: args.seed,
         };
         let schools = dataset::generate(config);
+        let counts = engine
+            .upsert_batch(schools)
+            .context("seeding the database with synthetic schools")?;
         tracing::info!(
-            schools = schools.len(),
+            schools = counts.created,
             seed = args.seed,
-            "generated synthetic schools"
+            "seeded the empty database with synthetic schools"
         );
-        return Ok(schools);
-    }
+        return Ok(engine);
+    };
+    let counts = engine
+        .upsert_batch(schools)
+        .context("importing the CSV schools")?;
+    tracing::info!(
+        created = counts.created,
+        updated = counts.updated,
+        unchanged = counts.unchanged,
+        "imported schools from CSV"
+    );
+    Ok(engine)
+}
+
+fn read_csv(args: &ServeArgs) -> anyhow::Result<Vec<School>> {
     let path = PathBuf::from(&args.data);
     let import = dataset::read_csv_path(&path)
         .with_context(|| format!("reading schools from {}", path.display()))?;

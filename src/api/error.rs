@@ -31,6 +31,11 @@ pub fn status_from_error(error: Error) -> Status {
         error @ Error::NotFound { .. } => Status::not_found(error.to_string()),
         Error::FailedPrecondition(message) => Status::failed_precondition(message),
         Error::ResourceExhausted(message) => Status::resource_exhausted(message),
+        error @ Error::Storage(_) => {
+            let message = error.to_string();
+            tracing::error!(%message, "storage error");
+            Status::internal(message)
+        }
         Error::Internal(message) => {
             tracing::error!(%message, "internal error");
             Status::internal(message)

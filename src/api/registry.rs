@@ -237,6 +237,7 @@ impl SchoolRegistry for RegistryService {
             received,
             created = counts.created,
             updated = counts.updated,
+            unchanged = counts.unchanged,
             rejected = errors.len(),
             "import finished"
         );
@@ -244,6 +245,7 @@ impl SchoolRegistry for RegistryService {
             received,
             created: counts.created,
             updated: counts.updated,
+            unchanged: counts.unchanged,
             rejected: errors.len() as u32,
             errors,
         }))

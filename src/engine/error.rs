@@ -17,6 +17,9 @@ pub enum Error {
     /// The request is too large to handle.
     #[error("{0}")]
     ResourceExhausted(String),
+    /// The write could not be made durable; nothing was changed.
+    #[error("storage error, nothing was changed: {0}")]
+    Storage(String),
     /// A fault of the server, not of the caller.
     #[error("internal error: {0}")]
     Internal(String),
@@ -28,6 +31,12 @@ impl Error {
             kind: "school",
             id: id.into(),
         }
+    }
+}
+
+impl From<super::persistence::StorageError> for Error {
+    fn from(error: super::persistence::StorageError) -> Error {
+        Error::Storage(error.0)
     }
 }
 

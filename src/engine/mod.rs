@@ -2,15 +2,17 @@
 //! gRPC; the API layer calls [`Engine`].
 //!
 //! Reads never wait for writes: every read works on an immutable
-//! [`Snapshot`] loaded from an `ArcSwap`; a write validates its whole input,
-//! applies it to the [`Registry`] under the writer lock and publishes the
-//! next snapshot, so a rejected write changes nothing and readers see each
-//! write whole or not at all.
+//! [`Snapshot`] loaded from an `ArcSwap`. A write validates its whole input,
+//! then under the writer lock makes the change durable ([`Persistence`]),
+//! applies it to the [`Registry`] and publishes the next snapshot, so a
+//! rejected or failed write changes nothing and readers see each write whole
+//! or not at all.
 
 mod config;
 mod error;
 mod index;
 mod matcher;
+mod persistence;
 mod registry;
 mod scoring;
 mod snapshot;
@@ -30,6 +32,7 @@ pub use matcher::{
     MatchOutcome, MatchQuery, RankedCandidate, SearchStats, WeightedComponent, brute_force, limits,
     top_k,
 };
+pub use persistence::{Change, InMemory, Persistence, StorageError};
 pub use registry::{Node, Registry, Relation, UpsertCounts, challenge_index};
 pub use scoring::{
     Component, Coverage, Detail, Factor, GroupBounder, GroupSummary, Profile, ScoringContext,
@@ -82,28 +85,53 @@ pub struct Upserted {
     pub created: bool,
 }
 
+/// What the writer lock guards: the registry and where its writes go.
+struct Writer {
+    registry: Registry,
+    persistence: Box<dyn Persistence>,
+}
+
 pub struct Engine {
     config: Arc<EngineConfig>,
     snapshot: ArcSwap<Snapshot>,
-    writer: Mutex<Registry>,
+    writer: Mutex<Writer>,
 }
 
 impl Engine {
+    /// An empty engine that keeps its data in memory only.
     pub fn new(config: EngineConfig) -> Engine {
-        let config = Arc::new(config);
-        let registry = Registry::new(Arc::clone(&config));
-        Engine {
-            snapshot: ArcSwap::from_pointee(Snapshot::build(&registry)),
-            writer: Mutex::new(registry),
-            config,
-        }
+        Engine::open(config, Box::new(InMemory), Vec::new())
+            .expect("an empty registry is always valid")
     }
 
-    /// An engine holding `schools`, each validated first.
+    /// An in-memory engine holding `schools`, each validated first.
     pub fn with_schools(config: EngineConfig, schools: Vec<School>) -> Result<Engine> {
         let engine = Engine::new(config);
         engine.upsert_batch(schools)?;
         Ok(engine)
+    }
+
+    /// An engine over `schools` already held by `persistence` (read back from
+    /// it at start-up, so not written again), which receives every later
+    /// write. The schools are validated: a store edited by hand may hold
+    /// values the API would refuse.
+    pub fn open(
+        config: EngineConfig,
+        persistence: Box<dyn Persistence>,
+        schools: Vec<School>,
+    ) -> Result<Engine> {
+        validate_all(&schools)?;
+        let config = Arc::new(config);
+        let mut registry = Registry::new(Arc::clone(&config));
+        registry.upsert_all(schools);
+        Ok(Engine {
+            snapshot: ArcSwap::from_pointee(Snapshot::build(&registry)),
+            writer: Mutex::new(Writer {
+                registry,
+                persistence,
+            }),
+            config,
+        })
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -160,13 +188,13 @@ impl Engine {
             return Err(Error::Invalid(violations));
         }
         let id = school.id.clone();
-        let mut registry = self.lock_writer()?;
-        let counts = registry.upsert_all([school]);
-        let stored = registry
+        let mut writer = self.lock_writer()?;
+        let counts = self.apply_upserts(&mut writer, vec![school])?;
+        let stored = writer
+            .registry
             .get(id.as_str())
             .cloned()
             .ok_or_else(|| Error::Internal(format!("school {id} vanished during upsert")))?;
-        self.publish(&registry);
         Ok(Upserted {
             school: stored,
             created: counts.created == 1,
@@ -174,28 +202,27 @@ impl Engine {
     }
 
     /// Creates or replaces many schools in one step: all are validated first
-    /// and, if any is invalid, nothing changes.
+    /// and, if any is invalid, nothing changes. Schools identical to the
+    /// stored ones are counted as unchanged and not written again, so
+    /// importing the same data twice changes nothing the second time.
     pub fn upsert_batch(&self, schools: Vec<School>) -> Result<UpsertCounts> {
-        let mut violations = crate::domain::Violations::new();
-        for (i, school) in schools.iter().enumerate() {
-            violations.extend(school.validate().prefixed(&format!("schools[{i}]")));
-        }
-        if !violations.is_empty() {
-            return Err(Error::Invalid(violations));
-        }
-        let mut registry = self.lock_writer()?;
-        let counts = registry.upsert_all(schools);
-        self.publish(&registry);
-        Ok(counts)
+        validate_all(&schools)?;
+        let mut writer = self.lock_writer()?;
+        self.apply_upserts(&mut writer, schools)
     }
 
     /// Removes a school.
     pub fn delete(&self, id: &str) -> Result<Arc<StoredSchool>> {
-        let mut registry = self.lock_writer()?;
-        let removed = registry
+        let mut writer = self.lock_writer()?;
+        if writer.registry.get(id).is_none() {
+            return Err(Error::school_not_found(id));
+        }
+        writer.persistence.persist(Change::DeleteSchool(id))?;
+        let removed = writer
+            .registry
             .delete(id)
-            .ok_or_else(|| Error::school_not_found(id))?;
-        self.publish(&registry);
+            .ok_or_else(|| Error::Internal(format!("school {id} vanished during delete")))?;
+        self.publish(&writer.registry);
         Ok(removed)
     }
 
@@ -228,7 +255,33 @@ impl Engine {
         matches!(self.writer.try_lock(), Err(TryLockError::WouldBlock))
     }
 
-    fn lock_writer(&self) -> Result<MutexGuard<'_, Registry>> {
+    /// Persists the schools that differ from the stored ones, then applies
+    /// the batch and publishes the next snapshot (only if anything changed).
+    fn apply_upserts(&self, writer: &mut Writer, schools: Vec<School>) -> Result<UpsertCounts> {
+        let changed: Vec<&School> = schools
+            .iter()
+            .filter(|school| {
+                writer
+                    .registry
+                    .get(school.id.as_str())
+                    .is_none_or(|stored| stored.school != **school)
+            })
+            .collect();
+        if changed.is_empty() {
+            return Ok(UpsertCounts {
+                unchanged: schools.len() as u32,
+                ..UpsertCounts::default()
+            });
+        }
+        writer
+            .persistence
+            .persist(Change::UpsertSchools(&changed))?;
+        let counts = writer.registry.upsert_all(schools);
+        self.publish(&writer.registry);
+        Ok(counts)
+    }
+
+    fn lock_writer(&self) -> Result<MutexGuard<'_, Writer>> {
         // A poisoned lock means a writer panicked mid-write; refuse rather than
         // serve a registry that may be half-changed.
         self.writer
@@ -238,5 +291,18 @@ impl Engine {
 
     fn publish(&self, registry: &Registry) {
         self.snapshot.store(Arc::new(Snapshot::build(registry)));
+    }
+}
+
+/// Every violation of every school, with field paths `schools[i].…`.
+fn validate_all(schools: &[School]) -> Result<()> {
+    let mut violations = crate::domain::Violations::new();
+    for (i, school) in schools.iter().enumerate() {
+        violations.extend(school.validate().prefixed(&format!("schools[{i}]")));
+    }
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Invalid(violations))
     }
 }

@@ -43,6 +43,8 @@ type FamilyGroup = (Phase, &'static str, &'static str);
 pub struct UpsertCounts {
     pub created: u32,
     pub updated: u32,
+    /// Identical to the stored school: nothing to do.
+    pub unchanged: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -118,6 +120,7 @@ impl Registry {
                 school,
             });
             match self.schools.get_mut(&stored.school.id) {
+                Some(entry) if entry.stored.school == stored.school => counts.unchanged += 1,
                 Some(entry) => {
                     entry.stored = stored;
                     counts.updated += 1;

@@ -3,10 +3,16 @@
 //!    schools, and stops cleanly on SIGTERM;
 //! 2. `serve --data <csv>` loads the real Welsh file;
 //! 3. a missing data file stops start-up with a clear error.
+//!
+//! Every run gets its own database in a temporary directory; `durability`
+//! reuses these helpers to restart and kill servers on one database.
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
 
 use partnermatch::api::pb;
 use partnermatch::api::pb::school_registry_client::SchoolRegistryClient;
@@ -16,10 +22,14 @@ use tonic_health::pb::health_client::HealthClient;
 use crate::common::wales_csv;
 
 /// A running `partnermatch serve`, killed on drop.
-struct RunningBinary {
-    child: Child,
-    address: String,
-    stderr: std::sync::mpsc::Receiver<String>,
+pub(crate) struct RunningBinary {
+    pub(crate) child: Child,
+    pub(crate) address: String,
+    pub(crate) stderr: std::sync::mpsc::Receiver<String>,
+    /// The lines read while waiting for "listening on".
+    pub(crate) startup_log: Vec<String>,
+    /// The temporary directory of the database, when the run made one.
+    _dir: Option<TempDir>,
 }
 
 impl Drop for RunningBinary {
@@ -29,15 +39,25 @@ impl Drop for RunningBinary {
     }
 }
 
-fn binary() -> Command {
+pub(crate) fn binary() -> Command {
     Command::new(env!("CARGO_BIN_EXE_partnermatch"))
 }
 
-/// Starts `partnermatch serve --listen 127.0.0.1:0 <args>` and waits for the
-/// "listening on" line.
+/// Starts `partnermatch serve --listen 127.0.0.1:0 <args>` on a database in
+/// a fresh temporary directory and waits for the "listening on" line.
 fn start(args: &[&str]) -> RunningBinary {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut server = start_on(&dir.path().join("partnermatch.db"), args);
+    server._dir = Some(dir);
+    server
+}
+
+/// Starts `partnermatch serve --listen 127.0.0.1:0 --db <db> <args>` and
+/// waits for the "listening on" line.
+pub(crate) fn start_on(db: &Path, args: &[&str]) -> RunningBinary {
     let child = binary()
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+        .arg(db)
         .args(args)
         .env("PARTNERMATCH_LOG", "info")
         .stdout(Stdio::null())
@@ -51,6 +71,8 @@ fn start(args: &[&str]) -> RunningBinary {
         child,
         address: String::new(),
         stderr: lines,
+        startup_log: Vec::new(),
+        _dir: None,
     };
     let stderr = server.child.stderr.take().expect("stderr");
     std::thread::spawn(move || {
@@ -69,9 +91,28 @@ fn start(args: &[&str]) -> RunningBinary {
             .expect("server printed 'listening on' in time");
         if let Some(rest) = line.split("listening on ").nth(1) {
             server.address = rest.split_whitespace().next().expect("address").to_owned();
+            server.startup_log.push(line);
             return server;
         }
+        server.startup_log.push(line);
     }
+}
+
+/// Sends SIGTERM and waits (asynchronously: the test's clients must be able
+/// to answer the server's GOAWAY) for a successful exit.
+pub(crate) async fn stop(server: &mut RunningBinary) {
+    let pid = server.child.id().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(exit) = server.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(exit.success(), "exit status {exit}");
 }
 
 async fn health(address: &str) -> i32 {
@@ -91,7 +132,7 @@ async fn health(address: &str) -> i32 {
         .status
 }
 
-async fn total_schools(address: &str) -> u32 {
+pub(crate) async fn total_schools(address: &str) -> u32 {
     let mut client = SchoolRegistryClient::connect(format!("http://{address}"))
         .await
         .unwrap();
@@ -109,20 +150,7 @@ async fn serve_on_embedded_data_then_stop_on_sigterm() {
     assert_eq!(health(&server.address).await, ServingStatus::Serving as i32);
     assert_eq!(total_schools(&server.address).await, 1500);
 
-    let pid = server.child.id().to_string();
-    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let exit = loop {
-        if let Some(exit) = server.child.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
-        // Sleep asynchronously: the clients' connection tasks run on this
-        // runtime and must be able to answer the server's GOAWAY.
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    assert!(exit.success(), "exit status {exit}");
+    stop(&mut server).await;
     let log: Vec<String> = server.stderr.try_iter().collect();
     assert!(
         log.iter().any(|line| line.contains("received SIGTERM")),
@@ -140,14 +168,12 @@ async fn serve_loads_the_welsh_csv() {
 
 #[test]
 fn a_missing_data_file_is_a_clear_start_up_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("partnermatch.db");
     let output = binary()
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--data",
-            "/no/such/schools.csv",
-        ])
+        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+        .arg(&db)
+        .args(["--data", "/no/such/schools.csv"])
         .output()
         .unwrap();
     assert!(!output.status.success());
@@ -157,4 +183,5 @@ fn a_missing_data_file_is_a_clear_start_up_error() {
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!db.exists(), "a bad CSV stops start-up before the database");
 }

@@ -6,6 +6,7 @@ mod binary;
 mod boundaries;
 mod common;
 mod concurrency;
+mod durability;
 mod external;
 mod loadgen;
 mod oracle;

@@ -221,8 +221,10 @@ async fn families_are_computed_kept_when_given_and_listed() {
 
 #[tokio::test]
 async fn import_applies_valid_schools_and_reports_each_bad_one() {
-    let server = TestServer::start(vec![school("existing")]).await;
+    let server = TestServer::start(vec![school("existing"), school("same")]).await;
     let mut registry = server.registry().await;
+    let mut renamed = school("existing");
+    renamed.name = "Renamed".into();
     let mut bad_latitude = school_proto(&school("bad1"));
     bad_latitude.latitude = Some(123.0);
     let messages = vec![
@@ -233,11 +235,14 @@ async fn import_applies_valid_schools_and_reports_each_bad_one() {
             school: Some(bad_latitude),
         },
         pb::ImportSchoolsRequest {
-            school: Some(school_proto(&school("existing"))),
+            school: Some(school_proto(&renamed)),
         },
         pb::ImportSchoolsRequest { school: None },
         pb::ImportSchoolsRequest {
             school: Some(school_proto(&school("new1"))),
+        },
+        pb::ImportSchoolsRequest {
+            school: Some(school_proto(&school("same"))),
         },
     ];
     let reply = registry
@@ -246,8 +251,14 @@ async fn import_applies_valid_schools_and_reports_each_bad_one() {
         .unwrap()
         .into_inner();
     assert_eq!(
-        (reply.received, reply.created, reply.updated, reply.rejected),
-        (5, 1, 1, 3)
+        (
+            reply.received,
+            reply.created,
+            reply.updated,
+            reply.unchanged,
+            reply.rejected
+        ),
+        (6, 1, 1, 1, 3)
     );
     let errors: Vec<_> = reply
         .errors
@@ -275,7 +286,11 @@ async fn import_applies_valid_schools_and_reports_each_bad_one() {
         .iter()
         .map(|s| s.school.id.to_string())
         .collect();
-    assert_eq!(ids, ["existing", "new1"]);
+    assert_eq!(ids, ["existing", "new1", "same"]);
+    assert_eq!(
+        server.engine.get("existing").unwrap().school.name,
+        "Renamed"
+    );
     server.stop().await;
 }
 

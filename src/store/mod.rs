@@ -1,0 +1,291 @@
+//! Durable storage: the registry in an embedded SQLite database.
+//!
+//! - WAL journal with `synchronous = FULL`: a transaction is on disk (its
+//!   WAL frames synced) before `commit` returns, so every write the engine
+//!   acknowledges survives a crash or SIGKILL, and a write cut off mid-way
+//!   is rolled back on the next open.
+//! - `locking_mode = EXCLUSIVE`: the server holds the file for as long as it
+//!   runs, so a second server on the same database fails at start-up
+//!   instead of both serving diverging copies.
+//! - Schema migrations are the numbered files in `migrations/`, applied in
+//!   order and tracked in SQLite's `user_version`.
+
+mod schools;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite_migration::{M, Migrations};
+
+use crate::domain::School;
+use crate::engine::{Change, Persistence, StorageError};
+
+/// The schema, one migration per file, in order. Never edit one that has
+/// shipped: add the next.
+const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("../../migrations/0001_schools.sql"))];
+
+/// A database path meaning "no file": a throwaway in-memory database.
+pub const IN_MEMORY: &str = ":memory:";
+
+/// Why a database could not be opened or read.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("database {path} is in use by another process (is another partnermatch serving it?)")]
+    Locked { path: PathBuf },
+    #[error("cannot migrate database {path} to the current schema: {message}")]
+    Migrate { path: PathBuf, message: String },
+    #[error("cannot read database {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("database {path} holds an invalid record: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// Everything the database holds, read at start-up.
+#[derive(Debug, Default)]
+pub struct Contents {
+    pub schools: Vec<School>,
+}
+
+impl Contents {
+    /// Whether the database holds no schools (a fresh file to seed).
+    pub fn is_empty(&self) -> bool {
+        self.schools.is_empty()
+    }
+}
+
+/// The SQLite database behind an engine.
+pub struct SqliteStore {
+    connection: Connection,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.connection.path())
+            .finish()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, brings its schema
+    /// up to date and reads everything it holds. `:memory:` opens a
+    /// throwaway in-memory database.
+    pub fn open(path: &Path) -> Result<(SqliteStore, Contents), StoreError> {
+        let open_error = |source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let mut connection = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(open_error)?;
+        configure(&connection).map_err(|source| classify_open_error(path, source))?;
+        Migrations::from_slice(MIGRATIONS)
+            .to_latest(&mut connection)
+            .map_err(|error| match error {
+                rusqlite_migration::Error::RusqliteError { err, .. } => {
+                    classify_open_error(path, err)
+                }
+                other => StoreError::Migrate {
+                    path: path.to_owned(),
+                    message: other.to_string(),
+                },
+            })?;
+        let schools = schools::read_all(&connection).map_err(|error| match error {
+            schools::ReadError::Sql(source) => StoreError::Read {
+                path: path.to_owned(),
+                source,
+            },
+            schools::ReadError::Invalid(message) => StoreError::Invalid {
+                path: path.to_owned(),
+                message,
+            },
+        })?;
+        Ok((SqliteStore { connection }, Contents { schools }))
+    }
+}
+
+/// Connection settings; the `BEGIN IMMEDIATE` takes the exclusive lock now
+/// rather than at the first write.
+fn configure(connection: &Connection) -> rusqlite::Result<()> {
+    connection.busy_timeout(std::time::Duration::ZERO)?;
+    connection.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+    let mode: String =
+        connection.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    if mode != "wal" && mode != "memory" {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "journal_mode WAL was refused (got {mode})"
+        )));
+    }
+    connection.pragma_update(None, "synchronous", "FULL")?;
+    connection.pragma_update(None, "foreign_keys", "ON")?;
+    connection.execute_batch("BEGIN IMMEDIATE; COMMIT;")
+}
+
+/// A busy database is another process holding it; other errors say what
+/// SQLite found (e.g. "file is not a database").
+fn classify_open_error(path: &Path, source: rusqlite::Error) -> StoreError {
+    match source.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            StoreError::Locked {
+                path: path.to_owned(),
+            }
+        }
+        _ => StoreError::Open {
+            path: path.to_owned(),
+            source,
+        },
+    }
+}
+
+impl Persistence for SqliteStore {
+    fn persist(&mut self, change: Change<'_>) -> Result<(), StorageError> {
+        let storage_error = |error: rusqlite::Error| StorageError(error.to_string());
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(storage_error)?;
+        match change {
+            Change::UpsertSchools(schools) => schools::upsert(&transaction, schools),
+            Change::DeleteSchool(id) => schools::delete(&transaction, id),
+        }
+        .map_err(storage_error)?;
+        transaction.commit().map_err(storage_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{
+        ContextMeasures, FocusArea, FocusSet, GeoPoint, LanguageMedium, Phase, SchoolId, Stage,
+    };
+
+    #[test]
+    fn migrations_are_valid() {
+        Migrations::from_slice(MIGRATIONS).validate().unwrap();
+    }
+
+    fn full_school() -> School {
+        School {
+            id: SchoolId::parse("6601234").unwrap(),
+            name: "Ysgol Gymraeg Aberystwyth".into(),
+            phase: Phase::Primary,
+            stage: Some(Stage::Amber),
+            language_medium: Some(LanguageMedium::Welsh),
+            location: GeoPoint::new(52.414_123_456_789, -4.081_987_654_321),
+            local_authority: "Ceredigion".into(),
+            consortium: "ERW".into(),
+            pupils: Some(412),
+            context: ContextMeasures {
+                fsm_percent: Some(12.345_678_9),
+                deprivation_percent: Some(0.1),
+                aln_percent: Some(22.0),
+                eal_percent: Some(0.0),
+            },
+            family_id: Some("hand-made".into()),
+            strengths: [FocusArea::Literacy, FocusArea::WelshLanguage]
+                .into_iter()
+                .collect(),
+            needs: [FocusArea::Numeracy].into_iter().collect(),
+            capacity: Some(4),
+            religious_character: "Church in Wales".into(),
+            open: false,
+        }
+    }
+
+    fn sparse_school() -> School {
+        School {
+            id: SchoolId::parse("sparse").unwrap(),
+            name: "Sparse".into(),
+            phase: Phase::Pru,
+            stage: None,
+            language_medium: None,
+            location: GeoPoint::new(51.5, -3.2),
+            local_authority: String::new(),
+            consortium: String::new(),
+            pupils: None,
+            context: ContextMeasures::default(),
+            family_id: None,
+            strengths: FocusSet::EMPTY,
+            needs: FocusSet::EMPTY,
+            capacity: None,
+            religious_character: String::new(),
+            open: true,
+        }
+    }
+
+    #[test]
+    fn schools_round_trip_exactly_through_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("test.db");
+        let (mut store, contents) = SqliteStore::open(&path).unwrap();
+        assert!(contents.is_empty());
+        let (full, sparse) = (full_school(), sparse_school());
+        let mut gone = sparse_school();
+        gone.id = SchoolId::parse("gone").unwrap();
+        store
+            .persist(Change::UpsertSchools(&[&full, &sparse, &gone]))
+            .unwrap();
+        store.persist(Change::DeleteSchool("gone")).unwrap();
+        drop(store);
+
+        let (_store, contents) = SqliteStore::open(&path).unwrap();
+        assert_eq!(contents.schools, vec![full, sparse]);
+    }
+
+    #[test]
+    fn a_record_partnermatch_would_not_write_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("test.db");
+        let (mut store, _) = SqliteStore::open(&path).unwrap();
+        store
+            .persist(Change::UpsertSchools(&[&full_school()]))
+            .unwrap();
+        store
+            .connection
+            .execute("UPDATE schools SET phase = 'university'", [])
+            .unwrap();
+        drop(store);
+        let error = SqliteStore::open(&path).unwrap_err();
+        assert!(
+            error.to_string().contains(
+                "holds an invalid record: school \"6601234\": phase \"university\" is not valid"
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_database_from_a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("test.db");
+        let (store, _) = SqliteStore::open(&path).unwrap();
+        store
+            .connection
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
+        drop(store);
+        let error = SqliteStore::open(&path).unwrap_err().to_string();
+        assert!(
+            error.starts_with(&format!(
+                "cannot migrate database {} to the current schema",
+                path.display()
+            )),
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,140 @@
+//! The `schools` table: one row per school, closed sets by name.
+
+use rusqlite::{Row, Transaction, params};
+
+use crate::domain::{
+    ContextMeasures, FocusArea, FocusSet, GeoPoint, LanguageMedium, Phase, School, SchoolId, Stage,
+};
+
+const COLUMNS: &str = "id, name, phase, stage, language_medium, latitude, longitude, \
+     local_authority, consortium, pupils, fsm_percent, deprivation_percent, aln_percent, \
+     eal_percent, family_id, strengths, needs, capacity, religious_character, open";
+
+pub(super) fn upsert(transaction: &Transaction<'_>, schools: &[&School]) -> rusqlite::Result<()> {
+    let mut statement = transaction.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO schools ({COLUMNS}) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
+    ))?;
+    for school in schools {
+        statement.execute(params![
+            school.id.as_str(),
+            school.name,
+            school.phase.name(),
+            school.stage.map(Stage::name),
+            school.language_medium.map(LanguageMedium::name),
+            school.location.latitude,
+            school.location.longitude,
+            school.local_authority,
+            school.consortium,
+            school.pupils,
+            school.context.fsm_percent,
+            school.context.deprivation_percent,
+            school.context.aln_percent,
+            school.context.eal_percent,
+            school.family_id,
+            focus_to_text(school.strengths),
+            focus_to_text(school.needs),
+            school.capacity,
+            school.religious_character,
+            school.open,
+        ])?;
+    }
+    Ok(())
+}
+
+pub(super) fn delete(transaction: &Transaction<'_>, id: &str) -> rusqlite::Result<()> {
+    transaction.execute("DELETE FROM schools WHERE id = ?1", [id])?;
+    Ok(())
+}
+
+pub(super) enum ReadError {
+    Sql(rusqlite::Error),
+    /// A row whose values partnermatch would not have written.
+    Invalid(String),
+}
+
+impl From<rusqlite::Error> for ReadError {
+    fn from(error: rusqlite::Error) -> ReadError {
+        ReadError::Sql(error)
+    }
+}
+
+/// Every school, in id order, each checked as the API would check it.
+pub(super) fn read_all(connection: &rusqlite::Connection) -> Result<Vec<School>, ReadError> {
+    let mut statement =
+        connection.prepare(&format!("SELECT {COLUMNS} FROM schools ORDER BY id"))?;
+    let mut rows = statement.query([])?;
+    let mut schools = Vec::new();
+    while let Some(row) = rows.next()? {
+        let school = school_from_row(row)?;
+        let violations = school.validate();
+        if !violations.is_empty() {
+            return Err(ReadError::Invalid(format!(
+                "school {}: {violations}",
+                school.id
+            )));
+        }
+        schools.push(school);
+    }
+    Ok(schools)
+}
+
+fn school_from_row(row: &Row<'_>) -> Result<School, ReadError> {
+    let id: String = row.get("id")?;
+    let invalid = |column: &str, value: &str| {
+        ReadError::Invalid(format!("school {id:?}: {column} {value:?} is not valid"))
+    };
+    let school_id = SchoolId::parse(&id)
+        .map_err(|problem| ReadError::Invalid(format!("school id {id:?} {problem}")))?;
+    let phase: String = row.get("phase")?;
+    let phase = Phase::parse(&phase).ok_or_else(|| invalid("phase", &phase))?;
+    let stage = match row.get::<_, Option<String>>("stage")? {
+        None => None,
+        Some(text) => Some(Stage::parse(&text).ok_or_else(|| invalid("stage", &text))?),
+    };
+    let language_medium = match row.get::<_, Option<String>>("language_medium")? {
+        None => None,
+        Some(text) => {
+            Some(LanguageMedium::parse(&text).ok_or_else(|| invalid("language_medium", &text))?)
+        }
+    };
+    let focus = |column: &str| -> Result<FocusSet, ReadError> {
+        let text: String = row.get(column)?;
+        focus_from_text(&text).ok_or_else(|| invalid(column, &text))
+    };
+    Ok(School {
+        name: row.get("name")?,
+        phase,
+        stage,
+        language_medium,
+        location: GeoPoint::new(row.get("latitude")?, row.get("longitude")?),
+        local_authority: row.get("local_authority")?,
+        consortium: row.get("consortium")?,
+        pupils: row.get("pupils")?,
+        context: ContextMeasures {
+            fsm_percent: row.get("fsm_percent")?,
+            deprivation_percent: row.get("deprivation_percent")?,
+            aln_percent: row.get("aln_percent")?,
+            eal_percent: row.get("eal_percent")?,
+        },
+        family_id: row.get("family_id")?,
+        strengths: focus("strengths")?,
+        needs: focus("needs")?,
+        capacity: row.get("capacity")?,
+        religious_character: row.get("religious_character")?,
+        open: row.get("open")?,
+        id: school_id,
+    })
+}
+
+/// `literacy,numeracy`; empty for none.
+pub(super) fn focus_to_text(set: FocusSet) -> String {
+    set.iter().map(FocusArea::key).collect::<Vec<_>>().join(",")
+}
+
+pub(super) fn focus_from_text(text: &str) -> Option<FocusSet> {
+    text.split(',')
+        .filter(|key| !key.is_empty())
+        .map(FocusArea::parse)
+        .collect()
+}
