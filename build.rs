@@ -10,6 +10,7 @@ const PROTO_FILES: &[&str] = &[
     "proto/partnermatch/v1/school.proto",
     "proto/partnermatch/v1/registry.proto",
     "proto/partnermatch/v1/matcher.proto",
+    "proto/partnermatch/v1/partnership.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

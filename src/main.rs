@@ -188,11 +188,16 @@ fn open_engine(args: &ServeArgs) -> anyhow::Result<Engine> {
         "synthetic" => None,
         _ => Some(read_csv(args)?),
     };
-    let (store, contents) = SqliteStore::open(&args.db)?;
-    let stored = contents.schools.len();
-    tracing::info!(db = %args.db.display(), schools = stored, "opened database");
-    let engine = Engine::open(EngineConfig::default(), Box::new(store), contents.schools)
-        .with_context(|| format!("database {} holds invalid schools", args.db.display()))?;
+    let (store, records) = SqliteStore::open(&args.db)?;
+    let stored = records.schools.len();
+    tracing::info!(
+        db = %args.db.display(),
+        schools = stored,
+        partnerships = records.partnerships.len(),
+        "opened database"
+    );
+    let engine = Engine::open(EngineConfig::default(), Box::new(store), records)
+        .with_context(|| format!("database {} holds an invalid record", args.db.display()))?;
     let Some(schools) = csv_schools else {
         if stored > 0 {
             tracing::info!(

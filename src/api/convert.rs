@@ -24,7 +24,7 @@ pub const PAGE_SIZE_MAX: usize = 1000;
 
 /// Reads an enum number: `Err` for numbers the proto does not define (the
 /// generated getters would silently turn them into the default).
-fn known<E: TryFrom<i32>>(v: &mut Violations, field: &str, value: i32) -> Option<E> {
+pub(crate) fn known<E: TryFrom<i32>>(v: &mut Violations, field: &str, value: i32) -> Option<E> {
     match E::try_from(value) {
         Ok(known) => Some(known),
         Err(_) => {
@@ -152,12 +152,12 @@ fn focus_to_proto(area: FocusArea) -> pb::FocusArea {
     }
 }
 
-fn focus_set_to_proto(set: FocusSet) -> Vec<i32> {
+pub(crate) fn focus_set_to_proto(set: FocusSet) -> Vec<i32> {
     set.iter().map(|area| focus_to_proto(area) as i32).collect()
 }
 
 /// A repeated focus field: every element must be a defined, specified area.
-fn focus_set_from_proto(v: &mut Violations, field: &str, values: &[i32]) -> FocusSet {
+pub(crate) fn focus_set_from_proto(v: &mut Violations, field: &str, values: &[i32]) -> FocusSet {
     let mut set = FocusSet::EMPTY;
     for (i, value) in values.iter().enumerate() {
         let path = format!("{field}[{i}]");
@@ -307,6 +307,40 @@ pub(crate) fn decode_page_token(token: &str) -> Option<String> {
     text.strip_prefix(PAGE_TOKEN_PREFIX).map(str::to_owned)
 }
 
+/// The page size and cursor of a list request (`rpc` names it in errors):
+/// size 0 means the default; the cursor must come from that rpc.
+pub(crate) fn page_request(
+    v: &mut Violations,
+    rpc: &str,
+    page_size: u32,
+    page_token: &str,
+) -> (usize, Option<String>) {
+    let size = match usize::try_from(page_size).unwrap_or(usize::MAX) {
+        0 => PAGE_SIZE_DEFAULT,
+        size if size > PAGE_SIZE_MAX => {
+            v.push(
+                "page_size",
+                format!("must be at most {PAGE_SIZE_MAX}, got {page_size}"),
+            );
+            PAGE_SIZE_DEFAULT
+        }
+        size => size,
+    };
+    let after = if page_token.is_empty() {
+        None
+    } else {
+        let decoded = decode_page_token(page_token);
+        if decoded.is_none() {
+            v.push(
+                "page_token",
+                format!("is not a next_page_token from a previous {rpc} response"),
+            );
+        }
+        decoded
+    };
+    (size, after)
+}
+
 // ---- match -----------------------------------------------------------------
 
 /// A match request from the wire, with defaults filled in. Enum problems are
@@ -363,6 +397,7 @@ pub fn match_query_from_proto(
             language,
             size,
             load,
+            track_record,
         }) => {
             let defaults = config.weights;
             Weights {
@@ -374,6 +409,7 @@ pub fn match_query_from_proto(
                 language: language.unwrap_or(defaults.language),
                 size: size.unwrap_or(defaults.size),
                 load: load.unwrap_or(defaults.load),
+                track_record: track_record.unwrap_or(defaults.track_record),
             }
         }
     };
@@ -409,6 +445,7 @@ fn factor_to_proto(factor: Factor) -> pb::Factor {
         Factor::Language => pb::Factor::Language,
         Factor::Size => pb::Factor::Size,
         Factor::Load => pb::Factor::Load,
+        Factor::TrackRecord => pb::Factor::TrackRecord,
     }
 }
 

@@ -29,6 +29,8 @@ pub fn status_from_error(error: Error) -> Status {
             )
         }
         error @ Error::NotFound { .. } => Status::not_found(error.to_string()),
+        Error::AlreadyExists(message) => Status::already_exists(message),
+        Error::Aborted(message) => Status::aborted(message),
         Error::FailedPrecondition(message) => Status::failed_precondition(message),
         Error::ResourceExhausted(message) => Status::resource_exhausted(message),
         error @ Error::Storage(_) => {

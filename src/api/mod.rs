@@ -1,18 +1,24 @@
 //! The gRPC edge: generated types, proto↔domain conversion with validation,
-//! the one error mapping, the two services and the server that hosts them
+//! the one error mapping, the three services and the server that hosts them
 //! beside health and reflection. Knows nothing of scoring.
 
 mod convert;
 mod error;
 mod matcher;
+mod partnerships;
 mod registry;
 mod server;
+
+use std::sync::Arc;
+
+use crate::engine::{Engine, Error};
 
 pub use convert::{
     PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, match_query_from_proto, school_from_proto, school_to_proto,
 };
 pub use error::status_from_error;
 pub use matcher::MatcherService;
+pub use partnerships::PartnershipService;
 pub use registry::{MAX_IMPORT_MESSAGES, RegistryService};
 pub use server::{ServeOptions, router, serve};
 
@@ -25,4 +31,18 @@ pub mod pb {
     /// the reflection service.
     pub const FILE_DESCRIPTOR_SET: &[u8] =
         tonic::include_file_descriptor_set!("partnermatch_descriptor");
+}
+
+/// Runs a write off the async workers: a write syncs the database and
+/// rebuilds the snapshot, which takes milliseconds on large registries.
+async fn write_off_workers<T, F>(engine: &Arc<Engine>, write: F) -> Result<T, tonic::Status>
+where
+    T: Send + 'static,
+    F: FnOnce(&Engine) -> Result<T, Error> + Send + 'static,
+{
+    let engine = Arc::clone(engine);
+    tokio::task::spawn_blocking(move || write(&engine))
+        .await
+        .map_err(|join| tonic::Status::internal(format!("write task failed: {join}")))?
+        .map_err(tonic::Status::from)
 }

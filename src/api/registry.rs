@@ -10,8 +10,8 @@ use crate::domain::{SchoolId, Violations};
 use crate::engine::{Engine, Error, ListFilter};
 
 use super::convert::{
-    PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, decode_page_token, encode_page_token, optional_phase,
-    optional_stage, school_from_proto, school_to_proto,
+    encode_page_token, optional_phase, optional_stage, page_request, school_from_proto,
+    school_to_proto,
 };
 use super::pb;
 use super::pb::school_registry_server::SchoolRegistry;
@@ -31,18 +31,12 @@ impl RegistryService {
         RegistryService { engine }
     }
 
-    /// Runs a write off the async workers: a write rebuilds the snapshot,
-    /// which takes milliseconds on large registries.
     async fn write<T, F>(&self, write: F) -> Result<T, Status>
     where
         T: Send + 'static,
         F: FnOnce(&Engine) -> Result<T, Error> + Send + 'static,
     {
-        let engine = Arc::clone(&self.engine);
-        tokio::task::spawn_blocking(move || write(&engine))
-            .await
-            .map_err(|join| Status::internal(format!("write task failed: {join}")))?
-            .map_err(Status::from)
+        super::write_off_workers(&self.engine, write).await
     }
 }
 
@@ -106,29 +100,7 @@ impl SchoolRegistry for RegistryService {
             family_id,
         } = request.into_inner();
         let mut v = Violations::new();
-        let page_size = match usize::try_from(page_size).unwrap_or(usize::MAX) {
-            0 => PAGE_SIZE_DEFAULT,
-            size if size > PAGE_SIZE_MAX => {
-                v.push(
-                    "page_size",
-                    format!("must be at most {PAGE_SIZE_MAX}, got {page_size}"),
-                );
-                PAGE_SIZE_DEFAULT
-            }
-            size => size,
-        };
-        let after = if page_token.is_empty() {
-            None
-        } else {
-            let decoded = decode_page_token(&page_token);
-            if decoded.is_none() {
-                v.push(
-                    "page_token",
-                    "is not a next_page_token from a previous ListSchools response",
-                );
-            }
-            decoded
-        };
+        let (page_size, after) = page_request(&mut v, "ListSchools", page_size, &page_token);
         let filter = ListFilter {
             phase: optional_phase(&mut v, "phase", phase),
             stage: optional_stage(&mut v, "stage", stage),

@@ -1,4 +1,4 @@
-//! The gRPC server: partnermatch's two services beside `grpc.health.v1` and
+//! The gRPC server: partnermatch's three services beside `grpc.health.v1` and
 //! server reflection (v1 and v1alpha: grpcurl 1.8 asks for v1alpha).
 
 use std::future::Future;
@@ -14,8 +14,9 @@ use tonic_health::server::HealthReporter;
 use crate::engine::Engine;
 
 use super::pb::partner_matcher_server::PartnerMatcherServer;
+use super::pb::partnership_registry_server::PartnershipRegistryServer;
 use super::pb::school_registry_server::SchoolRegistryServer;
-use super::{MatcherService, RegistryService, pb};
+use super::{MatcherService, PartnershipService, RegistryService, pb};
 
 /// Builds the server with every service mounted, and the reporter that
 /// controls their health status.
@@ -26,6 +27,9 @@ pub async fn router(engine: Arc<Engine>) -> anyhow::Result<(Router, HealthReport
         .await;
     health
         .set_serving::<SchoolRegistryServer<RegistryService>>()
+        .await;
+    health
+        .set_serving::<PartnershipRegistryServer<PartnershipService>>()
         .await;
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -46,7 +50,12 @@ pub async fn router(engine: Arc<Engine>) -> anyhow::Result<(Router, HealthReport
         .add_service(PartnerMatcherServer::new(MatcherService::new(Arc::clone(
             &engine,
         ))))
-        .add_service(SchoolRegistryServer::new(RegistryService::new(engine)));
+        .add_service(SchoolRegistryServer::new(RegistryService::new(Arc::clone(
+            &engine,
+        ))))
+        .add_service(PartnershipRegistryServer::new(PartnershipService::new(
+            engine,
+        )));
     Ok((router, health))
 }
 
@@ -85,6 +94,9 @@ pub async fn serve(
             .await;
         health
             .set_not_serving::<SchoolRegistryServer<RegistryService>>()
+            .await;
+        health
+            .set_not_serving::<PartnershipRegistryServer<PartnershipService>>()
             .await;
         health
             .set_service_status("", tonic_health::ServingStatus::NotServing)

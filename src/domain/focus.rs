@@ -167,6 +167,11 @@ impl FocusSet {
         FocusSet(self.0 | other.0)
     }
 
+    /// The areas of `self` not in `other`.
+    pub fn difference(self, other: FocusSet) -> FocusSet {
+        FocusSet(self.0 & !other.0)
+    }
+
     /// The first area in declaration order, if any.
     pub fn first(self) -> Option<FocusArea> {
         (self.0 != 0).then(|| FocusArea::ALL[self.0.trailing_zeros() as usize])

@@ -3,12 +3,18 @@
 
 mod focus;
 mod geo;
+mod partnership;
 mod school;
 mod validation;
 mod vocabulary;
 
 pub use focus::{FocusArea, FocusSet};
 pub use geo::{EARTH_RADIUS_KM, GeoPoint, UnitVector};
+pub use partnership::limits as partnership_limits;
+pub use partnership::{
+    ImpactRating, Member, MemberRole, Partnership, PartnershipId, PartnershipKind,
+    PartnershipStatus, Plan, validate_members, validate_texts,
+};
 pub use school::{ContextMeasures, School, SchoolId, StoredSchool, limits};
 pub use validation::{FieldViolation, Violations};
 pub use vocabulary::{LanguageMedium, MatchMode, Phase, PhaseRelation, Stage};

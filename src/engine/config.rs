@@ -14,6 +14,7 @@ pub struct Weights {
     pub language: f64,
     pub size: f64,
     pub load: f64,
+    pub track_record: f64,
 }
 
 /// Largest weight a request may give; keeps sums far from overflow and makes
@@ -23,7 +24,8 @@ pub const MAX_WEIGHT: f64 = 1000.0;
 impl Default for Weights {
     /// Stage fit is what Estyn found matters most ("similar stages of their
     /// journey of improvement"), then distance and the right focus (para 40),
-    /// then context; phase, language, size and load refine.
+    /// then context and a proven track record; phase, language, size and
+    /// load refine.
     fn default() -> Weights {
         Weights {
             stage: 0.30,
@@ -34,13 +36,14 @@ impl Default for Weights {
             language: 0.05,
             size: 0.05,
             load: 0.05,
+            track_record: 0.10,
         }
     }
 }
 
 impl Weights {
     /// The weights in component order (see `Factor::ALL`).
-    pub fn as_array(&self) -> [f64; 8] {
+    pub fn as_array(&self) -> [f64; 9] {
         [
             self.stage,
             self.proximity,
@@ -50,12 +53,13 @@ impl Weights {
             self.language,
             self.size,
             self.load,
+            self.track_record,
         ]
     }
 
     /// Range of each weight; field paths are the weight names.
     pub fn validate(&self) -> Violations {
-        const NAMES: [&str; 8] = [
+        const NAMES: [&str; 9] = [
             "stage",
             "proximity",
             "context",
@@ -64,6 +68,7 @@ impl Weights {
             "language",
             "size",
             "load",
+            "track_record",
         ];
         let mut v = Violations::new();
         for (name, weight) in NAMES.iter().zip(self.as_array()) {
@@ -97,6 +102,9 @@ pub struct ScoringConfig {
     pub size_ratio_floor: f64,
     /// Value of a component whose inputs are unknown.
     pub neutral: f64,
+    /// Track record: credit for a focus area proven by a completed
+    /// partnership rated YELLOW (GREEN earns 1).
+    pub yellow_track_record: f64,
 }
 
 impl Default for ScoringConfig {
@@ -110,6 +118,7 @@ impl Default for ScoringConfig {
             same_family_bonus: 0.25,
             size_ratio_floor: 10.0,
             neutral: 0.5,
+            yellow_track_record: 0.6,
         }
     }
 }

@@ -11,6 +11,12 @@ pub enum Error {
     /// The named thing does not exist.
     #[error("{kind} {id:?} not found")]
     NotFound { kind: &'static str, id: String },
+    /// The thing to create exists already.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// An update was based on a version that is no longer current.
+    #[error("{0}")]
+    Aborted(String),
     /// The request is valid but the state of the data does not allow it.
     #[error("{0}")]
     FailedPrecondition(String),
@@ -29,6 +35,15 @@ impl Error {
     pub fn school_not_found(id: impl Into<String>) -> Error {
         Error::NotFound {
             kind: "school",
+            id: id.into(),
+        }
+    }
+}
+
+impl Error {
+    pub fn partnership_not_found(id: impl Into<String>) -> Error {
+        Error::NotFound {
+            kind: "partnership",
             id: id.into(),
         }
     }

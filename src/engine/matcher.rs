@@ -266,12 +266,16 @@ impl<'a> Plan<'a> {
                 query.school_id
             )));
         }
+        // Explicit exclusions, and schools already in an active partnership
+        // with the seeker (design §3).
         let mut excluded: Vec<u32> = query
             .exclude_ids
             .iter()
             .filter_map(|id| snapshot.index_of(id))
+            .chain(snapshot.active_partners(seeker_index).iter().copied())
             .collect();
         excluded.sort_unstable();
+        excluded.dedup();
         let weights = query.weights.as_array();
         let total: f64 = weights.iter().sum();
         // Weights that already sum to 1 (the defaults, give or take a last

@@ -12,6 +12,7 @@ mod config;
 mod error;
 mod index;
 mod matcher;
+mod partnerships;
 mod persistence;
 mod registry;
 mod scoring;
@@ -21,7 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 use arc_swap::ArcSwap;
 
-use crate::domain::{Phase, School, Stage, StoredSchool};
+use crate::domain::{Partnership, Phase, School, Stage, StoredSchool};
 
 pub use config::{
     ChallengeWeights, EngineConfig, FamilyConfig, MAX_WEIGHT, ScoringConfig, Weights,
@@ -32,6 +33,7 @@ pub use matcher::{
     MatchOutcome, MatchQuery, RankedCandidate, SearchStats, WeightedComponent, brute_force, limits,
     top_k,
 };
+pub use partnerships::{PartnershipFilter, PartnershipPage, PartnershipUpdate, Proposal};
 pub use persistence::{Change, InMemory, Persistence, StorageError};
 pub use registry::{Node, Registry, Relation, UpsertCounts, challenge_index};
 pub use scoring::{
@@ -85,6 +87,20 @@ pub struct Upserted {
     pub created: bool,
 }
 
+/// What a store holds, read back at start-up.
+#[derive(Debug, Default)]
+pub struct Records {
+    pub schools: Vec<School>,
+    pub partnerships: Vec<Partnership>,
+}
+
+impl Records {
+    /// Whether there is nothing at all (a fresh database to seed).
+    pub fn is_empty(&self) -> bool {
+        self.schools.is_empty() && self.partnerships.is_empty()
+    }
+}
+
 /// What the writer lock guards: the registry and where its writes go.
 struct Writer {
     registry: Registry,
@@ -100,7 +116,7 @@ pub struct Engine {
 impl Engine {
     /// An empty engine that keeps its data in memory only.
     pub fn new(config: EngineConfig) -> Engine {
-        Engine::open(config, Box::new(InMemory), Vec::new())
+        Engine::open(config, Box::new(InMemory), Records::default())
             .expect("an empty registry is always valid")
     }
 
@@ -111,19 +127,32 @@ impl Engine {
         Ok(engine)
     }
 
-    /// An engine over `schools` already held by `persistence` (read back from
-    /// it at start-up, so not written again), which receives every later
-    /// write. The schools are validated: a store edited by hand may hold
+    /// An engine over `records` already held by `persistence` (read back
+    /// from it at start-up, so not written again), which receives every
+    /// later write. The records are checked: a store edited by hand may hold
     /// values the API would refuse.
     pub fn open(
         config: EngineConfig,
         persistence: Box<dyn Persistence>,
-        schools: Vec<School>,
+        records: Records,
     ) -> Result<Engine> {
-        validate_all(&schools)?;
+        validate_all(&records.schools)?;
         let config = Arc::new(config);
         let mut registry = Registry::new(Arc::clone(&config));
-        registry.upsert_all(schools);
+        registry.upsert_all(records.schools);
+        for partnership in records.partnerships {
+            if let Some(missing) = partnership
+                .members
+                .iter()
+                .find(|member| registry.get(member.school_id.as_str()).is_none())
+            {
+                return Err(Error::FailedPrecondition(format!(
+                    "partnership {} names school {}, which is not in the registry",
+                    partnership.id, missing.school_id
+                )));
+            }
+            registry.put_partnership(Arc::new(partnership));
+        }
         Ok(Engine {
             snapshot: ArcSwap::from_pointee(Snapshot::build(&registry)),
             writer: Mutex::new(Writer {
@@ -154,26 +183,15 @@ impl Engine {
     /// Schools matching `filter` with ids after `after`, at most `page_size`.
     pub fn list(&self, filter: &ListFilter, after: Option<&str>, page_size: usize) -> ListPage {
         let snapshot = self.snapshot.load();
-        let mut total = 0u32;
-        let mut schools = Vec::with_capacity(page_size.min(snapshot.len()));
-        let mut more = false;
-        for stored in snapshot.schools() {
-            if !filter.admits(stored) {
-                continue;
-            }
-            total += 1;
-            if after.is_some_and(|after| stored.school.id.as_str() <= after) {
-                continue;
-            }
-            if schools.len() < page_size {
-                schools.push(Arc::clone(stored));
-            } else {
-                more = true;
-            }
-        }
-        let next_after = more
-            .then(|| schools.last().map(|last| last.school.id.to_string()))
-            .flatten();
+        let (schools, next_after, total) = paginate(
+            snapshot
+                .schools()
+                .iter()
+                .filter(|stored| filter.admits(stored)),
+            |stored| stored.school.id.as_str(),
+            after,
+            page_size,
+        );
         ListPage {
             schools,
             next_after,
@@ -211,11 +229,20 @@ impl Engine {
         self.apply_upserts(&mut writer, schools)
     }
 
-    /// Removes a school.
+    /// Removes a school that is in no partnership: the record of a
+    /// partnership keeps its members (mark a school closed instead).
     pub fn delete(&self, id: &str) -> Result<Arc<StoredSchool>> {
         let mut writer = self.lock_writer()?;
         if writer.registry.get(id).is_none() {
             return Err(Error::school_not_found(id));
+        }
+        let partnerships = writer.registry.partnerships_of(id);
+        if !partnerships.is_empty() {
+            let ids: Vec<&str> = partnerships.iter().map(|p| p.id.as_str()).collect();
+            return Err(Error::FailedPrecondition(format!(
+                "school {id:?} is a member of partnership(s) {}, whose record keeps it; set open to false to close it instead",
+                ids.join(", ")
+            )));
         }
         writer.persistence.persist(Change::DeleteSchool(id))?;
         let removed = writer
@@ -224,6 +251,83 @@ impl Engine {
             .ok_or_else(|| Error::Internal(format!("school {id} vanished during delete")))?;
         self.publish(&writer.registry);
         Ok(removed)
+    }
+
+    /// Records a new partnership as PROPOSED.
+    pub fn propose_partnership(&self, proposal: Proposal) -> Result<Arc<Partnership>> {
+        let violations = proposal.validate();
+        if !violations.is_empty() {
+            return Err(Error::Invalid(violations));
+        }
+        let mut writer = self.lock_writer()?;
+        let partnership =
+            partnerships::propose(&writer.registry, proposal, jiff::Timestamp::now())?;
+        self.put_partnership(&mut writer, partnership)
+    }
+
+    /// Changes a partnership's status or fields, if `update.version` is its
+    /// current version. An update that changes nothing returns it as it is.
+    pub fn update_partnership(&self, update: PartnershipUpdate) -> Result<Arc<Partnership>> {
+        let violations = update.validate();
+        if !violations.is_empty() {
+            return Err(Error::Invalid(violations));
+        }
+        let id = update.id.clone();
+        let mut writer = self.lock_writer()?;
+        match partnerships::update(&writer.registry, update, jiff::Timestamp::now())? {
+            Some(next) => self.put_partnership(&mut writer, next),
+            None => writer
+                .registry
+                .partnership(id.as_str())
+                .cloned()
+                .ok_or_else(|| Error::partnership_not_found(id.as_str())),
+        }
+    }
+
+    pub fn get_partnership(&self, id: &str) -> Result<Arc<Partnership>> {
+        self.snapshot
+            .load()
+            .partnership(id)
+            .cloned()
+            .ok_or_else(|| Error::partnership_not_found(id))
+    }
+
+    /// Partnerships matching `filter` with ids after `after`, at most
+    /// `page_size`, in id order.
+    pub fn list_partnerships(
+        &self,
+        filter: &PartnershipFilter,
+        after: Option<&str>,
+        page_size: usize,
+    ) -> PartnershipPage {
+        let snapshot = self.snapshot.load();
+        let in_consortium = |partnership: &Partnership| {
+            let wanted = filter.consortium.trim();
+            wanted.is_empty()
+                || partnership.members.iter().any(|member| {
+                    snapshot
+                        .get(member.school_id.as_str())
+                        .is_some_and(|s| s.school.consortium.trim().eq_ignore_ascii_case(wanted))
+                })
+        };
+        let (partnerships, next_after, total) = paginate(
+            snapshot.partnerships().iter().filter(|partnership| {
+                (filter.school_id.is_empty() || partnership.has_member(&filter.school_id))
+                    && filter
+                        .status
+                        .is_none_or(|status| status == partnership.status)
+                    && filter.kind.is_none_or(|kind| kind == partnership.kind)
+                    && in_consortium(partnership)
+            }),
+            |partnership| partnership.id.as_str(),
+            after,
+            page_size,
+        );
+        PartnershipPage {
+            partnerships,
+            next_after,
+            total,
+        }
     }
 
     /// Ranked partners for one school (the fast path), handed to `read`
@@ -281,6 +385,20 @@ impl Engine {
         Ok(counts)
     }
 
+    fn put_partnership(
+        &self,
+        writer: &mut Writer,
+        partnership: Partnership,
+    ) -> Result<Arc<Partnership>> {
+        writer
+            .persistence
+            .persist(Change::PutPartnership(&partnership))?;
+        let partnership = Arc::new(partnership);
+        writer.registry.put_partnership(Arc::clone(&partnership));
+        self.publish(&writer.registry);
+        Ok(partnership)
+    }
+
     fn lock_writer(&self) -> Result<MutexGuard<'_, Writer>> {
         // A poisoned lock means a writer panicked mid-write; refuse rather than
         // serve a registry that may be half-changed.
@@ -305,4 +423,33 @@ fn validate_all(schools: &[School]) -> Result<()> {
     } else {
         Err(Error::Invalid(violations))
     }
+}
+
+/// One page of `items` (in id order): those with ids after `after`, at most
+/// `page_size`, the id of the last one when more follow, and the count of
+/// all `items`.
+fn paginate<'a, T: 'a>(
+    items: impl Iterator<Item = &'a Arc<T>>,
+    id_of: impl Fn(&T) -> &str,
+    after: Option<&str>,
+    page_size: usize,
+) -> (Vec<Arc<T>>, Option<String>, u32) {
+    let mut total = 0u32;
+    let mut page: Vec<Arc<T>> = Vec::new();
+    let mut more = false;
+    for item in items {
+        total += 1;
+        if after.is_some_and(|after| id_of(item) <= after) {
+            continue;
+        }
+        if page.len() < page_size {
+            page.push(Arc::clone(item));
+        } else {
+            more = true;
+        }
+    }
+    let next_after = more
+        .then(|| page.last().map(|last| id_of(last).to_owned()))
+        .flatten();
+    (page, next_after, total)
 }

@@ -4,7 +4,7 @@
 //! on disk. The engine knows no storage format; `crate::store` implements
 //! this trait on SQLite.
 
-use crate::domain::School;
+use crate::domain::{Partnership, School};
 
 /// One write, made durable whole or not at all.
 #[derive(Debug, Clone, Copy)]
@@ -13,6 +13,8 @@ pub enum Change<'a> {
     UpsertSchools(&'a [&'a School]),
     /// Remove the school with this id.
     DeleteSchool(&'a str),
+    /// Create or replace this partnership (its members never change).
+    PutPartnership(&'a Partnership),
 }
 
 /// A storage failure: the change was not made durable.
@@ -75,12 +77,11 @@ mod tests {
 
     #[test]
     fn a_write_the_store_refuses_changes_nothing() {
-        let engine = Engine::open(
-            EngineConfig::default(),
-            Box::new(Full),
-            vec![school("kept")],
-        )
-        .unwrap();
+        let records = crate::engine::Records {
+            schools: vec![school("kept")],
+            partnerships: Vec::new(),
+        };
+        let engine = Engine::open(EngineConfig::default(), Box::new(Full), records).unwrap();
         let before = engine.snapshot();
         let error = engine.upsert(school("new")).unwrap_err();
         assert!(matches!(error, Error::Storage(_)), "{error}");

@@ -9,7 +9,10 @@ use std::sync::Arc;
 use petgraph::stable_graph::{NodeIndex, StableUnGraph};
 use petgraph::visit::EdgeRef;
 
-use crate::domain::{ContextMeasures, LanguageMedium, Phase, School, SchoolId, StoredSchool};
+use crate::domain::{
+    ContextMeasures, LanguageMedium, Partnership, PartnershipId, PartnershipStatus, Phase, School,
+    SchoolId, StoredSchool,
+};
 
 use super::config::{ChallengeWeights, EngineConfig, FamilyConfig};
 
@@ -22,10 +25,13 @@ pub enum Node {
 }
 
 /// An edge of the school graph.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Relation {
     /// School → family it belongs to.
     MemberOf,
+    /// Two schools in the same partnership (one edge per pair of members);
+    /// its kind, status and record are in the registry's partnership map.
+    Partners(PartnershipId),
 }
 
 #[derive(Debug, Clone)]
@@ -53,6 +59,7 @@ pub struct Registry {
     graph: StableUnGraph<Node, Relation>,
     schools: BTreeMap<SchoolId, Entry>,
     families: HashMap<String, NodeIndex>,
+    partnerships: BTreeMap<PartnershipId, Arc<Partnership>>,
 }
 
 impl Registry {
@@ -62,6 +69,7 @@ impl Registry {
             graph: StableUnGraph::default(),
             schools: BTreeMap::new(),
             families: HashMap::new(),
+            partnerships: BTreeMap::new(),
         }
     }
 
@@ -137,6 +145,86 @@ impl Registry {
         counts
     }
 
+    pub fn partnership(&self, id: &str) -> Option<&Arc<Partnership>> {
+        self.partnerships.get(id)
+    }
+
+    /// Partnerships in id order.
+    pub fn partnerships(&self) -> impl ExactSizeIterator<Item = &Arc<Partnership>> {
+        self.partnerships.values()
+    }
+
+    /// Partnerships a school is a member of, read from the graph.
+    pub fn partnerships_of(&self, school: &str) -> Vec<&Arc<Partnership>> {
+        let Some(entry) = self.schools.get(school) else {
+            return Vec::new();
+        };
+        let mut ids: Vec<&PartnershipId> = self
+            .graph
+            .edges(entry.node)
+            .filter_map(|edge| match edge.weight() {
+                Relation::Partners(id) => Some(id),
+                Relation::MemberOf => None,
+            })
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids.into_iter()
+            .filter_map(|id| self.partnerships.get(id))
+            .collect()
+    }
+
+    /// Pairs of schools joined by an edge of an ACTIVE partnership, each
+    /// pair once, read from the graph.
+    pub fn active_partner_pairs(&self) -> impl Iterator<Item = (&SchoolId, &SchoolId)> {
+        self.graph.edge_indices().filter_map(|edge| {
+            let Relation::Partners(id) = &self.graph[edge] else {
+                return None;
+            };
+            let active = self
+                .partnerships
+                .get(id)
+                .is_some_and(|p| p.status == PartnershipStatus::Active);
+            let (a, b) = self.graph.edge_endpoints(edge)?;
+            match (active, &self.graph[a], &self.graph[b]) {
+                (true, Node::School(a), Node::School(b)) => Some((a, b)),
+                _ => None,
+            }
+        })
+    }
+
+    /// Adds or replaces a partnership, whose members must be in the registry
+    /// and must not change once proposed. A new one gets an edge between
+    /// every pair of its members.
+    pub fn put_partnership(&mut self, partnership: Arc<Partnership>) {
+        let id = partnership.id.clone();
+        if !self.partnerships.contains_key(&id) {
+            let nodes: Vec<NodeIndex> = partnership
+                .members
+                .iter()
+                .filter_map(|member| self.schools.get(&member.school_id))
+                .map(|entry| entry.node)
+                .collect();
+            for (i, &a) in nodes.iter().enumerate() {
+                for &b in &nodes[i + 1..] {
+                    self.graph.add_edge(a, b, Relation::Partners(id.clone()));
+                }
+            }
+        }
+        self.partnerships.insert(id, partnership);
+    }
+
+    /// The first free id of the form `p-NNNNNN`.
+    pub fn next_partnership_id(&self) -> PartnershipId {
+        let next = self
+            .partnerships
+            .keys()
+            .filter_map(PartnershipId::number)
+            .max()
+            .map_or(1, |n| n + 1);
+        PartnershipId::numbered(next)
+    }
+
     /// Removes a school; `None` if there was none with that id.
     pub fn delete(&mut self, id: &str) -> Option<Arc<StoredSchool>> {
         let entry = self.schools.remove(id)?;
@@ -194,7 +282,12 @@ impl Registry {
             if entry.stored.family_id == family {
                 continue;
             }
-            let stale: Vec<_> = self.graph.edges(entry.node).map(|edge| edge.id()).collect();
+            let stale: Vec<_> = self
+                .graph
+                .edges(entry.node)
+                .filter(|edge| *edge.weight() == Relation::MemberOf)
+                .map(|edge| edge.id())
+                .collect();
             for edge in stale {
                 self.graph.remove_edge(edge);
             }

@@ -1,4 +1,4 @@
-//! The scoring model (design §3): eight components, each in [0, 1], combined
+//! The scoring model (design §3, and issue 5's track record): nine components, each in [0, 1], combined
 //! by a weighted mean. Each component is computed once, as a typed detail
 //! that carries its inputs and value; the score is summed from those same
 //! values and the reasons are rendered from them, so the score and its
@@ -22,10 +22,11 @@ pub enum Factor {
     Language,
     Size,
     Load,
+    TrackRecord,
 }
 
 impl Factor {
-    pub const ALL: [Factor; 8] = [
+    pub const ALL: [Factor; 9] = [
         Factor::Stage,
         Factor::Proximity,
         Factor::Context,
@@ -34,6 +35,7 @@ impl Factor {
         Factor::Language,
         Factor::Size,
         Factor::Load,
+        Factor::TrackRecord,
     ];
     pub const COUNT: usize = Factor::ALL.len();
 
@@ -47,12 +49,52 @@ impl Factor {
             Factor::Language => "language",
             Factor::Size => "size",
             Factor::Load => "load",
+            Factor::TrackRecord => "track_record",
         }
     }
 }
 
 /// Position of proximity in [`Factor::ALL`].
 const PROXIMITY: usize = 1;
+
+/// Focus areas in which a school completed partnerships whose impact was
+/// rated GREEN, and those rated YELLOW at best (design: a database of
+/// practice worthy of emulation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TrackRecord {
+    pub green: FocusSet,
+    /// Areas rated YELLOW and never GREEN.
+    pub yellow: FocusSet,
+}
+
+impl TrackRecord {
+    pub const NONE: TrackRecord = TrackRecord {
+        green: FocusSet::EMPTY,
+        yellow: FocusSet::EMPTY,
+    };
+
+    /// Adds a completed partnership's areas at its rating (GREEN or YELLOW).
+    pub fn add(&mut self, focus: FocusSet, green: bool) {
+        if green {
+            self.green = self.green.union(focus);
+            self.yellow = self.yellow.difference(focus);
+        } else {
+            self.yellow = self.yellow.union(focus.difference(self.green));
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.green.is_empty() && self.yellow.is_empty()
+    }
+
+    /// The same record restricted to `areas`.
+    fn within(self, areas: FocusSet) -> TrackRecord {
+        TrackRecord {
+            green: self.green.intersection(areas),
+            yellow: self.yellow.intersection(areas),
+        }
+    }
+}
 
 /// Sentinel for "no family" in [`Profile::family`].
 pub const NO_FAMILY: u32 = u32::MAX;
@@ -76,6 +118,7 @@ pub struct Profile {
     pub capacity: u32,
     /// Active partnerships in which this school gives support.
     pub active_support: u32,
+    pub track_record: TrackRecord,
     /// Interned, case-folded consortium and local authority.
     pub consortium: u32,
     pub local_authority: u32,
@@ -192,6 +235,7 @@ impl<'a> ScoringContext<'a> {
             + w[5] * self.language_value(seeker.language, partner.language)
             + w[6] * self.size_value(seeker.known_ln_pupils(), partner.known_ln_pupils())
             + w[7] * self.supporter(seeker, partner).1.free_share()
+            + w[8] * self.track_record_value(seeker, partner)
     }
 
     /// The proximity component's weighted value at a distance.
@@ -233,6 +277,7 @@ impl<'a> ScoringContext<'a> {
             }),
             self.size(seeker, partner),
             self.load(seeker, partner),
+            self.track_record(seeker, partner),
         ]
     }
 
@@ -375,6 +420,83 @@ impl<'a> ScoringContext<'a> {
             free: supporter.free_capacity(),
             value: supporter.free_share(),
         })
+    }
+
+    /// Whose track record counts, in which areas: the partner's in the
+    /// seeker's wants (SUPPORT, PEER), or the seeker's own in the partner's
+    /// needs (LEAD, where the seeker gives the support).
+    fn track_record_inputs(&self, seeker: &Profile, partner: &Profile) -> (TrackRecord, FocusSet) {
+        match self.mode {
+            MatchMode::Support | MatchMode::Peer => {
+                (partner.track_record, self.seeker_wants(seeker))
+            }
+            MatchMode::Lead => (seeker.track_record, partner.needs),
+        }
+    }
+
+    /// The mean credit over the areas wanted (1 for GREEN, the configured
+    /// share for YELLOW, 0 for none); with no areas wanted, the best credit
+    /// anywhere.
+    fn track_record_credit(&self, record: TrackRecord, wanted: FocusSet) -> f64 {
+        let yellow = self.config.yellow_track_record;
+        if wanted.is_empty() {
+            return if !record.green.is_empty() {
+                1.0
+            } else if !record.yellow.is_empty() {
+                yellow
+            } else {
+                0.0
+            };
+        }
+        let within = record.within(wanted);
+        (f64::from(within.green.len()) + yellow * f64::from(within.yellow.len()))
+            / f64::from(wanted.len())
+    }
+
+    fn track_record_value(&self, seeker: &Profile, partner: &Profile) -> f64 {
+        let (record, wanted) = self.track_record_inputs(seeker, partner);
+        self.track_record_credit(record, wanted)
+    }
+
+    fn track_record(&self, seeker: &Profile, partner: &Profile) -> Component {
+        let (record, wanted) = self.track_record_inputs(seeker, partner);
+        let shown = if wanted.is_empty() {
+            record
+        } else {
+            record.within(wanted)
+        };
+        Component::new(Detail::TrackRecord {
+            supporter_is_partner: self.mode != MatchMode::Lead,
+            wanted,
+            proven: shown,
+            value: self.track_record_credit(record, wanted),
+        })
+    }
+
+    /// The best track-record value any member of `group` could have.
+    fn track_record_bound(&self, seeker: &Profile, group: &GroupSummary) -> f64 {
+        match self.mode {
+            // A member without a record scores 0 whatever is wanted.
+            MatchMode::Support | MatchMode::Peer => {
+                if group.flags & ANY_TRACK_RECORD != 0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            // The seeker's own record, over a member's needs: no more than
+            // its best credit in any area some member needs, or anywhere
+            // for members with no needs.
+            MatchMode::Lead => {
+                let record = seeker.track_record;
+                let mut best =
+                    self.track_record_credit(record.within(group.needs), FocusSet::EMPTY);
+                if group.any_without_needs() {
+                    best = best.max(self.track_record_credit(record, FocusSet::EMPTY));
+                }
+                best
+            }
+        }
     }
 
     fn language_value(
@@ -569,6 +691,7 @@ impl<'a> GroupBounder<'a> {
             + self.language[usize::from(group.languages.0)]
             + w[6] * size
             + w[7] * load
+            + w[8] * scoring.track_record_bound(seeker, group)
     }
 }
 
@@ -672,6 +795,7 @@ const ANY_WITHOUT_NEEDS: u8 = 1;
 const UNKNOWN_CHALLENGE: u8 = 2;
 const UNKNOWN_PUPILS: u8 = 4;
 const ANY_FREE_CAPACITY: u8 = 8;
+const ANY_TRACK_RECORD: u8 = 16;
 
 /// What the score bound needs to know about a group of schools: the union or
 /// range of each attribute the components read. Packed (36 bytes) so an
@@ -732,7 +856,8 @@ impl GroupSummary {
             flags: flag(needs == 0, ANY_WITHOUT_NEEDS)
                 | flag(profile.challenge.is_none(), UNKNOWN_CHALLENGE)
                 | flag(profile.pupils.is_none(), UNKNOWN_PUPILS)
-                | flag(profile.free_capacity() > 0, ANY_FREE_CAPACITY),
+                | flag(profile.free_capacity() > 0, ANY_FREE_CAPACITY)
+                | flag(!profile.track_record.is_empty(), ANY_TRACK_RECORD),
             max_free_share: (profile.free_share() * 255.0).ceil().min(255.0) as u8,
             members: 1,
         }
@@ -902,6 +1027,16 @@ pub enum Detail {
         free: u32,
         value: f64,
     },
+    TrackRecord {
+        /// The partner gives support (SUPPORT, PEER); otherwise the seeker.
+        supporter_is_partner: bool,
+        /// The areas the support is for (empty: none recorded).
+        wanted: FocusSet,
+        /// The supporter's record in those areas (or anywhere, when none
+        /// are wanted).
+        proven: TrackRecord,
+        value: f64,
+    },
 }
 
 /// A component's value with the detail that produced it.
@@ -921,7 +1056,8 @@ impl Component {
             | Detail::Phase { value, .. }
             | Detail::Language { value, .. }
             | Detail::Size { value, .. }
-            | Detail::Load { value, .. } => value,
+            | Detail::Load { value, .. }
+            | Detail::TrackRecord { value, .. } => value,
         };
         Component { detail, value }
     }
@@ -936,6 +1072,7 @@ impl Component {
             Detail::Language { .. } => Factor::Language,
             Detail::Size { .. } => Factor::Size,
             Detail::Load { .. } => Factor::Load,
+            Detail::TrackRecord { .. } => Factor::TrackRecord,
         }
     }
 
@@ -1046,6 +1183,12 @@ impl Component {
                 (None, _) => "pupil numbers unknown for the seeker: scored as neutral".to_owned(),
                 (_, None) => "pupil numbers unknown for the partner: scored as neutral".to_owned(),
             },
+            Detail::TrackRecord {
+                supporter_is_partner,
+                wanted,
+                proven,
+                ..
+            } => track_record_reason(supporter_is_partner, wanted, proven),
             Detail::Load {
                 supporter_is_partner,
                 capacity,
@@ -1071,6 +1214,47 @@ impl Component {
             }
         }
     }
+}
+
+fn track_record_reason(
+    supporter_is_partner: bool,
+    wanted: FocusSet,
+    proven: TrackRecord,
+) -> String {
+    let who = if supporter_is_partner {
+        "the partner"
+    } else {
+        "the seeker (as lead)"
+    };
+    let mut ratings = Vec::new();
+    if !proven.green.is_empty() {
+        ratings.push(format!("green in {}", proven.green.labels()));
+    }
+    if !proven.yellow.is_empty() {
+        ratings.push(format!("yellow in {}", proven.yellow.labels()));
+    }
+    let areas = if supporter_is_partner {
+        "areas the seeker wants"
+    } else {
+        "areas the partner needs"
+    };
+    if ratings.is_empty() {
+        return if wanted.is_empty() {
+            format!("{who} has no completed partnership rated green or yellow")
+        } else {
+            format!("{who} has no completed partnership rated green or yellow in the {areas}")
+        };
+    }
+    let proven_count = proven.green.union(proven.yellow).len();
+    let mut text = format!(
+        "{who} completed partnerships rated {}",
+        ratings.join(" and ")
+    );
+    if !wanted.is_empty() {
+        let _ = write!(text, ", {proven_count} of the {} {areas}", wanted.len());
+    }
+    text.push_str(": a proven track record");
+    text
 }
 
 fn stage_reason(mode: MatchMode, seeker: Option<Stage>, partner: Option<Stage>) -> String {

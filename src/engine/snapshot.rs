@@ -1,15 +1,16 @@
 //! An immutable view of the registry that reads work on: schools in id order,
-//! their scoring profiles, and the search index. Built after each write and
+//! their scoring profiles (with what the partnerships make of them: support
+//! places in use, track records), the search index and the partnerships. Built after each write and
 //! published whole, so a reader never sees half a write and never waits.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::domain::StoredSchool;
+use crate::domain::{MemberRole, Partnership, PartnershipStatus, StoredSchool};
 
 use super::index::SearchIndex;
 use super::registry::Registry;
-use super::scoring::{NO_FAMILY, Profile};
+use super::scoring::{NO_FAMILY, Profile, TrackRecord};
 
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -23,6 +24,11 @@ pub struct Snapshot {
     by_id: HashMap<Box<str>, u32>,
     /// Members of each family, by the family number in [`Profile::family`].
     family_members: Vec<Vec<u32>>,
+    /// Partnerships in id order.
+    partnerships: Vec<Arc<Partnership>>,
+    /// Schools in an ACTIVE partnership with each school, sorted; only
+    /// schools with some.
+    active_partners: HashMap<u32, Vec<u32>>,
 }
 
 impl Snapshot {
@@ -35,6 +41,25 @@ impl Snapshot {
             *areas.entry(text.trim().to_lowercase()).or_insert(next)
         };
         let schools: Vec<Arc<StoredSchool>> = registry.iter().cloned().collect();
+        let partnerships: Vec<Arc<Partnership>> = registry.partnerships().cloned().collect();
+        let mut active_support: HashMap<&str, u32> = HashMap::new();
+        let mut track_records: HashMap<&str, TrackRecord> = HashMap::new();
+        for partnership in &partnerships {
+            if partnership.status == PartnershipStatus::Active {
+                for supporter in partnership.with_role(MemberRole::Supporter) {
+                    *active_support.entry(supporter.as_str()).or_default() += 1;
+                }
+            }
+            if let Some(rating) = partnership.proven_rating() {
+                let green = rating == crate::domain::ImpactRating::Green;
+                for school in partnership.credited() {
+                    track_records
+                        .entry(school.as_str())
+                        .or_default()
+                        .add(partnership.focus, green);
+                }
+            }
+        }
         let profiles: Vec<Profile> = schools
             .iter()
             .map(|stored| {
@@ -58,7 +83,11 @@ impl Snapshot {
                     pupils: school.pupils,
                     ln_pupils: f64::from(school.pupils.unwrap_or(1).max(1)).ln(),
                     capacity: stored.capacity,
-                    active_support: 0,
+                    active_support: active_support.get(school.id.as_str()).copied().unwrap_or(0),
+                    track_record: track_records
+                        .get(school.id.as_str())
+                        .copied()
+                        .unwrap_or(TrackRecord::NONE),
                     consortium: intern_area(&school.consortium),
                     local_authority: intern_area(&school.local_authority),
                     open: school.open,
@@ -72,14 +101,27 @@ impl Snapshot {
                 family_members[profile.family as usize].push(member as u32);
             }
         }
-        let by_id = schools
+        let by_id: HashMap<Box<str>, u32> = schools
             .iter()
             .enumerate()
             .map(|(index, stored)| (Box::from(stored.school.id.as_str()), index as u32))
             .collect();
+        let mut active_partners: HashMap<u32, Vec<u32>> = HashMap::new();
+        for (a, b) in registry.active_partner_pairs() {
+            if let (Some(&a), Some(&b)) = (by_id.get(a.as_str()), by_id.get(b.as_str())) {
+                active_partners.entry(a).or_default().push(b);
+                active_partners.entry(b).or_default().push(a);
+            }
+        }
+        for partners in active_partners.values_mut() {
+            partners.sort_unstable();
+            partners.dedup();
+        }
         Snapshot {
             by_id,
             family_members,
+            partnerships,
+            active_partners,
             schools,
             profiles,
             index,
@@ -133,5 +175,23 @@ impl Snapshot {
 
     pub fn index(&self) -> &SearchIndex {
         &self.index
+    }
+
+    /// Partnerships in id order.
+    pub fn partnerships(&self) -> &[Arc<Partnership>] {
+        &self.partnerships
+    }
+
+    pub fn partnership(&self, id: &str) -> Option<&Arc<Partnership>> {
+        self.partnerships
+            .binary_search_by(|partnership| partnership.id.as_str().cmp(id))
+            .ok()
+            .map(|position| &self.partnerships[position])
+    }
+
+    /// Indices of the schools in an ACTIVE partnership with school `index`,
+    /// sorted.
+    pub fn active_partners(&self, index: u32) -> &[u32] {
+        self.active_partners.get(&index).map_or(&[], Vec::as_slice)
     }
 }

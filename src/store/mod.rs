@@ -10,6 +10,7 @@
 //! - Schema migrations are the numbered files in `migrations/`, applied in
 //!   order and tracked in SQLite's `user_version`.
 
+mod partnerships;
 mod schools;
 
 use std::path::{Path, PathBuf};
@@ -17,12 +18,14 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use rusqlite_migration::{M, Migrations};
 
-use crate::domain::School;
-use crate::engine::{Change, Persistence, StorageError};
+use crate::engine::{Change, Persistence, Records, StorageError};
 
 /// The schema, one migration per file, in order. Never edit one that has
 /// shipped: add the next.
-const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("../../migrations/0001_schools.sql"))];
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(include_str!("../../migrations/0001_schools.sql")),
+    M::up(include_str!("../../migrations/0002_partnerships.sql")),
+];
 
 /// A database path meaning "no file": a throwaway in-memory database.
 pub const IN_MEMORY: &str = ":memory:";
@@ -50,16 +53,16 @@ pub enum StoreError {
     Invalid { path: PathBuf, message: String },
 }
 
-/// Everything the database holds, read at start-up.
-#[derive(Debug, Default)]
-pub struct Contents {
-    pub schools: Vec<School>,
+/// Why reading a table failed.
+enum ReadError {
+    Sql(rusqlite::Error),
+    /// A row whose values partnermatch would not have written.
+    Invalid(String),
 }
 
-impl Contents {
-    /// Whether the database holds no schools (a fresh file to seed).
-    pub fn is_empty(&self) -> bool {
-        self.schools.is_empty()
+impl From<rusqlite::Error> for ReadError {
+    fn from(error: rusqlite::Error) -> ReadError {
+        ReadError::Sql(error)
     }
 }
 
@@ -80,7 +83,7 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, brings its schema
     /// up to date and reads everything it holds. `:memory:` opens a
     /// throwaway in-memory database.
-    pub fn open(path: &Path) -> Result<(SqliteStore, Contents), StoreError> {
+    pub fn open(path: &Path) -> Result<(SqliteStore, Records), StoreError> {
         let open_error = |source| StoreError::Open {
             path: path.to_owned(),
             source,
@@ -104,17 +107,21 @@ impl SqliteStore {
                     message: other.to_string(),
                 },
             })?;
-        let schools = schools::read_all(&connection).map_err(|error| match error {
-            schools::ReadError::Sql(source) => StoreError::Read {
+        let read_error = |error| match error {
+            ReadError::Sql(source) => StoreError::Read {
                 path: path.to_owned(),
                 source,
             },
-            schools::ReadError::Invalid(message) => StoreError::Invalid {
+            ReadError::Invalid(message) => StoreError::Invalid {
                 path: path.to_owned(),
                 message,
             },
-        })?;
-        Ok((SqliteStore { connection }, Contents { schools }))
+        };
+        let records = Records {
+            schools: schools::read_all(&connection).map_err(read_error)?,
+            partnerships: partnerships::read_all(&connection).map_err(read_error)?,
+        };
+        Ok((SqliteStore { connection }, records))
     }
 }
 
@@ -161,6 +168,7 @@ impl Persistence for SqliteStore {
         match change {
             Change::UpsertSchools(schools) => schools::upsert(&transaction, schools),
             Change::DeleteSchool(id) => schools::delete(&transaction, id),
+            Change::PutPartnership(partnership) => partnerships::put(&transaction, partnership),
         }
         .map_err(storage_error)?;
         transaction.commit().map_err(storage_error)
@@ -171,7 +179,9 @@ impl Persistence for SqliteStore {
 mod tests {
     use super::*;
     use crate::domain::{
-        ContextMeasures, FocusArea, FocusSet, GeoPoint, LanguageMedium, Phase, SchoolId, Stage,
+        ContextMeasures, FocusArea, FocusSet, GeoPoint, ImpactRating, LanguageMedium, Member,
+        MemberRole, Partnership, PartnershipId, PartnershipKind, PartnershipStatus, Phase, Plan,
+        School, SchoolId, Stage,
     };
 
     #[test]
@@ -232,8 +242,8 @@ mod tests {
     fn schools_round_trip_exactly_through_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("test.db");
-        let (mut store, contents) = SqliteStore::open(&path).unwrap();
-        assert!(contents.is_empty());
+        let (mut store, records) = SqliteStore::open(&path).unwrap();
+        assert!(records.is_empty());
         let (full, sparse) = (full_school(), sparse_school());
         let mut gone = sparse_school();
         gone.id = SchoolId::parse("gone").unwrap();
@@ -243,8 +253,71 @@ mod tests {
         store.persist(Change::DeleteSchool("gone")).unwrap();
         drop(store);
 
-        let (_store, contents) = SqliteStore::open(&path).unwrap();
-        assert_eq!(contents.schools, vec![full, sparse]);
+        let (_store, records) = SqliteStore::open(&path).unwrap();
+        assert_eq!(records.schools, vec![full, sparse]);
+    }
+
+    #[test]
+    fn partnerships_round_trip_exactly_through_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("test.db");
+        let (mut store, _) = SqliteStore::open(&path).unwrap();
+        let (full, sparse) = (full_school(), sparse_school());
+        store
+            .persist(Change::UpsertSchools(&[&full, &sparse]))
+            .unwrap();
+        let created: jiff::Timestamp = "2026-09-01T08:30:00.123456789Z".parse().unwrap();
+        let mut partnership = Partnership {
+            id: PartnershipId::numbered(7),
+            kind: PartnershipKind::Support,
+            status: PartnershipStatus::Proposed,
+            members: vec![
+                Member {
+                    school_id: sparse.id.clone(),
+                    role: MemberRole::Supported,
+                },
+                Member {
+                    school_id: full.id.clone(),
+                    role: MemberRole::Supporter,
+                },
+            ],
+            focus: [FocusArea::Literacy, FocusArea::Attendance]
+                .into_iter()
+                .collect(),
+            plan: Plan {
+                identified_need: "Reading ages ‘well below’ chronological age".into(),
+                strategic_objectives: "Raise reading ages".into(),
+                provision: "Two days a term of a literacy lead".into(),
+                action_plan: "1. Audit\n2. Train".into(),
+                success_criteria: "80% at expected level".into(),
+                review_date: Some("2027-03-31".parse().unwrap()),
+            },
+            impact_rating: None,
+            impact_notes: String::new(),
+            version: 1,
+            created_at: created,
+            updated_at: created,
+            started_at: None,
+            finished_at: None,
+        };
+        store.persist(Change::PutPartnership(&partnership)).unwrap();
+        // An update rewrites the row in place; members stay as they were.
+        partnership.status = PartnershipStatus::Completed;
+        partnership.version = 4;
+        partnership.impact_rating = Some(ImpactRating::Green);
+        partnership.impact_notes = "Reading ages up 14 months".into();
+        partnership.started_at = Some(created);
+        partnership.finished_at = Some("2027-07-20T15:00:00Z".parse().unwrap());
+        store.persist(Change::PutPartnership(&partnership)).unwrap();
+        // A school that partnerships reference is updated in place.
+        let mut renamed = full_school();
+        renamed.name = "Renamed".into();
+        store.persist(Change::UpsertSchools(&[&renamed])).unwrap();
+        drop(store);
+
+        let (_store, records) = SqliteStore::open(&path).unwrap();
+        assert_eq!(records.partnerships, vec![partnership]);
+        assert_eq!(records.schools[0].name, "Renamed");
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 use rusqlite::{Row, Transaction, params};
 
+use super::ReadError;
+
 use crate::domain::{
     ContextMeasures, FocusArea, FocusSet, GeoPoint, LanguageMedium, Phase, School, SchoolId, Stage,
 };
@@ -11,9 +13,18 @@ const COLUMNS: &str = "id, name, phase, stage, language_medium, latitude, longit
      eal_percent, family_id, strengths, needs, capacity, religious_character, open";
 
 pub(super) fn upsert(transaction: &Transaction<'_>, schools: &[&School]) -> rusqlite::Result<()> {
+    // An upsert that updates in place: REPLACE would delete the row first,
+    // which partnership members referencing it do not allow.
+    let updates = COLUMNS
+        .split(", ")
+        .skip(1)
+        .map(|column| format!("{column} = excluded.{column}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut statement = transaction.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO schools ({COLUMNS}) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
+        "INSERT INTO schools ({COLUMNS}) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20) \
+         ON CONFLICT (id) DO UPDATE SET {updates}"
     ))?;
     for school in schools {
         statement.execute(params![
@@ -45,18 +56,6 @@ pub(super) fn upsert(transaction: &Transaction<'_>, schools: &[&School]) -> rusq
 pub(super) fn delete(transaction: &Transaction<'_>, id: &str) -> rusqlite::Result<()> {
     transaction.execute("DELETE FROM schools WHERE id = ?1", [id])?;
     Ok(())
-}
-
-pub(super) enum ReadError {
-    Sql(rusqlite::Error),
-    /// A row whose values partnermatch would not have written.
-    Invalid(String),
-}
-
-impl From<rusqlite::Error> for ReadError {
-    fn from(error: rusqlite::Error) -> ReadError {
-        ReadError::Sql(error)
-    }
 }
 
 /// Every school, in id order, each checked as the API would check it.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use partnermatch::api::pb;
 use partnermatch::api::pb::partner_matcher_client::PartnerMatcherClient;
+use partnermatch::api::pb::partnership_registry_client::PartnershipRegistryClient;
 use partnermatch::api::pb::school_registry_client::SchoolRegistryClient;
 use partnermatch::domain::{
     ContextMeasures, FocusArea, FocusSet, GeoPoint, LanguageMedium, Phase, School, SchoolId, Stage,
@@ -75,6 +76,10 @@ impl TestServer {
 
     pub async fn matcher(&self) -> PartnerMatcherClient<Channel> {
         PartnerMatcherClient::new(self.channel().await)
+    }
+
+    pub async fn partnerships(&self) -> PartnershipRegistryClient<Channel> {
+        PartnershipRegistryClient::new(self.channel().await)
     }
 
     /// Stops the server and fails the test if it ended with an error.

@@ -1,6 +1,6 @@
 //! The database behind the real binary:
-//! 1. writes survive a restart, and `--data synthetic` seeds an empty
-//!    database only;
+//! 1. writes (schools and partnerships) survive a restart, and
+//!    `--data synthetic` seeds an empty database only;
 //! 2. a server killed with SIGKILL while writes stream in restarts with
 //!    every acknowledged write, and no import batch half-applied;
 //! 3. a corrupt, unopenable or already-served database stops start-up with a
@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use partnermatch::api::pb;
+use partnermatch::api::pb::partnership_registry_client::PartnershipRegistryClient;
 use partnermatch::api::pb::school_registry_client::SchoolRegistryClient;
 use tonic::transport::Channel;
 
@@ -82,8 +83,43 @@ async fn writes_survive_a_restart_and_synthetic_seeds_an_empty_database_only() {
         .delete_school(pb::DeleteSchoolRequest { id: victim.clone() })
         .await
         .unwrap();
+    // A partnership moved along its lifecycle.
+    let mut partnerships = PartnershipRegistryClient::connect(format!("http://{}", server.address))
+        .await
+        .unwrap();
+    let mut supported = all_names(&server.address)
+        .await
+        .into_keys()
+        .collect::<Vec<_>>();
+    supported.sort();
+    let proposed = partnerships
+        .propose_partnership(pb::ProposePartnershipRequest {
+            kind: pb::PartnershipKind::Peer as i32,
+            members: ["durable-1", supported[0].as_str()]
+                .into_iter()
+                .map(|id| pb::PartnershipMember {
+                    school_id: id.into(),
+                    role: pb::MemberRole::Member as i32,
+                })
+                .collect(),
+            identified_need: "Numeracy in years 5 and 6".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let agreed = partnerships
+        .update_partnership(pb::UpdatePartnershipRequest {
+            id: proposed.id.clone(),
+            version: proposed.version,
+            status: pb::PartnershipStatus::Agreed as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
     let before = all_names(&server.address).await;
-    drop(client);
+    drop((client, partnerships));
     stop(&mut server).await;
 
     // Restarted with a different --schools: the database wins.
@@ -101,6 +137,16 @@ async fn writes_survive_a_restart_and_synthetic_seeds_an_empty_database_only() {
     assert_eq!(after, before);
     assert_eq!(after["durable-1"], "Ysgol Barhaus");
     assert!(!after.contains_key(&victim));
+    let reread = PartnershipRegistryClient::connect(format!("http://{}", server.address))
+        .await
+        .unwrap()
+        .get_partnership(pb::GetPartnershipRequest {
+            id: agreed.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reread, agreed);
 }
 
 /// Acknowledged writes, recorded by the writer tasks as the replies arrive.

@@ -212,7 +212,7 @@ async fn grpcurl_match_with_json_in_and_out() {
         assert!(candidate["distanceKm"].as_f64().unwrap() >= 0.0);
         assert!(candidate["stage"].as_str().unwrap().starts_with("STAGE_"));
         let components = candidate["components"].as_array().unwrap();
-        assert_eq!(components.len(), 8);
+        assert_eq!(components.len(), 9);
         assert_eq!(components[0]["factor"], "FACTOR_STAGE");
         assert!(
             components

@@ -10,6 +10,7 @@ mod durability;
 mod external;
 mod loadgen;
 mod oracle;
+mod partnerships;
 mod ranking;
 mod registry;
 mod validation;

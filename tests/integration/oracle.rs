@@ -1,13 +1,18 @@
 //! The fast path (nearest-first search with an early stop) returns exactly
 //! the brute-force oracle's top K — same schools, ranks, scores and
 //! distances, ties included — on random populations, requests and weights,
-//! and on the synthetic population with searches that really prune.
+//! and on the synthetic population with searches that really prune. The
+//! populations carry partnerships: active ones (excluded partners, support
+//! places in use) and completed, rated ones (track records).
 
 use partnermatch::domain::{
-    ContextMeasures, FocusSet, GeoPoint, LanguageMedium, MatchMode, Phase, PhaseRelation, School,
-    SchoolId, Stage,
+    ContextMeasures, FocusSet, GeoPoint, ImpactRating, LanguageMedium, MatchMode, Member,
+    MemberRole, Partnership, PartnershipId, PartnershipKind, PartnershipStatus, Phase,
+    PhaseRelation, Plan, School, SchoolId, Stage,
 };
-use partnermatch::engine::{Engine, EngineConfig, MatchQuery, Weights, brute_force, top_k};
+use partnermatch::engine::{
+    Engine, EngineConfig, InMemory, MatchQuery, Records, Weights, brute_force, top_k,
+};
 use proptest::prelude::*;
 
 fn focus_set(bits: u32) -> FocusSet {
@@ -30,6 +35,7 @@ prop_compose! {
         fsm in prop::option::weighted(0.7, 0.0f64..60.0),
         aln in prop::option::weighted(0.3, 0.0f64..40.0),
         strengths in 0u32..(1 << 21), needs in 0u32..(1 << 21), sparse in any::<bool>(),
+        no_needs in prop::bool::weighted(0.15),
         capacity in prop::option::weighted(0.3, 0u32..4),
         open in prop::bool::weighted(0.9),
         area in 0usize..3,
@@ -50,7 +56,7 @@ prop_compose! {
             context: ContextMeasures { fsm_percent: fsm, aln_percent: aln, ..ContextMeasures::default() },
             family_id: None,
             strengths: focus_set(strengths & mask),
-            needs: focus_set(needs & mask),
+            needs: if no_needs { FocusSet::EMPTY } else { focus_set(needs & mask) },
             capacity,
             religious_character: String::new(),
             open,
@@ -82,24 +88,48 @@ fn arb_weights() -> impl Strategy<Value = Weights> {
         weight(),
         weight(),
         weight(),
+        weight(),
         // Sometimes proximity dominates, so the early stop really fires.
         prop::bool::weighted(0.3),
     )
         .prop_map(
-            |(stage, proximity, context, focus, phase, language, size, load, near)| Weights {
+            |(
                 stage,
-                proximity: if near { 50.0 } else { proximity },
+                proximity,
                 context,
                 focus,
                 phase,
                 language,
                 size,
-                // Never all zero.
-                load: if stage + proximity + context + focus + phase + language + size == 0.0 {
-                    1.0
-                } else {
-                    load
-                },
+                load,
+                track_record,
+                near,
+            )| {
+                Weights {
+                    stage,
+                    proximity: if near { 50.0 } else { proximity },
+                    context,
+                    focus,
+                    phase,
+                    language,
+                    size,
+                    load,
+                    // Never all zero.
+                    track_record: if stage
+                        + proximity
+                        + context
+                        + focus
+                        + phase
+                        + language
+                        + size
+                        + load
+                        == 0.0
+                    {
+                        1.0
+                    } else {
+                        track_record
+                    },
+                }
             },
         )
 }
@@ -136,11 +166,92 @@ prop_compose! {
     }
 }
 
-fn population_and_queries() -> impl Strategy<Value = (Vec<School>, Vec<MatchQuery>)> {
+/// A two-school partnership between schools `a` and `b` (`a` supports in
+/// SUPPORT partnerships), in `status`, rated `rating`, on `focus`.
+fn pair(
+    number: u64,
+    (a, b): (usize, usize),
+    kind: PartnershipKind,
+    status: PartnershipStatus,
+    rating: Option<ImpactRating>,
+    focus: FocusSet,
+) -> Partnership {
+    let roles = if kind == PartnershipKind::Support {
+        [MemberRole::Supporter, MemberRole::Supported]
+    } else {
+        [MemberRole::Member, MemberRole::Member]
+    };
+    let now = jiff::Timestamp::UNIX_EPOCH;
+    Partnership {
+        id: PartnershipId::numbered(number),
+        kind,
+        status,
+        members: [a, b]
+            .into_iter()
+            .zip(roles)
+            .map(|(school, role)| Member {
+                school_id: SchoolId::parse(&format!("s{school:03}")).unwrap(),
+                role,
+            })
+            .collect(),
+        focus,
+        plan: Plan::default(),
+        impact_rating: rating,
+        impact_notes: String::new(),
+        version: 1,
+        created_at: now,
+        updated_at: now,
+        started_at: None,
+        finished_at: None,
+    }
+}
+
+fn arb_partnerships(population: usize) -> impl Strategy<Value = Vec<Partnership>> {
+    let one = (
+        0..population,
+        0..population,
+        prop::sample::select(vec![PartnershipKind::Support, PartnershipKind::Peer]),
+        prop::sample::select(vec![
+            PartnershipStatus::Active,
+            PartnershipStatus::Completed,
+            PartnershipStatus::Completed,
+            PartnershipStatus::Proposed,
+        ]),
+        prop::option::weighted(0.8, prop::sample::select(ImpactRating::ALL.to_vec())),
+        // Few areas, so records overlap the seekers' wants only sometimes.
+        0u32..(1 << 21),
+    );
+    prop::collection::vec(one, 0..(population / 2).max(1)).prop_map(|raw| {
+        raw.into_iter()
+            .filter(|(a, b, ..)| a != b)
+            .enumerate()
+            .map(|(i, (a, b, kind, status, rating, focus))| {
+                let focus = focus_set(focus & 0b0010_0000_1000_0000_0110);
+                pair(i as u64 + 1, (a, b), kind, status, rating, focus)
+            })
+            .collect()
+    })
+}
+
+type Population = (Vec<School>, Vec<Partnership>, Vec<MatchQuery>);
+
+fn population_and_queries() -> impl Strategy<Value = Population> {
     arb_population().prop_flat_map(|schools| {
         let n = schools.len();
-        (Just(schools), prop::collection::vec(arb_query(n), 1..8))
+        (
+            Just(schools),
+            arb_partnerships(n),
+            prop::collection::vec(arb_query(n), 1..8),
+        )
     })
+}
+
+fn engine_with(schools: Vec<School>, partnerships: Vec<Partnership>) -> Engine {
+    let records = Records {
+        schools,
+        partnerships,
+    };
+    Engine::open(EngineConfig::default(), Box::new(InMemory), records).unwrap()
 }
 
 /// What the two paths found: how many schools each scored.
@@ -178,8 +289,8 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
     #[test]
-    fn fast_path_equals_brute_force((schools, queries) in population_and_queries()) {
-        let engine = Engine::with_schools(EngineConfig::default(), schools).unwrap();
+    fn fast_path_equals_brute_force((schools, partnerships, queries) in population_and_queries()) {
+        let engine = engine_with(schools, partnerships);
         for query in &queries {
             assert_same_answer(&engine, query);
         }
@@ -193,7 +304,29 @@ fn fast_path_equals_brute_force_on_the_synthetic_population_and_prunes() {
         seed: 11,
     });
     let ids: Vec<String> = schools.iter().map(|s| s.id.to_string()).collect();
-    let engine = Engine::with_schools(EngineConfig::default(), schools).unwrap();
+    // Every seventh school has a partnership with its neighbour in id order:
+    // active, or completed with each rating in turn.
+    let partnerships = (0..ids.len() - 1)
+        .step_by(7)
+        .enumerate()
+        .map(|(n, i)| {
+            let status = [PartnershipStatus::Active, PartnershipStatus::Completed][n % 2];
+            let rating = [ImpactRating::Green, ImpactRating::Yellow, ImpactRating::Red][n % 3];
+            let focus = focus_set(0b1011 << (n % 17));
+            let mut partnership = pair(
+                n as u64 + 1,
+                (0, 1),
+                PartnershipKind::Support,
+                status,
+                Some(rating),
+                focus,
+            );
+            partnership.members[0].school_id = SchoolId::parse(&ids[i]).unwrap();
+            partnership.members[1].school_id = SchoolId::parse(&ids[i + 1]).unwrap();
+            partnership
+        })
+        .collect();
+    let engine = engine_with(schools, partnerships);
     let config = engine.config().scoring.clone();
     let mut pruned = 0;
     let mut answered = 0;
@@ -218,4 +351,65 @@ fn fast_path_equals_brute_force_on_the_synthetic_population_and_prunes() {
     }
     assert!(answered > 150, "most seekers can be matched ({answered})");
     assert!(pruned > 40, "the early stop fires ({pruned} of {answered})");
+}
+
+/// A LEAD seeker's own track record counts for a partner with no needs
+/// recorded (its best credit anywhere): the bound on a group of such
+/// partners must allow for it, or the search would stop before the one
+/// partner the record makes best.
+#[test]
+fn a_lead_seekers_record_reaches_partners_without_needs() {
+    use crate::common::{SchoolExt, school};
+    use partnermatch::domain::FocusArea;
+    let mut schools = vec![
+        school("s000")
+            .stage(Some(Stage::Green))
+            .strengths(&[FocusArea::Literacy]),
+        // The partner the record was earned with, far off.
+        school("s001")
+            .stage(Some(Stage::Yellow))
+            .needs(&[FocusArea::Numeracy])
+            .at(60.0, 0.0),
+    ];
+    // Near partners needing what the seeker has no record in.
+    for i in 2..40 {
+        schools.push(
+            school(&format!("s{i:03}"))
+                .stage(Some(Stage::Amber))
+                .needs(&[FocusArea::Numeracy])
+                .at(0.5 + f64::from(i) * 0.01, 0.0),
+        );
+    }
+    // One far partner with no needs recorded.
+    schools.push(school("s040").stage(Some(Stage::Amber)).at(20.0, 0.0));
+    let record = pair(
+        1,
+        (0, 1),
+        PartnershipKind::Support,
+        PartnershipStatus::Completed,
+        Some(ImpactRating::Green),
+        [FocusArea::Literacy].into_iter().collect(),
+    );
+    let engine = engine_with(schools, vec![record]);
+    let config = engine.config().scoring.clone();
+    let mut query = MatchQuery::new("s000", MatchMode::Lead, &config);
+    query.limit = 1;
+    query.weights = Weights {
+        stage: 0.0,
+        proximity: 1.0,
+        context: 0.0,
+        focus: 0.0,
+        phase: 0.0,
+        language: 0.0,
+        size: 0.0,
+        load: 0.0,
+        track_record: 10.0,
+    };
+    assert_same_answer(&engine, &query);
+    let best = engine
+        .match_partners(&query, |outcome| {
+            outcome.candidates[0].school.school.id.to_string()
+        })
+        .unwrap();
+    assert_eq!(best, "s040");
 }

@@ -243,7 +243,7 @@ async fn answers_are_deterministic_and_explained_consistently() {
     for candidate in &first.candidates {
         assert!(candidate.score <= previous_score, "sorted by score");
         previous_score = candidate.score;
-        assert_eq!(candidate.components.len(), 8);
+        assert_eq!(candidate.components.len(), 9);
         let total: f64 = candidate.components.iter().map(|c| c.contribution).sum();
         assert!(
             (total - candidate.score).abs() < 1e-12,

@@ -139,6 +139,7 @@ async fn invalid_match_requests_name_their_field() {
                 language: Some(0.0),
                 size: Some(0.0),
                 load: Some(0.0),
+                track_record: Some(0.0),
             })
         }),
     ];

@@ -1,0 +1,800 @@
+//! Partnerships through the real gRPC interface: the lifecycle and every
+//! transition it refuses, optimistic concurrency, validation, and how the
+//! record drives Match (active partners excluded, capacity used, track
+//! record earned).
+
+use partnermatch::api::pb;
+use partnermatch::api::pb::partnership_registry_client::PartnershipRegistryClient;
+use partnermatch::domain::{FocusArea, Phase, Stage};
+use tonic::Code;
+use tonic::transport::Channel;
+
+use crate::common::{
+    SchoolExt, TestServer, assert_invalid_field, candidate_ids, match_request, school, school_proto,
+};
+
+type Client = PartnershipRegistryClient<Channel>;
+
+fn member(school_id: &str, role: pb::MemberRole) -> pb::PartnershipMember {
+    pb::PartnershipMember {
+        school_id: school_id.into(),
+        role: role as i32,
+    }
+}
+
+/// A SUPPORT proposal: `supporter` helps `supported` with `focus`.
+fn support(
+    supporter: &str,
+    supported: &str,
+    focus: &[pb::FocusArea],
+) -> pb::ProposePartnershipRequest {
+    pb::ProposePartnershipRequest {
+        kind: pb::PartnershipKind::Support as i32,
+        members: vec![
+            member(supporter, pb::MemberRole::Supporter),
+            member(supported, pb::MemberRole::Supported),
+        ],
+        focus: focus.iter().map(|area| *area as i32).collect(),
+        identified_need: "Reading standards in key stage 2".into(),
+        ..Default::default()
+    }
+}
+
+fn to_status(
+    id: &str,
+    version: u64,
+    status: pb::PartnershipStatus,
+) -> pb::UpdatePartnershipRequest {
+    pb::UpdatePartnershipRequest {
+        id: id.into(),
+        version,
+        status: status as i32,
+        ..Default::default()
+    }
+}
+
+async fn propose(client: &mut Client, request: pb::ProposePartnershipRequest) -> pb::Partnership {
+    client
+        .propose_partnership(request)
+        .await
+        .expect("proposal accepted")
+        .into_inner()
+}
+
+/// Walks a partnership to `target` along the lifecycle.
+async fn advance(
+    client: &mut Client,
+    mut partnership: pb::Partnership,
+    path: &[pb::PartnershipStatus],
+) -> pb::Partnership {
+    for status in path {
+        partnership = client
+            .update_partnership(to_status(&partnership.id, partnership.version, *status))
+            .await
+            .unwrap_or_else(|e| panic!("to {status:?}: {e}"))
+            .into_inner();
+    }
+    partnership
+}
+
+const TO_ACTIVE: &[pb::PartnershipStatus] =
+    &[pb::PartnershipStatus::Agreed, pb::PartnershipStatus::Active];
+
+/// Completes a SUPPORT partnership and rates it.
+async fn completed_with(
+    client: &mut Client,
+    request: pb::ProposePartnershipRequest,
+    rating: pb::ImpactRating,
+) -> pb::Partnership {
+    let partnership = propose(client, request).await;
+    let partnership = advance(
+        client,
+        partnership,
+        &[
+            pb::PartnershipStatus::Agreed,
+            pb::PartnershipStatus::Active,
+            pb::PartnershipStatus::Completed,
+        ],
+    )
+    .await;
+    client
+        .update_partnership(pb::UpdatePartnershipRequest {
+            id: partnership.id.clone(),
+            version: partnership.version,
+            impact_rating: rating as i32,
+            impact_notes: Some("Reading ages up by a year".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+#[tokio::test]
+async fn the_lifecycle_runs_forward_and_keeps_its_record() {
+    let server = TestServer::start(vec![
+        school("lead").stage(Some(Stage::Green)),
+        school("red").stage(Some(Stage::Red)).area("Newport", "EAS"),
+    ])
+    .await;
+    let mut client = server.partnerships().await;
+    let mut request = support("lead", "red", &[pb::FocusArea::Literacy]);
+    request.review_date = "2027-03-31".into();
+    let proposed = propose(&mut client, request).await;
+    assert_eq!(proposed.id, "p-000001");
+    assert_eq!(proposed.status, pb::PartnershipStatus::Proposed as i32);
+    assert_eq!(proposed.version, 1);
+    assert_eq!(proposed.review_date, "2027-03-31");
+    assert!(proposed.created_at.is_some() && proposed.started_at.is_none());
+
+    let agreed = advance(&mut client, proposed, &[pb::PartnershipStatus::Agreed]).await;
+    assert_eq!(agreed.version, 2);
+    let edited = client
+        .update_partnership(pb::UpdatePartnershipRequest {
+            id: agreed.id.clone(),
+            version: agreed.version,
+            action_plan: Some("Fortnightly joint planning".into()),
+            focus: Some(pb::FocusAreaList {
+                areas: vec![
+                    pb::FocusArea::Literacy as i32,
+                    pb::FocusArea::Attendance as i32,
+                ],
+            }),
+            review_date: Some(String::new()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(edited.version, 3);
+    assert_eq!(edited.action_plan, "Fortnightly joint planning");
+    assert_eq!(edited.identified_need, "Reading standards in key stage 2");
+    assert_eq!(edited.review_date, "", "an empty review_date clears it");
+    assert_eq!(edited.focus.len(), 2);
+
+    // An update that changes nothing returns the partnership as it is.
+    let same = client
+        .update_partnership(to_status(
+            &edited.id,
+            edited.version,
+            pb::PartnershipStatus::Agreed,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(same, edited);
+
+    let active = advance(&mut client, edited, &[pb::PartnershipStatus::Active]).await;
+    assert!(active.started_at.is_some() && active.finished_at.is_none());
+    let completed = advance(&mut client, active, &[pb::PartnershipStatus::Completed]).await;
+    assert!(completed.finished_at.is_some());
+    let rated = client
+        .update_partnership(pb::UpdatePartnershipRequest {
+            id: completed.id.clone(),
+            version: completed.version,
+            impact_rating: pb::ImpactRating::Green as i32,
+            impact_notes: Some("Reading ages up 14 months".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(rated.impact_rating, pb::ImpactRating::Green as i32);
+    assert_eq!(rated.version, 6);
+
+    let fetched = client
+        .get_partnership(pb::GetPartnershipRequest {
+            id: rated.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(fetched, rated);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn every_transition_the_lifecycle_forbids_is_refused_and_changes_nothing() {
+    use pb::PartnershipStatus::*;
+    let server = TestServer::start(vec![
+        school("lead").stage(Some(Stage::Green)),
+        school("red").stage(Some(Stage::Red)),
+    ])
+    .await;
+    let mut client = server.partnerships().await;
+    let all = [Proposed, Agreed, Active, Completed, Ended];
+    // (from, path to reach it)
+    let reach: [(pb::PartnershipStatus, &[pb::PartnershipStatus]); 5] = [
+        (Proposed, &[]),
+        (Agreed, &[Agreed]),
+        (Active, &[Agreed, Active]),
+        (Completed, &[Agreed, Active, Completed]),
+        (Ended, &[Ended]),
+    ];
+    let allowed = |from: pb::PartnershipStatus, to: pb::PartnershipStatus| {
+        matches!(
+            (from, to),
+            (Proposed, Agreed)
+                | (Agreed, Active)
+                | (Active, Completed)
+                | (Proposed | Agreed | Active, Ended)
+        )
+    };
+    let mut refused = 0;
+    for (from, path) in reach {
+        for to in all {
+            if to == from || allowed(from, to) {
+                continue;
+            }
+            let partnership = propose(&mut client, support("lead", "red", &[])).await;
+            let partnership = advance(&mut client, partnership, path).await;
+            let status = client
+                .update_partnership(to_status(&partnership.id, partnership.version, to))
+                .await
+                .unwrap_err();
+            assert_eq!(status.code(), Code::FailedPrecondition, "{from:?} → {to:?}");
+            assert!(
+                status.message().contains("cannot become"),
+                "{}",
+                status.message()
+            );
+            let after = client
+                .get_partnership(pb::GetPartnershipRequest {
+                    id: partnership.id.clone(),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(after, partnership, "{from:?} → {to:?} changed nothing");
+            // Close it so the next proposal of the same pair is allowed.
+            if !matches!(from, Completed | Ended) {
+                advance(&mut client, after, &[Ended]).await;
+            }
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 14);
+
+    // A final partnership accepts only its impact; impact needs activity.
+    let ended = propose(&mut client, support("lead", "red", &[])).await;
+    let ended = advance(&mut client, ended, &[Ended]).await;
+    let status = client
+        .update_partnership(pb::UpdatePartnershipRequest {
+            id: ended.id.clone(),
+            version: ended.version,
+            provision: Some("More time".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert!(
+        status
+            .message()
+            .contains("only its impact_rating and impact_notes")
+    );
+    let status = client
+        .update_partnership(pb::UpdatePartnershipRequest {
+            id: ended.id.clone(),
+            version: ended.version,
+            impact_rating: pb::ImpactRating::Green as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert!(
+        status.message().contains("has not been active"),
+        "{}",
+        status.message()
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_stale_version_is_aborted_and_exactly_one_concurrent_update_wins() {
+    let server = TestServer::start(vec![
+        school("lead").stage(Some(Stage::Green)),
+        school("red").stage(Some(Stage::Red)),
+    ])
+    .await;
+    let mut client = server.partnerships().await;
+    let proposed = propose(&mut client, support("lead", "red", &[])).await;
+    let updates = (0..8).map(|i| {
+        let mut client = client.clone();
+        let id = proposed.id.clone();
+        tokio::spawn(async move {
+            client
+                .update_partnership(pb::UpdatePartnershipRequest {
+                    id,
+                    version: 1,
+                    provision: Some(format!("offer {i}")),
+                    ..Default::default()
+                })
+                .await
+        })
+    });
+    let mut won = Vec::new();
+    let mut aborted = 0;
+    for update in updates.collect::<Vec<_>>() {
+        match update.await.unwrap() {
+            Ok(response) => won.push(response.into_inner()),
+            Err(status) => {
+                assert_eq!(status.code(), Code::Aborted, "{status:?}");
+                assert!(
+                    status.message().contains("is at version 2"),
+                    "{}",
+                    status.message()
+                );
+                aborted += 1;
+            }
+        }
+    }
+    assert_eq!((won.len(), aborted), (1, 7));
+    let stored = client
+        .get_partnership(pb::GetPartnershipRequest {
+            id: proposed.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stored, won[0]);
+    assert_eq!(stored.version, 2);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_proposals_and_updates_name_their_fields_and_change_nothing() {
+    let closed = {
+        let mut s = school("closed");
+        s.open = false;
+        s
+    };
+    let server = TestServer::start(vec![
+        school("a"),
+        school("b"),
+        school("c"),
+        closed,
+        school("sec").phase(Phase::Secondary),
+    ])
+    .await;
+    let mut client = server.partnerships().await;
+    let peer = |ids: &[&str]| pb::ProposePartnershipRequest {
+        kind: pb::PartnershipKind::Peer as i32,
+        members: ids
+            .iter()
+            .map(|id| member(id, pb::MemberRole::Unspecified))
+            .collect(),
+        ..Default::default()
+    };
+    type Edit = fn(&mut pb::ProposePartnershipRequest);
+    let invalid: Vec<(&str, Edit)> = vec![
+        ("kind", |r| r.kind = 0),
+        ("kind", |r| r.kind = 99),
+        ("members", |r| r.members.truncate(1)),
+        ("members[1].school_id", |r| {
+            r.members[1].school_id = "a".into()
+        }),
+        ("members[0].school_id", |r| {
+            r.members[0].school_id = "bad id".into()
+        }),
+        ("members[0].role", |r| {
+            r.members[0].role = pb::MemberRole::Supporter as i32
+        }),
+        ("members[1].role", |r| r.members[1].role = 42),
+        ("focus[0]", |r| r.focus = vec![0]),
+        ("review_date", |r| r.review_date = "31/03/2027".into()),
+        ("review_date", |r| r.review_date = "2027-02-30".into()),
+        ("action_plan", |r| r.action_plan = "x".repeat(4001)),
+        ("id", |r| r.id = "no spaces".into()),
+    ];
+    for (field, edit) in invalid {
+        let mut request = peer(&["a", "b"]);
+        edit(&mut request);
+        let status = client.propose_partnership(request).await.unwrap_err();
+        assert_invalid_field(&status, field);
+    }
+    let mut support_without_roles = peer(&["a", "b"]);
+    support_without_roles.kind = pb::PartnershipKind::Support as i32;
+    let status = client
+        .propose_partnership(support_without_roles)
+        .await
+        .unwrap_err();
+    assert_invalid_field(&status, "members[0].role");
+
+    let status = client
+        .propose_partnership(peer(&["a", "nobody"]))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    assert!(status.message().contains("\"nobody\""));
+    let status = client
+        .propose_partnership(peer(&["a", "closed"]))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    let mut transition = peer(&["a", "b"]);
+    transition.kind = pb::PartnershipKind::Transition as i32;
+    let status = client
+        .propose_partnership(transition.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert!(status.message().contains("different phases"));
+    transition.members[1].school_id = "sec".into();
+    propose(&mut client, transition).await;
+
+    let mut named = peer(&["a", "b"]);
+    named.id = "peer-ab".into();
+    propose(&mut client, named.clone()).await;
+    let status = client.propose_partnership(named).await.unwrap_err();
+    assert_eq!(status.code(), Code::AlreadyExists);
+    let status = client
+        .propose_partnership(peer(&["b", "a"]))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::AlreadyExists);
+    assert!(status.message().contains("peer-ab"), "{}", status.message());
+
+    let status = client
+        .update_partnership(pb::UpdatePartnershipRequest {
+            id: "peer-ab".into(),
+            version: 0,
+            status: 17,
+            impact_notes: Some("x".repeat(4001)),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    for field in ["version", "status", "impact_notes"] {
+        assert_invalid_field(&status, field);
+    }
+    let status = client
+        .update_partnership(to_status("nope", 1, pb::PartnershipStatus::Agreed))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    let status = client
+        .get_partnership(pb::GetPartnershipRequest { id: String::new() })
+        .await
+        .unwrap_err();
+    assert_invalid_field(&status, "id");
+
+    // Two proposals made it; nothing else was recorded.
+    let listed = client
+        .list_partnerships(pb::ListPartnershipsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.total_size, 2);
+
+    // A school with a partnership record cannot be deleted.
+    let status = server
+        .registry()
+        .await
+        .delete_school(pb::DeleteSchoolRequest { id: "a".into() })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert!(
+        status.message().contains("set open to false"),
+        "{}",
+        status.message()
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn listing_filters_by_school_status_kind_and_consortium_and_pages() {
+    let mut schools = vec![
+        school("hub")
+            .stage(Some(Stage::Green))
+            .area("Newport", "EAS"),
+    ];
+    schools[0].capacity = Some(10);
+    for i in 0..6 {
+        schools.push(school(&format!("s{i}")).stage(Some(Stage::Amber)));
+    }
+    let server = TestServer::start(schools).await;
+    let mut client = server.partnerships().await;
+    for i in 0..6 {
+        let partnership = propose(&mut client, support("hub", &format!("s{i}"), &[])).await;
+        if i % 2 == 0 {
+            advance(&mut client, partnership, TO_ACTIVE).await;
+        }
+    }
+    let mut peer = pb::ProposePartnershipRequest {
+        kind: pb::PartnershipKind::Peer as i32,
+        members: vec![
+            member("s0", pb::MemberRole::Member),
+            member("s1", pb::MemberRole::Member),
+        ],
+        ..Default::default()
+    };
+    peer.id = "z-peer".into();
+    propose(&mut client, peer).await;
+
+    let list = |request: pb::ListPartnershipsRequest| {
+        let mut client = client.clone();
+        async move {
+            let page = client
+                .list_partnerships(request)
+                .await
+                .unwrap()
+                .into_inner();
+            let ids: Vec<String> = page.partnerships.into_iter().map(|p| p.id).collect();
+            (ids, page.total_size, page.next_page_token)
+        }
+    };
+    let (ids, total, _) = list(pb::ListPartnershipsRequest {
+        school_id: "s0".into(),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        (ids, total),
+        (vec!["p-000001".to_owned(), "z-peer".to_owned()], 2)
+    );
+    let (ids, _, _) = list(pb::ListPartnershipsRequest {
+        status: pb::PartnershipStatus::Active as i32,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(ids, ["p-000001", "p-000003", "p-000005"]);
+    let (_, total, _) = list(pb::ListPartnershipsRequest {
+        kind: pb::PartnershipKind::Peer as i32,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(total, 1);
+    let (_, total, _) = list(pb::ListPartnershipsRequest {
+        consortium: "eas".into(),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(total, 6, "the hub is in EAS; the peers are not");
+
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let (ids, total, next) = list(pb::ListPartnershipsRequest {
+            page_size: 3,
+            page_token: token,
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(total, 7);
+        seen.extend(ids);
+        if next.is_empty() {
+            break;
+        }
+        token = next;
+    }
+    assert_eq!(seen.len(), 7);
+    assert!(seen.windows(2).all(|w| w[0] < w[1]));
+
+    let status = client
+        .list_partnerships(pb::ListPartnershipsRequest {
+            page_token: "junk".into(),
+            page_size: 5000,
+            kind: 9,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    for field in ["page_token", "page_size", "kind"] {
+        assert_invalid_field(&status, field);
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn active_partnerships_exclude_partners_and_use_capacity() {
+    let mut one_place = school("one-place").stage(Some(Stage::Yellow)).at(1.0, 0.0);
+    one_place.capacity = Some(1);
+    let mut two_places = school("two-places").stage(Some(Stage::Yellow)).at(2.0, 0.0);
+    two_places.capacity = Some(2);
+    // The seekers are red: no capacity of their own, so never supporters.
+    let server = TestServer::start(vec![
+        school("seeker").stage(Some(Stage::Red)),
+        school("other").stage(Some(Stage::Red)).at(0.0, 1.0),
+        school("third").stage(Some(Stage::Red)).at(0.0, -1.0),
+        one_place,
+        two_places,
+    ])
+    .await;
+    let mut client = server.partnerships().await;
+    let mut matcher = server.matcher().await;
+    let ranked = |seeker: &str| {
+        let mut matcher = matcher.clone();
+        let mut request = match_request(seeker, pb::MatchMode::Support);
+        request.explain = true;
+        async move { matcher.r#match(request).await.unwrap().into_inner() }
+    };
+    let before = ranked("other").await;
+    assert_eq!(candidate_ids(&before), ["one-place", "two-places"]);
+
+    // A proposal uses nothing.
+    let proposed = propose(&mut client, support("one-place", "seeker", &[])).await;
+    assert_eq!(
+        candidate_ids(&ranked("other").await),
+        ["one-place", "two-places"]
+    );
+    // Active: the supporter is full, so nobody else is offered it, and the
+    // seeker is not offered its own partner again.
+    advance(&mut client, proposed, TO_ACTIVE).await;
+    assert_eq!(candidate_ids(&ranked("other").await), ["two-places"]);
+    assert_eq!(candidate_ids(&ranked("seeker").await), ["two-places"]);
+    // A full supporter cannot take another active partnership.
+    let second = propose(&mut client, support("one-place", "other", &[])).await;
+    let second = advance(&mut client, second, &[pb::PartnershipStatus::Agreed]).await;
+    let status = client
+        .update_partnership(to_status(
+            &second.id,
+            second.version,
+            pb::PartnershipStatus::Active,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert!(
+        status.message().contains("has no free capacity") && status.message().contains("p-000001"),
+        "{}",
+        status.message()
+    );
+
+    // Busy: one of two places used lowers the load component.
+    let busy = propose(&mut client, support("two-places", "third", &[])).await;
+    advance(&mut client, busy, TO_ACTIVE).await;
+    let after = ranked("other").await;
+    assert_eq!(candidate_ids(&after), ["two-places"]);
+    let load = after.candidates[0]
+        .components
+        .iter()
+        .find(|c| c.factor == pb::Factor::Load as i32)
+        .unwrap();
+    assert_eq!(load.value, 0.5);
+    assert!(
+        load.reason.contains("1 of 2 support places free"),
+        "{}",
+        load.reason
+    );
+    // The seeker is excluded from its active partner's LEAD search too.
+    let mut lead = match_request("two-places", pb::MatchMode::Lead);
+    lead.limit = 10;
+    let led = matcher.r#match(lead).await.unwrap().into_inner();
+    assert!(!candidate_ids(&led).contains(&"third".to_owned()));
+    assert!(candidate_ids(&led).contains(&"other".to_owned()));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn completed_partnerships_rated_green_or_yellow_build_a_track_record() {
+    // Four identical supporters, equally far from the seeker (north, south,
+    // east, west); only their records differ.
+    let supporter = |id: &str, north: f64, east: f64| {
+        school(id)
+            .stage(Some(Stage::Yellow))
+            .strengths(&[FocusArea::Literacy, FocusArea::Numeracy])
+            .at(north, east)
+    };
+    let mut schools = vec![
+        school("seeker")
+            .stage(Some(Stage::Amber))
+            .needs(&[FocusArea::Literacy, FocusArea::Numeracy]),
+        supporter("green", 3.0, 0.0),
+        supporter("yellow", -3.0, 0.0),
+        supporter("red", 0.0, 3.0),
+        supporter("none", 0.0, -3.0),
+    ];
+    // Past partners, red so that they are not supporters themselves.
+    for past in ["past1", "past2", "past3"] {
+        schools.push(school(past).stage(Some(Stage::Red)).at(40.0, 40.0));
+    }
+    for s in &mut schools[1..5] {
+        s.capacity = Some(3);
+    }
+    let server = TestServer::start(schools).await;
+    let mut client = server.partnerships().await;
+    for (supporter, supported, rating) in [
+        ("green", "past1", pb::ImpactRating::Green),
+        ("yellow", "past2", pb::ImpactRating::Yellow),
+        ("red", "past3", pb::ImpactRating::Red),
+    ] {
+        completed_with(
+            &mut client,
+            support(supporter, supported, &[pb::FocusArea::Literacy]),
+            rating,
+        )
+        .await;
+    }
+    let mut request = match_request("seeker", pb::MatchMode::Support);
+    request.explain = true;
+    let response = server
+        .matcher()
+        .await
+        .r#match(request)
+        .await
+        .unwrap()
+        .into_inner();
+    let ids = candidate_ids(&response);
+    assert_eq!(ids[..2], ["green", "yellow"]);
+    let mut rest = ids[2..].to_vec();
+    rest.sort();
+    assert_eq!(rest, ["none", "red"], "a RED rating earns nothing");
+    let track = |candidate: &pb::Candidate| {
+        candidate
+            .components
+            .iter()
+            .find(|c| c.factor == pb::Factor::TrackRecord as i32)
+            .cloned()
+            .unwrap()
+    };
+    let green = track(&response.candidates[0]);
+    assert_eq!(
+        green.value, 0.5,
+        "literacy proven green: 1 of the 2 areas wanted"
+    );
+    assert_eq!(
+        green.reason,
+        "the partner completed partnerships rated green in literacy, 1 of the 2 areas the seeker wants: a proven track record"
+    );
+    assert!((track(&response.candidates[1]).value - 0.3).abs() < 1e-12);
+    for candidate in &response.candidates[2..] {
+        let component = track(candidate);
+        assert_eq!(component.value, 0.0);
+        assert_eq!(
+            component.reason,
+            "the partner has no completed partnership rated green or yellow in the areas the seeker wants"
+        );
+    }
+    // The two without a record are alike in every other way (their
+    // distances differ only in the last bits of east against west).
+    assert!((response.candidates[2].score - response.candidates[3].score).abs() < 1e-12);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn partnerships_are_kept_by_upserts_of_their_schools() {
+    let server = TestServer::start(vec![
+        school("lead").stage(Some(Stage::Green)),
+        school("red").stage(Some(Stage::Red)),
+    ])
+    .await;
+    let mut client = server.partnerships().await;
+    let active = propose(&mut client, support("lead", "red", &[])).await;
+    let active = advance(&mut client, active, TO_ACTIVE).await;
+    // Renaming a member (a new family for it) keeps its partnership edges.
+    let mut renamed = school("red").stage(Some(Stage::Red));
+    renamed.name = "Renamed".into();
+    renamed.pupils = Some(40);
+    server
+        .registry()
+        .await
+        .upsert_school(pb::UpsertSchoolRequest {
+            school: Some(school_proto(&renamed)),
+        })
+        .await
+        .unwrap();
+    let ranked = server
+        .matcher()
+        .await
+        .r#match(match_request("red", pb::MatchMode::Support))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        ranked.candidates.is_empty(),
+        "its active partner stays excluded"
+    );
+    let listed = client
+        .list_partnerships(pb::ListPartnershipsRequest {
+            school_id: "red".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.partnerships, [active]);
+    server.stop().await;
+}
