@@ -159,6 +159,8 @@ struct Acknowledged {
     /// Highest revision of the repeatedly updated school that was
     /// acknowledged.
     revision: Option<u32>,
+    /// Partnerships whose proposal was acknowledged, as answered.
+    partnerships: Vec<pb::Partnership>,
 }
 
 const BATCH_SIZE: usize = 25;
@@ -211,6 +213,39 @@ async fn sigkill_mid_stream_loses_no_acknowledged_write() {
             }
         }));
     }
+    // Partnerships between seed schools, proposed one after another.
+    {
+        let (address, acknowledged) = (address.clone(), Arc::clone(&acknowledged));
+        writers.push(tokio::spawn(async move {
+            let mut seed: Vec<String> = all_names(&address).await.into_keys().collect();
+            seed.sort();
+            let mut client = PartnershipRegistryClient::connect(format!("http://{address}"))
+                .await
+                .unwrap();
+            for (n, pair) in seed.chunks(2).enumerate() {
+                let request = pb::ProposePartnershipRequest {
+                    id: format!("kill-p{n:03}"),
+                    kind: pb::PartnershipKind::Peer as i32,
+                    members: pair
+                        .iter()
+                        .map(|id| pb::PartnershipMember {
+                            school_id: id.clone(),
+                            role: pb::MemberRole::Member as i32,
+                        })
+                        .collect(),
+                    ..Default::default()
+                };
+                match client.propose_partnership(request).await {
+                    Ok(reply) => acknowledged
+                        .lock()
+                        .unwrap()
+                        .partnerships
+                        .push(reply.into_inner()),
+                    Err(_) => return,
+                }
+            }
+        }));
+    }
     // Import streams of 25 schools each: applied whole or not at all.
     {
         let (address, acknowledged) = (address.clone(), Arc::clone(&acknowledged));
@@ -239,7 +274,9 @@ async fn sigkill_mid_stream_loses_no_acknowledged_write() {
     loop {
         let enough = {
             let acknowledged = acknowledged.lock().unwrap();
-            acknowledged.upserts.len() >= 120 && acknowledged.batches.len() >= 4
+            acknowledged.upserts.len() >= 120
+                && acknowledged.batches.len() >= 4
+                && acknowledged.partnerships.len() >= 10
         };
         if enough {
             break;
@@ -291,6 +328,19 @@ async fn sigkill_mid_stream_loses_no_acknowledged_write() {
             names.contains_key(&batch_id(batch, 0)),
             "batch {batch} lost"
         );
+    }
+    let mut partnerships = PartnershipRegistryClient::connect(format!("http://{}", server.address))
+        .await
+        .unwrap();
+    for partnership in &acknowledged.partnerships {
+        let stored = partnerships
+            .get_partnership(pb::GetPartnershipRequest {
+                id: partnership.id.clone(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("acknowledged partnership {} lost: {e}", partnership.id))
+            .into_inner();
+        assert_eq!(&stored, partnership);
     }
     // Nothing but the seed and these writes.
     let written = acknowledged.upserts.len() + 1 + batches;

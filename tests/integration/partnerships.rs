@@ -798,3 +798,118 @@ async fn partnerships_are_kept_by_upserts_of_their_schools() {
     assert_eq!(listed.partnerships, [active]);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn federations_clusters_and_lead_emerging_follow_their_rules() {
+    let server = TestServer::start(vec![
+        school("a"),
+        school("b"),
+        school("c"),
+        school("d"),
+        school("lead").stage(Some(Stage::Green)),
+        school("emerging").stage(Some(Stage::Amber)),
+    ])
+    .await;
+    let mut client = server.partnerships().await;
+    let group = |kind: pb::PartnershipKind, ids: &[&str]| pb::ProposePartnershipRequest {
+        kind: kind as i32,
+        members: ids
+            .iter()
+            .map(|id| member(id, pb::MemberRole::Unspecified))
+            .collect(),
+        ..Default::default()
+    };
+    let cluster = propose(
+        &mut client,
+        group(pb::PartnershipKind::Cluster, &["a", "b", "c", "d"]),
+    )
+    .await;
+    assert!(
+        cluster
+            .members
+            .iter()
+            .all(|m| m.role == pb::MemberRole::Member as i32)
+    );
+    let status = client
+        .propose_partnership(group(pb::PartnershipKind::Cluster, &["a", "b"]))
+        .await
+        .unwrap_err();
+    assert_invalid_field(&status, "members");
+
+    // One governing body: a school is in one active hard federation at most.
+    let first = propose(
+        &mut client,
+        group(pb::PartnershipKind::HardFederation, &["a", "b"]),
+    )
+    .await;
+    advance(&mut client, first, TO_ACTIVE).await;
+    let second = propose(
+        &mut client,
+        group(pb::PartnershipKind::HardFederation, &["b", "c"]),
+    )
+    .await;
+    let second = advance(&mut client, second, &[pb::PartnershipStatus::Agreed]).await;
+    let status = client
+        .update_partnership(to_status(
+            &second.id,
+            second.version,
+            pb::PartnershipStatus::Active,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert!(
+        status
+            .message()
+            .contains("already in active hard federation"),
+        "{}",
+        status.message()
+    );
+    // A soft federation alongside is fine.
+    let soft = propose(
+        &mut client,
+        group(pb::PartnershipKind::SoftFederation, &["b", "c"]),
+    )
+    .await;
+    advance(&mut client, soft, TO_ACTIVE).await;
+
+    // Lead and emerging practitioners name their roles; the lead supports.
+    let mut lead_emerging = group(pb::PartnershipKind::LeadEmerging, &["lead", "emerging"]);
+    let status = client
+        .propose_partnership(lead_emerging.clone())
+        .await
+        .unwrap_err();
+    assert_invalid_field(&status, "members[0].role");
+    lead_emerging.members[0].role = pb::MemberRole::Supporter as i32;
+    lead_emerging.members[1].role = pb::MemberRole::Supported as i32;
+    let pair = propose(&mut client, lead_emerging).await;
+    advance(&mut client, pair, TO_ACTIVE).await;
+    let mut request = match_request("c", pb::MatchMode::Support);
+    request.explain = true;
+    request.phase_relation = pb::PhaseRelation::AnyPhase as i32;
+    let ranked = server
+        .matcher()
+        .await
+        .r#match(request)
+        .await
+        .unwrap()
+        .into_inner();
+    let lead = ranked
+        .candidates
+        .iter()
+        .find(|c| c.school_id == "lead")
+        .expect("the lead still has free places");
+    let load = lead
+        .components
+        .iter()
+        .find(|c| c.factor == pb::Factor::Load as i32)
+        .unwrap();
+    assert!(
+        load.reason.contains("2 of 3 support places free"),
+        "{}",
+        load.reason
+    );
+    // Members of an active soft federation are each other's partners.
+    assert!(!candidate_ids(&ranked).contains(&"b".to_owned()));
+    server.stop().await;
+}
