@@ -176,6 +176,32 @@ impl School {
     }
 }
 
+#[cfg(test)]
+impl School {
+    /// An open primary school near Cardiff with every optional field
+    /// unknown, for unit tests to change what they are about.
+    pub(crate) fn plain(id: &str) -> School {
+        School {
+            id: SchoolId::parse(id).expect("test id"),
+            name: format!("School {id}"),
+            phase: Phase::Primary,
+            stage: None,
+            language_medium: None,
+            location: GeoPoint::new(51.5, -3.2),
+            local_authority: String::new(),
+            consortium: String::new(),
+            pupils: None,
+            context: ContextMeasures::default(),
+            family_id: None,
+            strengths: FocusSet::EMPTY,
+            needs: FocusSet::EMPTY,
+            capacity: None,
+            religious_character: String::new(),
+            open: true,
+        }
+    }
+}
+
 /// A school as the registry holds it: the client's record plus what the
 /// engine derives from it.
 #[derive(Debug, Clone, PartialEq)]

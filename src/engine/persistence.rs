@@ -42,7 +42,6 @@ impl Persistence for InMemory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ContextMeasures, FocusSet, GeoPoint, Phase, SchoolId};
     use crate::engine::{Engine, EngineConfig, Error};
 
     /// Refuses every change, like a full disk.
@@ -55,24 +54,7 @@ mod tests {
     }
 
     fn school(id: &str) -> School {
-        School {
-            id: SchoolId::parse(id).unwrap(),
-            name: format!("School {id}"),
-            phase: Phase::Primary,
-            stage: None,
-            language_medium: None,
-            location: GeoPoint::new(51.5, -3.2),
-            local_authority: String::new(),
-            consortium: String::new(),
-            pupils: None,
-            context: ContextMeasures::default(),
-            family_id: None,
-            strengths: FocusSet::EMPTY,
-            needs: FocusSet::EMPTY,
-            capacity: None,
-            religious_character: String::new(),
-            open: true,
-        }
+        School::plain(id)
     }
 
     #[test]

@@ -388,25 +388,13 @@ mod tests {
 
     fn school(id: &str, fsm: f64) -> School {
         School {
-            id: SchoolId::parse(id).unwrap(),
-            name: format!("School {id}"),
-            phase: Phase::Primary,
-            stage: None,
             language_medium: Some(LanguageMedium::English),
-            location: crate::domain::GeoPoint::new(51.5, -3.2),
-            local_authority: String::new(),
-            consortium: String::new(),
             pupils: Some(150),
             context: ContextMeasures {
                 fsm_percent: Some(fsm),
                 ..ContextMeasures::default()
             },
-            family_id: None,
-            strengths: crate::domain::FocusSet::EMPTY,
-            needs: crate::domain::FocusSet::EMPTY,
-            capacity: None,
-            religious_character: String::new(),
-            open: true,
+            ..School::plain(id)
         }
     }
 

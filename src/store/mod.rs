@@ -179,9 +179,9 @@ impl Persistence for SqliteStore {
 mod tests {
     use super::*;
     use crate::domain::{
-        ContextMeasures, FocusArea, FocusSet, GeoPoint, ImpactRating, LanguageMedium, Member,
-        MemberRole, Partnership, PartnershipId, PartnershipKind, PartnershipStatus, Phase, Plan,
-        School, SchoolId, Stage,
+        ContextMeasures, FocusArea, GeoPoint, ImpactRating, LanguageMedium, Member, MemberRole,
+        Partnership, PartnershipId, PartnershipKind, PartnershipStatus, Phase, Plan, School,
+        SchoolId, Stage,
     };
 
     #[test]
@@ -219,22 +219,9 @@ mod tests {
 
     fn sparse_school() -> School {
         School {
-            id: SchoolId::parse("sparse").unwrap(),
             name: "Sparse".into(),
             phase: Phase::Pru,
-            stage: None,
-            language_medium: None,
-            location: GeoPoint::new(51.5, -3.2),
-            local_authority: String::new(),
-            consortium: String::new(),
-            pupils: None,
-            context: ContextMeasures::default(),
-            family_id: None,
-            strengths: FocusSet::EMPTY,
-            needs: FocusSet::EMPTY,
-            capacity: None,
-            religious_character: String::new(),
-            open: true,
+            ..School::plain("sparse")
         }
     }
 
