@@ -10,7 +10,8 @@ use crate::domain::{
     PhaseRelation, School, SchoolId, Stage, StoredSchool, Violations,
 };
 use crate::engine::{
-    Factor, MatchOutcome, MatchQuery, RankedCandidate, ScoringConfig, Weights, limits,
+    AssignmentSummary, BrokerOutcome, BrokerQuery, Factor, MatchOutcome, MatchQuery,
+    RankedCandidate, ScoringConfig, SeekerFilter, SeekerSelection, Weights, broker_limits, limits,
 };
 
 use super::pb;
@@ -362,6 +363,7 @@ pub fn match_query_from_proto(
         weights,
         explain,
         proximity_scale_km,
+        same_language_group,
     } = request;
     let mut v = Violations::new();
     let mode = match known::<pb::MatchMode>(&mut v, "mode", mode) {
@@ -426,6 +428,7 @@ pub fn match_query_from_proto(
         max_distance_km,
         same_consortium,
         same_local_authority,
+        same_language_group,
         exclude_ids,
         weights,
         proximity_scale_km: proximity_scale_km.unwrap_or(config.proximity_scale_km),
@@ -449,7 +452,7 @@ fn factor_to_proto(factor: Factor) -> pb::Factor {
     }
 }
 
-fn candidate_to_proto(candidate: &RankedCandidate<'_>) -> pb::Candidate {
+pub(crate) fn candidate_to_proto(candidate: &RankedCandidate<'_>) -> pb::Candidate {
     let school = &candidate.school.school;
     let components = candidate
         .components
@@ -488,6 +491,173 @@ pub(crate) fn match_response_to_proto(
         considered: outcome.considered,
         search_radius_km: outcome.search_radius_km,
         seeker: Some(school_to_proto(outcome.seeker)),
+        took_micros,
+    }
+}
+
+// ---- brokerage -------------------------------------------------------------
+
+/// A brokerage request from the wire. The constraints are read as a match
+/// request's (same field names, same rules), with each seeker filled in
+/// later.
+pub fn broker_query_from_proto(
+    request: pb::BrokerRequest,
+    config: &ScoringConfig,
+) -> Result<BrokerQuery, Violations> {
+    let pb::BrokerRequest {
+        seeker_ids,
+        filter,
+        mode,
+        phase_relation,
+        max_distance_km,
+        same_consortium,
+        same_local_authority,
+        same_language_group,
+        weights,
+        proximity_scale_km,
+        explain,
+    } = request;
+    let mut v = Violations::new();
+    let template = pb::MatchRequest {
+        // A stand-in: every seeker's own id replaces it.
+        school_id: "seeker".into(),
+        mode,
+        phase_relation,
+        focus: Vec::new(),
+        limit: 0,
+        max_distance_km,
+        same_consortium,
+        same_local_authority,
+        exclude_ids: Vec::new(),
+        weights,
+        explain,
+        proximity_scale_km,
+        same_language_group,
+    };
+    let template = match match_query_from_proto(template, config) {
+        Ok(template) => Some(template),
+        Err(violations) => {
+            v.extend(violations);
+            None
+        }
+    };
+    if seeker_ids.len() > broker_limits::MAX_SEEKERS {
+        v.push(
+            "seeker_ids",
+            format!(
+                "must have at most {} ids, got {}",
+                broker_limits::MAX_SEEKERS,
+                seeker_ids.len()
+            ),
+        );
+    }
+    for (i, id) in seeker_ids
+        .iter()
+        .enumerate()
+        .take(broker_limits::MAX_SEEKERS)
+    {
+        if let Err(problem) = SchoolId::parse(id) {
+            v.push(format!("seeker_ids[{i}]"), problem);
+        }
+    }
+    let seekers = match (seeker_ids.is_empty(), filter) {
+        (false, Some(_)) => {
+            v.push("filter", "give seeker_ids or filter, not both");
+            None
+        }
+        (true, None) => {
+            v.push("seeker_ids", "give seeker_ids or filter");
+            None
+        }
+        (false, None) => Some(SeekerSelection::Ids(seeker_ids)),
+        (
+            true,
+            Some(pb::SeekerFilter {
+                consortium,
+                local_authority,
+                stages,
+                phase,
+            }),
+        ) => {
+            v.check_length(
+                "filter.consortium",
+                &consortium,
+                0,
+                crate::domain::limits::AREA_MAX_CHARS,
+            );
+            v.check_length(
+                "filter.local_authority",
+                &local_authority,
+                0,
+                crate::domain::limits::AREA_MAX_CHARS,
+            );
+            let stages = stages
+                .iter()
+                .enumerate()
+                .filter_map(|(i, stage)| {
+                    let field = format!("filter.stages[{i}]");
+                    let stage = known::<pb::Stage>(&mut v, &field, *stage)?;
+                    let stage = stage_from_proto(stage);
+                    if stage.is_none() {
+                        v.push(field, "STAGE_UNSPECIFIED is not a stage");
+                    }
+                    stage
+                })
+                .collect();
+            Some(SeekerSelection::Filter(SeekerFilter {
+                consortium,
+                local_authority,
+                stages,
+                phase: optional_phase(&mut v, "filter.phase", phase),
+            }))
+        }
+    };
+    match (template, seekers) {
+        (Some(template), Some(seekers)) if v.is_empty() => Ok(BrokerQuery {
+            seekers,
+            template,
+            initial_candidates: broker_limits::INITIAL_CANDIDATES,
+        }),
+        _ => Err(v),
+    }
+}
+
+fn totals_to_proto(summary: &AssignmentSummary) -> pb::AssignmentTotals {
+    pb::AssignmentTotals {
+        total_score: summary.total_score,
+        pairs: summary.pairs,
+        max_supporter_load: summary.max_supporter_load,
+    }
+}
+
+pub(crate) fn broker_response_to_proto(
+    outcome: &BrokerOutcome<'_>,
+    took_micros: u64,
+) -> pb::BrokerResponse {
+    pb::BrokerResponse {
+        pairs: outcome
+            .pairings
+            .iter()
+            .map(|pairing| pb::BrokeredPair {
+                seeker_id: pairing.seeker.school.id.to_string(),
+                seeker_name: pairing.seeker.school.name.clone(),
+                partner: Some(candidate_to_proto(&pairing.partner)),
+            })
+            .collect(),
+        unassigned: outcome
+            .unassigned
+            .iter()
+            .map(|unassigned| pb::UnassignedSeeker {
+                school_id: unassigned.seeker.school.id.to_string(),
+                name: unassigned.seeker.school.name.clone(),
+                reason: unassigned.reason.clone(),
+            })
+            .collect(),
+        optimal: Some(totals_to_proto(&outcome.optimal)),
+        greedy: Some(totals_to_proto(&outcome.greedy)),
+        seekers: outcome.seekers,
+        candidate_pairs: outcome.candidate_pairs,
+        rounds: outcome.rounds,
         took_micros,
     }
 }

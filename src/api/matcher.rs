@@ -7,7 +7,10 @@ use tonic::{Request, Response, Status};
 
 use crate::engine::{Engine, Error};
 
-use super::convert::{match_query_from_proto, match_response_to_proto};
+use super::convert::{
+    broker_query_from_proto, broker_response_to_proto, match_query_from_proto,
+    match_response_to_proto,
+};
 use super::pb;
 use super::pb::partner_matcher_server::PartnerMatcher;
 
@@ -43,6 +46,34 @@ impl PartnerMatcher for MatcherService {
             );
             match_response_to_proto(outcome, took_micros)
         })?;
+        Ok(Response::new(response))
+    }
+
+    async fn broker(
+        &self,
+        request: Request<pb::BrokerRequest>,
+    ) -> Result<Response<pb::BrokerResponse>, Status> {
+        let started = Instant::now();
+        let query = broker_query_from_proto(request.into_inner(), &self.engine.config().scoring)
+            .map_err(Error::Invalid)?;
+        // Brokerage runs hundreds of searches: keep it off the async workers.
+        let engine = Arc::clone(&self.engine);
+        let response = tokio::task::spawn_blocking(move || {
+            engine.broker(&query, |outcome| {
+                let took_micros = started.elapsed().as_micros() as u64;
+                tracing::info!(
+                    pairs = outcome.optimal.pairs,
+                    total_score = outcome.optimal.total_score,
+                    greedy_total_score = outcome.greedy.total_score,
+                    rounds = outcome.rounds,
+                    took_micros,
+                    "brokered"
+                );
+                broker_response_to_proto(outcome, took_micros)
+            })
+        })
+        .await
+        .map_err(|join| Status::internal(format!("brokerage task failed: {join}")))??;
         Ok(Response::new(response))
     }
 }

@@ -11,8 +11,8 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use crate::domain::{
-    EARTH_RADIUS_KM, FocusSet, MatchMode, Phase, PhaseRelation, SchoolId, Stage, StoredSchool,
-    UnitVector, Violations,
+    EARTH_RADIUS_KM, FocusSet, LanguageMedium, MatchMode, Phase, PhaseRelation, SchoolId, Stage,
+    StoredSchool, UnitVector, Violations,
 };
 
 use super::config::{ScoringConfig, Weights};
@@ -52,6 +52,9 @@ pub struct MatchQuery {
     pub max_distance_km: Option<f64>,
     pub same_consortium: bool,
     pub same_local_authority: bool,
+    /// Only partners in the seeker's language group (English-medium, or
+    /// Welsh-medium and bilingual); an unknown medium never excludes.
+    pub same_language_group: bool,
     pub exclude_ids: Vec<String>,
     pub weights: Weights,
     pub proximity_scale_km: f64,
@@ -75,6 +78,7 @@ impl MatchQuery {
             max_distance_km: None,
             same_consortium: false,
             same_local_authority: false,
+            same_language_group: false,
             exclude_ids: Vec::new(),
             weights: config.weights,
             proximity_scale_km: config.proximity_scale_km,
@@ -84,18 +88,20 @@ impl MatchQuery {
 
     /// Every rule on the request's own values; field paths are the proto's.
     pub fn validate(&self) -> Violations {
+        self.violations(limits::MAX_LIMIT)
+    }
+
+    /// The rules with `limit` up to `max_limit`: brokerage asks the search
+    /// for longer lists than a client may.
+    fn violations(&self, max_limit: usize) -> Violations {
         let mut v = Violations::new();
         if let Err(problem) = SchoolId::parse(&self.school_id) {
             v.push("school_id", problem);
         }
-        if self.limit == 0 || self.limit > limits::MAX_LIMIT {
+        if self.limit == 0 || self.limit > max_limit {
             v.push(
                 "limit",
-                format!(
-                    "must be between 1 and {}, got {}",
-                    limits::MAX_LIMIT,
-                    self.limit
-                ),
+                format!("must be between 1 and {max_limit}, got {}", self.limit),
             );
         }
         if let Some(max) = self.max_distance_km {
@@ -129,6 +135,18 @@ impl MatchQuery {
         }
         v.extend(weights.prefixed("weights"));
         v
+    }
+}
+
+/// Whether two schools share a language group (design §1: families split
+/// English-medium from Welsh-medium); unknown media never exclude.
+fn same_language_group(seeker: &Profile, partner: &Profile) -> bool {
+    match (seeker.language, partner.language) {
+        (Some(_), Some(_)) => {
+            LanguageMedium::family_group(seeker.language)
+                == LanguageMedium::family_group(partner.language)
+        }
+        _ => true,
     }
 }
 
@@ -236,7 +254,10 @@ impl<'a> Plan<'a> {
         query: &'a MatchQuery,
         config: &'a ScoringConfig,
     ) -> Result<Plan<'a>> {
-        query.validate().into_result(()).map_err(Error::Invalid)?;
+        query
+            .violations(usize::MAX)
+            .into_result(())
+            .map_err(Error::Invalid)?;
         let seeker_index = snapshot
             .index_of(&query.school_id)
             .ok_or_else(|| Error::school_not_found(&query.school_id))?;
@@ -319,6 +340,7 @@ impl<'a> Plan<'a> {
         index != self.seeker_index
             && (!query.same_consortium || partner.consortium == seeker.consortium)
             && (!query.same_local_authority || partner.local_authority == seeker.local_authority)
+            && (!query.same_language_group || same_language_group(seeker, partner))
             && (query.mode == MatchMode::Lead || partner.free_capacity() > 0)
             && (self.excluded.is_empty() || self.excluded.binary_search(&index).is_err())
     }
@@ -800,4 +822,34 @@ pub fn brute_force<'a>(
     });
     all.truncate(query.limit);
     Ok(plan.finish(all, considered, radius, SearchStats::default()))
+}
+
+/// `candidate` (from a search for `query`'s seeker) with its explanation.
+pub(crate) fn explain<'a>(
+    snapshot: &'a Snapshot,
+    query: &'a MatchQuery,
+    config: &'a ScoringConfig,
+    candidate: &RankedCandidate<'a>,
+) -> Result<RankedCandidate<'a>> {
+    let plan = Plan::new(snapshot, query, config)?;
+    let index = snapshot
+        .index_of(candidate.school.school.id.as_str())
+        .ok_or_else(|| Error::school_not_found(candidate.school.school.id.as_str()))?;
+    let scored = Scored {
+        score: candidate.score,
+        distance_km: candidate.distance_km,
+        index,
+    };
+    let mut explained = plan
+        .finish(
+            vec![scored],
+            1,
+            candidate.distance_km,
+            SearchStats::default(),
+        )
+        .candidates
+        .pop()
+        .ok_or_else(|| Error::Internal("explaining a candidate produced nothing".into()))?;
+    explained.rank = candidate.rank;
+    Ok(explained)
 }

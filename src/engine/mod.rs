@@ -8,8 +8,10 @@
 //! rejected or failed write changes nothing and readers see each write whole
 //! or not at all.
 
+mod broker;
 mod config;
 mod error;
+mod flow;
 mod index;
 mod matcher;
 mod partnerships;
@@ -24,6 +26,10 @@ use arc_swap::ArcSwap;
 
 use crate::domain::{Partnership, Phase, School, Stage, StoredSchool};
 
+pub use broker::{
+    AssignmentSummary, BrokerOutcome, BrokerQuery, Pairing, SeekerFilter, SeekerSelection,
+    Unassigned, broker, limits as broker_limits,
+};
 pub use config::{
     ChallengeWeights, EngineConfig, FamilyConfig, MAX_WEIGHT, ScoringConfig, Weights,
 };
@@ -340,6 +346,18 @@ impl Engine {
     ) -> Result<T> {
         let snapshot = self.snapshot.load();
         Ok(read(&top_k(&snapshot, query, &self.config.scoring)?))
+    }
+
+    /// Pairs many seekers with partners at once, maximising the total score
+    /// within every school's free places (see [`broker`]); handed to `read`
+    /// while the snapshot it borrows from is held.
+    pub fn broker<T>(
+        &self,
+        query: &BrokerQuery,
+        read: impl FnOnce(&BrokerOutcome<'_>) -> T,
+    ) -> Result<T> {
+        let snapshot = self.snapshot.load();
+        Ok(read(&broker(&snapshot, query, &self.config.scoring)?))
     }
 
     /// Ranked partners by scoring every school: the reference for tests and

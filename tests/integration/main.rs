@@ -4,6 +4,7 @@
 
 mod binary;
 mod boundaries;
+mod brokerage;
 mod common;
 mod concurrency;
 mod durability;

@@ -1,0 +1,313 @@
+//! Brokerage: the assignment is the best possible (equal to enumerating every
+//! feasible assignment on small random instances, with candidate lists cut
+//! short so the optimality certificate has to grow them), never exceeds a
+//! school's places, is deterministic, and is served by the Broker RPC.
+
+use std::collections::HashMap;
+
+use partnermatch::api::pb;
+use partnermatch::domain::{
+    FocusArea, FocusSet, GeoPoint, LanguageMedium, MatchMode, Phase, PhaseRelation, School, Stage,
+};
+use partnermatch::engine::{
+    BrokerQuery, Engine, EngineConfig, MatchQuery, SeekerSelection, brute_force,
+};
+use proptest::prelude::*;
+
+use crate::common::{TestServer, school};
+
+prop_compose! {
+    fn arb_school(i: usize)(
+        stage in prop::option::weighted(0.9, prop::sample::select(Stage::ALL.to_vec())),
+        phase in prop::sample::select(vec![Phase::Primary, Phase::Primary, Phase::Secondary]),
+        language in prop::sample::select(vec![LanguageMedium::English, LanguageMedium::Welsh]),
+        north in 0u32..8, east in 0u32..8,
+        capacity in prop::option::weighted(0.5, 0u32..3),
+        strengths in 0u32..8, needs in 0u32..8,
+    ) -> School {
+        let areas = |bits: u32| -> FocusSet {
+            [FocusArea::Literacy, FocusArea::Numeracy, FocusArea::Attendance]
+                .into_iter()
+                .enumerate()
+                .filter(|(k, _)| bits & (1 << k) != 0)
+                .map(|(_, area)| area)
+                .collect()
+        };
+        let mut s = school(&format!("s{i:02}"));
+        s.stage = stage;
+        s.phase = phase;
+        s.language_medium = Some(language);
+        s.location = GeoPoint::new(51.4 + f64::from(north) * 0.02, -3.2 + f64::from(east) * 0.03);
+        s.capacity = capacity;
+        s.strengths = areas(strengths);
+        s.needs = areas(needs);
+        s
+    }
+}
+
+fn arb_population() -> impl Strategy<Value = Vec<School>> {
+    (4usize..10).prop_flat_map(|n| (0..n).map(arb_school).collect::<Vec<_>>())
+}
+
+/// A population, a brokerage over 1–3 of its schools, and a starting list
+/// length short enough that lists must grow.
+fn arb_instance() -> impl Strategy<Value = (Vec<School>, BrokerQuery)> {
+    arb_population().prop_flat_map(|schools| {
+        let n = schools.len();
+        (
+            Just(schools),
+            prop::sample::subsequence((0..n).collect::<Vec<_>>(), 1..=3.min(n)),
+            prop::sample::select(vec![MatchMode::Support, MatchMode::Lead, MatchMode::Peer]),
+            prop::sample::select(vec![PhaseRelation::SamePhase, PhaseRelation::AnyPhase]),
+            prop::option::weighted(0.3, 1.0f64..20.0),
+            any::<bool>(),
+            1usize..4,
+        )
+            .prop_map(
+                |(schools, seekers, mode, relation, max_km, language, initial)| {
+                    let config = EngineConfig::default();
+                    let mut template = MatchQuery::new("seeker", mode, &config.scoring);
+                    template.phase_relation = relation;
+                    template.max_distance_km = max_km;
+                    template.same_language_group = language;
+                    let query = BrokerQuery {
+                        seekers: SeekerSelection::Ids(
+                            seekers.iter().map(|i| format!("s{i:02}")).collect(),
+                        ),
+                        template,
+                        initial_candidates: initial,
+                    };
+                    (schools, query)
+                },
+            )
+    })
+}
+
+/// One feasible pair: seeker, partner, score.
+type Edge = (String, String, f64);
+
+/// The best total over every feasible assignment, by enumeration; and the
+/// places of each school on both sides.
+fn enumerate_best(engine: &Engine, query: &BrokerQuery) -> (f64, HashMap<String, i64>, Vec<Edge>) {
+    let snapshot = engine.snapshot();
+    let config = &engine.config().scoring;
+    let SeekerSelection::Ids(ids) = &query.seekers else {
+        unreachable!()
+    };
+    let leads = query.template.mode == MatchMode::Lead;
+    let free = |id: &str| {
+        let index = snapshot.index_of(id).unwrap();
+        i64::from(snapshot.profile(index).free_capacity())
+    };
+    let mut places: HashMap<String, i64> = HashMap::new();
+    let mut edges = Vec::new();
+    for id in ids {
+        places.insert(id.clone(), if leads { free(id) } else { 1 });
+        let mut one = query.template.clone();
+        one.school_id = id.clone();
+        one.limit = snapshot.len();
+        let Ok(outcome) = brute_force(&snapshot, &one, config) else {
+            continue;
+        };
+        for candidate in outcome.candidates {
+            let partner = candidate.school.school.id.to_string();
+            if ids.contains(&partner) {
+                continue;
+            }
+            places.insert(partner.clone(), if leads { 1 } else { free(&partner) });
+            edges.push((id.clone(), partner, candidate.score));
+        }
+    }
+    fn search(edges: &[Edge], at: usize, left: &mut HashMap<String, i64>, total: f64) -> f64 {
+        if at == edges.len() {
+            return total;
+        }
+        let (seeker, partner, score) = &edges[at];
+        let mut best = search(edges, at + 1, left, total);
+        if left[seeker] > 0 && left[partner] > 0 {
+            *left.get_mut(seeker).unwrap() -= 1;
+            *left.get_mut(partner).unwrap() -= 1;
+            best = best.max(search(edges, at + 1, left, total + score));
+            *left.get_mut(seeker).unwrap() += 1;
+            *left.get_mut(partner).unwrap() += 1;
+        }
+        best
+    }
+    let best = search(&edges, 0, &mut places.clone(), 0.0);
+    (best, places, edges)
+}
+
+/// What a brokerage run chose: (seeker, partner, score) in order, and totals.
+fn run(engine: &Engine, query: &BrokerQuery) -> (Vec<Edge>, f64, f64, u32) {
+    engine
+        .broker(query, |outcome| {
+            let pairs = outcome
+                .pairings
+                .iter()
+                .map(|p| {
+                    (
+                        p.seeker.school.id.to_string(),
+                        p.partner.school.school.id.to_string(),
+                        p.partner.score,
+                    )
+                })
+                .collect();
+            (
+                pairs,
+                outcome.optimal.total_score,
+                outcome.greedy.total_score,
+                outcome.rounds,
+            )
+        })
+        .unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_assignment_is_the_best_feasible_one((schools, query) in arb_instance()) {
+        let engine = Engine::with_schools(EngineConfig::default(), schools).unwrap();
+        let (best, places, edges) = enumerate_best(&engine, &query);
+        let (pairs, total, greedy_total, _) = run(&engine, &query);
+        prop_assert!((total - best).abs() < 1e-9, "total {total}, best by enumeration {best}");
+        prop_assert!(greedy_total <= total + 1e-9);
+        let sum: f64 = pairs.iter().map(|(_, _, score)| score).sum();
+        prop_assert!((sum - total).abs() < 1e-9);
+        let mut used: HashMap<&str, i64> = HashMap::new();
+        for (seeker, partner, score) in &pairs {
+            prop_assert!(
+                edges.iter().any(|(s, p, sc)| s == seeker && p == partner && sc == score),
+                "{seeker} → {partner} is a feasible pair with its Match score"
+            );
+            *used.entry(seeker).or_default() += 1;
+            *used.entry(partner).or_default() += 1;
+        }
+        for (school, count) in used {
+            prop_assert!(count <= places[school], "{school} over its places");
+        }
+        // Deterministic.
+        prop_assert_eq!(run(&engine, &query).0, pairs);
+    }
+}
+
+/// Greedy takes the best pair first and strands the other seeker; the
+/// optimum gives up a little to pair both — and needs a longer list than it
+/// started with to prove it.
+#[test]
+fn the_optimum_beats_greedy_where_greedy_strands_a_seeker() {
+    use crate::common::SchoolExt;
+    let one_place = |id: &str, north: f64| {
+        let mut s = school(id).stage(Some(Stage::Yellow)).at(north, 0.0);
+        s.capacity = Some(1);
+        s
+    };
+    // Seeker a is near both supporters; seeker b, 30 km east, is within
+    // the 30.1 km limit of x (30.004 km) but not of y (30.15 km).
+    let schools = vec![
+        school("a").stage(Some(Stage::Amber)).at(0.0, 0.0),
+        school("b").stage(Some(Stage::Amber)).at(0.0, 30.0),
+        one_place("x", 0.5),
+        one_place("y", -3.0),
+    ];
+    let engine = Engine::with_schools(EngineConfig::default(), schools).unwrap();
+    let config = engine.config().scoring.clone();
+    let mut template = MatchQuery::new("seeker", MatchMode::Support, &config);
+    template.max_distance_km = Some(30.1);
+    let query = BrokerQuery {
+        seekers: SeekerSelection::Ids(vec!["a".into(), "b".into()]),
+        template,
+        initial_candidates: 1,
+    };
+    let (pairs, total, greedy_total, rounds) = run(&engine, &query);
+    let pairs: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(s, p, _)| (s.as_str(), p.as_str()))
+        .collect();
+    assert_eq!(pairs, [("a", "y"), ("b", "x")]);
+    assert!(total > greedy_total, "{total} vs greedy {greedy_total}");
+    assert!(rounds > 1, "a's one-candidate list had to grow");
+}
+
+#[tokio::test]
+async fn the_broker_rpc_pairs_a_consortiums_red_and_amber_schools() {
+    let schools = partnermatch::dataset::generate(partnermatch::dataset::SyntheticConfig {
+        schools: 1500,
+        seed: partnermatch::dataset::DEFAULT_SEED,
+    });
+    let server = TestServer::start(schools).await;
+    let mut matcher = server.matcher().await;
+    let request = pb::BrokerRequest {
+        filter: Some(pb::SeekerFilter {
+            consortium: "GwE".into(),
+            stages: vec![pb::Stage::Red as i32, pb::Stage::Amber as i32],
+            ..Default::default()
+        }),
+        mode: pb::MatchMode::Support as i32,
+        max_distance_km: Some(40.0),
+        explain: true,
+        ..Default::default()
+    };
+    let response = matcher.broker(request.clone()).await.unwrap().into_inner();
+    assert!(response.seekers > 20, "{}", response.seekers);
+    let optimal = response.optimal.unwrap();
+    let greedy = response.greedy.unwrap();
+    assert_eq!(optimal.pairs as usize, response.pairs.len());
+    assert_eq!(
+        response.pairs.len() + response.unassigned.len(),
+        response.seekers as usize
+    );
+    assert!(optimal.total_score >= greedy.total_score - 1e-9);
+    let mut load: HashMap<String, u32> = HashMap::new();
+    for pair in &response.pairs {
+        let partner = pair.partner.as_ref().unwrap();
+        assert_eq!(partner.components.len(), 9, "explained");
+        let total: f64 = partner.components.iter().map(|c| c.contribution).sum();
+        assert!((total - partner.score).abs() < 1e-12);
+        assert!(partner.distance_km <= 40.0);
+        assert!(
+            partner.stage_gap.unwrap_or(0) >= 0,
+            "supporters are not behind"
+        );
+        *load.entry(partner.school_id.clone()).or_default() += 1;
+    }
+    for (supporter, count) in load {
+        let capacity = server.engine.get(&supporter).unwrap().capacity;
+        assert!(
+            count <= capacity,
+            "{supporter}: {count} pairs, capacity {capacity}"
+        );
+    }
+    for unassigned in &response.unassigned {
+        assert!(!unassigned.reason.is_empty());
+    }
+    // Deterministic, apart from the time taken.
+    let mut again = matcher.broker(request).await.unwrap().into_inner();
+    again.took_micros = response.took_micros;
+    assert_eq!(again, response);
+
+    // Bad requests name their fields.
+    let status = matcher
+        .broker(pb::BrokerRequest {
+            seeker_ids: vec!["bad id".into()],
+            filter: Some(pb::SeekerFilter::default()),
+            mode: 0,
+            max_distance_km: Some(-1.0),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    for field in ["filter", "seeker_ids[0]", "mode", "max_distance_km"] {
+        crate::common::assert_invalid_field(&status, field);
+    }
+    let status = matcher
+        .broker(pb::BrokerRequest {
+            seeker_ids: vec!["nobody".into()],
+            mode: pb::MatchMode::Support as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::NotFound);
+    server.stop().await;
+}
