@@ -21,7 +21,7 @@ use crate::domain::{MatchMode, Phase, Stage, StoredSchool};
 use super::config::ScoringConfig;
 use super::error::{Error, Result};
 use super::flow::Network;
-use super::matcher::{MatchQuery, RankedCandidate, explain, top_k};
+use super::matcher::{MatchQuery, RankedCandidate, explain, top_k_excluding};
 use super::snapshot::Snapshot;
 
 /// Bounds on brokerage requests.
@@ -116,8 +116,10 @@ struct Seeker<'a> {
     /// search refused the seeker (closed, no capacity to lead, ...).
     candidates: std::result::Result<Vec<RankedCandidate<'a>>, String>,
     /// The search returned as many as asked: more partners may exist,
-    /// none scoring above the last one listed.
+    /// none scoring above `floor`.
     truncated: bool,
+    /// The lowest score the search listed, in units.
+    floor: i64,
     asked: usize,
 }
 
@@ -193,11 +195,6 @@ pub fn broker<'a>(
     config: &'a ScoringConfig,
 ) -> Result<BrokerOutcome<'a>> {
     let indices = select_seekers(snapshot, &query.seekers)?;
-    let is_seeker = |school: &StoredSchool| {
-        snapshot
-            .index_of(school.school.id.as_str())
-            .is_some_and(|index| indices.binary_search(&index).is_ok())
-    };
     let mode = query.template.mode;
     let leads = mode == MatchMode::Lead;
     // A query per seeker, kept alive for the borrowed results.
@@ -213,20 +210,20 @@ pub fn broker<'a>(
     let search = |query: &MatchQuery, asked: usize, school: &'a StoredSchool| {
         let mut query = query.clone();
         query.limit = asked;
-        let outcome = top_k(snapshot, &query, config);
-        let (candidates, truncated) = match outcome {
+        // A school is brokered as a seeker or as a partner, not both.
+        let outcome = top_k_excluding(snapshot, &query, config, &indices);
+        let (candidates, truncated, floor) = match outcome {
             Ok(outcome) => {
                 let truncated = outcome.candidates.len() == asked;
-                // A school is brokered as a seeker or as a partner, not both.
+                let floor = outcome.candidates.last().map_or(0, |c| units(c.score));
                 let kept: Vec<RankedCandidate<'a>> = outcome
                     .candidates
                     .iter()
-                    .filter(|candidate| !is_seeker(candidate.school))
                     .map(|candidate| rebind(snapshot, candidate))
                     .collect();
-                (Ok(kept), truncated)
+                (Ok(kept), truncated, floor)
             }
-            Err(error) => (Err(error.to_string()), false),
+            Err(error) => (Err(error.to_string()), false, 0),
         };
         Seeker {
             school,
@@ -236,6 +233,7 @@ pub fn broker<'a>(
             },
             candidates,
             truncated,
+            floor,
             asked,
         }
     };
@@ -248,22 +246,16 @@ pub fn broker<'a>(
     let mut rounds = 0;
     let (assignment, candidate_pairs) = loop {
         rounds += 1;
-        let (assignment, candidate_pairs, free) = solve(snapshot, &seekers, leads);
-        // Certificate: a cut-short list must hold a partner with a free place.
+        let solved = solve(snapshot, &seekers, leads);
+        // Certificate, per seeker whose list was cut short: no partner left
+        // out (scoring at most `floor`) could raise the total.
         let uncertain: Vec<usize> = seekers
             .iter()
             .enumerate()
-            .filter(|(_, seeker)| {
-                let has_free_partner = seeker.candidates.as_ref().is_ok_and(|candidates| {
-                    candidates.iter().any(|c| {
-                        free.get(c.school.school.id.as_str())
-                            .is_some_and(|f| *f > 0)
-                    })
-                });
-                seeker.truncated && !has_free_partner
-            })
+            .filter(|(s, seeker)| seeker.truncated && !solved.certifies(*s, seeker))
             .map(|(s, _)| s)
             .collect();
+        let (assignment, candidate_pairs) = (solved.assignment, solved.candidate_pairs);
         if uncertain.is_empty() {
             break (assignment, candidate_pairs);
         }
@@ -331,13 +323,41 @@ pub fn broker<'a>(
 /// assignment, per seeker.
 type Assignment = Vec<Vec<usize>>;
 
-/// The best assignment over the current lists, the number of candidate
-/// pairs, and each listed partner's places left.
-fn solve<'s>(
-    snapshot: &Snapshot,
-    seekers: &'s [Seeker<'_>],
-    leads: bool,
-) -> (Assignment, u32, HashMap<&'s str, i64>) {
+/// The best assignment over the current lists, with what proves it best
+/// over all partners.
+struct Solved<'s> {
+    assignment: Assignment,
+    candidate_pairs: u32,
+    /// Places left of each listed partner.
+    free: HashMap<&'s str, i64>,
+    /// Each seeker's dual value: potential(seeker) − potential(sink).
+    dual: Vec<i64>,
+}
+
+impl Solved<'_> {
+    /// Whether no partner outside `seeker`'s list (each scoring at most its
+    /// floor) could improve the assignment. Either suffices:
+    /// - a listed partner has a free place: its dual price is 0, so the
+    ///   seeker's dual value is at least that partner's score ≥ the floor;
+    /// - the seeker's dual value, from the flow's final potentials, is at
+    ///   least the floor (every partner's potential can be taken at most
+    ///   the sink's, so a left-out pair's reduced cost is non-negative).
+    ///
+    /// Either way every left-out pair meets its dual constraint, so the
+    /// optimum over the lists is the optimum over all partners.
+    fn certifies(&self, s: usize, seeker: &Seeker<'_>) -> bool {
+        let has_free_partner = seeker.candidates.as_ref().is_ok_and(|candidates| {
+            candidates.iter().any(|c| {
+                self.free
+                    .get(c.school.school.id.as_str())
+                    .is_some_and(|free| *free > 0)
+            })
+        });
+        has_free_partner || seeker.floor <= self.dual[s]
+    }
+}
+
+fn solve<'s>(snapshot: &Snapshot, seekers: &'s [Seeker<'_>], leads: bool) -> Solved<'s> {
     // Nodes: 0 source, 1..=n seekers, then partners by first appearance,
     // then the sink.
     let n = seekers.len();
@@ -400,7 +420,16 @@ fn solve<'s>(
         .zip(&places_arc)
         .map(|(id, (arc, places))| (*id, places - network.flow(*arc)))
         .collect();
-    (assignment, pairs, free)
+    let potentials = network.potentials();
+    let dual = (0..n)
+        .map(|s| potentials[1 + s] - potentials[sink])
+        .collect();
+    Solved {
+        assignment,
+        candidate_pairs: pairs,
+        free,
+        dual,
+    }
 }
 
 /// Seekers in id order, each taking its best candidates with a free place.

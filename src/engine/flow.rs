@@ -23,6 +23,11 @@ pub struct Network {
     /// Arcs leaving each node, in insertion order (so results are
     /// deterministic).
     out: Vec<Vec<usize>>,
+    /// After [`Network::min_cost_flow`]: node potentials under which every
+    /// arc with capacity left has a non-negative reduced cost and the sink's
+    /// potential is at least the source's (an optimal LP dual: no cycle of
+    /// negative cost, even through a return arc sink → source).
+    potential: Vec<i64>,
 }
 
 /// Distances too large to be real: unreachable.
@@ -33,6 +38,7 @@ impl Network {
         Network {
             arcs: Vec::new(),
             out: vec![Vec::new(); nodes],
+            potential: Vec::new(),
         }
     }
 
@@ -76,9 +82,16 @@ impl Network {
             let mut heap = BinaryHeap::new();
             distance[source] = 0;
             heap.push(Reverse((0i64, source)));
+            let mut done = vec![false; nodes];
             while let Some(Reverse((d, node))) = heap.pop() {
-                if d > distance[node] {
+                if d > distance[node] || done[node] {
                     continue;
+                }
+                done[node] = true;
+                // Nodes still in the heap are at least this far: the path to
+                // the sink is final.
+                if node == sink {
+                    break;
                 }
                 for &id in &self.out[node] {
                     let arc = &self.arcs[id];
@@ -96,23 +109,34 @@ impl Network {
                 }
             }
             if distance[sink] >= UNREACHED {
+                // No path left. Unreached nodes (the sink among them) move
+                // up together, far enough that the sink's potential is at
+                // least the source's: the return arc sink → source of a
+                // circulation then has a non-negative reduced cost too.
+                let farthest = distance
+                    .iter()
+                    .copied()
+                    .filter(|d| *d < UNREACHED)
+                    .max()
+                    .unwrap_or(0);
+                let lift = farthest.max(potential[source] - potential[sink]);
+                for (node, d) in distance.iter().enumerate() {
+                    potential[node] += if *d < UNREACHED { *d } else { lift };
+                }
                 break;
             }
             let path_cost = distance[sink] - potential[source] + potential[sink];
+            // Potentials move by the distance, capped at the sink's: nodes
+            // not settled before the sink are at least that far, so every
+            // arc with capacity keeps a non-negative reduced cost. After the
+            // last move the sink's potential exceeds the source's by the
+            // cost of the cheapest remaining path.
+            let cap = distance[sink];
+            for (node, d) in distance.iter().enumerate() {
+                potential[node] += (*d).min(cap);
+            }
             if path_cost >= 0 {
                 break;
-            }
-            // Unreached nodes move by the farthest distance reached, which
-            // keeps arcs from them into reached nodes non-negative (no arc
-            // with capacity leads from a reached node to an unreached one).
-            let farthest = distance
-                .iter()
-                .copied()
-                .filter(|d| *d < UNREACHED)
-                .max()
-                .unwrap_or(0);
-            for (node, d) in distance.iter().enumerate() {
-                potential[node] += if *d < UNREACHED { *d } else { farthest };
             }
             // Augment by the bottleneck.
             let mut bottleneck = i64::MAX;
@@ -131,7 +155,13 @@ impl Network {
             }
             total += bottleneck * path_cost;
         }
+        self.potential = potential;
         total
+    }
+
+    /// The final potentials of the last [`Network::min_cost_flow`].
+    pub fn potentials(&self) -> &[i64] {
+        &self.potential
     }
 }
 

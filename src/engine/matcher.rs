@@ -249,10 +249,13 @@ struct Plan<'a> {
 }
 
 impl<'a> Plan<'a> {
+    /// The plan for `query`, also excluding the schools at `also_excluded`
+    /// (sorted indices; brokerage keeps seekers off the partner side).
     fn new(
         snapshot: &'a Snapshot,
         query: &'a MatchQuery,
         config: &'a ScoringConfig,
+        also_excluded: &[u32],
     ) -> Result<Plan<'a>> {
         query
             .violations(usize::MAX)
@@ -294,6 +297,7 @@ impl<'a> Plan<'a> {
             .iter()
             .filter_map(|id| snapshot.index_of(id))
             .chain(snapshot.active_partners(seeker_index).iter().copied())
+            .chain(also_excluded.iter().copied())
             .collect();
         excluded.sort_unstable();
         excluded.dedup();
@@ -695,7 +699,18 @@ pub fn top_k<'a>(
     query: &'a MatchQuery,
     config: &'a ScoringConfig,
 ) -> Result<MatchOutcome<'a>> {
-    let plan = Plan::new(snapshot, query, config)?;
+    top_k_excluding(snapshot, query, config, &[])
+}
+
+/// [`top_k`], also excluding the schools at `also_excluded` (sorted
+/// snapshot indices).
+pub(crate) fn top_k_excluding<'a>(
+    snapshot: &'a Snapshot,
+    query: &'a MatchQuery,
+    config: &'a ScoringConfig,
+    also_excluded: &[u32],
+) -> Result<MatchOutcome<'a>> {
+    let plan = Plan::new(snapshot, query, config, also_excluded)?;
     let index = snapshot.index();
     let bounder = GroupBounder::new(&plan.scoring, plan.seeker);
     let bucket_terms = index
@@ -794,7 +809,7 @@ pub fn brute_force<'a>(
     query: &'a MatchQuery,
     config: &'a ScoringConfig,
 ) -> Result<MatchOutcome<'a>> {
-    let plan = Plan::new(snapshot, query, config)?;
+    let plan = Plan::new(snapshot, query, config, &[])?;
     let mut all: Vec<Scored> = Vec::new();
     let mut radius = 0.0f64;
     for (index, partner) in snapshot.profiles().iter().enumerate() {
@@ -831,7 +846,7 @@ pub(crate) fn explain<'a>(
     config: &'a ScoringConfig,
     candidate: &RankedCandidate<'a>,
 ) -> Result<RankedCandidate<'a>> {
-    let plan = Plan::new(snapshot, query, config)?;
+    let plan = Plan::new(snapshot, query, config, &[])?;
     let index = snapshot
         .index_of(candidate.school.school.id.as_str())
         .ok_or_else(|| Error::school_not_found(candidate.school.school.id.as_str()))?;
