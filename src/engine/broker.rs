@@ -358,8 +358,9 @@ impl Solved<'_> {
 }
 
 fn solve<'s>(snapshot: &Snapshot, seekers: &'s [Seeker<'_>], leads: bool) -> Solved<'s> {
-    // Nodes: 0 source, 1..=n seekers, then partners by first appearance,
-    // then the sink.
+    // Nodes: 1..=n seekers (0 is unused), then partners by first
+    // appearance, then the sink. Each seeker also has a zero-cost arc
+    // straight to the sink: "unassigned".
     let n = seekers.len();
     let mut partner_node: HashMap<&str, usize> = HashMap::new();
     let mut partner_ids: Vec<&str> = Vec::new();
@@ -378,7 +379,6 @@ fn solve<'s>(snapshot: &Snapshot, seekers: &'s [Seeker<'_>], leads: bool) -> Sol
     let mut arcs: Vec<Vec<usize>> = Vec::with_capacity(n);
     let mut pairs = 0u32;
     for (s, seeker) in seekers.iter().enumerate() {
-        network.add_arc(0, 1 + s, seeker.places, 0);
         let mut seeker_arcs = Vec::new();
         for candidate in seeker.candidates.iter().flatten() {
             let node = partner_node[candidate.school.school.id.as_str()];
@@ -387,6 +387,7 @@ fn solve<'s>(snapshot: &Snapshot, seekers: &'s [Seeker<'_>], leads: bool) -> Sol
             potential[node] = potential[node].min(cost);
             pairs += 1;
         }
+        network.add_arc(1 + s, sink, seeker.places, 0);
         arcs.push(seeker_arcs);
     }
     let mut places_arc = Vec::with_capacity(partner_ids.len());
@@ -403,7 +404,12 @@ fn solve<'s>(snapshot: &Snapshot, seekers: &'s [Seeker<'_>], leads: bool) -> Sol
         places_arc.push((network.add_arc(node, sink, places, 0), places));
         potential[sink] = potential[sink].min(potential[node]);
     }
-    network.min_cost_flow(0, sink, potential);
+    let supplies: Vec<(usize, i64)> = seekers
+        .iter()
+        .enumerate()
+        .map(|(s, seeker)| (1 + s, seeker.places))
+        .collect();
+    network.send_each(&supplies, sink, potential);
     let assignment = arcs
         .iter()
         .map(|seeker_arcs| {
