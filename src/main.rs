@@ -12,7 +12,7 @@ use tracing_subscriber::EnvFilter;
 use partnermatch::api::ServeOptions;
 use partnermatch::dataset::{self, DEFAULT_SCHOOLS, DEFAULT_SEED, SyntheticConfig};
 use partnermatch::domain::School;
-use partnermatch::engine::{Engine, EngineConfig};
+use partnermatch::engine::{Engine, EngineConfig, FamilyConfig, validate_sizes};
 use partnermatch::loadgen::{self, LoadConfig};
 use partnermatch::store::SqliteStore;
 
@@ -108,6 +108,15 @@ struct ServeArgs {
     #[arg(long, default_value_t = DEFAULT_SEED)]
     seed: u64,
 
+    /// Target size of computed families of schools (2–100).
+    #[arg(long, default_value_t = FamilyConfig::default().target_size)]
+    family_size: usize,
+
+    /// Smallest computed family where a group can be split (1 to
+    /// --family-size).
+    #[arg(long, default_value_t = FamilyConfig::default().min_size)]
+    family_min_size: usize,
+
     /// On SIGINT/SIGTERM, seconds to let in-flight calls finish before
     /// stopping anyway.
     #[arg(long, default_value_t = 10.0)]
@@ -188,6 +197,18 @@ fn open_engine(args: &ServeArgs) -> anyhow::Result<Engine> {
         "synthetic" => None,
         _ => Some(read_csv(args)?),
     };
+    let families = FamilyConfig {
+        target_size: args.family_size,
+        min_size: args.family_min_size,
+    };
+    let problems = validate_sizes(&families);
+    if !problems.is_empty() {
+        bail!("--family-size / --family-min-size: {problems}");
+    }
+    let config = EngineConfig {
+        families,
+        ..EngineConfig::default()
+    };
     let (store, records) = SqliteStore::open(&args.db)?;
     let stored = records.schools.len();
     tracing::info!(
@@ -196,7 +217,7 @@ fn open_engine(args: &ServeArgs) -> anyhow::Result<Engine> {
         partnerships = records.partnerships.len(),
         "opened database"
     );
-    let engine = Engine::open(EngineConfig::default(), Box::new(store), records)
+    let engine = Engine::open(config, Box::new(store), records)
         .with_context(|| format!("database {} holds an invalid record", args.db.display()))?;
     let Some(schools) = csv_schools else {
         if stored > 0 {

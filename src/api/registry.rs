@@ -7,11 +7,11 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::domain::{SchoolId, Violations};
-use crate::engine::{Engine, Error, ListFilter};
+use crate::engine::{Engine, Error, FamilyConfig, ListFilter};
 
 use super::convert::{
-    encode_page_token, optional_phase, optional_stage, page_request, school_from_proto,
-    school_to_proto,
+    encode_page_token, optional_phase, optional_stage, page_request, phase_to_proto,
+    school_from_proto, school_to_proto,
 };
 use super::pb;
 use super::pb::school_registry_server::SchoolRegistry;
@@ -220,6 +220,44 @@ impl SchoolRegistry for RegistryService {
             unchanged: counts.unchanged,
             rejected: errors.len() as u32,
             errors,
+        }))
+    }
+
+    async fn compute_families(
+        &self,
+        request: Request<pb::ComputeFamiliesRequest>,
+    ) -> Result<Response<pb::ComputeFamiliesResponse>, Status> {
+        let pb::ComputeFamiliesRequest {
+            target_size,
+            min_size,
+        } = request.into_inner();
+        let sizes = (target_size.is_some() || min_size.is_some()).then(|| {
+            let in_use = self.engine.config().families;
+            FamilyConfig {
+                target_size: target_size.map_or(in_use.target_size, |n| n as usize),
+                min_size: min_size.map_or(in_use.min_size, |n| n as usize),
+            }
+        });
+        let report = self.engine.families(sizes)?;
+        Ok(Response::new(pb::ComputeFamiliesResponse {
+            families: report
+                .families
+                .iter()
+                .map(|family| pb::Family {
+                    id: family.id.clone(),
+                    phase: phase_to_proto(family.phase) as i32,
+                    language_group: family.language_group.to_owned(),
+                    size_band: family.size_band.to_owned(),
+                    member_ids: family.members.iter().map(ToString::to_string).collect(),
+                    challenge_min: family.challenge_min,
+                    challenge_max: family.challenge_max,
+                })
+                .collect(),
+            target_size: report.sizes.target_size as u32,
+            min_size: report.sizes.min_size as u32,
+            in_use: report.in_use,
+            given_family_schools: report.given,
+            without_challenge_index: report.without_challenge,
         }))
     }
 }

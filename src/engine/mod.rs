@@ -11,6 +11,7 @@
 mod broker;
 mod config;
 mod error;
+mod families;
 mod flow;
 mod index;
 mod matcher;
@@ -34,6 +35,7 @@ pub use config::{
     ChallengeWeights, EngineConfig, FamilyConfig, MAX_WEIGHT, ScoringConfig, Weights,
 };
 pub use error::{Error, Result};
+pub use families::{ComputedFamily, compute_families, limits as family_limits, validate_sizes};
 pub use index::{Bucket, LEAF_SIZE, Node as IndexNode, SearchIndex, Side, Tree, TreeKind};
 pub use matcher::{
     MatchOutcome, MatchQuery, RankedCandidate, SearchStats, WeightedComponent, brute_force, limits,
@@ -74,6 +76,19 @@ impl ListFilter {
             && (self.family_id.is_empty()
                 || stored.family_id.as_deref() == Some(self.family_id.as_str()))
     }
+}
+
+/// The families of the registry at some sizes.
+#[derive(Debug, Clone)]
+pub struct FamiliesReport {
+    pub families: Vec<ComputedFamily>,
+    /// Schools whose data gives their family (not computed).
+    pub given: u32,
+    /// Schools with no index of challenge and no given family: no family.
+    pub without_challenge: u32,
+    pub sizes: FamilyConfig,
+    /// Whether these are the sizes the registry uses (else a preview).
+    pub in_use: bool,
 }
 
 /// One page of a listing.
@@ -346,6 +361,34 @@ impl Engine {
     ) -> Result<T> {
         let snapshot = self.snapshot.load();
         Ok(read(&top_k(&snapshot, query, &self.config.scoring)?))
+    }
+
+    /// The computed families at `sizes` (the ones in use when `None`), with
+    /// how many schools have a family of their own and how many have no
+    /// index of challenge (so no computed family).
+    pub fn families(&self, sizes: Option<FamilyConfig>) -> Result<FamiliesReport> {
+        let sizes = sizes.unwrap_or(self.config.families);
+        let violations = validate_sizes(&sizes);
+        if !violations.is_empty() {
+            return Err(Error::Invalid(violations));
+        }
+        let snapshot = self.snapshot.load();
+        let schools = snapshot.schools().iter().map(|stored| stored.as_ref());
+        Ok(FamiliesReport {
+            families: compute_families(schools, &sizes),
+            given: snapshot
+                .schools()
+                .iter()
+                .filter(|s| s.school.given_family().is_some())
+                .count() as u32,
+            without_challenge: snapshot
+                .schools()
+                .iter()
+                .filter(|s| s.school.given_family().is_none() && s.challenge_index.is_none())
+                .count() as u32,
+            in_use: sizes == self.config.families,
+            sizes,
+        })
     }
 
     /// Pairs many seekers with partners at once, maximising the total score

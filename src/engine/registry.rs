@@ -10,11 +10,11 @@ use petgraph::stable_graph::{NodeIndex, StableUnGraph};
 use petgraph::visit::EdgeRef;
 
 use crate::domain::{
-    ContextMeasures, LanguageMedium, Partnership, PartnershipId, PartnershipStatus, Phase, School,
-    SchoolId, StoredSchool,
+    ContextMeasures, Partnership, PartnershipId, PartnershipStatus, School, SchoolId, StoredSchool,
 };
 
-use super::config::{ChallengeWeights, EngineConfig, FamilyConfig};
+use super::config::{ChallengeWeights, EngineConfig};
+use super::families::compute_families;
 
 /// A node of the school graph.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,10 +39,6 @@ struct Entry {
     node: NodeIndex,
     stored: Arc<StoredSchool>,
 }
-
-/// Schools that may share a computed family: phase, language group
-/// (`en` / `cy`) and size band.
-type FamilyGroup = (Phase, &'static str, &'static str);
 
 /// Counts from applying a batch of upserts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -240,37 +236,21 @@ impl Registry {
     /// challenge index get none. Updates stored records and graph edges only
     /// where a family changed.
     fn recompute_families(&mut self) {
-        let mut groups: BTreeMap<FamilyGroup, Vec<(f64, SchoolId)>> = BTreeMap::new();
-        let mut wanted: HashMap<SchoolId, Option<String>> = HashMap::new();
-        for entry in self.schools.values() {
-            let stored = &entry.stored;
-            let school = &stored.school;
-            if let Some(given) = school.given_family() {
-                wanted.insert(school.id.clone(), Some(given.to_owned()));
-            } else if let Some(challenge) = stored.challenge_index {
-                let key = (
-                    school.phase,
-                    LanguageMedium::family_group(school.language_medium),
-                    size_band(school.phase, school.pupils),
-                );
-                groups
-                    .entry(key)
-                    .or_default()
-                    .push((challenge, school.id.clone()));
-            } else {
-                wanted.insert(school.id.clone(), None);
-            }
-        }
-        for ((phase, language, band), mut members) in groups {
-            members.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
-            let count = family_count(members.len(), &self.config.families);
-            let total = members.len();
-            for (position, (_, id)) in members.into_iter().enumerate() {
-                let family = position * count / total + 1;
-                wanted.insert(
-                    id,
-                    Some(format!("auto-{phase}-{language}-{band}-{family:02}")),
-                );
+        let mut wanted: HashMap<SchoolId, Option<String>> = self
+            .schools
+            .values()
+            .map(|entry| {
+                let given = entry.stored.school.given_family().map(str::to_owned);
+                (entry.stored.school.id.clone(), given)
+            })
+            .collect();
+        let computed = compute_families(
+            self.schools.values().map(|entry| entry.stored.as_ref()),
+            &self.config.families,
+        );
+        for family in computed {
+            for member in family.members {
+                wanted.insert(member, Some(family.id.clone()));
             }
         }
 
@@ -334,38 +314,10 @@ pub fn challenge_index(measures: &ContextMeasures, weights: &ChallengeWeights) -
     (weight > 0.0).then(|| sum / weight)
 }
 
-/// Welsh families split primary schools by size; other phases are too few
-/// per language group to split further.
-fn size_band(phase: Phase, pupils: Option<u32>) -> &'static str {
-    match (phase, pupils) {
-        (Phase::Primary | Phase::Nursery, Some(p)) if p < 100 => "small",
-        (Phase::Primary | Phase::Nursery, Some(p)) if p < 250 => "medium",
-        (Phase::Primary | Phase::Nursery, Some(_)) => "large",
-        (Phase::Primary | Phase::Nursery, None) => "unknown",
-        _ => "all",
-    }
-}
-
-/// How many families to cut a group of `n` into: the count whose mean size
-/// is nearest the target, without going under the minimum size where that
-/// can be helped.
-fn family_count(n: usize, config: &FamilyConfig) -> usize {
-    let target = config.target_size.max(1);
-    let most = (n / config.min_size.max(1)).max(1);
-    let lower = (n / target).clamp(1, most);
-    let upper = n.div_ceil(target).clamp(1, most);
-    let distance = |count: usize| (n as f64 / count as f64 - target as f64).abs();
-    if distance(upper) < distance(lower) {
-        upper
-    } else {
-        lower
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::SchoolId;
+    use crate::domain::{LanguageMedium, SchoolId};
 
     #[test]
     fn challenge_index_renormalises_over_known_measures() {
@@ -439,20 +391,5 @@ mod tests {
             !families.contains_key("hand-made"),
             "an empty family node is removed"
         );
-    }
-
-    #[test]
-    fn family_sizes_aim_for_eleven_and_respect_the_minimum() {
-        let config = FamilyConfig::default();
-        assert_eq!(family_count(3, &config), 1);
-        assert_eq!(family_count(11, &config), 1);
-        assert_eq!(family_count(16, &config), 2);
-        assert_eq!(family_count(22, &config), 2);
-        assert_eq!(family_count(28, &config), 3);
-        assert_eq!(family_count(1100, &config), 100);
-        for n in 6..500 {
-            let count = family_count(n, &config);
-            assert!(n / count >= config.min_size, "n={n} count={count}");
-        }
     }
 }

@@ -311,3 +311,67 @@ async fn the_broker_rpc_pairs_a_consortiums_red_and_amber_schools() {
     assert_eq!(status.code(), tonic::Code::NotFound);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn compute_families_lists_the_families_schools_carry_and_previews_others() {
+    let schools = partnermatch::dataset::generate(partnermatch::dataset::SyntheticConfig {
+        schools: 1500,
+        seed: partnermatch::dataset::DEFAULT_SEED,
+    });
+    let server = TestServer::start(schools).await;
+    let mut registry = server.registry().await;
+    let in_use = registry
+        .compute_families(pb::ComputeFamiliesRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(in_use.in_use);
+    assert_eq!((in_use.target_size, in_use.min_size), (11, 6));
+    let members: usize = in_use.families.iter().map(|f| f.member_ids.len()).sum();
+    assert_eq!(
+        members + in_use.given_family_schools as usize + in_use.without_challenge_index as usize,
+        1500
+    );
+    for family in &in_use.families {
+        assert!(family.challenge_min <= family.challenge_max);
+        assert!(family.id.starts_with("auto-"));
+        for id in &family.member_ids {
+            let school = server.engine.get(id).unwrap();
+            assert_eq!(school.family_id.as_deref(), Some(family.id.as_str()));
+            let challenge = school.challenge_index.unwrap();
+            assert!((family.challenge_min..=family.challenge_max).contains(&challenge));
+        }
+    }
+    // Families are about eleven, never under six when the group is larger.
+    let mean = members as f64 / in_use.families.len() as f64;
+    assert!((8.0..=14.0).contains(&mean), "mean family size {mean}");
+
+    // A preview at island-authority sizes changes nothing.
+    let preview = registry
+        .compute_families(pb::ComputeFamiliesRequest {
+            target_size: Some(7),
+            min_size: Some(6),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!preview.in_use);
+    assert!(preview.families.len() > in_use.families.len());
+    let first = &in_use.families[0].member_ids[0];
+    assert_eq!(
+        server.engine.get(first).unwrap().family_id.as_deref(),
+        Some(in_use.families[0].id.as_str())
+    );
+
+    let status = registry
+        .compute_families(pb::ComputeFamiliesRequest {
+            target_size: Some(500),
+            min_size: Some(0),
+        })
+        .await
+        .unwrap_err();
+    for field in ["target_size", "min_size"] {
+        crate::common::assert_invalid_field(&status, field);
+    }
+    server.stop().await;
+}

@@ -1,0 +1,154 @@
+//! Families of schools (design §2): schools of the same phase, language
+//! group and size band, ordered by their index of challenge and cut into
+//! families of about the target size. The registry gives each school its
+//! computed family (unless the data gives one); `ComputeFamilies` shows the
+//! families, or previews them at other sizes.
+
+use std::collections::BTreeMap;
+
+use crate::domain::{LanguageMedium, Phase, SchoolId, StoredSchool, Violations};
+
+use super::config::FamilyConfig;
+
+/// Bounds on family sizes a request may ask for.
+pub mod limits {
+    pub const MAX_TARGET_SIZE: usize = 100;
+}
+
+/// One computed family.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComputedFamily {
+    /// `auto-<phase>-<language group>-<size band>-<NN>`.
+    pub id: String,
+    pub phase: Phase,
+    /// `en` (English-medium) or `cy` (Welsh-medium and bilingual).
+    pub language_group: &'static str,
+    /// Primary and nursery: `small` (< 100 pupils), `medium` (< 250),
+    /// `large`, `unknown`; other phases: `all`.
+    pub size_band: &'static str,
+    /// In order of challenge index, lowest first (ties by id).
+    pub members: Vec<SchoolId>,
+    pub challenge_min: f64,
+    pub challenge_max: f64,
+}
+
+/// Checks requested sizes; field paths are the proto's.
+pub fn validate_sizes(config: &FamilyConfig) -> Violations {
+    let mut v = Violations::new();
+    if !(2..=limits::MAX_TARGET_SIZE).contains(&config.target_size) {
+        v.push(
+            "target_size",
+            format!(
+                "must be between 2 and {}, got {}",
+                limits::MAX_TARGET_SIZE,
+                config.target_size
+            ),
+        );
+    }
+    if config.min_size == 0 || config.min_size > config.target_size {
+        v.push(
+            "min_size",
+            format!(
+                "must be between 1 and target_size ({}), got {}",
+                config.target_size, config.min_size
+            ),
+        );
+    }
+    v
+}
+
+/// The computed families of `schools`: those with a challenge index and no
+/// family of their own, grouped and cut as the module says. Deterministic:
+/// groups in (phase, language group, size band) order.
+pub fn compute_families<'a>(
+    schools: impl IntoIterator<Item = &'a StoredSchool>,
+    config: &FamilyConfig,
+) -> Vec<ComputedFamily> {
+    type Group = (Phase, &'static str, &'static str);
+    let mut groups: BTreeMap<Group, Vec<(f64, &SchoolId)>> = BTreeMap::new();
+    for stored in schools {
+        let school = &stored.school;
+        let Some(challenge) = stored.challenge_index else {
+            continue;
+        };
+        if school.given_family().is_some() {
+            continue;
+        }
+        let key = (
+            school.phase,
+            LanguageMedium::family_group(school.language_medium),
+            size_band(school.phase, school.pupils),
+        );
+        groups.entry(key).or_default().push((challenge, &school.id));
+    }
+    let mut families = Vec::new();
+    for ((phase, language_group, size_band), mut members) in groups {
+        members.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(b.1)));
+        let count = family_count(members.len(), config);
+        let total = members.len();
+        let mut cut: Vec<Vec<(f64, &SchoolId)>> = vec![Vec::new(); count];
+        for (position, member) in members.into_iter().enumerate() {
+            cut[position * count / total].push(member);
+        }
+        for (n, members) in cut.into_iter().enumerate() {
+            families.push(ComputedFamily {
+                id: format!("auto-{phase}-{language_group}-{size_band}-{:02}", n + 1),
+                phase,
+                language_group,
+                size_band,
+                challenge_min: members.first().map_or(0.0, |m| m.0),
+                challenge_max: members.last().map_or(0.0, |m| m.0),
+                members: members.into_iter().map(|(_, id)| id.clone()).collect(),
+            });
+        }
+    }
+    families
+}
+
+/// Welsh families split primary schools by size; other phases are too few
+/// per language group to split further.
+fn size_band(phase: Phase, pupils: Option<u32>) -> &'static str {
+    match (phase, pupils) {
+        (Phase::Primary | Phase::Nursery, Some(p)) if p < 100 => "small",
+        (Phase::Primary | Phase::Nursery, Some(p)) if p < 250 => "medium",
+        (Phase::Primary | Phase::Nursery, Some(_)) => "large",
+        (Phase::Primary | Phase::Nursery, None) => "unknown",
+        _ => "all",
+    }
+}
+
+/// How many families to cut a group of `n` into: the count whose mean size
+/// is nearest the target, without going under the minimum size where that
+/// can be helped.
+pub(crate) fn family_count(n: usize, config: &FamilyConfig) -> usize {
+    let target = config.target_size.max(1);
+    let most = (n / config.min_size.max(1)).max(1);
+    let lower = (n / target).clamp(1, most);
+    let upper = n.div_ceil(target).clamp(1, most);
+    let distance = |count: usize| (n as f64 / count as f64 - target as f64).abs();
+    if distance(upper) < distance(lower) {
+        upper
+    } else {
+        lower
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn family_sizes_aim_for_eleven_and_respect_the_minimum() {
+        let config = FamilyConfig::default();
+        assert_eq!(family_count(3, &config), 1);
+        assert_eq!(family_count(11, &config), 1);
+        assert_eq!(family_count(16, &config), 2);
+        assert_eq!(family_count(22, &config), 2);
+        assert_eq!(family_count(28, &config), 3);
+        assert_eq!(family_count(1100, &config), 100);
+        for n in 6..500 {
+            let count = family_count(n, &config);
+            assert!(n / count >= config.min_size, "n={n} count={count}");
+        }
+    }
+}
