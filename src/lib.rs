@@ -5,6 +5,7 @@
 //! - [`dataset`]: the synthetic Wales-like generator and CSV import.
 //! - [`api`]: the tonic services, proto conversion and error mapping.
 //! - [`store`]: durable storage of the registry (SQLite).
+//! - [`report`]: tables, CSV and JSON of the `broker` and `families` commands.
 //! - [`loadgen`]: `partnermatch bench`, a loopback load generator.
 
 pub mod api;
@@ -12,4 +13,5 @@ pub mod dataset;
 pub mod domain;
 pub mod engine;
 pub mod loadgen;
+pub mod report;
 pub mod store;

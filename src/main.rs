@@ -12,8 +12,13 @@ use tracing_subscriber::EnvFilter;
 use partnermatch::api::ServeOptions;
 use partnermatch::dataset::{self, DEFAULT_SCHOOLS, DEFAULT_SEED, SyntheticConfig};
 use partnermatch::domain::School;
-use partnermatch::engine::{Engine, EngineConfig, FamilyConfig, validate_sizes};
+use partnermatch::domain::{MatchMode, Phase, PhaseRelation, Stage};
+use partnermatch::engine::{
+    BrokerQuery, Engine, EngineConfig, FamilyConfig, MatchQuery, SeekerFilter, SeekerSelection,
+    broker_limits, validate_sizes,
+};
 use partnermatch::loadgen::{self, LoadConfig};
+use partnermatch::report::{self, Format};
 use partnermatch::store::SqliteStore;
 
 /// Environment variable names, one per flag that can come from the
@@ -47,6 +52,13 @@ enum Command {
     /// no-op baseline, with the same connections and streams, and print
     /// requests/s and latency percentiles for both.
     Bench(BenchArgs),
+    /// Pair many seekers with partners at once (the best total score within
+    /// every school's free places) and print the pairs, the seekers left
+    /// unassigned and the gain over one-at-a-time matching.
+    Broker(BrokerArgs),
+    /// Print the families of schools: phase, language group and size band,
+    /// ordered by index of challenge and cut to --family-size.
+    Families(FamiliesArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -86,6 +98,18 @@ struct ServeArgs {
     #[arg(long, env = env::LISTEN, default_value = "127.0.0.1:50051")]
     listen: SocketAddr,
 
+    #[command(flatten)]
+    data: DataArgs,
+
+    /// On SIGINT/SIGTERM, seconds to let in-flight calls finish before
+    /// stopping anyway.
+    #[arg(long, default_value_t = 10.0)]
+    shutdown_grace_secs: f64,
+}
+
+/// Where the registry comes from (serve, broker, families).
+#[derive(Debug, clap::Args)]
+struct DataArgs {
     /// The database file that keeps the registry (SQLite, created if
     /// missing). Every acknowledged write is on disk in it. `:memory:` keeps
     /// nothing after the server stops.
@@ -116,11 +140,73 @@ struct ServeArgs {
     /// --family-size).
     #[arg(long, default_value_t = FamilyConfig::default().min_size)]
     family_min_size: usize,
+}
 
-    /// On SIGINT/SIGTERM, seconds to let in-flight calls finish before
-    /// stopping anyway.
-    #[arg(long, default_value_t = 10.0)]
-    shutdown_grace_secs: f64,
+#[derive(Debug, clap::Args)]
+struct BrokerArgs {
+    #[command(flatten)]
+    data: DataArgs,
+
+    /// Seekers by id, comma-separated (or use the filter flags).
+    #[arg(long, value_delimiter = ',')]
+    seekers: Vec<String>,
+
+    /// Seekers: open schools in this consortium.
+    #[arg(long)]
+    consortium: Option<String>,
+
+    /// Seekers: open schools in this local authority.
+    #[arg(long)]
+    local_authority: Option<String>,
+
+    /// Seekers: open schools at these stages, comma-separated (red, amber,
+    /// yellow, green).
+    #[arg(long, value_delimiter = ',')]
+    stages: Vec<String>,
+
+    /// Seekers: open schools of this phase (primary, secondary, ...).
+    #[arg(long)]
+    phase: Option<String>,
+
+    /// support (seekers receive), lead (seekers give) or peer.
+    #[arg(long, default_value = "support")]
+    mode: String,
+
+    /// same, cross or any.
+    #[arg(long, default_value = "same")]
+    phase_relation: String,
+
+    /// Pairs no farther apart than this, in km.
+    #[arg(long)]
+    max_distance_km: Option<f64>,
+
+    /// Partners in the seeker's consortium only.
+    #[arg(long)]
+    same_consortium: bool,
+
+    /// Partners in the seeker's local authority only.
+    #[arg(long)]
+    same_local_authority: bool,
+
+    /// Partners in the seeker's language group only.
+    #[arg(long)]
+    same_language_group: bool,
+
+    /// Give every pair's reasons (in JSON).
+    #[arg(long)]
+    explain: bool,
+
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+#[derive(Debug, clap::Args)]
+struct FamiliesArgs {
+    #[command(flatten)]
+    data: DataArgs,
+
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -136,6 +222,8 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Bench(args) => bench(args),
+        Command::Broker(args) => broker(args),
+        Command::Families(args) => families(args),
     }
 }
 
@@ -164,7 +252,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let engine = Arc::new(open_engine(&args)?);
+    let engine = Arc::new(open_engine(&args.data)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -191,7 +279,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// Opens the database, then seeds it or imports into it as `--data` says.
-fn open_engine(args: &ServeArgs) -> anyhow::Result<Engine> {
+fn open_engine(args: &DataArgs) -> anyhow::Result<Engine> {
     // A bad CSV stops start-up before any database file is touched.
     let csv_schools = match args.data.as_str() {
         "synthetic" => None,
@@ -253,7 +341,7 @@ fn open_engine(args: &ServeArgs) -> anyhow::Result<Engine> {
     Ok(engine)
 }
 
-fn read_csv(args: &ServeArgs) -> anyhow::Result<Vec<School>> {
+fn read_csv(args: &DataArgs) -> anyhow::Result<Vec<School>> {
     let path = PathBuf::from(&args.data);
     let import = dataset::read_csv_path(&path)
         .with_context(|| format!("reading schools from {}", path.display()))?;
@@ -275,6 +363,91 @@ fn read_csv(args: &ServeArgs) -> anyhow::Result<Vec<School>> {
         );
     }
     Ok(import.schools)
+}
+
+fn broker(args: BrokerArgs) -> anyhow::Result<()> {
+    let engine = open_engine(&args.data)?;
+    let config = &engine.config().scoring;
+    let mode = match args.mode.to_ascii_lowercase().as_str() {
+        "support" => MatchMode::Support,
+        "lead" => MatchMode::Lead,
+        "peer" => MatchMode::Peer,
+        other => bail!("--mode must be support, lead or peer, got {other:?}"),
+    };
+    let mut template = MatchQuery::new("seeker", mode, config);
+    template.phase_relation = match args.phase_relation.to_ascii_lowercase().as_str() {
+        "same" => PhaseRelation::SamePhase,
+        "cross" => PhaseRelation::CrossPhase,
+        "any" => PhaseRelation::AnyPhase,
+        other => bail!("--phase-relation must be same, cross or any, got {other:?}"),
+    };
+    template.max_distance_km = args.max_distance_km;
+    template.same_consortium = args.same_consortium;
+    template.same_local_authority = args.same_local_authority;
+    template.same_language_group = args.same_language_group;
+    template.explain = args.explain;
+    let problems = template.validate();
+    if !problems.is_empty() {
+        bail!("{problems}");
+    }
+    let filtered = args.consortium.is_some()
+        || args.local_authority.is_some()
+        || !args.stages.is_empty()
+        || args.phase.is_some();
+    let seekers = match (args.seekers.is_empty(), filtered) {
+        (false, true) => bail!("give --seekers or filter flags, not both"),
+        (true, false) => {
+            bail!(
+                "give --seekers or at least one of --consortium, --local-authority, --stages, --phase"
+            )
+        }
+        (false, false) => SeekerSelection::Ids(args.seekers),
+        (true, true) => SeekerSelection::Filter(SeekerFilter {
+            consortium: args.consortium.unwrap_or_default(),
+            local_authority: args.local_authority.unwrap_or_default(),
+            stages: args
+                .stages
+                .iter()
+                .map(|text| {
+                    Stage::parse(text).with_context(|| format!("--stages: unknown stage {text:?}"))
+                })
+                .collect::<anyhow::Result<_>>()?,
+            phase: args
+                .phase
+                .as_deref()
+                .map(|text| {
+                    Phase::parse(text).with_context(|| format!("--phase: unknown phase {text:?}"))
+                })
+                .transpose()?,
+        }),
+    };
+    let query = BrokerQuery {
+        seekers,
+        template,
+        initial_candidates: broker_limits::INITIAL_CANDIDATES,
+    };
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} seekers ({eta})")
+            .context("progress bar template")?,
+    );
+    bar.set_message("searching partners");
+    let progress = |done: usize, total: usize| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    };
+    let mut stdout = std::io::stdout().lock();
+    engine.broker_with_progress(&query, &progress, |outcome| {
+        bar.finish_and_clear();
+        report::write_brokerage(&mut stdout, outcome, args.format)
+    })??;
+    Ok(())
+}
+
+fn families(args: FamiliesArgs) -> anyhow::Result<()> {
+    let engine = open_engine(&args.data)?;
+    let report = engine.families(None)?;
+    report::write_families(&mut std::io::stdout().lock(), &report, args.format)?;
+    Ok(())
 }
 
 /// Resident memory of this process in MB, where the OS tells it (Linux).

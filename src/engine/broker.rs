@@ -194,6 +194,17 @@ pub fn broker<'a>(
     query: &'a BrokerQuery,
     config: &'a ScoringConfig,
 ) -> Result<BrokerOutcome<'a>> {
+    broker_with_progress(snapshot, query, config, &|_, _| {})
+}
+
+/// [`broker`], calling `progress(done, seekers)` as seekers' searches finish
+/// (the bulk of a long run), for a progress bar.
+pub fn broker_with_progress<'a>(
+    snapshot: &'a Snapshot,
+    query: &'a BrokerQuery,
+    config: &'a ScoringConfig,
+    progress: &dyn Fn(usize, usize),
+) -> Result<BrokerOutcome<'a>> {
     let indices = select_seekers(snapshot, &query.seekers)?;
     let mode = query.template.mode;
     let leads = mode == MatchMode::Lead;
@@ -240,7 +251,12 @@ pub fn broker<'a>(
     let mut seekers: Vec<Seeker<'a>> = indices
         .iter()
         .zip(&queries)
-        .map(|(&index, one)| search(one, query.initial_candidates.max(1), snapshot.school(index)))
+        .enumerate()
+        .map(|(done, (&index, one))| {
+            let searched = search(one, query.initial_candidates.max(1), snapshot.school(index));
+            progress(done + 1, indices.len());
+            searched
+        })
         .collect();
 
     let mut rounds = 0;

@@ -29,7 +29,7 @@ use crate::domain::{Partnership, Phase, School, Stage, StoredSchool};
 
 pub use broker::{
     AssignmentSummary, BrokerOutcome, BrokerQuery, Pairing, SeekerFilter, SeekerSelection,
-    Unassigned, broker, limits as broker_limits,
+    Unassigned, broker, broker_with_progress, limits as broker_limits,
 };
 pub use config::{
     ChallengeWeights, EngineConfig, FamilyConfig, MAX_WEIGHT, ScoringConfig, Weights,
@@ -399,8 +399,23 @@ impl Engine {
         query: &BrokerQuery,
         read: impl FnOnce(&BrokerOutcome<'_>) -> T,
     ) -> Result<T> {
+        self.broker_with_progress(query, &|_, _| {}, read)
+    }
+
+    /// [`Engine::broker`], reporting `progress(done, seekers)`.
+    pub fn broker_with_progress<T>(
+        &self,
+        query: &BrokerQuery,
+        progress: &dyn Fn(usize, usize),
+        read: impl FnOnce(&BrokerOutcome<'_>) -> T,
+    ) -> Result<T> {
         let snapshot = self.snapshot.load();
-        Ok(read(&broker(&snapshot, query, &self.config.scoring)?))
+        Ok(read(&broker_with_progress(
+            &snapshot,
+            query,
+            &self.config.scoring,
+            progress,
+        )?))
     }
 
     /// Ranked partners by scoring every school: the reference for tests and

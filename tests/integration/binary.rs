@@ -185,3 +185,84 @@ fn a_missing_data_file_is_a_clear_start_up_error() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!db.exists(), "a bad CSV stops start-up before the database");
 }
+
+#[test]
+fn broker_and_families_commands_print_csv_and_json() {
+    let broker = binary()
+        .args([
+            "--log",
+            "warn",
+            "broker",
+            "--db",
+            ":memory:",
+            "--consortium",
+            "GwE",
+            "--stages",
+            "red,amber",
+            "--max-distance-km",
+            "40",
+            "--format",
+            "csv",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        broker.status.success(),
+        "{}",
+        String::from_utf8_lossy(&broker.stderr)
+    );
+    let mut reader = csv::Reader::from_reader(broker.stdout.as_slice());
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(header[..3], ["seeker_id", "seeker_name", "partner_id"]);
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert!(rows.len() > 20, "{} rows", rows.len());
+    let mut partners = std::collections::HashMap::new();
+    for row in &rows {
+        if row[2].is_empty() {
+            assert!(!row[8].is_empty(), "an unassigned seeker has its reason");
+        } else {
+            assert!(row[5].parse::<f64>().unwrap() <= 40.0);
+            *partners.entry(row[2].to_owned()).or_insert(0) += 1;
+        }
+    }
+    // No supporter gets more pairs than a green school's three places.
+    assert!(partners.values().all(|count| *count <= 3), "{partners:?}");
+
+    let families = binary()
+        .args([
+            "--log", "warn", "families", "--db", ":memory:", "--format", "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(families.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&families.stdout).unwrap();
+    assert_eq!(json["target_size"], 11);
+    let members: usize = json["families"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["member_ids"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(members, 1500);
+
+    let bad = binary()
+        .args([
+            "broker",
+            "--db",
+            ":memory:",
+            "--mode",
+            "sideways",
+            "--seekers",
+            "x",
+        ])
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--mode must be support, lead or peer"));
+}

@@ -1,0 +1,247 @@
+//! How `partnermatch broker` and `partnermatch families` print their
+//! results: an aligned table for people, CSV for spreadsheets, JSON for
+//! programs.
+
+use std::io::{self, Write};
+
+use serde_json::json;
+
+use crate::engine::{AssignmentSummary, BrokerOutcome, FamiliesReport};
+
+/// Output formats of the reporting commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+/// Writes rows as columns padded to their widest cell.
+fn write_table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> io::Result<()> {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+    };
+    writeln!(out, "{}", line(header.to_vec()))?;
+    for row in rows {
+        writeln!(out, "{}", line(row.iter().map(String::as_str).collect()))?;
+    }
+    Ok(())
+}
+
+fn write_csv(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> io::Result<()> {
+    let mut writer = csv::Writer::from_writer(out);
+    writer.write_record(header)?;
+    for row in rows {
+        writer.write_record(row)?;
+    }
+    writer.flush()
+}
+
+fn summary_json(summary: &AssignmentSummary) -> serde_json::Value {
+    json!({
+        "total_score": summary.total_score,
+        "pairs": summary.pairs,
+        "max_supporter_load": summary.max_supporter_load,
+    })
+}
+
+/// Prints a brokerage: one row per pair, then the seekers left unassigned
+/// with their reason, then (table only) the optimal and greedy totals.
+pub fn write_brokerage(
+    out: &mut dyn Write,
+    outcome: &BrokerOutcome<'_>,
+    format: Format,
+) -> io::Result<()> {
+    const HEADER: [&str; 9] = [
+        "seeker_id",
+        "seeker_name",
+        "partner_id",
+        "partner_name",
+        "rank",
+        "distance_km",
+        "score",
+        "stage_gap",
+        "unassigned_reason",
+    ];
+    let mut rows: Vec<Vec<String>> = outcome
+        .pairings
+        .iter()
+        .map(|pairing| {
+            let partner = &pairing.partner;
+            vec![
+                pairing.seeker.school.id.to_string(),
+                pairing.seeker.school.name.clone(),
+                partner.school.school.id.to_string(),
+                partner.school.school.name.clone(),
+                partner.rank.to_string(),
+                format!("{:.1}", partner.distance_km),
+                format!("{:.4}", partner.score),
+                partner.stage_gap.map(|g| g.to_string()).unwrap_or_default(),
+                String::new(),
+            ]
+        })
+        .collect();
+    rows.extend(outcome.unassigned.iter().map(|unassigned| {
+        let mut row = vec![String::new(); HEADER.len()];
+        row[0] = unassigned.seeker.school.id.to_string();
+        row[1] = unassigned.seeker.school.name.clone();
+        row[8] = unassigned.reason.clone();
+        row
+    }));
+    match format {
+        Format::Csv => write_csv(out, &HEADER, &rows),
+        Format::Table => {
+            write_table(out, &HEADER, &rows)?;
+            let gain = if outcome.greedy.total_score > 0.0 {
+                100.0 * (outcome.optimal.total_score / outcome.greedy.total_score - 1.0)
+            } else {
+                0.0
+            };
+            writeln!(
+                out,
+                "\n{} seekers: {} paired, {} unassigned",
+                outcome.seekers,
+                outcome.optimal.pairs,
+                outcome.unassigned.len()
+            )?;
+            for (name, summary) in [("optimal", &outcome.optimal), ("greedy", &outcome.greedy)] {
+                writeln!(
+                    out,
+                    "{name:<8} total score {:.3} over {} pairs, most pairs for one supporter {}",
+                    summary.total_score, summary.pairs, summary.max_supporter_load
+                )?;
+            }
+            writeln!(out, "gain over greedy {gain:+.2}%")
+        }
+        Format::Json => {
+            let value = json!({
+                "seekers": outcome.seekers,
+                "pairs": outcome.pairings.iter().map(|pairing| json!({
+                    "seeker_id": pairing.seeker.school.id.as_str(),
+                    "seeker_name": pairing.seeker.school.name,
+                    "partner_id": pairing.partner.school.school.id.as_str(),
+                    "partner_name": pairing.partner.school.school.name,
+                    "rank": pairing.partner.rank,
+                    "distance_km": pairing.partner.distance_km,
+                    "score": pairing.partner.score,
+                    "stage_gap": pairing.partner.stage_gap,
+                    "reasons": pairing.partner.components.map(|components| {
+                        components
+                            .iter()
+                            .map(|c| json!({
+                                "factor": c.component.factor().name(),
+                                "value": c.component.value,
+                                "contribution": c.contribution,
+                                "reason": c.component.reason(),
+                            }))
+                            .collect::<Vec<_>>()
+                    }),
+                })).collect::<Vec<_>>(),
+                "unassigned": outcome.unassigned.iter().map(|u| json!({
+                    "school_id": u.seeker.school.id.as_str(),
+                    "name": u.seeker.school.name,
+                    "reason": u.reason,
+                })).collect::<Vec<_>>(),
+                "optimal": summary_json(&outcome.optimal),
+                "greedy": summary_json(&outcome.greedy),
+                "candidate_pairs": outcome.candidate_pairs,
+                "rounds": outcome.rounds,
+            });
+            writeln!(out, "{}", serde_json::to_string_pretty(&value)?)
+        }
+    }
+}
+
+/// Prints families: one row per family (members `;`-separated in CSV, the
+/// count in the table).
+pub fn write_families(
+    out: &mut dyn Write,
+    report: &FamiliesReport,
+    format: Format,
+) -> io::Result<()> {
+    match format {
+        Format::Json => {
+            let value = json!({
+                "target_size": report.sizes.target_size,
+                "min_size": report.sizes.min_size,
+                "in_use": report.in_use,
+                "given_family_schools": report.given,
+                "without_challenge_index": report.without_challenge,
+                "families": report.families.iter().map(|f| json!({
+                    "id": f.id,
+                    "phase": f.phase.name(),
+                    "language_group": f.language_group,
+                    "size_band": f.size_band,
+                    "member_ids": f.members.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+                    "challenge_min": f.challenge_min,
+                    "challenge_max": f.challenge_max,
+                })).collect::<Vec<_>>(),
+            });
+            writeln!(out, "{}", serde_json::to_string_pretty(&value)?)
+        }
+        Format::Csv | Format::Table => {
+            let table = format == Format::Table;
+            let header = [
+                "family_id",
+                "phase",
+                "language_group",
+                "size_band",
+                if table { "members" } else { "member_ids" },
+                "challenge_min",
+                "challenge_max",
+            ];
+            let rows: Vec<Vec<String>> = report
+                .families
+                .iter()
+                .map(|f| {
+                    vec![
+                        f.id.clone(),
+                        f.phase.name().to_owned(),
+                        f.language_group.to_owned(),
+                        f.size_band.to_owned(),
+                        if table {
+                            f.members.len().to_string()
+                        } else {
+                            f.members
+                                .iter()
+                                .map(|m| m.as_str())
+                                .collect::<Vec<_>>()
+                                .join(";")
+                        },
+                        format!("{:.1}", f.challenge_min),
+                        format!("{:.1}", f.challenge_max),
+                    ]
+                })
+                .collect();
+            if !table {
+                return write_csv(out, &header, &rows);
+            }
+            write_table(out, &header, &rows)?;
+            let members: usize = report.families.iter().map(|f| f.members.len()).sum();
+            writeln!(
+                out,
+                "\n{} families of {} schools (target {}, at least {}){}; {} schools keep a given family, {} have no index of challenge",
+                report.families.len(),
+                members,
+                report.sizes.target_size,
+                report.sizes.min_size,
+                if report.in_use { "" } else { " — a preview" },
+                report.given,
+                report.without_challenge
+            )
+        }
+    }
+}
