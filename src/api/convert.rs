@@ -10,8 +10,9 @@ use crate::domain::{
     PhaseRelation, School, SchoolId, Stage, StoredSchool, Violations,
 };
 use crate::engine::{
-    AssignmentSummary, BrokerOutcome, BrokerQuery, Factor, MatchOutcome, MatchQuery,
-    RankedCandidate, ScoringConfig, SeekerFilter, SeekerSelection, Weights, broker_limits, limits,
+    AssignmentSummary, BrokerOutcome, BrokerQuery, Factor, GroupKind, GroupQuery, GroupsOutcome,
+    MatchOutcome, MatchQuery, RankedCandidate, ScoringConfig, SeekerFilter, SeekerSelection,
+    Snapshot, Weights, broker_limits, limits,
 };
 
 use super::pb;
@@ -541,9 +542,27 @@ pub fn broker_query_from_proto(
             None
         }
     };
+    let seekers = selection_from_proto(&mut v, "seeker_ids", seeker_ids, filter);
+    match (template, seekers) {
+        (Some(template), Some(seekers)) if v.is_empty() => Ok(BrokerQuery {
+            seekers,
+            template,
+            initial_candidates: broker_limits::INITIAL_CANDIDATES,
+        }),
+        _ => Err(v),
+    }
+}
+
+/// Schools named by id (field `ids_field`) or by a filter: exactly one.
+fn selection_from_proto(
+    v: &mut Violations,
+    ids_field: &str,
+    seeker_ids: Vec<String>,
+    filter: Option<pb::SeekerFilter>,
+) -> Option<SeekerSelection> {
     if seeker_ids.len() > broker_limits::MAX_SEEKERS {
         v.push(
-            "seeker_ids",
+            ids_field,
             format!(
                 "must have at most {} ids, got {}",
                 broker_limits::MAX_SEEKERS,
@@ -557,16 +576,16 @@ pub fn broker_query_from_proto(
         .take(broker_limits::MAX_SEEKERS)
     {
         if let Err(problem) = SchoolId::parse(id) {
-            v.push(format!("seeker_ids[{i}]"), problem);
+            v.push(format!("{ids_field}[{i}]"), problem);
         }
     }
     let seekers = match (seeker_ids.is_empty(), filter) {
         (false, Some(_)) => {
-            v.push("filter", "give seeker_ids or filter, not both");
+            v.push("filter", format!("give {ids_field} or filter, not both"));
             None
         }
         (true, None) => {
-            v.push("seeker_ids", "give seeker_ids or filter");
+            v.push(ids_field, format!("give {ids_field} or filter"));
             None
         }
         (false, None) => Some(SeekerSelection::Ids(seeker_ids)),
@@ -596,7 +615,7 @@ pub fn broker_query_from_proto(
                 .enumerate()
                 .filter_map(|(i, stage)| {
                     let field = format!("filter.stages[{i}]");
-                    let stage = known::<pb::Stage>(&mut v, &field, *stage)?;
+                    let stage = known::<pb::Stage>(v, &field, *stage)?;
                     let stage = stage_from_proto(stage);
                     if stage.is_none() {
                         v.push(field, "STAGE_UNSPECIFIED is not a stage");
@@ -608,17 +627,113 @@ pub fn broker_query_from_proto(
                 consortium,
                 local_authority,
                 stages,
-                phase: optional_phase(&mut v, "filter.phase", phase),
+                phase: optional_phase(v, "filter.phase", phase),
             }))
         }
     };
-    match (template, seekers) {
-        (Some(template), Some(seekers)) if v.is_empty() => Ok(BrokerQuery {
-            seekers,
-            template,
-            initial_candidates: broker_limits::INITIAL_CANDIDATES,
-        }),
-        _ => Err(v),
+    seekers
+}
+
+/// A group formation request from the wire, defaults filled in by kind.
+pub fn group_query_from_proto(request: pb::FormGroupsRequest) -> Result<GroupQuery, Violations> {
+    let pb::FormGroupsRequest {
+        kind,
+        school_ids,
+        filter,
+        max_distance_km,
+        min_size,
+        max_size,
+        small_school_pupils,
+    } = request;
+    let mut v = Violations::new();
+    let kind = match known::<pb::GroupKind>(&mut v, "kind", kind) {
+        Some(pb::GroupKind::Cluster) => Some(GroupKind::Cluster),
+        Some(pb::GroupKind::Federation) => Some(GroupKind::Federation),
+        Some(pb::GroupKind::Unspecified) => {
+            v.push(
+                "kind",
+                "is required (GROUP_KIND_CLUSTER or GROUP_KIND_FEDERATION)",
+            );
+            None
+        }
+        None => None,
+    };
+    let schools = selection_from_proto(&mut v, "school_ids", school_ids, filter);
+    // The sizes are checked even when kind or schools are wrong, so every
+    // invalid field is reported at once.
+    let mut query = GroupQuery::new(
+        kind.unwrap_or(GroupKind::Cluster),
+        schools.clone().unwrap_or(SeekerSelection::Ids(Vec::new())),
+    );
+    if let Some(km) = max_distance_km {
+        v.check_range("max_distance_km", km, 0.5, 200.0);
+        query.max_distance_km = km;
+    }
+    query.min_size = min_size.map_or(query.min_size, |n| n as usize);
+    query.max_size = max_size.map_or(query.max_size, |n| n as usize);
+    if !(2..=12).contains(&query.min_size) {
+        v.push(
+            "min_size",
+            format!("must be between 2 and 12, got {}", query.min_size),
+        );
+    }
+    if !(query.min_size..=12).contains(&query.max_size) {
+        v.push(
+            "max_size",
+            format!(
+                "must be between min_size ({}) and 12, got {}",
+                query.min_size, query.max_size
+            ),
+        );
+    }
+    if let Some(pupils) = small_school_pupils {
+        if !(1..=crate::domain::limits::PUPILS_MAX).contains(&pupils) {
+            v.push(
+                "small_school_pupils",
+                format!(
+                    "must be between 1 and {}, got {pupils}",
+                    crate::domain::limits::PUPILS_MAX
+                ),
+            );
+        }
+        query.small_school_pupils = pupils;
+    }
+    if kind.is_none() || schools.is_none() {
+        return Err(v);
+    }
+    v.into_result(query)
+}
+
+pub(crate) fn groups_to_proto(
+    snapshot: &Snapshot,
+    outcome: &GroupsOutcome,
+) -> pb::FormGroupsResponse {
+    pb::FormGroupsResponse {
+        groups: outcome
+            .groups
+            .iter()
+            .map(|group| pb::FormedGroup {
+                members: group
+                    .members
+                    .iter()
+                    .map(|&index| {
+                        let school = &snapshot.school(index).school;
+                        pb::GroupMember {
+                            school_id: school.id.to_string(),
+                            name: school.name.clone(),
+                            phase: phase_to_proto(school.phase) as i32,
+                            stage: stage_to_proto(school.stage) as i32,
+                            pupils: school.pupils,
+                        }
+                    })
+                    .collect(),
+                cohesion: group.cohesion,
+                span_km: group.span_km,
+                reasons: group.reasons.clone(),
+            })
+            .collect(),
+        considered: outcome.considered,
+        ungrouped: outcome.ungrouped,
     }
 }
 

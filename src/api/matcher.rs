@@ -8,8 +8,8 @@ use tonic::{Request, Response, Status};
 use crate::engine::{Engine, Error};
 
 use super::convert::{
-    broker_query_from_proto, broker_response_to_proto, match_query_from_proto,
-    match_response_to_proto,
+    broker_query_from_proto, broker_response_to_proto, group_query_from_proto, groups_to_proto,
+    match_query_from_proto, match_response_to_proto,
 };
 use super::pb;
 use super::pb::partner_matcher_server::PartnerMatcher;
@@ -74,6 +74,22 @@ impl PartnerMatcher for MatcherService {
         })
         .await
         .map_err(|join| Status::internal(format!("brokerage task failed: {join}")))??;
+        Ok(Response::new(response))
+    }
+
+    async fn form_groups(
+        &self,
+        request: Request<pb::FormGroupsRequest>,
+    ) -> Result<Response<pb::FormGroupsResponse>, Status> {
+        let query = group_query_from_proto(request.into_inner()).map_err(Error::Invalid)?;
+        let engine = Arc::clone(&self.engine);
+        let response = tokio::task::spawn_blocking(move || {
+            engine
+                .form_groups(&query)
+                .map(|(snapshot, outcome)| groups_to_proto(&snapshot, &outcome))
+        })
+        .await
+        .map_err(|join| Status::internal(format!("group formation task failed: {join}")))??;
         Ok(Response::new(response))
     }
 }

@@ -145,7 +145,7 @@ fn units(score: f64) -> i64 {
 }
 
 /// The schools a selection names, sorted by id, without repeats.
-fn select_seekers(snapshot: &Snapshot, selection: &SeekerSelection) -> Result<Vec<u32>> {
+pub(crate) fn select_seekers(snapshot: &Snapshot, selection: &SeekerSelection) -> Result<Vec<u32>> {
     let mut seekers: Vec<u32> = match selection {
         SeekerSelection::Ids(ids) => ids
             .iter()

@@ -868,3 +868,18 @@ pub(crate) fn explain<'a>(
     explained.rank = candidate.rank;
     Ok(explained)
 }
+
+/// The score `query`'s seeker gives the school at `partner` (ignoring the
+/// hard filters): how group formation measures cohesion.
+pub(crate) fn pair_score(
+    snapshot: &Snapshot,
+    query: &MatchQuery,
+    config: &ScoringConfig,
+    partner: u32,
+) -> Result<f64> {
+    let plan = Plan::new(snapshot, query, config, &[])?;
+    let profile = snapshot.profile(partner);
+    Ok(plan
+        .score(partner, profile, plan.distance_km(profile))
+        .score)
+}

@@ -13,6 +13,7 @@ mod config;
 mod error;
 mod families;
 mod flow;
+mod groups;
 mod index;
 mod matcher;
 mod partnerships;
@@ -36,6 +37,7 @@ pub use config::{
 };
 pub use error::{Error, Result};
 pub use families::{ComputedFamily, compute_families, limits as family_limits, validate_sizes};
+pub use groups::{FormedGroup, GroupKind, GroupQuery, GroupsOutcome, form_groups};
 pub use index::{Bucket, LEAF_SIZE, Node as IndexNode, SearchIndex, Side, Tree, TreeKind};
 pub use matcher::{
     MatchOutcome, MatchQuery, RankedCandidate, SearchStats, WeightedComponent, brute_force, limits,
@@ -389,6 +391,13 @@ impl Engine {
             in_use: sizes == self.config.families,
             sizes,
         })
+    }
+
+    /// Proposes clusters or federations (see [`form_groups`]).
+    pub fn form_groups(&self, query: &GroupQuery) -> Result<(Arc<Snapshot>, GroupsOutcome)> {
+        let snapshot = self.snapshot.load_full();
+        let outcome = form_groups(&snapshot, query, &self.config.scoring)?;
+        Ok((snapshot, outcome))
     }
 
     /// Pairs many seekers with partners at once, maximising the total score

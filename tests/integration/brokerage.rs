@@ -375,3 +375,157 @@ async fn compute_families_lists_the_families_schools_carry_and_previews_others()
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn form_groups_proposes_clusters_and_federations_with_their_reasons() {
+    let schools = partnermatch::dataset::generate(partnermatch::dataset::SyntheticConfig {
+        schools: 1500,
+        seed: partnermatch::dataset::DEFAULT_SEED,
+    });
+    let server = TestServer::start(schools).await;
+    let mut matcher = server.matcher().await;
+    let gwe_primaries = || pb::SeekerFilter {
+        consortium: "GwE".into(),
+        phase: pb::Phase::Primary as i32,
+        ..Default::default()
+    };
+    let clusters = matcher
+        .form_groups(pb::FormGroupsRequest {
+            kind: pb::GroupKind::Cluster as i32,
+            filter: Some(gwe_primaries()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        clusters.groups.len() >= 10,
+        "{} clusters",
+        clusters.groups.len()
+    );
+    let mut seen = std::collections::HashSet::new();
+    for group in &clusters.groups {
+        assert!((6..=8).contains(&group.members.len()));
+        assert!(
+            group
+                .members
+                .iter()
+                .all(|m| m.phase == pb::Phase::Primary as i32)
+        );
+        assert!(group.span_km <= 30.0 + 1e-9, "{}", group.span_km);
+        assert!((0.0..=1.0).contains(&group.cohesion) && group.cohesion > 0.3);
+        assert!(group.reasons.iter().any(|r| r.contains("no single lead")));
+        for member in &group.members {
+            assert!(
+                seen.insert(member.school_id.clone()),
+                "{} twice",
+                member.school_id
+            );
+        }
+    }
+    assert_eq!(
+        clusters.considered as usize,
+        seen.len() + clusters.ungrouped as usize
+    );
+
+    let federations = matcher
+        .form_groups(pb::FormGroupsRequest {
+            kind: pb::GroupKind::Federation as i32,
+            filter: Some(pb::SeekerFilter {
+                consortium: "GwE".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!federations.groups.is_empty());
+    let mut seed_sizes = Vec::new();
+    for group in &federations.groups {
+        assert!((2..=6).contains(&group.members.len()));
+        let seed = &group.members[0];
+        assert!(seed.pupils.unwrap() < 100, "grown around a small school");
+        seed_sizes.push(seed.pupils.unwrap());
+        assert!(
+            group
+                .reasons
+                .iter()
+                .any(|r| r.contains("shared leadership"))
+        );
+    }
+    assert!(
+        seed_sizes.windows(2).all(|w| w[0] <= w[1]),
+        "smallest schools first: {seed_sizes:?}"
+    );
+
+    // Members of an active cluster are not grouped again.
+    let first = &clusters.groups[0];
+    let mut partnerships = server.partnerships().await;
+    let proposed = partnerships
+        .propose_partnership(pb::ProposePartnershipRequest {
+            kind: pb::PartnershipKind::Cluster as i32,
+            members: first
+                .members
+                .iter()
+                .map(|m| pb::PartnershipMember {
+                    school_id: m.school_id.clone(),
+                    role: pb::MemberRole::Member as i32,
+                })
+                .collect(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut version = proposed.version;
+    for status in [pb::PartnershipStatus::Agreed, pb::PartnershipStatus::Active] {
+        version = partnerships
+            .update_partnership(pb::UpdatePartnershipRequest {
+                id: proposed.id.clone(),
+                version,
+                status: status as i32,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .version;
+    }
+    let again = matcher
+        .form_groups(pb::FormGroupsRequest {
+            kind: pb::GroupKind::Cluster as i32,
+            filter: Some(gwe_primaries()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let clustered: std::collections::HashSet<_> =
+        first.members.iter().map(|m| m.school_id.clone()).collect();
+    assert_eq!(
+        again.considered,
+        clusters.considered - clustered.len() as u32
+    );
+    assert!(
+        again
+            .groups
+            .iter()
+            .flat_map(|g| &g.members)
+            .all(|m| !clustered.contains(&m.school_id))
+    );
+
+    let status = matcher
+        .form_groups(pb::FormGroupsRequest {
+            kind: 0,
+            min_size: Some(1),
+            max_distance_km: Some(0.0),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    for field in ["kind", "school_ids", "min_size", "max_distance_km"] {
+        crate::common::assert_invalid_field(&status, field);
+    }
+    server.stop().await;
+}
