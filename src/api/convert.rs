@@ -579,7 +579,7 @@ fn selection_from_proto(
             v.push(format!("{ids_field}[{i}]"), problem);
         }
     }
-    let seekers = match (seeker_ids.is_empty(), filter) {
+    match (seeker_ids.is_empty(), filter) {
         (false, Some(_)) => {
             v.push("filter", format!("give {ids_field} or filter, not both"));
             None
@@ -630,8 +630,7 @@ fn selection_from_proto(
                 phase: optional_phase(v, "filter.phase", phase),
             }))
         }
-    };
-    seekers
+    }
 }
 
 /// A group formation request from the wire, defaults filled in by kind.
