@@ -231,11 +231,7 @@ fn the_optimum_beats_greedy_where_greedy_strands_a_seeker() {
 
 #[tokio::test]
 async fn the_broker_rpc_pairs_a_consortiums_red_and_amber_schools() {
-    let schools = partnermatch::dataset::generate(partnermatch::dataset::SyntheticConfig {
-        schools: 1500,
-        seed: partnermatch::dataset::DEFAULT_SEED,
-    });
-    let server = TestServer::start(schools).await;
+    let server = TestServer::with_default_data().await;
     let mut matcher = server.matcher().await;
     let request = pb::BrokerRequest {
         filter: Some(pb::SeekerFilter {
@@ -314,11 +310,7 @@ async fn the_broker_rpc_pairs_a_consortiums_red_and_amber_schools() {
 
 #[tokio::test]
 async fn compute_families_lists_the_families_schools_carry_and_previews_others() {
-    let schools = partnermatch::dataset::generate(partnermatch::dataset::SyntheticConfig {
-        schools: 1500,
-        seed: partnermatch::dataset::DEFAULT_SEED,
-    });
-    let server = TestServer::start(schools).await;
+    let server = TestServer::with_default_data().await;
     let mut registry = server.registry().await;
     let in_use = registry
         .compute_families(pb::ComputeFamiliesRequest::default())
@@ -378,11 +370,7 @@ async fn compute_families_lists_the_families_schools_carry_and_previews_others()
 
 #[tokio::test]
 async fn form_groups_proposes_clusters_and_federations_with_their_reasons() {
-    let schools = partnermatch::dataset::generate(partnermatch::dataset::SyntheticConfig {
-        schools: 1500,
-        seed: partnermatch::dataset::DEFAULT_SEED,
-    });
-    let server = TestServer::start(schools).await;
+    let server = TestServer::with_default_data().await;
     let mut matcher = server.matcher().await;
     let gwe_primaries = || pb::SeekerFilter {
         consortium: "GwE".into(),

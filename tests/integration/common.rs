@@ -34,6 +34,15 @@ impl TestServer {
         TestServer::with_engine(engine).await
     }
 
+    /// A server on the embedded default data (1,500 synthetic schools), as
+    /// `partnermatch serve` starts.
+    pub async fn with_default_data() -> TestServer {
+        TestServer::start(partnermatch::dataset::generate(
+            partnermatch::dataset::SyntheticConfig::default(),
+        ))
+        .await
+    }
+
     pub async fn with_engine(engine: Arc<Engine>) -> TestServer {
         // Bound before the server task starts, so clients can connect at once.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use partnermatch::api::pb;
-use partnermatch::dataset::{SyntheticConfig, generate};
 use partnermatch::domain::{Phase, Stage};
 use serde_json::Value;
 
@@ -98,7 +97,7 @@ fn stdout_of(output: &Output) -> String {
 
 /// The embedded default population, which the README's examples use.
 async fn default_server() -> TestServer {
-    TestServer::start(generate(SyntheticConfig::default())).await
+    TestServer::with_default_data().await
 }
 
 fn red_primary(server: &TestServer) -> String {
