@@ -105,6 +105,24 @@ struct ServeArgs {
     /// stopping anyway.
     #[arg(long, default_value_t = 10.0)]
     shutdown_grace_secs: f64,
+
+    /// API calls handled at once; more are answered RESOURCE_EXHAUSTED at
+    /// once (health and reflection are never refused).
+    #[arg(long, default_value_t = ServeOptions::default().max_in_flight as u64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    max_in_flight: u64,
+
+    /// Longest a call may run, in seconds; a client's shorter deadline
+    /// (grpc-timeout) wins. Then DEADLINE_EXCEEDED.
+    #[arg(long, default_value_t = 30.0)]
+    request_timeout_secs: f64,
+
+    /// Largest request message accepted, in bytes.
+    #[arg(long, default_value_t = ServeOptions::default().max_message_bytes)]
+    max_message_bytes: usize,
+
+    /// Concurrent HTTP/2 streams per connection.
+    #[arg(long, default_value_t = ServeOptions::default().max_streams_per_connection)]
+    max_streams_per_connection: u32,
 }
 
 /// Where the registry comes from (serve, broker, families).
@@ -273,6 +291,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let options = ServeOptions {
             shutdown_grace: Duration::try_from_secs_f64(args.shutdown_grace_secs)
                 .context("--shutdown-grace-secs must be a non-negative number")?,
+            max_in_flight: args.max_in_flight as usize,
+            request_timeout: Duration::try_from_secs_f64(args.request_timeout_secs)
+                .ok()
+                .filter(|timeout| !timeout.is_zero())
+                .context("--request-timeout-secs must be a positive number")?,
+            max_message_bytes: args.max_message_bytes,
+            max_streams_per_connection: args.max_streams_per_connection,
         };
         partnermatch::api::serve(engine, listener, shutdown_signal(), options).await
     })

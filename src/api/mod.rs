@@ -2,6 +2,7 @@
 //! the one error mapping, the three services and the server that hosts them
 //! beside health and reflection. Knows nothing of scoring.
 
+mod admission;
 mod convert;
 mod error;
 mod matcher;

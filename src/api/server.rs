@@ -10,9 +10,11 @@ use tokio::sync::oneshot;
 use tonic::transport::Server;
 use tonic::transport::server::{Router, TcpIncoming};
 use tonic_health::server::HealthReporter;
+use tower_layer::{Identity, Stack};
 
 use crate::engine::Engine;
 
+use super::admission::AdmissionLayer;
 use super::pb::partner_matcher_server::PartnerMatcherServer;
 use super::pb::partnership_registry_server::PartnershipRegistryServer;
 use super::pb::school_registry_server::SchoolRegistryServer;
@@ -20,7 +22,10 @@ use super::{MatcherService, PartnershipService, RegistryService, pb};
 
 /// Builds the server with every service mounted, and the reporter that
 /// controls their health status.
-pub async fn router(engine: Arc<Engine>) -> anyhow::Result<(Router, HealthReporter)> {
+pub async fn router(
+    engine: Arc<Engine>,
+    options: &ServeOptions,
+) -> anyhow::Result<(Router<Stack<AdmissionLayer, Identity>>, HealthReporter)> {
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<PartnerMatcherServer<MatcherService>>()
@@ -41,37 +46,60 @@ pub async fn router(engine: Arc<Engine>) -> anyhow::Result<(Router, HealthReport
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
+    let max_message = options.max_message_bytes;
     let router = Server::builder()
         // One span per request; handlers log inside it.
         .trace_fn(|request| tracing::info_span!("grpc", method = %request.uri().path()))
+        // Streams beyond this on one connection are refused by HTTP/2.
+        .max_concurrent_streams(Some(options.max_streams_per_connection))
+        .layer(AdmissionLayer::new(
+            options.max_in_flight,
+            options.request_timeout,
+        ))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(PartnerMatcherServer::new(MatcherService::new(Arc::clone(
-            &engine,
-        ))))
-        .add_service(SchoolRegistryServer::new(RegistryService::new(Arc::clone(
-            &engine,
-        ))))
-        .add_service(PartnershipRegistryServer::new(PartnershipService::new(
-            engine,
-        )));
+        .add_service(
+            PartnerMatcherServer::new(MatcherService::new(Arc::clone(&engine)))
+                .max_decoding_message_size(max_message),
+        )
+        .add_service(
+            SchoolRegistryServer::new(RegistryService::new(Arc::clone(&engine)))
+                .max_decoding_message_size(max_message),
+        )
+        .add_service(
+            PartnershipRegistryServer::new(PartnershipService::new(engine))
+                .max_decoding_message_size(max_message),
+        );
     Ok((router, health))
 }
 
-/// How the server runs.
+/// How the server runs, and the limits that keep it answering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServeOptions {
     /// After shutdown starts, how long in-flight calls may take to finish
     /// before the server stops anyway (a client that never reads its
     /// connection must not keep the process alive).
     pub shutdown_grace: Duration,
+    /// API calls handled at once; more are shed with RESOURCE_EXHAUSTED.
+    pub max_in_flight: usize,
+    /// Longest a call may run (a client's shorter grpc-timeout wins);
+    /// then DEADLINE_EXCEEDED.
+    pub request_timeout: Duration,
+    /// Largest request message accepted.
+    pub max_message_bytes: usize,
+    /// Concurrent streams one HTTP/2 connection may open.
+    pub max_streams_per_connection: u32,
 }
 
 impl Default for ServeOptions {
     fn default() -> ServeOptions {
         ServeOptions {
             shutdown_grace: Duration::from_secs(10),
+            max_in_flight: 256,
+            request_timeout: Duration::from_secs(30),
+            max_message_bytes: 4 * 1024 * 1024,
+            max_streams_per_connection: 256,
         }
     }
 }
@@ -84,7 +112,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
     options: ServeOptions,
 ) -> anyhow::Result<()> {
-    let (router, health) = router(engine).await?;
+    let (router, health) = router(engine, &options).await?;
     let (draining, drain_started) = oneshot::channel::<()>();
     let shutdown = async move {
         shutdown.await;

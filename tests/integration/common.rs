@@ -44,6 +44,13 @@ impl TestServer {
     }
 
     pub async fn with_engine(engine: Arc<Engine>) -> TestServer {
+        TestServer::with_options(engine, partnermatch::api::ServeOptions::default()).await
+    }
+
+    pub async fn with_options(
+        engine: Arc<Engine>,
+        options: partnermatch::api::ServeOptions,
+    ) -> TestServer {
         // Bound before the server task starts, so clients can connect at once.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -56,7 +63,7 @@ impl TestServer {
             async {
                 let _ = signal.await;
             },
-            partnermatch::api::ServeOptions::default(),
+            options,
         ));
         TestServer {
             address,

@@ -9,6 +9,7 @@ mod common;
 mod concurrency;
 mod durability;
 mod external;
+mod limits;
 mod loadgen;
 mod oracle;
 mod partnerships;

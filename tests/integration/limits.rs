@@ -1,0 +1,142 @@
+//! Limits through the real server: an overload is shed at once with
+//! RESOURCE_EXHAUSTED while health keeps answering; deadlines (the client's
+//! and the server's) end calls with DEADLINE_EXCEEDED; an oversized message
+//! is refused.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use partnermatch::api::{ServeOptions, pb};
+use partnermatch::dataset::{SyntheticConfig, generate};
+use partnermatch::engine::{Engine, EngineConfig};
+use tonic::Code;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::common::{TestServer, match_request};
+
+async fn server_with(options: ServeOptions) -> TestServer {
+    let engine = Engine::with_schools(
+        EngineConfig::default(),
+        generate(SyntheticConfig::default()),
+    )
+    .expect("valid");
+    TestServer::with_options(Arc::new(engine), options).await
+}
+
+/// A slow call: brokering every open school.
+fn everyone() -> pb::BrokerRequest {
+    pb::BrokerRequest {
+        filter: Some(pb::SeekerFilter {
+            stages: vec![
+                pb::Stage::Red as i32,
+                pb::Stage::Amber as i32,
+                pb::Stage::Yellow as i32,
+            ],
+            ..Default::default()
+        }),
+        mode: pb::MatchMode::Support as i32,
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_is_shed_cleanly_and_health_keeps_answering() {
+    let server = server_with(ServeOptions {
+        max_in_flight: 2,
+        ..ServeOptions::default()
+    })
+    .await;
+    let matcher = server.matcher().await;
+    let started = Instant::now();
+    let calls: Vec<_> = (0..40)
+        .map(|_| {
+            let mut matcher = matcher.clone();
+            tokio::spawn(async move { matcher.broker(everyone()).await })
+        })
+        .collect();
+    // While the flood runs, health answers at once.
+    let mut health = HealthClient::new(server.channel().await);
+    let checked = Instant::now();
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest::default())
+        .await
+        .expect("health answers during a flood")
+        .into_inner()
+        .status;
+    assert_eq!(
+        status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+    assert!(checked.elapsed() < Duration::from_secs(2));
+
+    let (mut ok, mut shed) = (0, 0);
+    for call in calls {
+        match tokio::time::timeout(Duration::from_secs(120), call)
+            .await
+            .expect("every call ends: no hang")
+            .unwrap()
+        {
+            Ok(_) => ok += 1,
+            Err(status) => {
+                assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+                assert!(status.message().contains("server busy"));
+                shed += 1;
+            }
+        }
+    }
+    assert!(ok >= 1 && shed >= 30, "{ok} answered, {shed} shed");
+    assert!(started.elapsed() < Duration::from_secs(120));
+    // Afterwards the server answers normally again.
+    let mut matcher = matcher.clone();
+    let seeker = server.engine.snapshot().schools()[0].school.id.to_string();
+    let mut request = match_request(&seeker, pb::MatchMode::Peer);
+    request.phase_relation = pb::PhaseRelation::AnyPhase as i32;
+    matcher
+        .r#match(request)
+        .await
+        .expect("answers after the flood");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn deadlines_end_calls_with_deadline_exceeded() {
+    let server = server_with(ServeOptions {
+        request_timeout: Duration::from_millis(40),
+        ..ServeOptions::default()
+    })
+    .await;
+    let mut matcher = server.matcher().await;
+    // The server's own timeout.
+    let status = matcher.broker(everyone()).await.unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    // (A client's grpc-timeout is honoured too — unit-tested in
+    // api::admission, since a tonic client cancels locally at its own
+    // deadline before the server's answer can arrive.)
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_oversized_message_is_refused() {
+    let server = server_with(ServeOptions {
+        max_message_bytes: 1024,
+        ..ServeOptions::default()
+    })
+    .await;
+    let mut matcher = server.matcher().await;
+    let seeker = server.engine.snapshot().schools()[0].school.id.to_string();
+    let mut request = match_request(&seeker, pb::MatchMode::Support);
+    request.exclude_ids = (0..500).map(|i| format!("{i:07}")).collect();
+    let status = matcher.r#match(request).await.unwrap_err();
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    assert!(
+        status.message().contains("too large"),
+        "{}",
+        status.message()
+    );
+    // A small one still works.
+    matcher
+        .r#match(match_request(&seeker, pb::MatchMode::Peer))
+        .await
+        .unwrap();
+    server.stop().await;
+}
