@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use partnermatch::api::ServeOptions;
+use partnermatch::api::{Role, ServeOptions, Tokens, new_token};
 use partnermatch::dataset::{self, DEFAULT_SCHOOLS, DEFAULT_SEED, SyntheticConfig};
 use partnermatch::domain::School;
 use partnermatch::domain::{MatchMode, Phase, PhaseRelation, Stage};
@@ -28,6 +28,7 @@ mod env {
     pub const LISTEN: &str = "PARTNERMATCH_LISTEN";
     pub const DATA: &str = "PARTNERMATCH_DATA";
     pub const DB: &str = "PARTNERMATCH_DB";
+    pub const TOKENS: &str = "PARTNERMATCH_TOKENS";
 }
 
 /// School partner-matching engine: ranked, explained partners for
@@ -59,6 +60,20 @@ enum Command {
     /// Print the families of schools: phase, language group and size band,
     /// ordered by index of challenge and cut to --family-size.
     Families(FamiliesArgs),
+    /// Manage bearer tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Make a new random token: prints the token (give it to the client,
+    /// once) and the `role:sha256` line to configure with `serve --token`.
+    New {
+        /// reader, writer or admin.
+        #[arg(long)]
+        role: String,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -100,6 +115,18 @@ struct ServeArgs {
 
     #[command(flatten)]
     data: DataArgs,
+
+    /// An accepted bearer token, as `role:sha256hex` (role reader, writer or
+    /// admin; the SHA-256 of the token, never the token itself). Repeat for
+    /// more tokens, or list them comma-separated in the environment. Make
+    /// one with `partnermatch token new --role reader`.
+    #[arg(long = "token", env = env::TOKENS, value_delimiter = ',')]
+    tokens: Vec<String>,
+
+    /// Serve without authentication: every call is admitted. For a trusted
+    /// machine or network only; the server logs a warning.
+    #[arg(long, conflicts_with = "tokens")]
+    no_auth: bool,
 
     /// On SIGINT/SIGTERM, seconds to let in-flight calls finish before
     /// stopping anyway.
@@ -242,6 +269,14 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(args) => bench(args),
         Command::Broker(args) => broker(args),
         Command::Families(args) => families(args),
+        Command::Token(TokenCommand::New { role }) => {
+            let role = Role::parse(&role)
+                .with_context(|| format!("--role must be reader, writer or admin, got {role:?}"))?;
+            let (token, line) = new_token(role);
+            println!("token: {token}");
+            println!("serve --token {line}");
+            Ok(())
+        }
     }
 }
 
@@ -270,6 +305,19 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
+    let tokens = if args.no_auth {
+        tracing::warn!("authentication is off (--no-auth): every call is admitted");
+        None
+    } else {
+        let tokens = Tokens::parse(args.tokens.iter().map(String::as_str))
+            .map_err(|problem| anyhow::anyhow!("--token: {problem}"))?;
+        if tokens.is_empty() {
+            bail!(
+                "no tokens configured: give --token ROLE:SHA256 (make one with `partnermatch token new --role admin`), or --no-auth to serve a trusted machine without authentication"
+            );
+        }
+        Some(Arc::new(tokens))
+    };
     let engine = Arc::new(open_engine(&args.data)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -289,6 +337,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "listening on {address}"
         );
         let options = ServeOptions {
+            tokens,
             shutdown_grace: Duration::try_from_secs_f64(args.shutdown_grace_secs)
                 .context("--shutdown-grace-secs must be a non-negative number")?,
             max_in_flight: args.max_in_flight as usize,

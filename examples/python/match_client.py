@@ -53,6 +53,11 @@ def main():
     parser.add_argument("--limit", type=int, default=10, help="partners to return, 1-100")
     parser.add_argument("--max-distance-km", type=float, help="only partners within this distance")
     parser.add_argument("--explain", action="store_true", help="print each component's reason")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("PARTNERMATCH_TOKEN"),
+        help="bearer token (reader role or above); default $PARTNERMATCH_TOKEN; none for a --no-auth server",
+    )
     args = parser.parse_args()
 
     school_pb2, matcher_pb2, matcher_grpc = load_stubs()
@@ -73,7 +78,8 @@ def main():
     with grpc.insecure_channel(args.target) as channel:
         stub = matcher_grpc.PartnerMatcherStub(channel)
         try:
-            response = stub.Match(request, timeout=10)
+            metadata = [("authorization", f"Bearer {args.token}")] if args.token else None
+            response = stub.Match(request, timeout=10, metadata=metadata)
         except grpc.RpcError as error:
             print(f"error: {error.code().name}: {error.details()}", file=sys.stderr)
             return 2

@@ -3,6 +3,7 @@
 //! beside health and reflection. Knows nothing of scoring.
 
 mod admission;
+mod auth;
 mod convert;
 mod error;
 mod matcher;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 
 use crate::engine::{Engine, Error};
 
+pub use auth::{Role, Tokens, new_token, required_role, token_hash};
 pub use convert::{
     PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, match_query_from_proto, school_from_proto, school_to_proto,
 };

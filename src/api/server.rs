@@ -15,6 +15,7 @@ use tower_layer::{Identity, Stack};
 use crate::engine::Engine;
 
 use super::admission::AdmissionLayer;
+use super::auth::{AuthLayer, Tokens};
 use super::pb::partner_matcher_server::PartnerMatcherServer;
 use super::pb::partnership_registry_server::PartnershipRegistryServer;
 use super::pb::school_registry_server::SchoolRegistryServer;
@@ -25,7 +26,10 @@ use super::{MatcherService, PartnershipService, RegistryService, pb};
 pub async fn router(
     engine: Arc<Engine>,
     options: &ServeOptions,
-) -> anyhow::Result<(Router<Stack<AdmissionLayer, Identity>>, HealthReporter)> {
+) -> anyhow::Result<(
+    Router<Stack<AdmissionLayer, Stack<AuthLayer, Identity>>>,
+    HealthReporter,
+)> {
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<PartnerMatcherServer<MatcherService>>()
@@ -52,6 +56,8 @@ pub async fn router(
         .trace_fn(|request| tracing::info_span!("grpc", method = %request.uri().path()))
         // Streams beyond this on one connection are refused by HTTP/2.
         .max_concurrent_streams(Some(options.max_streams_per_connection))
+        // Authentication first: a refused call takes no admission permit.
+        .layer(AuthLayer::new(options.tokens.clone()))
         .layer(AdmissionLayer::new(
             options.max_in_flight,
             options.request_timeout,
@@ -75,8 +81,10 @@ pub async fn router(
 }
 
 /// How the server runs, and the limits that keep it answering.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServeOptions {
+    /// Bearer tokens and their roles; `None` admits every call (auth off).
+    pub tokens: Option<Arc<Tokens>>,
     /// After shutdown starts, how long in-flight calls may take to finish
     /// before the server stops anyway (a client that never reads its
     /// connection must not keep the process alive).
@@ -95,6 +103,7 @@ pub struct ServeOptions {
 impl Default for ServeOptions {
     fn default() -> ServeOptions {
         ServeOptions {
+            tokens: None,
             shutdown_grace: Duration::from_secs(10),
             max_in_flight: 256,
             request_timeout: Duration::from_secs(30),

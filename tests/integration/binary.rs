@@ -52,12 +52,19 @@ fn start(args: &[&str]) -> RunningBinary {
     server
 }
 
-/// Starts `partnermatch serve --listen 127.0.0.1:0 --db <db> <args>` and
-/// waits for the "listening on" line.
+/// Starts `partnermatch serve --listen 127.0.0.1:0 --db <db> <args>` (with
+/// `--no-auth` unless `args` give a `--token`) and waits for the "listening
+/// on" line.
 pub(crate) fn start_on(db: &Path, args: &[&str]) -> RunningBinary {
+    let auth: &[&str] = if args.contains(&"--token") {
+        &[]
+    } else {
+        &["--no-auth"]
+    };
     let child = binary()
         .args(["serve", "--listen", "127.0.0.1:0", "--db"])
         .arg(db)
+        .args(auth)
         .args(args)
         .env("PARTNERMATCH_LOG", "info")
         .stdout(Stdio::null())
@@ -171,7 +178,7 @@ fn a_missing_data_file_is_a_clear_start_up_error() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("partnermatch.db");
     let output = binary()
-        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+        .args(["serve", "--no-auth", "--listen", "127.0.0.1:0", "--db"])
         .arg(&db)
         .args(["--data", "/no/such/schools.csv"])
         .output()
@@ -265,4 +272,75 @@ fn broker_and_families_commands_print_csv_and_json() {
         .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--mode must be support, lead or peer"));
+}
+
+#[tokio::test]
+async fn tokens_made_by_the_cli_admit_their_role_and_auth_is_never_off_silently() {
+    let made = binary()
+        .args(["token", "new", "--role", "reader"])
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let printed = String::from_utf8(made.stdout).unwrap();
+    let token = printed
+        .lines()
+        .find_map(|line| line.strip_prefix("token: "))
+        .expect("token line")
+        .to_owned();
+    let line = printed
+        .lines()
+        .find_map(|line| line.strip_prefix("serve --token "))
+        .expect("configuration line")
+        .to_owned();
+    assert!(!line.contains(&token), "only the hash is configured");
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_on(&dir.path().join("auth.db"), &["--token", &line]);
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.address))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut registry = SchoolRegistryClient::new(channel.clone());
+    let status = registry
+        .list_schools(pb::ListSchoolsRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unauthenticated);
+    let mut request = tonic::Request::new(pb::ListSchoolsRequest::default());
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let listed = registry.list_schools(request).await.unwrap().into_inner();
+    assert_eq!(listed.total_size, 1500);
+    let mut request = tonic::Request::new(pb::DeleteSchoolRequest {
+        id: "6602018".into(),
+    });
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let status = registry.delete_school(request).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    // Health stays open.
+    assert_eq!(health(&server.address).await, ServingStatus::Serving as i32);
+
+    // Neither tokens nor --no-auth: a clear start-up error.
+    let refused = binary()
+        .args(["serve", "--listen", "127.0.0.1:0", "--db", ":memory:"])
+        .env("RUST_BACKTRACE", "0")
+        .env_remove("PARTNERMATCH_TOKENS")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("no tokens configured"), "{stderr}");
+    // --no-auth is said out loud.
+    let open = start_on(&dir.path().join("open.db"), &["--schools", "20"]);
+    assert!(
+        open.startup_log
+            .iter()
+            .any(|line| line.contains("authentication is off")),
+        "{:#?}",
+        open.startup_log
+    );
 }

@@ -354,7 +354,7 @@ async fn sigkill_mid_stream_loses_no_acknowledged_write() {
 /// Runs `serve` expecting it to fail at start-up; returns its stderr.
 fn failed_start(args: &[&std::ffi::OsStr]) -> String {
     let output = binary()
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["serve", "--no-auth", "--listen", "127.0.0.1:0"])
         .args(args)
         .env("RUST_BACKTRACE", "0")
         .output()

@@ -2,6 +2,7 @@
 //! server runs on 127.0.0.1:0 and is called through the generated client,
 //! real `grpcurl` and a Python `grpcio` client.
 
+mod auth;
 mod binary;
 mod boundaries;
 mod brokerage;

@@ -1,0 +1,292 @@
+//! Bearer-token authentication with three roles, as a layer in front of
+//! every service. Tokens are configured by their SHA-256 (never in plain
+//! text) and compared in constant time. Health and reflection stay open.
+//!
+//! - reader: Match, FormGroups, GetSchool, ListSchools, ComputeFamilies,
+//!   GetPartnership, ListPartnerships;
+//! - writer: also UpsertSchool, ImportSchools, ProposePartnership,
+//!   UpdatePartnership;
+//! - admin: also DeleteSchool and Broker (consortium-wide runs).
+//!
+//! Missing or unknown token: UNAUTHENTICATED; a role below the call's:
+//! PERMISSION_DENIED.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tonic::Status;
+use tonic::body::Body;
+use tower_layer::Layer;
+use tower_service::Service;
+
+/// What a token may do; each role can do everything the one before can.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    Reader,
+    Writer,
+    Admin,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Reader => "reader",
+            Role::Writer => "writer",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        [Role::Reader, Role::Writer, Role::Admin]
+            .into_iter()
+            .find(|role| role.name().eq_ignore_ascii_case(text.trim()))
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The role a method needs; `None` for open services (health, reflection).
+pub fn required_role(path: &str) -> Option<Role> {
+    if path.starts_with("/grpc.health.v1.") || path.starts_with("/grpc.reflection.") {
+        return None;
+    }
+    let method = path.rsplit('/').next().unwrap_or_default();
+    Some(match method {
+        "UpsertSchool" | "ImportSchools" | "ProposePartnership" | "UpdatePartnership" => {
+            Role::Writer
+        }
+        "DeleteSchool" | "Broker" => Role::Admin,
+        // Reads, and unknown methods (the router answers UNIMPLEMENTED).
+        _ => Role::Reader,
+    })
+}
+
+/// SHA-256 of a token, as configured.
+pub fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A new random token (256 bits) and its configuration line
+/// `role:sha256hex`.
+pub fn new_token(role: Role) -> (String, String) {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let token = format!("pm_{}", URL_SAFE_NO_PAD.encode(bytes));
+    let line = format!("{role}:{}", hex(&token_hash(&token)));
+    (token, line)
+}
+
+/// The configured tokens: hashes and roles.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Tokens {
+    entries: Vec<([u8; 32], Role)>,
+}
+
+impl fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Hashes are not secrets, but there is no reason to print them.
+        f.debug_struct("Tokens")
+            .field("count", &self.entries.len())
+            .finish()
+    }
+}
+
+impl Tokens {
+    /// Parses `role:sha256hex` lines.
+    pub fn parse<'a>(lines: impl IntoIterator<Item = &'a str>) -> Result<Tokens, String> {
+        let mut entries = Vec::new();
+        for line in lines {
+            let (role, digest) = line
+                .split_once(':')
+                .ok_or_else(|| format!("{line:?} is not role:sha256hex"))?;
+            let role = Role::parse(role)
+                .ok_or_else(|| format!("unknown role {role:?} (reader, writer or admin)"))?;
+            let digest = digest.trim();
+            if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(format!(
+                    "the hash of a {role} token must be 64 hex digits (SHA-256), got {} characters",
+                    digest.len()
+                ));
+            }
+            let mut hash = [0u8; 32];
+            for (i, byte) in hash.iter_mut().enumerate() {
+                *byte =
+                    u8::from_str_radix(&digest[2 * i..2 * i + 2], 16).map_err(|e| e.to_string())?;
+            }
+            entries.push((hash, role));
+        }
+        Ok(Tokens { entries })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The role of `token`, comparing its hash with every configured hash
+    /// in constant time (and not stopping at a match).
+    pub fn role_of(&self, token: &str) -> Option<Role> {
+        let hash = token_hash(token);
+        let mut found = None;
+        for (candidate, role) in &self.entries {
+            if bool::from(candidate.ct_eq(&hash)) {
+                found = found.max(Some(*role));
+            }
+        }
+        found
+    }
+}
+
+/// Checks the `authorization` metadata of every call; `None` lets all
+/// calls through (auth turned off by an explicit flag).
+#[derive(Debug, Clone)]
+pub struct AuthLayer {
+    tokens: Option<Arc<Tokens>>,
+}
+
+impl AuthLayer {
+    pub fn new(tokens: Option<Arc<Tokens>>) -> AuthLayer {
+        AuthLayer { tokens }
+    }
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = Auth<S>;
+
+    fn layer(&self, inner: S) -> Auth<S> {
+        Auth {
+            inner,
+            tokens: self.tokens.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Auth<S> {
+    inner: S,
+    tokens: Option<Arc<Tokens>>,
+}
+
+/// Why a call is refused, if it is.
+fn refusal(tokens: &Tokens, request: &http::Request<Body>) -> Option<Status> {
+    let path = request.uri().path();
+    let needed = required_role(path)?;
+    let Some(header) = request.headers().get(http::header::AUTHORIZATION) else {
+        return Some(Status::unauthenticated(
+            "missing authorization metadata: send \"authorization: Bearer <token>\"",
+        ));
+    };
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim);
+    let Some(role) = token.and_then(|token| tokens.role_of(token)) else {
+        return Some(Status::unauthenticated("invalid bearer token"));
+    };
+    (role < needed).then(|| {
+        let method = path.trim_start_matches("/partnermatch.v1.");
+        Status::permission_denied(format!(
+            "the {role} role cannot call {method}: it needs {needed}"
+        ))
+    })
+}
+
+impl<S> Service<http::Request<Body>> for Auth<S>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<http::Response<Body>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        if let Some(tokens) = &self.tokens
+            && let Some(status) = refusal(tokens, &request)
+        {
+            tracing::info!(path = request.uri().path(), code = ?status.code(), "refused");
+            return Box::pin(std::future::ready(Ok(status.into_http())));
+        }
+        let fresh = self.inner.clone();
+        let mut ready = std::mem::replace(&mut self.inner, fresh);
+        Box::pin(async move { ready.call(request).await })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_resolve_to_their_roles_by_hash() {
+        let (reader, reader_line) = new_token(Role::Reader);
+        let (admin, admin_line) = new_token(Role::Admin);
+        assert!(reader.starts_with("pm_") && reader.len() > 40);
+        assert!(reader_line.starts_with("reader:") && reader_line.len() == 7 + 64);
+        assert!(!reader_line.contains(&reader), "the line holds no token");
+        let tokens = Tokens::parse([reader_line.as_str(), admin_line.as_str()]).unwrap();
+        assert_eq!(tokens.role_of(&reader), Some(Role::Reader));
+        assert_eq!(tokens.role_of(&admin), Some(Role::Admin));
+        assert_eq!(tokens.role_of("pm_guess"), None);
+        assert!(
+            Tokens::parse(["root:abcd"])
+                .unwrap_err()
+                .contains("unknown role")
+        );
+        assert!(
+            Tokens::parse(["reader:abcd"])
+                .unwrap_err()
+                .contains("64 hex digits")
+        );
+        assert!(Tokens::parse(["nocolon"]).is_err());
+    }
+
+    #[test]
+    fn methods_need_the_documented_roles() {
+        assert_eq!(required_role("/grpc.health.v1.Health/Check"), None);
+        assert_eq!(
+            required_role("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"),
+            None
+        );
+        assert_eq!(
+            required_role("/partnermatch.v1.PartnerMatcher/Match"),
+            Some(Role::Reader)
+        );
+        assert_eq!(
+            required_role("/partnermatch.v1.SchoolRegistry/ImportSchools"),
+            Some(Role::Writer)
+        );
+        assert_eq!(
+            required_role("/partnermatch.v1.PartnerMatcher/Broker"),
+            Some(Role::Admin)
+        );
+        assert_eq!(
+            required_role("/partnermatch.v1.SchoolRegistry/DeleteSchool"),
+            Some(Role::Admin)
+        );
+    }
+}

@@ -1,0 +1,124 @@
+//! Authentication through the real server: each role can call what it
+//! should and nothing more; missing and wrong tokens are UNAUTHENTICATED;
+//! health stays open.
+
+use std::sync::Arc;
+
+use partnermatch::api::{Role, ServeOptions, Tokens, new_token, pb};
+use partnermatch::engine::{Engine, EngineConfig};
+use tonic::Code;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::common::{TestServer, school, school_proto};
+
+fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
+
+#[tokio::test]
+async fn each_role_may_call_what_it_should_and_no_more() {
+    let (reader, reader_line) = new_token(Role::Reader);
+    let (writer, writer_line) = new_token(Role::Writer);
+    let (admin, admin_line) = new_token(Role::Admin);
+    let tokens = Tokens::parse([
+        reader_line.as_str(),
+        writer_line.as_str(),
+        admin_line.as_str(),
+    ])
+    .unwrap();
+    let engine =
+        Engine::with_schools(EngineConfig::default(), vec![school("a"), school("b")]).unwrap();
+    let server = TestServer::with_options(
+        Arc::new(engine),
+        ServeOptions {
+            tokens: Some(Arc::new(tokens)),
+            ..ServeOptions::default()
+        },
+    )
+    .await;
+    let mut registry = server.registry().await;
+    let upsert = || pb::UpsertSchoolRequest {
+        school: Some(school_proto(&school("c"))),
+    };
+
+    // No token, a wrong token.
+    let status = registry
+        .get_school(pb::GetSchoolRequest { id: "a".into() })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    let status = registry
+        .get_school(with_token(
+            pb::GetSchoolRequest { id: "a".into() },
+            "pm_wrong",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert_eq!(status.message(), "invalid bearer token");
+
+    // Reader: reads yes, writes no.
+    registry
+        .get_school(with_token(pb::GetSchoolRequest { id: "a".into() }, &reader))
+        .await
+        .unwrap();
+    let status = registry
+        .upsert_school(with_token(upsert(), &reader))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert!(
+        status
+            .message()
+            .contains("the reader role cannot call SchoolRegistry/UpsertSchool: it needs writer"),
+        "{}",
+        status.message()
+    );
+
+    // Writer: writes yes, deletes and brokerage no.
+    registry
+        .upsert_school(with_token(upsert(), &writer))
+        .await
+        .unwrap();
+    let status = registry
+        .delete_school(with_token(
+            pb::DeleteSchoolRequest { id: "c".into() },
+            &writer,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    let mut matcher = server.matcher().await;
+    let broker = || pb::BrokerRequest {
+        seeker_ids: vec!["a".into()],
+        mode: pb::MatchMode::Support as i32,
+        ..Default::default()
+    };
+    let status = matcher
+        .broker(with_token(broker(), &writer))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+
+    // Admin: everything.
+    registry
+        .delete_school(with_token(
+            pb::DeleteSchoolRequest { id: "c".into() },
+            &admin,
+        ))
+        .await
+        .unwrap();
+    matcher.broker(with_token(broker(), &admin)).await.unwrap();
+
+    // Health needs no token.
+    let mut health = HealthClient::new(server.channel().await);
+    health
+        .check(tonic_health::pb::HealthCheckRequest::default())
+        .await
+        .unwrap();
+    server.stop().await;
+}
