@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use partnermatch::api::{Role, ServeOptions, Tokens, new_token};
+use partnermatch::api::{Metrics, Role, ServeOptions, Tokens, metrics_router, new_token};
 use partnermatch::dataset::{self, DEFAULT_SCHOOLS, DEFAULT_SEED, SyntheticConfig};
 use partnermatch::domain::School;
 use partnermatch::domain::{MatchMode, Phase, PhaseRelation, Stage};
@@ -39,6 +39,11 @@ struct Cli {
     /// Log filter, e.g. `info`, `debug`, `partnermatch=debug,info`.
     #[arg(long, global = true, env = env::LOG, default_value = "info")]
     log: String,
+
+    /// Log lines as readable text or as JSON objects (one per line, with
+    /// the request's span fields: method, request_id).
+    #[arg(long, global = true, value_enum, env = "PARTNERMATCH_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
 
     #[command(subcommand)]
     command: Command,
@@ -147,6 +152,11 @@ struct ServeArgs {
     #[arg(long, default_value_t = ServeOptions::default().max_message_bytes)]
     max_message_bytes: usize,
 
+    /// Serve Prometheus metrics on this address at /metrics (off unless
+    /// given), e.g. 127.0.0.1:9464.
+    #[arg(long, env = "PARTNERMATCH_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
+
     /// Concurrent HTTP/2 streams per connection.
     #[arg(long, default_value_t = ServeOptions::default().max_streams_per_connection)]
     max_streams_per_connection: u32,
@@ -254,16 +264,25 @@ struct FamiliesArgs {
     format: Format,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_new(&cli.log)
-                .with_context(|| format!("invalid log filter {:?}", cli.log))?,
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let filter = EnvFilter::try_new(&cli.log)
+        .with_context(|| format!("invalid log filter {:?}", cli.log))?;
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => logs.json().init(),
+    }
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Bench(args) => bench(args),
@@ -328,6 +347,20 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let address = listener.local_addr()?;
+        let metrics = Arc::new(Metrics::default());
+        if let Some(metrics_address) = args.metrics_listen {
+            let metrics_listener = tokio::net::TcpListener::bind(metrics_address)
+                .await
+                .with_context(|| format!("cannot listen on {metrics_address} for metrics"))?;
+            let bound = metrics_listener.local_addr()?;
+            let router = metrics_router(Arc::clone(&engine), Arc::clone(&metrics));
+            tokio::spawn(async move {
+                if let Err(error) = axum::serve(metrics_listener, router).await {
+                    tracing::error!(%error, "metrics server stopped");
+                }
+            });
+            tracing::info!("metrics on http://{bound}/metrics");
+        }
         let snapshot = engine.snapshot();
         tracing::info!(
             schools = snapshot.len(),
@@ -337,6 +370,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "listening on {address}"
         );
         let options = ServeOptions {
+            metrics,
             tokens,
             shutdown_grace: Duration::try_from_secs_f64(args.shutdown_grace_secs)
                 .context("--shutdown-grace-secs must be a non-negative number")?,

@@ -20,6 +20,8 @@ use tonic::body::Body;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use super::metrics::Metrics;
+
 /// Paths that are never shed.
 const ALWAYS_ADMITTED: [&str; 2] = ["/grpc.health.v1.", "/grpc.reflection."];
 
@@ -28,14 +30,20 @@ pub struct AdmissionLayer {
     permits: Arc<Semaphore>,
     max_in_flight: usize,
     request_timeout: Duration,
+    metrics: Arc<Metrics>,
 }
 
 impl AdmissionLayer {
-    pub fn new(max_in_flight: usize, request_timeout: Duration) -> AdmissionLayer {
+    pub fn new(
+        max_in_flight: usize,
+        request_timeout: Duration,
+        metrics: Arc<Metrics>,
+    ) -> AdmissionLayer {
         AdmissionLayer {
             permits: Arc::new(Semaphore::new(max_in_flight)),
             max_in_flight,
             request_timeout,
+            metrics,
         }
     }
 }
@@ -87,6 +95,7 @@ where
                 Ok(permit) => Some(permit),
                 Err(_) => {
                     tracing::warn!(path, "shed: too many requests in flight");
+                    self.layer.metrics.count_shed();
                     let status = Status::resource_exhausted(format!(
                         "server busy: {} requests in flight; retry with backoff",
                         self.layer.max_in_flight
@@ -197,7 +206,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_clients_shorter_deadline_wins_and_overload_is_shed() {
-        let layer = AdmissionLayer::new(1, Duration::from_secs(10));
+        let layer = AdmissionLayer::new(1, Duration::from_secs(10), Arc::default());
         let mut service = layer.layer(Slow(Duration::from_millis(200)));
         let started = std::time::Instant::now();
         let answer = service

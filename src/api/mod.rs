@@ -7,6 +7,7 @@ mod auth;
 mod convert;
 mod error;
 mod matcher;
+mod metrics;
 mod partnerships;
 mod registry;
 mod server;
@@ -21,6 +22,7 @@ pub use convert::{
 };
 pub use error::status_from_error;
 pub use matcher::MatcherService;
+pub use metrics::{Metrics, metrics_router};
 pub use partnerships::PartnershipService;
 pub use registry::{MAX_IMPORT_MESSAGES, RegistryService};
 pub use server::{ServeOptions, router, serve};

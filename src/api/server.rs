@@ -16,6 +16,7 @@ use crate::engine::Engine;
 
 use super::admission::AdmissionLayer;
 use super::auth::{AuthLayer, Tokens};
+use super::metrics::{Metrics, MetricsLayer};
 use super::pb::partner_matcher_server::PartnerMatcherServer;
 use super::pb::partnership_registry_server::PartnershipRegistryServer;
 use super::pb::school_registry_server::SchoolRegistryServer;
@@ -27,7 +28,7 @@ pub async fn router(
     engine: Arc<Engine>,
     options: &ServeOptions,
 ) -> anyhow::Result<(
-    Router<Stack<AdmissionLayer, Stack<AuthLayer, Identity>>>,
+    Router<Stack<AdmissionLayer, Stack<AuthLayer, Stack<MetricsLayer, Identity>>>>,
     HealthReporter,
 )> {
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -53,14 +54,23 @@ pub async fn router(
     let max_message = options.max_message_bytes;
     let router = Server::builder()
         // One span per request; handlers log inside it.
-        .trace_fn(|request| tracing::info_span!("grpc", method = %request.uri().path()))
+        .trace_fn(|request| {
+            tracing::info_span!(
+                "grpc",
+                method = %request.uri().path(),
+                request_id = %request_id(request.headers()),
+            )
+        })
         // Streams beyond this on one connection are refused by HTTP/2.
         .max_concurrent_streams(Some(options.max_streams_per_connection))
-        // Authentication first: a refused call takes no admission permit.
+        // Every call is counted, refused ones too; authentication comes
+        // before admission, so a refused call takes no permit.
+        .layer(MetricsLayer::new(Arc::clone(&options.metrics)))
         .layer(AuthLayer::new(options.tokens.clone()))
         .layer(AdmissionLayer::new(
             options.max_in_flight,
             options.request_timeout,
+            Arc::clone(&options.metrics),
         ))
         .add_service(health_service)
         .add_service(reflection_v1)
@@ -80,9 +90,21 @@ pub async fn router(
     Ok((router, health))
 }
 
+/// The client's `x-request-id` (printable, at most 64 characters), or a new
+/// random one: every log line of a call carries it.
+fn request_id(headers: &http::HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .filter(|id| !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_graphic()))
+        .map_or_else(|| format!("{:016x}", rand::random::<u64>()), str::to_owned)
+}
+
 /// How the server runs, and the limits that keep it answering.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ServeOptions {
+    /// Where calls are counted (served by [`super::metrics_router`]).
+    pub metrics: Arc<Metrics>,
     /// Bearer tokens and their roles; `None` admits every call (auth off).
     pub tokens: Option<Arc<Tokens>>,
     /// After shutdown starts, how long in-flight calls may take to finish
@@ -103,6 +125,7 @@ pub struct ServeOptions {
 impl Default for ServeOptions {
     fn default() -> ServeOptions {
         ServeOptions {
+            metrics: Arc::default(),
             tokens: None,
             shutdown_grace: Duration::from_secs(10),
             max_in_flight: 256,

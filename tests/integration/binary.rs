@@ -97,7 +97,11 @@ pub(crate) fn start_on(db: &Path, args: &[&str]) -> RunningBinary {
             .recv_timeout(remaining)
             .expect("server printed 'listening on' in time");
         if let Some(rest) = line.split("listening on ").nth(1) {
-            server.address = rest.split_whitespace().next().expect("address").to_owned();
+            // Text logs end the address with a space, JSON logs with a quote.
+            server.address = rest
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || matches!(c, '.' | ':'))
+                .collect();
             server.startup_log.push(line);
             return server;
         }
@@ -343,4 +347,41 @@ async fn tokens_made_by_the_cli_admit_their_role_and_auth_is_never_off_silently(
         "{:#?}",
         open.startup_log
     );
+}
+
+#[tokio::test]
+async fn json_logs_carry_each_calls_request_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start_on(
+        &dir.path().join("logs.db"),
+        &["--log-format", "json", "--log", "debug"],
+    );
+    let mut matcher = partnermatch::api::pb::partner_matcher_client::PartnerMatcherClient::connect(
+        format!("http://{}", server.address),
+    )
+    .await
+    .unwrap();
+    let mut request = tonic::Request::new(pb::MatchRequest {
+        school_id: "6602018".into(),
+        mode: pb::MatchMode::Support as i32,
+        ..Default::default()
+    });
+    request
+        .metadata_mut()
+        .insert("x-request-id", "trace-me-42".parse().unwrap());
+    matcher.r#match(request).await.unwrap();
+    drop(matcher);
+    stop(&mut server).await;
+    let lines: Vec<String> = server.stderr.try_iter().collect();
+    let tagged: Vec<serde_json::Value> = lines
+        .iter()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|value| value["span"]["request_id"] == "trace-me-42")
+        .collect();
+    assert!(!tagged.is_empty(), "{lines:#?}");
+    assert_eq!(
+        tagged[0]["span"]["method"],
+        "/partnermatch.v1.PartnerMatcher/Match"
+    );
+    assert_eq!(tagged[0]["fields"]["message"], "matched");
 }

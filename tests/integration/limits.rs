@@ -1,8 +1,9 @@
 //! Limits through the real server: an overload is shed at once with
 //! RESOURCE_EXHAUSTED while health keeps answering; deadlines (the client's
 //! and the server's) end calls with DEADLINE_EXCEEDED; an oversized message
-//! is refused.
+//! is refused; metrics count calls by RPC and code.
 
+use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -138,5 +139,75 @@ async fn an_oversized_message_is_refused() {
         .r#match(match_request(&seeker, pb::MatchMode::Peer))
         .await
         .unwrap();
+    server.stop().await;
+}
+
+/// GET `path` over plain HTTP/1.1; returns the body.
+async fn http_get(address: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn metrics_count_calls_by_rpc_and_code_and_the_registry() {
+    let metrics = Arc::new(partnermatch::api::Metrics::default());
+    let engine = Arc::new(
+        Engine::with_schools(
+            EngineConfig::default(),
+            vec![crate::common::school("a"), crate::common::school("b")],
+        )
+        .unwrap(),
+    );
+    let server = TestServer::with_options(
+        Arc::clone(&engine),
+        ServeOptions {
+            metrics: Arc::clone(&metrics),
+            ..ServeOptions::default()
+        },
+    )
+    .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(
+        axum::serve(listener, partnermatch::api::metrics_router(engine, metrics)).into_future(),
+    );
+    let mut registry = server.registry().await;
+    registry
+        .get_school(pb::GetSchoolRequest { id: "a".into() })
+        .await
+        .unwrap();
+    registry
+        .get_school(pb::GetSchoolRequest { id: "a".into() })
+        .await
+        .unwrap();
+    registry
+        .get_school(pb::GetSchoolRequest { id: "zz".into() })
+        .await
+        .unwrap_err();
+    let text = http_get(address, "/metrics").await;
+    for line in [
+        r#"partnermatch_requests_total{rpc="partnermatch.v1.SchoolRegistry/GetSchool",code="Ok"} 2"#,
+        r#"partnermatch_requests_total{rpc="partnermatch.v1.SchoolRegistry/GetSchool",code="NotFound"} 1"#,
+        "partnermatch_schools 2",
+        "partnermatch_partnerships 0",
+        "partnermatch_shed_total 0",
+        r#"partnermatch_request_duration_seconds_count{rpc="partnermatch.v1.SchoolRegistry/GetSchool"} 3"#,
+    ] {
+        assert!(text.contains(line), "no {line:?} in\n{text}");
+    }
     server.stop().await;
 }
