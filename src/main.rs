@@ -9,7 +9,9 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use partnermatch::api::{Metrics, Role, ServeOptions, Tokens, metrics_router, new_token};
+use partnermatch::api::{
+    Metrics, Role, ServeOptions, TlsSettings, Tokens, metrics_router, new_token,
+};
 use partnermatch::dataset::{self, DEFAULT_SCHOOLS, DEFAULT_SEED, SyntheticConfig};
 use partnermatch::domain::School;
 use partnermatch::domain::{MatchMode, Phase, PhaseRelation, Stage};
@@ -151,6 +153,18 @@ struct ServeArgs {
     /// Largest request message accepted, in bytes.
     #[arg(long, default_value_t = ServeOptions::default().max_message_bytes)]
     max_message_bytes: usize,
+
+    /// Serve TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+
+    /// Require client certificates signed by this CA (PEM); needs TLS.
+    #[arg(long, requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
 
     /// Serve Prometheus metrics on this address at /metrics (off unless
     /// given), e.g. 127.0.0.1:9464.
@@ -337,6 +351,21 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         Some(Arc::new(tokens))
     };
+    let read = |path: &PathBuf, what: &str| {
+        std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
+    };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsSettings {
+            certificate_chain: read(cert, "--tls-cert")?,
+            private_key: read(key, "--tls-key")?,
+            client_ca: args
+                .tls_client_ca
+                .as_ref()
+                .map(|ca| read(ca, "--tls-client-ca"))
+                .transpose()?,
+        }),
+        _ => None,
+    };
     let engine = Arc::new(open_engine(&args.data)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -371,6 +400,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
         let options = ServeOptions {
             metrics,
+            tls,
             tokens,
             shutdown_grace: Duration::try_from_secs_f64(args.shutdown_grace_secs)
                 .context("--shutdown-grace-secs must be a non-negative number")?,

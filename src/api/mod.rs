@@ -25,7 +25,7 @@ pub use matcher::MatcherService;
 pub use metrics::{Metrics, metrics_router};
 pub use partnerships::PartnershipService;
 pub use registry::{MAX_IMPORT_MESSAGES, RegistryService};
-pub use server::{ServeOptions, router, serve};
+pub use server::{ServeOptions, TlsSettings, router, serve};
 
 /// Code generated from `proto/partnermatch/v1/*.proto`.
 pub mod pb {

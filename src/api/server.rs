@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use tonic::transport::Server;
 use tonic::transport::server::{Router, TcpIncoming};
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic_health::server::HealthReporter;
-use tower_layer::{Identity, Stack};
+use tower_layer::{Identity as NoLayer, Stack};
 
 use crate::engine::Engine;
 
@@ -28,7 +28,7 @@ pub async fn router(
     engine: Arc<Engine>,
     options: &ServeOptions,
 ) -> anyhow::Result<(
-    Router<Stack<AdmissionLayer, Stack<AuthLayer, Stack<MetricsLayer, Identity>>>>,
+    Router<Stack<AdmissionLayer, Stack<AuthLayer, Stack<MetricsLayer, NoLayer>>>>,
     HealthReporter,
 )> {
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -52,7 +52,18 @@ pub async fn router(
         .build_v1alpha()?;
 
     let max_message = options.max_message_bytes;
-    let router = Server::builder()
+    let mut server = Server::builder();
+    if let Some(tls) = &options.tls {
+        let mut config = ServerTlsConfig::new()
+            .identity(Identity::from_pem(&tls.certificate_chain, &tls.private_key));
+        if let Some(ca) = &tls.client_ca {
+            config = config.client_ca_root(Certificate::from_pem(ca));
+        }
+        server = server
+            .tls_config(config)
+            .map_err(|error| anyhow::anyhow!("TLS configuration: {error}"))?;
+    }
+    let router = server
         // One span per request; handlers log inside it.
         .trace_fn(|request| {
             tracing::info_span!(
@@ -100,11 +111,22 @@ fn request_id(headers: &http::HeaderMap) -> String {
         .map_or_else(|| format!("{:016x}", rand::random::<u64>()), str::to_owned)
 }
 
+/// TLS for the gRPC port, in PEM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    pub certificate_chain: Vec<u8>,
+    pub private_key: Vec<u8>,
+    /// When set, clients must present a certificate signed by this CA.
+    pub client_ca: Option<Vec<u8>>,
+}
+
 /// How the server runs, and the limits that keep it answering.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     /// Where calls are counted (served by [`super::metrics_router`]).
     pub metrics: Arc<Metrics>,
+    /// Serve TLS (rustls) instead of plaintext.
+    pub tls: Option<TlsSettings>,
     /// Bearer tokens and their roles; `None` admits every call (auth off).
     pub tokens: Option<Arc<Tokens>>,
     /// After shutdown starts, how long in-flight calls may take to finish
@@ -126,6 +148,7 @@ impl Default for ServeOptions {
     fn default() -> ServeOptions {
         ServeOptions {
             metrics: Arc::default(),
+            tls: None,
             tokens: None,
             shutdown_grace: Duration::from_secs(10),
             max_in_flight: 256,

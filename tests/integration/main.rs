@@ -16,5 +16,6 @@ mod oracle;
 mod partnerships;
 mod ranking;
 mod registry;
+mod tls;
 mod validation;
 mod wales;
