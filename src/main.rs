@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use partnermatch::api::{
     Metrics, Role, ServeOptions, TlsSettings, Tokens, metrics_router, new_token,
 };
+use partnermatch::config_file;
 use partnermatch::dataset::{self, DEFAULT_SCHOOLS, DEFAULT_SEED, SyntheticConfig};
 use partnermatch::domain::School;
 use partnermatch::domain::{MatchMode, Phase, PhaseRelation, Stage};
@@ -42,6 +43,12 @@ struct Cli {
     #[arg(long, global = true, env = env::LOG, default_value = "info")]
     log: String,
 
+    /// A TOML configuration file: keys are long flag names with `_` (e.g.
+    /// `max_in_flight = 512`); the environment overrides it, flags override
+    /// both.
+    #[arg(long, global = true, env = "PARTNERMATCH_CONFIG")]
+    config: Option<PathBuf>,
+
     /// Log lines as readable text or as JSON objects (one per line, with
     /// the request's span fields: method, request_id).
     #[arg(long, global = true, value_enum, env = "PARTNERMATCH_LOG_FORMAT", default_value_t = LogFormat::Text)]
@@ -70,6 +77,16 @@ enum Command {
     /// Manage bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Show configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the configuration `serve` would run with (file, then
+    /// environment, then these flags), as TOML, with token hashes hidden.
+    Print(ServeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -285,7 +302,13 @@ enum LogFormat {
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let args: Vec<String> = std::env::args().collect();
+    let mut command = Cli::command();
+    if let Some(path) = config_file::config_path(&args) {
+        command = config_file::apply(command, std::path::Path::new(&path), &args)?;
+    }
+    let cli = Cli::from_arg_matches(&command.get_matches_from(&args))
+        .unwrap_or_else(|error| error.exit());
     let filter = EnvFilter::try_new(&cli.log)
         .with_context(|| format!("invalid log filter {:?}", cli.log))?;
     let logs = tracing_subscriber::fmt()
@@ -302,6 +325,10 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(args) => bench(args),
         Command::Broker(args) => broker(args),
         Command::Families(args) => families(args),
+        Command::Config(ConfigCommand::Print(args)) => {
+            print!("{}", effective_config(&args));
+            Ok(())
+        }
         Command::Token(TokenCommand::New { role }) => {
             let role = Role::parse(&role)
                 .with_context(|| format!("--role must be reader, writer or admin, got {role:?}"))?;
@@ -586,6 +613,57 @@ fn families(args: FamiliesArgs) -> anyhow::Result<()> {
     let report = engine.families(None)?;
     report::write_families(&mut std::io::stdout().lock(), &report, args.format)?;
     Ok(())
+}
+
+/// The serve configuration as TOML; tokens show their role only.
+fn effective_config(args: &ServeArgs) -> String {
+    let data = &args.data;
+    let quoted = |value: String| format!("{value:?}");
+    let optional = |key: &str, value: Option<String>| match value {
+        Some(value) => format!("{key} = {value:?}"),
+        None => format!("# {key} is not set"),
+    };
+    let tokens: Vec<String> = args
+        .tokens
+        .iter()
+        .map(|line| {
+            let role = line.split(':').next().unwrap_or_default();
+            quoted(format!("{role}:<sha256 hidden>"))
+        })
+        .collect();
+    let lines = [
+        format!("listen = {}", quoted(args.listen.to_string())),
+        format!("db = {}", quoted(data.db.display().to_string())),
+        format!("data = {}", quoted(data.data.clone())),
+        format!("schools = {}", data.schools),
+        format!("seed = {}", data.seed),
+        format!("family_size = {}", data.family_size),
+        format!("family_min_size = {}", data.family_min_size),
+        format!("tokens = [{}]", tokens.join(", ")),
+        format!("no_auth = {}", args.no_auth),
+        optional(
+            "tls_cert",
+            args.tls_cert.as_ref().map(|p| p.display().to_string()),
+        ),
+        optional(
+            "tls_key",
+            args.tls_key.as_ref().map(|_| "<hidden>".to_owned()),
+        ),
+        optional(
+            "tls_client_ca",
+            args.tls_client_ca.as_ref().map(|p| p.display().to_string()),
+        ),
+        optional("metrics_listen", args.metrics_listen.map(|a| a.to_string())),
+        format!("max_in_flight = {}", args.max_in_flight),
+        format!("request_timeout_secs = {}", args.request_timeout_secs),
+        format!("max_message_bytes = {}", args.max_message_bytes),
+        format!(
+            "max_streams_per_connection = {}",
+            args.max_streams_per_connection
+        ),
+        format!("shutdown_grace_secs = {}", args.shutdown_grace_secs),
+    ];
+    lines.join("\n") + "\n"
 }
 
 /// Resident memory of this process in MB, where the OS tells it (Linux).

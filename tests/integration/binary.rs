@@ -385,3 +385,63 @@ async fn json_logs_carry_each_calls_request_id() {
     );
     assert_eq!(tagged[0]["fields"]["message"], "matched");
 }
+
+#[tokio::test]
+async fn a_config_file_sits_under_the_environment_and_the_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("partnermatch.toml");
+    let hash = "a".repeat(64);
+    std::fs::write(
+        &file,
+        format!(
+            "max_in_flight = 99\nrequest_timeout_secs = 12.5\nschools = 40\ntokens = [\"admin:{hash}\"]\n"
+        ),
+    )
+    .unwrap();
+    let printed = binary()
+        .args(["config", "print", "--config"])
+        .arg(&file)
+        .args(["--max-in-flight", "7"])
+        .env("PARTNERMATCH_LISTEN", "127.0.0.1:7001")
+        .env_remove("PARTNERMATCH_TOKENS")
+        .output()
+        .unwrap();
+    assert!(
+        printed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&printed.stderr)
+    );
+    let text = String::from_utf8(printed.stdout).unwrap();
+    for line in [
+        "max_in_flight = 7",           // the flag beats the file
+        "listen = \"127.0.0.1:7001\"", // the environment beats the default
+        "request_timeout_secs = 12.5", // the file beats the default
+        "schools = 40",
+        "tokens = [\"admin:<sha256 hidden>\"]",
+        "# metrics_listen is not set",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+    }
+    assert!(!text.contains(&hash), "token hashes are hidden");
+
+    // A key the command does not have is refused by name.
+    std::fs::write(&file, "max_inflight = 3\n").unwrap();
+    let refused = binary()
+        .args(["config", "print", "--config"])
+        .arg(&file)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("\"max_inflight\" is not an option"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
+    // serve reads it too.
+    std::fs::write(&file, "no_auth = true\nschools = 30\n").unwrap();
+    let config = file.to_str().unwrap().to_owned();
+    let server = start_on(&dir.path().join("c.db"), &["--config", &config]);
+    assert_eq!(total_schools(&server.address).await, 30);
+}
