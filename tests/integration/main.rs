@@ -8,6 +8,7 @@ mod boundaries;
 mod brokerage;
 mod common;
 mod concurrency;
+mod conversions;
 mod durability;
 mod external;
 mod limits;
