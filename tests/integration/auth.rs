@@ -114,11 +114,34 @@ async fn each_role_may_call_what_it_should_and_no_more() {
         .unwrap();
     matcher.broker(with_token(broker(), &admin)).await.unwrap();
 
-    // Health needs no token.
+    // Health and reflection need no token.
     let mut health = HealthClient::new(server.channel().await);
     health
         .check(tonic_health::pb::HealthCheckRequest::default())
         .await
         .unwrap();
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    let mut reflection = ServerReflectionClient::new(server.channel().await);
+    let list = tonic_reflection::pb::v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut answers = reflection
+        .server_reflection_info(tokio_stream::iter([list]))
+        .await
+        .expect("reflection is open")
+        .into_inner();
+    let answer = answers.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(services)) = answer.message_response else {
+        panic!("{answer:?}");
+    };
+    assert!(
+        services
+            .service
+            .iter()
+            .any(|s| s.name == "partnermatch.v1.PartnerMatcher")
+    );
     server.stop().await;
 }

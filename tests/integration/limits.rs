@@ -211,3 +211,16 @@ async fn metrics_count_calls_by_rpc_and_code_and_the_registry() {
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_a_call_in_flight_finish() {
+    let server = server_with(ServeOptions::default()).await;
+    let mut matcher = server.matcher().await;
+    let call = tokio::spawn(async move { matcher.broker(everyone()).await });
+    // Let the call reach the server (it runs for well over 40 ms: see the
+    // deadline test), then start shutting down.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    server.stop().await;
+    let answer = call.await.unwrap().expect("the call in flight completes");
+    assert!(answer.into_inner().seekers > 100);
+}
