@@ -188,6 +188,11 @@ struct ServeArgs {
     #[arg(long, env = "PARTNERMATCH_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
 
+    /// Calls one connection may have in progress; more are answered
+    /// RESOURCE_EXHAUSTED at once.
+    #[arg(long, default_value_t = ServeOptions::default().max_calls_per_connection)]
+    max_calls_per_connection: usize,
+
     /// Concurrent HTTP/2 streams per connection.
     #[arg(long, default_value_t = ServeOptions::default().max_streams_per_connection)]
     max_streams_per_connection: u32,
@@ -438,6 +443,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .context("--request-timeout-secs must be a positive number")?,
             max_message_bytes: args.max_message_bytes,
             max_streams_per_connection: args.max_streams_per_connection,
+            max_calls_per_connection: args.max_calls_per_connection.max(1),
         };
         partnermatch::api::serve(engine, listener, shutdown_signal(), options).await
     })
@@ -660,6 +666,10 @@ fn effective_config(args: &ServeArgs) -> String {
         format!(
             "max_streams_per_connection = {}",
             args.max_streams_per_connection
+        ),
+        format!(
+            "max_calls_per_connection = {}",
+            args.max_calls_per_connection
         ),
         format!("shutdown_grace_secs = {}", args.shutdown_grace_secs),
     ];

@@ -74,6 +74,9 @@ pub async fn router(
         })
         // Streams beyond this on one connection are refused by HTTP/2.
         .max_concurrent_streams(Some(options.max_streams_per_connection))
+        // One connection's calls beyond its share are refused at once.
+        .concurrency_limit_per_connection(options.max_calls_per_connection)
+        .load_shed(true)
         // Every call is counted, refused ones too; authentication comes
         // before admission, so a refused call takes no permit.
         .layer(MetricsLayer::new(Arc::clone(&options.metrics)))
@@ -142,6 +145,9 @@ pub struct ServeOptions {
     pub max_message_bytes: usize,
     /// Concurrent streams one HTTP/2 connection may open.
     pub max_streams_per_connection: u32,
+    /// Calls one connection may have in progress; more are shed with
+    /// RESOURCE_EXHAUSTED, so one client cannot take every slot.
+    pub max_calls_per_connection: usize,
 }
 
 impl Default for ServeOptions {
@@ -155,6 +161,7 @@ impl Default for ServeOptions {
             request_timeout: Duration::from_secs(30),
             max_message_bytes: 4 * 1024 * 1024,
             max_streams_per_connection: 256,
+            max_calls_per_connection: 64,
         }
     }
 }

@@ -224,3 +224,38 @@ async fn shutdown_lets_a_call_in_flight_finish() {
     let answer = call.await.unwrap().expect("the call in flight completes");
     assert!(answer.into_inner().seekers > 100);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_connection_cannot_take_every_slot() {
+    let server = server_with(ServeOptions {
+        max_calls_per_connection: 1,
+        ..ServeOptions::default()
+    })
+    .await;
+    let greedy = server.matcher().await;
+    let calls: Vec<_> = (0..10)
+        .map(|_| {
+            let mut matcher = greedy.clone();
+            tokio::spawn(async move { matcher.broker(everyone()).await })
+        })
+        .collect();
+    // Another client, on its own connection, is served meanwhile.
+    let seeker = server.engine.snapshot().schools()[0].school.id.to_string();
+    let mut request = match_request(&seeker, pb::MatchMode::Peer);
+    request.phase_relation = pb::PhaseRelation::AnyPhase as i32;
+    server
+        .matcher()
+        .await
+        .r#match(request)
+        .await
+        .expect("a second connection is served");
+    let mut shed = 0;
+    for call in calls {
+        if let Err(status) = call.await.unwrap() {
+            assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+            shed += 1;
+        }
+    }
+    assert!(shed >= 1, "the connection's extra calls are shed");
+    server.stop().await;
+}
