@@ -8,8 +8,6 @@
 //! DEADLINE_EXCEEDED (tonic's own timeout answers CANCELLED).
 
 use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -65,8 +63,6 @@ pub struct Admission<S> {
     layer: AdmissionLayer,
 }
 
-type Answer = Result<http::Response<Body>, Infallible>;
-
 impl<S> Service<http::Request<Body>> for Admission<S>
 where
     S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
@@ -77,7 +73,7 @@ where
 {
     type Response = http::Response<Body>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Answer> + Send>>;
+    type Future = super::Answer;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -109,8 +105,7 @@ where
                 asked.min(self.layer.request_timeout)
             });
         // The ready service handles this call; a fresh clone takes its place.
-        let fresh = self.inner.clone();
-        let mut ready = std::mem::replace(&mut self.inner, fresh);
+        let mut ready = super::take_ready(&mut self.inner);
         Box::pin(async move {
             let _permit = permit;
             match tokio::time::timeout(deadline, ready.call(request)).await {
@@ -173,7 +168,7 @@ mod tests {
     impl Service<http::Request<Body>> for Slow {
         type Response = http::Response<Body>;
         type Error = Infallible;
-        type Future = Pin<Box<dyn Future<Output = Answer> + Send>>;
+        type Future = crate::api::Answer;
 
         fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
             Poll::Ready(Ok(()))

@@ -13,8 +13,6 @@
 
 use std::convert::Infallible;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -218,7 +216,7 @@ where
 {
     type Response = http::Response<Body>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<http::Response<Body>, Infallible>> + Send>>;
+    type Future = super::Answer;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -231,8 +229,7 @@ where
             tracing::info!(path = request.uri().path(), code = ?status.code(), "refused");
             return Box::pin(std::future::ready(Ok(status.into_http())));
         }
-        let fresh = self.inner.clone();
-        let mut ready = std::mem::replace(&mut self.inner, fresh);
+        let mut ready = super::take_ready(&mut self.inner);
         Box::pin(async move { ready.call(request).await })
     }
 }

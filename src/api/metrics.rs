@@ -3,8 +3,6 @@
 //! the registry's school and partnership counts.
 
 use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 use std::task::{Context, Poll};
@@ -185,7 +183,7 @@ where
 {
     type Response = http::Response<Body>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<http::Response<Body>, Infallible>> + Send>>;
+    type Future = super::Answer;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -194,8 +192,7 @@ where
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
         let rpc = request.uri().path().trim_start_matches('/').to_owned();
         let metrics = Arc::clone(&self.metrics);
-        let fresh = self.inner.clone();
-        let mut ready = std::mem::replace(&mut self.inner, fresh);
+        let mut ready = super::take_ready(&mut self.inner);
         Box::pin(async move {
             let started = Instant::now();
             let response = ready.call(request).await?;
