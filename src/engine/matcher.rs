@@ -245,6 +245,10 @@ struct Plan<'a> {
     seeker_index: u32,
     seeker: &'a Profile,
     excluded: Vec<u32>,
+    /// Further exclusions, sorted, borrowed as given (brokerage passes
+    /// every seeker, for every seeker's search: copying and sorting them
+    /// each time would cost more than the search).
+    also_excluded: &'a [u32],
     scoring: ScoringContext<'a>,
 }
 
@@ -255,8 +259,9 @@ impl<'a> Plan<'a> {
         snapshot: &'a Snapshot,
         query: &'a MatchQuery,
         config: &'a ScoringConfig,
-        also_excluded: &[u32],
+        also_excluded: &'a [u32],
     ) -> Result<Plan<'a>> {
+        debug_assert!(also_excluded.is_sorted(), "exclusions are searched by bisection");
         query
             .violations(usize::MAX)
             .into_result(())
@@ -297,7 +302,6 @@ impl<'a> Plan<'a> {
             .iter()
             .filter_map(|id| snapshot.index_of(id))
             .chain(snapshot.active_partners(seeker_index).iter().copied())
-            .chain(also_excluded.iter().copied())
             .collect();
         excluded.sort_unstable();
         excluded.dedup();
@@ -317,6 +321,7 @@ impl<'a> Plan<'a> {
             seeker_index,
             seeker,
             excluded,
+            also_excluded,
             scoring: ScoringContext::new(
                 config,
                 query.mode,
@@ -347,6 +352,8 @@ impl<'a> Plan<'a> {
             && (!query.same_language_group || same_language_group(seeker, partner))
             && (query.mode == MatchMode::Lead || partner.free_capacity() > 0)
             && (self.excluded.is_empty() || self.excluded.binary_search(&index).is_err())
+            && (self.also_excluded.is_empty()
+                || self.also_excluded.binary_search(&index).is_err())
     }
 
     /// Whether a whole bucket of the index can hold eligible schools: the
@@ -708,7 +715,7 @@ pub(crate) fn top_k_excluding<'a>(
     snapshot: &'a Snapshot,
     query: &'a MatchQuery,
     config: &'a ScoringConfig,
-    also_excluded: &[u32],
+    also_excluded: &'a [u32],
 ) -> Result<MatchOutcome<'a>> {
     let plan = Plan::new(snapshot, query, config, also_excluded)?;
     let index = snapshot.index();
