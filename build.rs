@@ -25,6 +25,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         prost::Message::encode_to_vec(&descriptors),
     )?;
 
-    tonic_prost_build::configure().compile_fds(descriptors)?;
+    // Our codec is prost's, but calls undecodable bytes INVALID_ARGUMENT.
+    tonic_prost_build::configure()
+        .codec_path("crate::api::codec::WireCodec")
+        .compile_fds(descriptors)?;
     Ok(())
 }

@@ -196,6 +196,51 @@ struct ServeArgs {
     /// Concurrent HTTP/2 streams per connection.
     #[arg(long, default_value_t = ServeOptions::default().max_streams_per_connection)]
     max_streams_per_connection: u32,
+
+    /// API calls one client may have in flight (a token; the client's
+    /// address when --no-auth); more are answered RESOURCE_EXHAUSTED.
+    /// Default: half of --max-in-flight.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    max_in_flight_per_client: Option<u64>,
+
+    /// Seconds a request's body may take to arrive after its headers (and
+    /// the longest gap between the messages of an import stream); a call
+    /// holds no slot while it waits.
+    #[arg(long, default_value_t = 10.0)]
+    body_timeout_secs: f64,
+
+    /// Connections held at once; at the limit the connection idle the
+    /// longest is closed for a newcomer. Default: the limit on open files
+    /// (raised to its hard limit at start-up) less 64, at most 10,000.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_connections: Option<u64>,
+
+    /// Seconds a new connection has to finish its TLS handshake (or send
+    /// the HTTP/2 preface, in plaintext) before it is closed.
+    #[arg(long, default_value_t = 10.0)]
+    handshake_timeout_secs: f64,
+
+    /// Seconds a connection may stay open with no call in progress.
+    #[arg(long, default_value_t = 300.0)]
+    idle_timeout_secs: f64,
+
+    /// Seconds of quiet after which the server pings a connection (HTTP/2
+    /// keep-alive), closing it if the ping is not answered within
+    /// --keepalive-timeout-secs.
+    #[arg(long, default_value_t = 60.0)]
+    keepalive_interval_secs: f64,
+
+    /// Seconds to wait for the answer to a keep-alive ping.
+    #[arg(long, default_value_t = 20.0)]
+    keepalive_timeout_secs: f64,
+}
+
+/// A positive number of seconds from flag `--flag`.
+fn positive_secs(flag: &str, value: f64) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|duration| !duration.is_zero())
+        .with_context(|| format!("--{flag} must be a positive number of seconds, got {value}"))
 }
 
 /// Where the registry comes from (serve, broker, families).
@@ -398,6 +443,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }),
         _ => None,
     };
+    let open_files = partnermatch::api::raise_open_files_limit();
     let engine = Arc::new(open_engine(&args.data)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -423,6 +469,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tracing::info!("metrics on http://{bound}/metrics");
         }
         let snapshot = engine.snapshot();
+        let max_connections = args.max_connections.map_or_else(
+            || partnermatch::api::default_max_connections(open_files),
+            |max| max as usize,
+        );
+        tracing::info!(
+            open_files,
+            max_connections,
+            "connections: limit on open files raised to its hard limit"
+        );
         tracing::info!(
             schools = snapshot.len(),
             families = snapshot.family_count(),
@@ -437,10 +492,23 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             shutdown_grace: Duration::try_from_secs_f64(args.shutdown_grace_secs)
                 .context("--shutdown-grace-secs must be a non-negative number")?,
             max_in_flight: args.max_in_flight as usize,
-            request_timeout: Duration::try_from_secs_f64(args.request_timeout_secs)
-                .ok()
-                .filter(|timeout| !timeout.is_zero())
-                .context("--request-timeout-secs must be a positive number")?,
+            max_in_flight_per_client: args.max_in_flight_per_client.map(|max| max as usize),
+            body_timeout: positive_secs("body-timeout-secs", args.body_timeout_secs)?,
+            max_connections: Some(max_connections),
+            handshake_timeout: positive_secs(
+                "handshake-timeout-secs",
+                args.handshake_timeout_secs,
+            )?,
+            idle_timeout: positive_secs("idle-timeout-secs", args.idle_timeout_secs)?,
+            keepalive_interval: positive_secs(
+                "keepalive-interval-secs",
+                args.keepalive_interval_secs,
+            )?,
+            keepalive_timeout: positive_secs(
+                "keepalive-timeout-secs",
+                args.keepalive_timeout_secs,
+            )?,
+            request_timeout: positive_secs("request-timeout-secs", args.request_timeout_secs)?,
             max_message_bytes: args.max_message_bytes,
             max_streams_per_connection: args.max_streams_per_connection,
             max_calls_per_connection: args.max_calls_per_connection.max(1),
@@ -629,6 +697,10 @@ fn effective_config(args: &ServeArgs) -> String {
         Some(value) => format!("{key} = {value:?}"),
         None => format!("# {key} is not set"),
     };
+    let optional_number = |key: &str, value: Option<u64>| match value {
+        Some(value) => format!("{key} = {value}"),
+        None => format!("# {key} is not set (derived)"),
+    };
     let tokens: Vec<String> = args
         .tokens
         .iter()
@@ -672,6 +744,13 @@ fn effective_config(args: &ServeArgs) -> String {
             args.max_calls_per_connection
         ),
         format!("shutdown_grace_secs = {}", args.shutdown_grace_secs),
+        optional_number("max_in_flight_per_client", args.max_in_flight_per_client),
+        format!("body_timeout_secs = {}", args.body_timeout_secs),
+        optional_number("max_connections", args.max_connections),
+        format!("handshake_timeout_secs = {}", args.handshake_timeout_secs),
+        format!("idle_timeout_secs = {}", args.idle_timeout_secs),
+        format!("keepalive_interval_secs = {}", args.keepalive_interval_secs),
+        format!("keepalive_timeout_secs = {}", args.keepalive_timeout_secs),
     ];
     lines.join("\n") + "\n"
 }

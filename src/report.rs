@@ -6,6 +6,7 @@ use std::io::{self, Write};
 
 use serde_json::json;
 
+use crate::domain::printable;
 use crate::engine::{AssignmentSummary, BrokerOutcome, FamiliesReport};
 
 /// Output formats of the reporting commands.
@@ -16,8 +17,20 @@ pub enum Format {
     Json,
 }
 
-/// Writes rows as columns padded to their widest cell.
+/// Writes rows as columns padded to their widest cell. Cells are printed
+/// with control characters and bidirectional controls escaped: names come
+/// from the registry, and a database written by an older version (or by
+/// hand) must not be able to drive the terminal.
 fn write_table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> io::Result<()> {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|cell| printable(cell).into_owned())
+                .collect()
+        })
+        .collect();
+    let rows = &rows;
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -45,7 +58,8 @@ fn write_csv(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> io::
     let mut writer = csv::Writer::from_writer(out);
     writer.write_record(header)?;
     for row in rows {
-        writer.write_record(row)?;
+        // Escaped as in tables: a CSV is often read in a terminal.
+        writer.write_record(row.iter().map(|cell| printable(cell).into_owned()))?;
     }
     writer.flush()
 }
@@ -242,6 +256,32 @@ pub fn write_families(
                 report.given,
                 report.without_challenge
             )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_and_csv_escape_what_could_drive_a_terminal() {
+        let rows = vec![vec![
+            "6602018".to_owned(),
+            "Ysgol \u{1b}[2J\u{1b}[31mRed\u{202e}".to_owned(),
+        ]];
+        for write in [write_table, write_csv] {
+            let mut out = Vec::new();
+            write(&mut out, &["id", "name"], &rows).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            assert!(
+                !text.contains('\u{1b}') && !text.contains('\u{202e}'),
+                "{text}"
+            );
+            assert!(
+                text.contains("Ysgol \\u{1b}[2J\\u{1b}[31mRed\\u{202e}"),
+                "{text}"
+            );
         }
     }
 }

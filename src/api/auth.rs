@@ -1,6 +1,7 @@
 //! Bearer-token authentication with three roles, as a layer in front of
 //! every service. Tokens are configured by their SHA-256 (never in plain
-//! text) and compared in constant time. Health and reflection stay open.
+//! text) and compared in constant time. Which role each method needs is
+//! in [`super::methods::METHODS`]; health and reflection stay open.
 //!
 //! - reader: Match, FormGroups, GetSchool, ListSchools, ComputeFamilies,
 //!   GetPartnership, ListPartnerships;
@@ -9,7 +10,12 @@
 //! - admin: also DeleteSchool and Broker (consortium-wide runs).
 //!
 //! Missing or unknown token: UNAUTHENTICATED; a role below the call's:
-//! PERMISSION_DENIED.
+//! PERMISSION_DENIED. Authorisation fails closed: a call without a method
+//! from the table is refused here too, whatever the layers before did.
+//!
+//! Every admitted call is tagged with its [`Principal`] (the token, or the
+//! client's address when authentication is off), so admission can keep
+//! one client to its share of the server.
 
 use std::convert::Infallible;
 use std::fmt;
@@ -25,6 +31,9 @@ use tonic::Status;
 use tonic::body::Body;
 use tower_layer::Layer;
 use tower_service::Service;
+
+use super::methods::Access;
+use super::protocol::Call;
 
 /// What a token may do; each role can do everything the one before can.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -54,22 +63,6 @@ impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
-}
-
-/// The role a method needs; `None` for open services (health, reflection).
-pub fn required_role(path: &str) -> Option<Role> {
-    if path.starts_with("/grpc.health.v1.") || path.starts_with("/grpc.reflection.") {
-        return None;
-    }
-    let method = path.rsplit('/').next().unwrap_or_default();
-    Some(match method {
-        "UpsertSchool" | "ImportSchools" | "ProposePartnership" | "UpdatePartnership" => {
-            Role::Writer
-        }
-        "DeleteSchool" | "Broker" => Role::Admin,
-        // Reads, and unknown methods (the router answers UNIMPLEMENTED).
-        _ => Role::Reader,
-    })
 }
 
 /// SHA-256 of a token, as configured.
@@ -140,6 +133,11 @@ impl Tokens {
     /// The role of `token`, comparing its hash with every configured hash
     /// in constant time (and not stopping at a match).
     pub fn role_of(&self, token: &str) -> Option<Role> {
+        self.identify(token).map(|(role, _)| role)
+    }
+
+    /// The role of `token` and the principal it stands for.
+    fn identify(&self, token: &str) -> Option<(Role, Principal)> {
         let hash = token_hash(token);
         let mut found = None;
         for (candidate, role) in &self.entries {
@@ -147,7 +145,29 @@ impl Tokens {
                 found = found.max(Some(*role));
             }
         }
-        found
+        found.map(|role| (role, Principal::token(&hash)))
+    }
+}
+
+/// Who makes a call, for fair shares of the server: a configured token
+/// (by the first bytes of its hash), or with authentication off the
+/// client's IP address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Principal {
+    Token([u8; 8]),
+    Address(Option<std::net::IpAddr>),
+}
+
+impl Principal {
+    fn token(hash: &[u8; 32]) -> Principal {
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&hash[..8]);
+        Principal::Token(first)
+    }
+
+    /// The caller of a call that carries no token (authentication off).
+    fn address(request: &http::Request<Body>) -> Principal {
+        Principal::Address(super::connection::peer_ip(request))
     }
 }
 
@@ -181,12 +201,19 @@ pub struct Auth<S> {
     tokens: Option<Arc<Tokens>>,
 }
 
-/// Why a call is refused, if it is.
-fn refusal(tokens: &Tokens, request: &http::Request<Body>) -> Option<Status> {
+/// The caller's principal, or why the call is refused.
+fn authorise(tokens: &Tokens, request: &http::Request<Body>) -> Result<Option<Principal>, Status> {
     let path = request.uri().path();
-    let needed = required_role(path)?;
+    // Fails closed: only methods in the table have a role.
+    let Some(call) = request.extensions().get::<Call>() else {
+        return Err(Status::unimplemented("unknown method"));
+    };
+    let needed = match call.method.access {
+        Access::Open => return Ok(None),
+        Access::Role(role) => role,
+    };
     let Some(header) = request.headers().get(http::header::AUTHORIZATION) else {
-        return Some(Status::unauthenticated(
+        return Err(Status::unauthenticated(
             "missing authorization metadata: send \"authorization: Bearer <token>\"",
         ));
     };
@@ -195,15 +222,16 @@ fn refusal(tokens: &Tokens, request: &http::Request<Body>) -> Option<Status> {
         .ok()
         .and_then(|value| value.strip_prefix("Bearer "))
         .map(str::trim);
-    let Some(role) = token.and_then(|token| tokens.role_of(token)) else {
-        return Some(Status::unauthenticated("invalid bearer token"));
+    let Some((role, principal)) = token.and_then(|token| tokens.identify(token)) else {
+        return Err(Status::unauthenticated("invalid bearer token"));
     };
-    (role < needed).then(|| {
+    if role < needed {
         let method = path.trim_start_matches("/partnermatch.v1.");
-        Status::permission_denied(format!(
+        return Err(Status::permission_denied(format!(
             "the {role} role cannot call {method}: it needs {needed}"
-        ))
-    })
+        )));
+    }
+    Ok(Some(principal))
 }
 
 impl<S> Service<http::Request<Body>> for Auth<S>
@@ -222,12 +250,19 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        if let Some(tokens) = &self.tokens
-            && let Some(status) = refusal(tokens, &request)
-        {
-            tracing::info!(path = request.uri().path(), code = ?status.code(), "refused");
-            return Box::pin(std::future::ready(Ok(status.into_http())));
+    fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
+        let principal = match &self.tokens {
+            Some(tokens) => match authorise(tokens, &request) {
+                Ok(principal) => principal,
+                Err(status) => {
+                    tracing::info!(path = request.uri().path(), code = ?status.code(), "refused");
+                    return Box::pin(std::future::ready(Ok(status.into_http())));
+                }
+            },
+            None => Some(Principal::address(&request)),
+        };
+        if let Some(principal) = principal {
+            request.extensions_mut().insert(principal);
         }
         let mut ready = super::take_ready(&mut self.inner);
         Box::pin(async move { ready.call(request).await })
@@ -260,30 +295,5 @@ mod tests {
                 .contains("64 hex digits")
         );
         assert!(Tokens::parse(["nocolon"]).is_err());
-    }
-
-    #[test]
-    fn methods_need_the_documented_roles() {
-        assert_eq!(required_role("/grpc.health.v1.Health/Check"), None);
-        assert_eq!(
-            required_role("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"),
-            None
-        );
-        assert_eq!(
-            required_role("/partnermatch.v1.PartnerMatcher/Match"),
-            Some(Role::Reader)
-        );
-        assert_eq!(
-            required_role("/partnermatch.v1.SchoolRegistry/ImportSchools"),
-            Some(Role::Writer)
-        );
-        assert_eq!(
-            required_role("/partnermatch.v1.PartnerMatcher/Broker"),
-            Some(Role::Admin)
-        );
-        assert_eq!(
-            required_role("/partnermatch.v1.SchoolRegistry/DeleteSchool"),
-            Some(Role::Admin)
-        );
     }
 }

@@ -7,7 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::domain::{
     ContextMeasures, FocusArea, FocusSet, GeoPoint, LanguageMedium, MatchMode, Phase,
-    PhaseRelation, School, SchoolId, Stage, StoredSchool, Violations,
+    PhaseRelation, School, SchoolId, Stage, StoredSchool, TextKind, Violations,
 };
 use crate::engine::{
     AssignmentSummary, BrokerOutcome, BrokerQuery, Factor, GroupKind, GroupQuery, GroupsOutcome,
@@ -158,9 +158,18 @@ pub(crate) fn focus_set_to_proto(set: FocusSet) -> Vec<i32> {
     set.iter().map(|area| focus_to_proto(area) as i32).collect()
 }
 
-/// A repeated focus field: every element must be a defined, specified area.
+/// A repeated focus field: at most one entry per area (repeats are
+/// allowed and merged), every entry a defined, specified area.
 pub(crate) fn focus_set_from_proto(v: &mut Violations, field: &str, values: &[i32]) -> FocusSet {
     let mut set = FocusSet::EMPTY;
+    if !v.check_count(
+        field,
+        "entries (one per focus area)",
+        values.len(),
+        FocusArea::ALL.len(),
+    ) {
+        return set;
+    }
     for (i, value) in values.iter().enumerate() {
         let path = format!("{field}[{i}]");
         if let Some(area) = known::<pb::FocusArea>(v, &path, *value) {
@@ -296,24 +305,76 @@ pub fn school_to_proto(stored: &StoredSchool) -> pb::School {
 
 // ---- page tokens -----------------------------------------------------------
 
-const PAGE_TOKEN_PREFIX: &str = "after:";
+/// Page tokens carry the last id of their page and a MAC over it and the
+/// list and filter they were issued for, keyed by a secret this server
+/// process draws at start-up. A token edited, forged or presented to
+/// another list or filter fails the MAC; a token outlives neither the
+/// process nor its filter.
+const PAGE_TOKEN_VERSION: u8 = 1;
+/// Bytes of the MAC kept in a token (128 bits).
+const PAGE_TOKEN_TAG_BYTES: usize = 16;
 
-/// An opaque cursor: the id of the last school on the page.
-pub(crate) fn encode_page_token(after_id: &str) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{PAGE_TOKEN_PREFIX}{after_id}"))
+fn page_token_key() -> &'static [u8; 32] {
+    static KEY: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let mut key = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
+        key
+    })
 }
 
-pub(crate) fn decode_page_token(token: &str) -> Option<String> {
+/// What a page token is bound to: a list and its filter as sent, e.g.
+/// `page_scope("ListSchools", &(consortium, phase, ...))`.
+pub(crate) fn page_scope(list: &str, filter: &impl std::fmt::Debug) -> String {
+    format!("{list}{filter:?}")
+}
+
+fn page_mac(scope: &str, after_id: &[u8]) -> hmac::Hmac<sha2::Sha256> {
+    use hmac::KeyInit as _;
+    use hmac::Mac as _;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(page_token_key())
+        .expect("HMAC takes keys of any length");
+    mac.update(&(scope.len() as u64).to_le_bytes());
+    mac.update(scope.as_bytes());
+    mac.update(after_id);
+    mac
+}
+
+/// An opaque cursor after `after_id`, valid only for `scope`.
+pub(crate) fn encode_page_token(scope: &str, after_id: &str) -> String {
+    use hmac::Mac as _;
+    let tag = page_mac(scope, after_id.as_bytes()).finalize().into_bytes();
+    let mut bytes = Vec::with_capacity(1 + after_id.len() + PAGE_TOKEN_TAG_BYTES);
+    bytes.push(PAGE_TOKEN_VERSION);
+    bytes.extend_from_slice(after_id.as_bytes());
+    bytes.extend_from_slice(&tag[..PAGE_TOKEN_TAG_BYTES]);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The id a token of `scope` continues after, if the token is genuine.
+pub(crate) fn decode_page_token(scope: &str, token: &str) -> Option<String> {
+    use hmac::Mac as _;
+    // The longest genuine token: version, a 64-character id, the tag.
+    if token.len() > 4 * (1 + crate::domain::limits::ID_MAX_CHARS + PAGE_TOKEN_TAG_BYTES) / 3 + 4 {
+        return None;
+    }
     let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
-    let text = String::from_utf8(bytes).ok()?;
-    text.strip_prefix(PAGE_TOKEN_PREFIX).map(str::to_owned)
+    let (&version, rest) = bytes.split_first()?;
+    if version != PAGE_TOKEN_VERSION || rest.len() < PAGE_TOKEN_TAG_BYTES {
+        return None;
+    }
+    let (after_id, tag) = rest.split_at(rest.len() - PAGE_TOKEN_TAG_BYTES);
+    page_mac(scope, after_id).verify_truncated_left(tag).ok()?;
+    String::from_utf8(after_id.to_vec()).ok()
 }
 
 /// The page size and cursor of a list request (`rpc` names it in errors):
-/// size 0 means the default; the cursor must come from that rpc.
+/// size 0 means the default; the cursor must come from a response to the
+/// same list with the same filter (`scope`).
 pub(crate) fn page_request(
     v: &mut Violations,
     rpc: &str,
+    scope: &str,
     page_size: u32,
     page_token: &str,
 ) -> (usize, Option<String>) {
@@ -331,11 +392,13 @@ pub(crate) fn page_request(
     let after = if page_token.is_empty() {
         None
     } else {
-        let decoded = decode_page_token(page_token);
+        let decoded = decode_page_token(scope, page_token);
         if decoded.is_none() {
             v.push(
                 "page_token",
-                format!("is not a next_page_token from a previous {rpc} response"),
+                format!(
+                    "is not a next_page_token this server gave for {rpc} with these filters (tokens are bound to their list and filters, and last until the server restarts)"
+                ),
             );
         }
         decoded
@@ -560,23 +623,16 @@ fn selection_from_proto(
     seeker_ids: Vec<String>,
     filter: Option<pb::SeekerFilter>,
 ) -> Option<SeekerSelection> {
-    if seeker_ids.len() > broker_limits::MAX_SEEKERS {
-        v.push(
-            ids_field,
-            format!(
-                "must have at most {} ids, got {}",
-                broker_limits::MAX_SEEKERS,
-                seeker_ids.len()
-            ),
-        );
-    }
-    for (i, id) in seeker_ids
-        .iter()
-        .enumerate()
-        .take(broker_limits::MAX_SEEKERS)
-    {
-        if let Err(problem) = SchoolId::parse(id) {
-            v.push(format!("{ids_field}[{i}]"), problem);
+    if v.check_count(
+        ids_field,
+        "ids",
+        seeker_ids.len(),
+        broker_limits::MAX_SEEKERS,
+    ) {
+        for (i, id) in seeker_ids.iter().enumerate() {
+            if let Err(problem) = SchoolId::parse(id) {
+                v.push(format!("{ids_field}[{i}]"), problem);
+            }
         }
     }
     match (seeker_ids.is_empty(), filter) {
@@ -598,18 +654,26 @@ fn selection_from_proto(
                 phase,
             }),
         ) => {
-            v.check_length(
+            v.check_text(
                 "filter.consortium",
                 &consortium,
                 0,
                 crate::domain::limits::AREA_MAX_CHARS,
+                TextKind::Line,
             );
-            v.check_length(
+            v.check_text(
                 "filter.local_authority",
                 &local_authority,
                 0,
                 crate::domain::limits::AREA_MAX_CHARS,
+                TextKind::Line,
             );
+            let stages = if v.check_count("filter.stages", "stages", stages.len(), Stage::ALL.len())
+            {
+                stages.as_slice()
+            } else {
+                &[]
+            };
             let stages = stages
                 .iter()
                 .enumerate()
@@ -854,11 +918,39 @@ mod tests {
     }
 
     #[test]
-    fn page_tokens_round_trip_and_reject_junk() {
-        let token = encode_page_token("6602130");
-        assert_eq!(decode_page_token(&token).as_deref(), Some("6602130"));
-        assert_eq!(decode_page_token("not a token!"), None);
-        assert_eq!(decode_page_token(&URL_SAFE_NO_PAD.encode("before:1")), None);
+    fn page_tokens_round_trip_and_refuse_edits_and_other_lists() {
+        let scope = page_scope("ListSchools", &("CSC", 0, ""));
+        let token = encode_page_token(&scope, "6602130");
+        assert_eq!(
+            decode_page_token(&scope, &token).as_deref(),
+            Some("6602130")
+        );
+        // Another list, another filter.
+        assert_eq!(
+            decode_page_token(&page_scope("ListPartnerships", &("CSC", 0, "")), &token),
+            None
+        );
+        assert_eq!(
+            decode_page_token(&page_scope("ListSchools", &("GwE", 0, "")), &token),
+            None
+        );
+        // Junk, the old format, and every single-byte edit.
+        assert_eq!(decode_page_token(&scope, "not a token!"), None);
+        assert_eq!(
+            decode_page_token(&scope, &URL_SAFE_NO_PAD.encode("after:1")),
+            None
+        );
+        let bytes = URL_SAFE_NO_PAD.decode(&token).unwrap();
+        for i in 0..bytes.len() {
+            let mut edited = bytes.clone();
+            edited[i] ^= 1;
+            assert_eq!(
+                decode_page_token(&scope, &URL_SAFE_NO_PAD.encode(edited)),
+                None,
+                "byte {i}"
+            );
+        }
+        assert_eq!(decode_page_token(&scope, &"A".repeat(10_000)), None);
     }
 
     #[test]

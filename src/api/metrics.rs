@@ -20,6 +20,10 @@ use tower_service::Service;
 
 use crate::engine::Engine;
 
+use super::connection::CallOnConnection;
+use super::methods;
+use super::protocol::parse_grpc_timeout;
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
     rpc: String,
@@ -39,6 +43,7 @@ pub struct Metrics {
     requests: Family<CallLabels, Counter>,
     latency: Histograms,
     shed: Counter,
+    imports_abandoned: Counter,
     schools: Gauge<i64, AtomicI64>,
     partnerships: Gauge<i64, AtomicI64>,
 }
@@ -60,6 +65,7 @@ impl Default for Metrics {
         let requests = Family::<CallLabels, Counter>::default();
         let latency: Histograms = Family::new_with_constructor(latency_histogram);
         let shed = Counter::default();
+        let imports_abandoned = Counter::default();
         let schools = Gauge::<i64, AtomicI64>::default();
         let partnerships = Gauge::<i64, AtomicI64>::default();
         registry.register(
@@ -77,6 +83,11 @@ impl Default for Metrics {
             "API calls refused with RESOURCE_EXHAUSTED because too many were in flight",
             shed.clone(),
         );
+        registry.register(
+            "imports_abandoned",
+            "ImportSchools streams that ended without being applied (cancelled, reset, deadline, dropped connection, malformed message)",
+            imports_abandoned.clone(),
+        );
         registry.register("schools", "Schools in the registry", schools.clone());
         registry.register(
             "partnerships",
@@ -88,6 +99,7 @@ impl Default for Metrics {
             requests,
             latency,
             shed,
+            imports_abandoned,
             schools,
             partnerships,
         }
@@ -99,7 +111,11 @@ impl Metrics {
         self.shed.inc();
     }
 
-    fn observe(&self, rpc: &str, code: tonic::Code, seconds: f64) {
+    pub(crate) fn count_abandoned_import(&self) {
+        self.imports_abandoned.inc();
+    }
+
+    fn observe(&self, rpc: &'static str, code: tonic::Code, seconds: f64) {
         self.requests
             .get_or_create(&CallLabels {
                 rpc: rpc.to_owned(),
@@ -144,7 +160,11 @@ pub fn metrics_router(engine: Arc<Engine>, metrics: Arc<Metrics>) -> axum::Route
     )
 }
 
-/// Counts every call and its latency.
+/// Counts every call, refused ones too, by how it ended and how long it
+/// took; and holds the call's connection busy until its answer is sent
+/// (so an idle-connection timeout never cuts a call short). A call whose
+/// client goes away first (a reset stream, a closed connection) is counted
+/// CANCELLED, or DEADLINE_EXCEEDED once the client's deadline has passed.
 #[derive(Debug, Clone)]
 pub struct MetricsLayer {
     metrics: Arc<Metrics>,
@@ -173,6 +193,94 @@ pub struct Measured<S> {
     metrics: Arc<Metrics>,
 }
 
+/// One call being watched: counted exactly once, when it ends.
+#[derive(Debug)]
+struct Observation {
+    metrics: Arc<Metrics>,
+    /// A path from the method table, or "unknown": never client text, so
+    /// the label set stays bounded whatever paths clients send.
+    rpc: &'static str,
+    started: Instant,
+    /// When the client's deadline passes, if it gave one.
+    deadline: Option<Instant>,
+    counted: bool,
+    _busy: Option<CallOnConnection>,
+}
+
+impl Observation {
+    fn count(&mut self, code: tonic::Code) {
+        if !self.counted {
+            self.counted = true;
+            self.metrics
+                .observe(self.rpc, code, self.started.elapsed().as_secs_f64());
+        }
+    }
+}
+
+impl Drop for Observation {
+    /// Dropped uncounted: the call ended without an answer — the client
+    /// went away, or its deadline passed.
+    fn drop(&mut self) {
+        let code = if self
+            .deadline
+            .is_some_and(|deadline| Instant::now() >= deadline)
+        {
+            tonic::Code::DeadlineExceeded
+        } else {
+            tonic::Code::Cancelled
+        };
+        self.count(code);
+    }
+}
+
+/// The grpc-status of a header or trailer map.
+fn grpc_status(headers: &http::HeaderMap) -> Option<tonic::Code> {
+    headers
+        .get("grpc-status")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.parse::<i32>().ok())
+        .map(tonic::Code::from_i32)
+}
+
+/// A response body that counts its call when its trailers pass (or when it
+/// is dropped before they do).
+struct ObservedBody {
+    inner: Body,
+    observation: Observation,
+}
+
+impl http_body::Body for ObservedBody {
+    type Data = bytes::Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, tonic::Status>>> {
+        let frame = std::task::ready!(std::pin::Pin::new(&mut self.inner).poll_frame(cx));
+        match &frame {
+            Some(Ok(frame)) => {
+                if let Some(code) = frame.trailers_ref().and_then(grpc_status) {
+                    self.observation.count(code);
+                }
+            }
+            Some(Err(status)) => self.observation.count(status.code()),
+            // Ended without a status: not a well-formed gRPC answer.
+            None => self.observation.count(tonic::Code::Unknown),
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        // Not before the call is counted, so the end is polled and seen.
+        self.observation.counted && self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 impl<S> Service<http::Request<Body>> for Measured<S>
 where
     S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
@@ -190,22 +298,33 @@ where
     }
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        let rpc = request.uri().path().trim_start_matches('/').to_owned();
-        let metrics = Arc::clone(&self.metrics);
+        let started = Instant::now();
+        let rpc = methods::lookup(request.uri().path())
+            .map_or("unknown", |method| method.path.trim_start_matches('/'));
+        let deadline = request
+            .headers()
+            .get("grpc-timeout")
+            .and_then(|value| value.to_str().ok())
+            .and_then(parse_grpc_timeout)
+            .map(|timeout| started + timeout);
+        let mut observation = Observation {
+            metrics: Arc::clone(&self.metrics),
+            rpc,
+            started,
+            deadline,
+            counted: false,
+            _busy: CallOnConnection::start(&request),
+        };
         let mut ready = super::take_ready(&mut self.inner);
         Box::pin(async move {
-            let started = Instant::now();
             let response = ready.call(request).await?;
-            // Errors answered at once carry their status in the headers;
-            // a successful unary answer puts it in the trailers (OK).
-            let code = response
-                .headers()
-                .get("grpc-status")
-                .and_then(|value| value.to_str().ok())
-                .and_then(|text| text.parse::<i32>().ok())
-                .map_or(tonic::Code::Ok, tonic::Code::from_i32);
-            metrics.observe(&rpc, code, started.elapsed().as_secs_f64());
-            Ok(response)
+            // An answer with its status in the headers (every refusal and
+            // error answered at once) is complete.
+            if let Some(code) = grpc_status(response.headers()) {
+                observation.count(code);
+                return Ok(response);
+            }
+            Ok(response.map(|inner| Body::new(ObservedBody { inner, observation })))
         })
     }
 }

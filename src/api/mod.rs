@@ -4,11 +4,15 @@
 
 mod admission;
 mod auth;
+mod codec;
+mod connection;
 mod convert;
 mod error;
 mod matcher;
+pub mod methods;
 mod metrics;
 mod partnerships;
+mod protocol;
 mod registry;
 mod server;
 
@@ -16,16 +20,20 @@ use std::sync::Arc;
 
 use crate::engine::{Engine, Error};
 
-pub use auth::{Role, Tokens, new_token, required_role, token_hash};
+pub use auth::{Role, Tokens, new_token, token_hash};
 pub use convert::{
     PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, match_query_from_proto, school_from_proto, school_to_proto,
 };
 pub use error::status_from_error;
 pub use matcher::MatcherService;
+pub use methods::required_role;
 pub use metrics::{Metrics, metrics_router};
 pub use partnerships::PartnershipService;
 pub use registry::{MAX_IMPORT_MESSAGES, RegistryService};
-pub use server::{ServeOptions, TlsSettings, router, serve};
+pub use server::{
+    ServeOptions, TlsSettings, default_max_connections, open_files_limit, raise_open_files_limit,
+    router, serve,
+};
 
 /// Code generated from `proto/partnermatch/v1/*.proto`.
 pub mod pb {

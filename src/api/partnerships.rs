@@ -8,12 +8,12 @@ use tonic::{Request, Response, Status};
 
 use crate::domain::{
     ImpactRating, Member, MemberRole, Partnership, PartnershipId, PartnershipKind,
-    PartnershipStatus, Plan, SchoolId, Violations,
+    PartnershipStatus, Plan, SchoolId, TextKind, Violations, quoted,
 };
 use crate::engine::{Engine, Error, PartnershipFilter, PartnershipUpdate, Proposal};
 
 use super::convert::{
-    encode_page_token, focus_set_from_proto, focus_set_to_proto, known, page_request,
+    encode_page_token, focus_set_from_proto, focus_set_to_proto, known, page_request, page_scope,
 };
 use super::pb;
 use super::pb::partnership_registry_server::PartnershipRegistry;
@@ -172,17 +172,31 @@ fn review_date(v: &mut Violations, text: &str) -> Option<Date> {
     if text.is_empty() {
         return None;
     }
+    let (earliest, latest) = REVIEW_DATES;
     match text.parse::<Date>() {
-        Ok(date) if text.len() == 10 => Some(date),
+        Ok(date) if text.len() == 10 && (earliest..=latest).contains(&date) => Some(date),
+        Ok(date) if text.len() == 10 => {
+            v.push(
+                "review_date",
+                format!("must be between {earliest} and {latest}, got {date}"),
+            );
+            None
+        }
         _ => {
             v.push(
                 "review_date",
-                format!("must be a date YYYY-MM-DD, got {text:?}"),
+                format!("must be a date YYYY-MM-DD, got {}", quoted(text)),
             );
             None
         }
     }
 }
+
+/// Review dates a partnership may have: year 0 or 9999 is a typing slip.
+const REVIEW_DATES: (Date, Date) = (
+    jiff::civil::date(2000, 1, 1),
+    jiff::civil::date(2199, 12, 31),
+);
 
 fn proposal_from_proto(request: pb::ProposePartnershipRequest) -> Result<Proposal, Violations> {
     let pb::ProposePartnershipRequest {
@@ -210,6 +224,16 @@ fn proposal_from_proto(request: pb::ProposePartnershipRequest) -> Result<Proposa
         None => None,
     };
     let directed = kind.is_some_and(PartnershipKind::is_directed);
+    let members = if v.check_count(
+        "members",
+        "members",
+        members.len(),
+        crate::domain::partnership_limits::MEMBERS_MAX,
+    ) {
+        members
+    } else {
+        Vec::new()
+    };
     let members: Vec<Member> = members
         .into_iter()
         .enumerate()
@@ -367,15 +391,18 @@ impl PartnershipRegistry for PartnershipService {
             consortium,
         } = request.into_inner();
         let mut v = Violations::new();
-        let (page_size, after) = page_request(&mut v, "ListPartnerships", page_size, &page_token);
+        let scope = page_scope("ListPartnerships", &(&school, status, kind, &consortium));
+        let (page_size, after) =
+            page_request(&mut v, "ListPartnerships", &scope, page_size, &page_token);
         if !school.is_empty() {
             school_id(&mut v, "school_id", &school);
         }
-        v.check_length(
+        v.check_text(
             "consortium",
             &consortium,
             0,
             crate::domain::limits::AREA_MAX_CHARS,
+            TextKind::Line,
         );
         let filter = PartnershipFilter {
             school_id: school,
@@ -399,7 +426,7 @@ impl PartnershipRegistry for PartnershipService {
             next_page_token: page
                 .next_after
                 .as_deref()
-                .map(encode_page_token)
+                .map(|after| encode_page_token(&scope, after))
                 .unwrap_or_default(),
             total_size: page.total,
         }))

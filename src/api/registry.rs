@@ -3,32 +3,40 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::domain::{SchoolId, Violations};
+use crate::domain::{SchoolId, TextKind, Violations};
 use crate::engine::{Engine, Error, FamilyConfig, ListFilter};
 
 use super::convert::{
-    encode_page_token, optional_phase, optional_stage, page_request, phase_to_proto,
+    encode_page_token, optional_phase, optional_stage, page_request, page_scope, phase_to_proto,
     school_from_proto, school_to_proto,
 };
+use super::metrics::Metrics;
 use super::pb;
 use super::pb::school_registry_server::SchoolRegistry;
 
-/// Most messages one ImportSchools stream may carry.
-pub const MAX_IMPORT_MESSAGES: u32 = 1_000_000;
+/// Most messages one ImportSchools stream may carry: as many as the rows
+/// of one CSV file.
+pub const MAX_IMPORT_MESSAGES: u32 = crate::dataset::MAX_ROWS as u32;
+
+/// Rejected messages an import answer describes; `rejected` counts the
+/// rest, so a stream of a million bad messages gets a small answer.
+pub const MAX_IMPORT_ERRORS_LISTED: usize = 1000;
 
 /// A long import logs its progress every this many messages.
 const IMPORT_PROGRESS_EVERY: u32 = 100_000;
 
 pub struct RegistryService {
     engine: Arc<Engine>,
+    metrics: Arc<Metrics>,
 }
 
 impl RegistryService {
-    pub fn new(engine: Arc<Engine>) -> RegistryService {
-        RegistryService { engine }
+    pub fn new(engine: Arc<Engine>, metrics: Arc<Metrics>) -> RegistryService {
+        RegistryService { engine, metrics }
     }
 
     async fn write<T, F>(&self, write: F) -> Result<T, Status>
@@ -37,6 +45,72 @@ impl RegistryService {
         F: FnOnce(&Engine) -> Result<T, Error> + Send + 'static,
     {
         super::write_off_workers(&self.engine, write).await
+    }
+}
+
+/// An import stream being read: if it is dropped or fails before it is
+/// applied (client cancel or reset, deadline, dropped connection, a
+/// malformed message), it says so in the log and makes sure its write is
+/// never started — an import is applied whole or not at all.
+#[derive(Debug)]
+struct ImportInProgress {
+    abandoned: Arc<AtomicBool>,
+    metrics: Arc<Metrics>,
+    /// Set when the failure was already logged.
+    reported: bool,
+    done: bool,
+}
+
+impl ImportInProgress {
+    fn new(metrics: &Arc<Metrics>) -> ImportInProgress {
+        ImportInProgress {
+            abandoned: Arc::default(),
+            metrics: Arc::clone(metrics),
+            reported: false,
+            done: false,
+        }
+    }
+
+    fn failed(&mut self, received: u32, status: &Status) {
+        if self.reported {
+            return;
+        }
+        self.abandoned.store(true, Ordering::Release);
+        self.metrics.count_abandoned_import();
+        self.reported = true;
+        tracing::warn!(
+            received,
+            code = ?status.code(),
+            reason = status.message(),
+            "import abandoned: nothing was applied"
+        );
+    }
+
+    fn finished(&mut self) {
+        self.done = true;
+    }
+}
+
+impl Drop for ImportInProgress {
+    fn drop(&mut self) {
+        if !self.done && !self.reported {
+            self.abandoned.store(true, Ordering::Release);
+            self.metrics.count_abandoned_import();
+            tracing::warn!(
+                "import abandoned before it was applied (the client cancelled or reset the stream, its connection closed, or the deadline passed): nothing was applied"
+            );
+        }
+    }
+}
+
+/// A request stream's failure as the client should read it: bytes that are
+/// not well-formed gRPC messages are the client's fault (tonic reports
+/// them as INTERNAL).
+fn malformed_stream(status: Status) -> Status {
+    if status.code() == tonic::Code::Internal {
+        Status::invalid_argument(format!("malformed request stream: {}", status.message()))
+    } else {
+        status
     }
 }
 
@@ -100,7 +174,12 @@ impl SchoolRegistry for RegistryService {
             family_id,
         } = request.into_inner();
         let mut v = Violations::new();
-        let (page_size, after) = page_request(&mut v, "ListSchools", page_size, &page_token);
+        let scope = page_scope(
+            "ListSchools",
+            &(&consortium, &local_authority, phase, stage, &family_id),
+        );
+        let (page_size, after) =
+            page_request(&mut v, "ListSchools", &scope, page_size, &page_token);
         let filter = ListFilter {
             phase: optional_phase(&mut v, "phase", phase),
             stage: optional_stage(&mut v, "stage", stage),
@@ -108,23 +187,26 @@ impl SchoolRegistry for RegistryService {
             local_authority,
             family_id,
         };
-        v.check_length(
+        v.check_text(
             "consortium",
             &filter.consortium,
             0,
             crate::domain::limits::AREA_MAX_CHARS,
+            TextKind::Line,
         );
-        v.check_length(
+        v.check_text(
             "local_authority",
             &filter.local_authority,
             0,
             crate::domain::limits::AREA_MAX_CHARS,
+            TextKind::Line,
         );
-        v.check_length(
+        v.check_text(
             "family_id",
             &filter.family_id,
             0,
             crate::domain::limits::FAMILY_ID_MAX_CHARS,
+            TextKind::Line,
         );
         if !v.is_empty() {
             return Err(Error::Invalid(v).into());
@@ -135,7 +217,7 @@ impl SchoolRegistry for RegistryService {
             next_page_token: page
                 .next_after
                 .as_deref()
-                .map(encode_page_token)
+                .map(|after| encode_page_token(&scope, after))
                 .unwrap_or_default(),
             total_size: page.total,
         }))
@@ -157,24 +239,41 @@ impl SchoolRegistry for RegistryService {
         request: Request<Streaming<pb::ImportSchoolsRequest>>,
     ) -> Result<Response<pb::ImportSchoolsResponse>, Status> {
         let mut stream = request.into_inner();
+        let mut import = ImportInProgress::new(&self.metrics);
         let mut received = 0u32;
+        let mut rejected = 0u32;
         let mut errors = Vec::new();
         let mut valid = Vec::new();
         // First position of each id in this stream, to reject repeats.
         let mut positions: HashMap<String, u32> = HashMap::new();
-        while let Some(message) = stream.message().await? {
+        while let Some(message) = stream.message().await.map_err(|status| {
+            let status = malformed_stream(status);
+            import.failed(received, &status);
+            status
+        })? {
             received += 1;
             if received.is_multiple_of(IMPORT_PROGRESS_EVERY) {
-                tracing::info!(received, rejected = errors.len(), "import in progress");
+                tracing::info!(received, rejected, "import in progress");
             }
             if received > MAX_IMPORT_MESSAGES {
-                return Err(Error::ResourceExhausted(format!(
+                let status = Error::ResourceExhausted(format!(
                     "an import stream may carry at most {MAX_IMPORT_MESSAGES} schools; nothing was imported"
                 ))
-                .into());
+                .into();
+                import.failed(received, &status);
+                return Err(status);
             }
             let pb::ImportSchoolsRequest { school } = message;
-            let raw_id = school.as_ref().map(|s| s.id.clone()).unwrap_or_default();
+            // As sent, cut to an id's length: the answer never echoes
+            // megabytes back.
+            let raw_id: String = school
+                .as_ref()
+                .map(|s| {
+                    s.id.chars()
+                        .take(crate::domain::limits::ID_MAX_CHARS)
+                        .collect()
+                })
+                .unwrap_or_default();
             let converted = required_school(school);
             let converted = converted.and_then(|school| match positions.get(school.id.as_str()) {
                 Some(first) => {
@@ -192,25 +291,48 @@ impl SchoolRegistry for RegistryService {
                     positions.insert(school.id.to_string(), received);
                     valid.push(school);
                 }
-                Err(violations) => errors.push(pb::ImportError {
-                    index: received,
-                    school_id: raw_id,
-                    field: violations
-                        .iter()
-                        .next()
-                        .map(|v| v.field.clone())
-                        .unwrap_or_default(),
-                    message: violations.to_string(),
-                }),
+                Err(violations) => {
+                    rejected += 1;
+                    if errors.len() < MAX_IMPORT_ERRORS_LISTED {
+                        errors.push(pb::ImportError {
+                            index: received,
+                            school_id: raw_id,
+                            field: violations
+                                .iter()
+                                .next()
+                                .map(|v| v.field.clone())
+                                .unwrap_or_default(),
+                            message: violations.to_string(),
+                        });
+                    }
+                }
             }
         }
-        let counts = self.write(move |engine| engine.upsert_batch(valid)).await?;
+        // The stream ended. A client that resets its stream (cancel,
+        // deadline) also ends the body cleanly as hyper and tonic read it;
+        // only the HTTP/2 server, polling for resets while this handler is
+        // pending, tells the two apart, by dropping the handler. So wait
+        // one turn for it before writing anything.
+        tokio::task::yield_now().await;
+        let abandoned = Arc::clone(&import.abandoned);
+        let counts = self
+            .write(move |engine| {
+                // Dropped while queued for the writer (a deadline): nothing.
+                if abandoned.load(Ordering::Acquire) {
+                    return Ok(None);
+                }
+                engine.upsert_batch(valid).map(Some)
+            })
+            .await
+            .inspect_err(|status| import.failed(received, status))?
+            .ok_or_else(|| Status::cancelled("the import was abandoned; nothing was applied"))?;
+        import.finished();
         tracing::info!(
             received,
             created = counts.created,
             updated = counts.updated,
             unchanged = counts.unchanged,
-            rejected = errors.len(),
+            rejected,
             "import finished"
         );
         Ok(Response::new(pb::ImportSchoolsResponse {
@@ -218,7 +340,7 @@ impl SchoolRegistry for RegistryService {
             created: counts.created,
             updated: counts.updated,
             unchanged: counts.unchanged,
-            rejected: errors.len() as u32,
+            rejected,
             errors,
         }))
     }

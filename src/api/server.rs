@@ -7,19 +7,21 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use tonic::transport::server::{Router, TcpIncoming};
+use tonic::transport::server::Router;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic_health::server::HealthReporter;
 use tower_layer::{Identity as NoLayer, Stack};
 
 use crate::engine::Engine;
 
-use super::admission::AdmissionLayer;
+use super::admission::{AdmissionLayer, AdmissionLimits};
 use super::auth::{AuthLayer, Tokens};
+use super::connection::{self, ConnectionLimits};
 use super::metrics::{Metrics, MetricsLayer};
 use super::pb::partner_matcher_server::PartnerMatcherServer;
 use super::pb::partnership_registry_server::PartnershipRegistryServer;
 use super::pb::school_registry_server::SchoolRegistryServer;
+use super::protocol::ProtocolLayer;
 use super::{MatcherService, PartnershipService, RegistryService, pb};
 
 /// Builds the server with every service mounted, and the reporter that
@@ -28,7 +30,9 @@ pub async fn router(
     engine: Arc<Engine>,
     options: &ServeOptions,
 ) -> anyhow::Result<(
-    Router<Stack<AdmissionLayer, Stack<AuthLayer, Stack<MetricsLayer, NoLayer>>>>,
+    Router<
+        Stack<AdmissionLayer, Stack<AuthLayer, Stack<ProtocolLayer, Stack<MetricsLayer, NoLayer>>>>,
+    >,
     HealthReporter,
 )> {
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -55,7 +59,9 @@ pub async fn router(
     let mut server = Server::builder();
     if let Some(tls) = &options.tls {
         let mut config = ServerTlsConfig::new()
-            .identity(Identity::from_pem(&tls.certificate_chain, &tls.private_key));
+            .identity(Identity::from_pem(&tls.certificate_chain, &tls.private_key))
+            // A stalled handshake is dropped, not held.
+            .timeout(options.handshake_timeout);
         if let Some(ca) = &tls.client_ca {
             config = config.client_ca_root(Certificate::from_pem(ca));
         }
@@ -77,13 +83,17 @@ pub async fn router(
         // One connection's calls beyond its share are refused at once.
         .concurrency_limit_per_connection(options.max_calls_per_connection)
         .load_shed(true)
-        // Every call is counted, refused ones too; authentication comes
-        // before admission, so a refused call takes no permit.
+        // Pings find peers that vanished while a call was in progress.
+        .http2_keepalive_interval(Some(options.keepalive_interval))
+        .http2_keepalive_timeout(Some(options.keepalive_timeout))
+        // Every call is counted, refused ones too. Only gRPC calls to
+        // served methods get past the protocol check; authentication comes
+        // before admission, so a refused call takes no slot.
         .layer(MetricsLayer::new(Arc::clone(&options.metrics)))
+        .layer(ProtocolLayer)
         .layer(AuthLayer::new(options.tokens.clone()))
         .layer(AdmissionLayer::new(
-            options.max_in_flight,
-            options.request_timeout,
+            options.admission_limits(),
             Arc::clone(&options.metrics),
         ))
         .add_service(health_service)
@@ -94,7 +104,10 @@ pub async fn router(
                 .max_decoding_message_size(max_message),
         )
         .add_service(
-            SchoolRegistryServer::new(RegistryService::new(Arc::clone(&engine)))
+            SchoolRegistryServer::new(RegistryService::new(
+                Arc::clone(&engine),
+                Arc::clone(&options.metrics),
+            ))
                 .max_decoding_message_size(max_message),
         )
         .add_service(
@@ -138,6 +151,24 @@ pub struct ServeOptions {
     pub shutdown_grace: Duration,
     /// API calls handled at once; more are shed with RESOURCE_EXHAUSTED.
     pub max_in_flight: usize,
+    /// API calls one client (token, or address without authentication)
+    /// may have in flight; `None` is half of `max_in_flight`.
+    pub max_in_flight_per_client: Option<usize>,
+    /// Longest wait for a request's body after its headers, or between
+    /// the messages of a stream.
+    pub body_timeout: Duration,
+    /// Connections held at once; `None` derives it from the limit on open
+    /// files ([`default_max_connections`]).
+    pub max_connections: Option<usize>,
+    /// A new connection must finish its TLS handshake, or send the HTTP/2
+    /// preface, within this.
+    pub handshake_timeout: Duration,
+    /// A connection with no call in progress for this long is closed.
+    pub idle_timeout: Duration,
+    /// HTTP/2 pings on connections quiet for this long…
+    pub keepalive_interval: Duration,
+    /// …and the connection is closed if the ping is not answered in this.
+    pub keepalive_timeout: Duration,
     /// Longest a call may run (a client's shorter grpc-timeout wins);
     /// then DEADLINE_EXCEEDED.
     pub request_timeout: Duration,
@@ -158,10 +189,78 @@ impl Default for ServeOptions {
             tokens: None,
             shutdown_grace: Duration::from_secs(10),
             max_in_flight: 256,
+            max_in_flight_per_client: None,
+            body_timeout: Duration::from_secs(10),
+            max_connections: None,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(300),
+            keepalive_interval: Duration::from_secs(60),
+            keepalive_timeout: Duration::from_secs(20),
             request_timeout: Duration::from_secs(30),
             max_message_bytes: 4 * 1024 * 1024,
             max_streams_per_connection: 256,
             max_calls_per_connection: 64,
+        }
+    }
+}
+
+impl ServeOptions {
+    fn admission_limits(&self) -> AdmissionLimits {
+        AdmissionLimits {
+            max_in_flight: self.max_in_flight,
+            max_in_flight_per_client: self
+                .max_in_flight_per_client
+                .unwrap_or(self.max_in_flight / 2)
+                .clamp(1, self.max_in_flight.max(1)),
+            request_timeout: self.request_timeout,
+            body_timeout: self.body_timeout,
+            max_message_bytes: self.max_message_bytes,
+        }
+    }
+
+    fn connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            max_connections: self
+                .max_connections
+                .unwrap_or_else(|| default_max_connections(open_files_limit())),
+            handshake_timeout: self.handshake_timeout,
+            idle_timeout: self.idle_timeout,
+        }
+    }
+}
+
+/// File descriptors kept back from connections: the database and its
+/// journal, listeners, logs, the runtime's own.
+const RESERVED_FILES: u64 = 64;
+
+/// Most connections by default, whatever the file limit: each costs some
+/// memory (buffers, HTTP/2 state).
+const DEFAULT_MAX_CONNECTIONS_CEILING: u64 = 10_000;
+
+/// The default connection limit for a process allowed `open_files` file
+/// descriptors: what is left after the reserve, at most 10,000, at
+/// least 16.
+pub fn default_max_connections(open_files: u64) -> usize {
+    open_files
+        .saturating_sub(RESERVED_FILES)
+        .clamp(16, DEFAULT_MAX_CONNECTIONS_CEILING) as usize
+}
+
+/// This process's limit on open files (the soft limit), or 1,024 where it
+/// cannot be read.
+pub fn open_files_limit() -> u64 {
+    rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft)
+}
+
+/// Raises the soft limit on open files to the hard limit, so connections
+/// are limited by `--max-connections` rather than by running out of file
+/// descriptors; returns the limit now in force.
+pub fn raise_open_files_limit() -> u64 {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(error) => {
+            tracing::warn!(%error, "cannot raise the limit on open files");
+            open_files_limit()
         }
     }
 }
@@ -193,11 +292,14 @@ pub async fn serve(
             .await;
         let _ = draining.send(());
     };
-    // TCP_NODELAY: without it Nagle's algorithm holds back the tail of a
-    // Match response until the client's delayed ACK, 40 ms later. tonic sets
-    // it only on listeners it binds itself; this one is bound by the caller
-    // (so tests can use port 0).
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let limits = options.connection_limits();
+    tracing::debug!(
+        max_connections = limits.max_connections,
+        handshake_timeout_ms = limits.handshake_timeout.as_millis() as u64,
+        idle_timeout_ms = limits.idle_timeout.as_millis() as u64,
+        "accepting connections"
+    );
+    let incoming = connection::accept(listener, limits);
     let serving = router.serve_with_incoming_shutdown(incoming, shutdown);
     let deadline = async {
         if drain_started.await.is_ok() {

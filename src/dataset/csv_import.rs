@@ -19,8 +19,12 @@ use std::path::Path;
 
 use crate::domain::{
     ContextMeasures, FocusArea, FocusSet, GeoPoint, LanguageMedium, Phase, School, SchoolId, Stage,
-    Violations,
+    Violations, limits, quoted,
 };
+
+/// Most data rows one file may hold: the same cap as an ImportSchools
+/// stream.
+pub const MAX_ROWS: u64 = 1_000_000;
 
 /// Why one row was not loaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +68,22 @@ pub enum CsvImportError {
     },
     #[error("the header has no {0} column (required)")]
     MissingColumn(&'static str),
+    #[error("the file is empty: it needs a header line, then one row per school")]
+    Empty,
+    #[error(
+        "the header has a {name} column twice (columns {first} and {second}); which one holds the data?"
+    )]
+    DuplicateColumn {
+        name: String,
+        first: usize,
+        second: usize,
+    },
+    #[error("the file has a header but no rows of schools")]
+    NoRows,
+    #[error(
+        "the file has more than {0} rows of schools, the most one import takes; split it into several files"
+    )]
+    TooManyRows(u64),
     #[error("CSV error: {0}")]
     Csv(#[from] csv::Error),
 }
@@ -87,11 +107,23 @@ struct Columns {
 
 impl Columns {
     fn new(header: &csv::StringRecord) -> Result<Columns, CsvImportError> {
-        let by_name: HashMap<String, usize> = header
-            .iter()
-            .enumerate()
-            .map(|(i, name)| (name.trim().to_ascii_lowercase(), i))
-            .collect();
+        if header.iter().all(|name| name.trim().is_empty()) {
+            return Err(CsvImportError::Empty);
+        }
+        let mut by_name: HashMap<String, usize> = HashMap::new();
+        for (i, name) in header.iter().enumerate() {
+            let name = name.trim().to_ascii_lowercase();
+            if name.is_empty() {
+                continue;
+            }
+            if let Some(first) = by_name.insert(name.clone(), i) {
+                return Err(CsvImportError::DuplicateColumn {
+                    name,
+                    first: first + 1,
+                    second: i + 1,
+                });
+            }
+        }
         let first_of = |names: &[&'static str]| {
             names
                 .iter()
@@ -117,8 +149,12 @@ impl Columns {
     }
 }
 
-/// Reads CSV text of schools.
+/// Reads CSV text of schools: at most [`MAX_ROWS`] rows.
 pub fn read_csv(reader: impl Read) -> Result<CsvImport, CsvImportError> {
+    read_csv_capped(reader, MAX_ROWS)
+}
+
+fn read_csv_capped(reader: impl Read, max_rows: u64) -> Result<CsvImport, CsvImportError> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::None)
@@ -129,6 +165,9 @@ pub fn read_csv(reader: impl Read) -> Result<CsvImport, CsvImportError> {
     let mut seen: HashMap<String, u64> = HashMap::new();
     let mut record = csv::StringRecord::new();
     loop {
+        if import.rows >= max_rows && reader.read_record(&mut record)? {
+            return Err(CsvImportError::TooManyRows(max_rows));
+        }
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
@@ -147,15 +186,26 @@ pub fn read_csv(reader: impl Read) -> Result<CsvImport, CsvImportError> {
         import.rows += 1;
         let line = record.position().map_or(0, |p| p.line());
         if record.len() != header.len() {
+            // A quoted field that runs over line ends, in a file whose
+            // fields never hold line breaks, is a quote left open: say so,
+            // where it starts, rather than only miscount the fields.
+            let ends = reader.position().line();
+            let message = if record.iter().any(|field| field.contains('\n')) {
+                format!(
+                    "a quoted field on this line is not closed: it runs on to line {ends}, taking in the rows between (an unterminated quote?)"
+                )
+            } else {
+                format!(
+                    "expected {} fields as in the header, found {}",
+                    header.len(),
+                    record.len()
+                )
+            };
             import.rejected.push(RowError {
                 line,
                 school_id: None,
                 column: String::new(),
-                message: format!(
-                    "expected {} fields as in the header, found {}",
-                    header.len(),
-                    record.len()
-                ),
+                message,
             });
             continue;
         }
@@ -191,6 +241,9 @@ pub fn read_csv(reader: impl Read) -> Result<CsvImport, CsvImportError> {
                 });
             }
         }
+    }
+    if import.rows == 0 {
+        return Err(CsvImportError::NoRows);
     }
     Ok(import)
 }
@@ -255,8 +308,8 @@ fn parse_row(columns: &Columns, record: &csv::StringRecord) -> Result<School, Vi
             None
         }),
     };
-    let pupils = parse_count(&mut v, "pupils", get("pupils"));
-    let capacity = parse_count(&mut v, "capacity", get("capacity"));
+    let pupils = parse_count(&mut v, "pupils", get("pupils"), limits::PUPILS_MAX);
+    let capacity = parse_count(&mut v, "capacity", get("capacity"), limits::CAPACITY_MAX);
     let context = ContextMeasures {
         fsm_percent: parse_number(&mut v, "fsm_percent", get("fsm_percent")),
         deprivation_percent: parse_number(
@@ -313,21 +366,31 @@ fn parse_number(v: &mut Violations, column: &str, text: &str) -> Option<f64> {
     match text.parse::<f64>() {
         Ok(value) => Some(value),
         Err(_) => {
-            v.push(column, format!("expected a number, got {text:?}"));
+            v.push(column, format!("expected a number, got {}", quoted(text)));
             None
         }
     }
 }
 
-/// An empty cell is `None`; anything else must be a whole, non-negative
-/// number (the range is checked by the school's own validation).
-fn parse_count(v: &mut Violations, column: &str, text: &str) -> Option<u32> {
-    let value = parse_number(v, column, text)?;
-    if value.fract() != 0.0 || value < 0.0 {
-        v.push(column, format!("must be a whole number, got {value}"));
+/// An empty cell is `None`; anything else must be a whole number from 0
+/// to `max`, reported as written when it is not.
+fn parse_count(v: &mut Violations, column: &str, text: &str, max: u32) -> Option<u32> {
+    if text.is_empty() {
         return None;
     }
-    Some(value.min(f64::from(u32::MAX)) as u32)
+    match text.parse::<u32>() {
+        Ok(count) if count <= max => Some(count),
+        _ => {
+            v.push(
+                column,
+                format!(
+                    "must be a whole number from 0 to {max}, got {}",
+                    quoted(text)
+                ),
+            );
+            None
+        }
+    }
 }
 
 fn parse_focus(v: &mut Violations, column: &str, text: &str) -> FocusSet {
@@ -443,5 +506,80 @@ mod tests {
         let import = read_csv(text.as_bytes()).unwrap();
         assert_eq!(import.rejected[0].line, 2);
         assert!(import.rejected[0].message.contains("expected 5 fields"));
+    }
+
+    #[test]
+    fn file_level_problems_are_named() {
+        let error = |text: &str| read_csv(text.as_bytes()).unwrap_err().to_string();
+        assert_eq!(
+            error("id,name,phase,latitude,longitude\n"),
+            "the file has a header but no rows of schools"
+        );
+        assert!(error("").contains("the file is empty"));
+        assert_eq!(
+            error("id,name,phase,Name,latitude,longitude\nx,a,primary,b,51,-3\n"),
+            "the header has a name column twice (columns 2 and 4); which one holds the data?"
+        );
+    }
+
+    #[test]
+    fn counts_out_of_range_are_reported_as_written() {
+        let text = "id,name,phase,latitude,longitude,pupils,capacity\n\
+                    a1,Alpha,primary,51.5,-3.2,99999999999999999999,-1\n";
+        let import = read_csv(text.as_bytes()).unwrap();
+        let message = &import.rejected[0].message;
+        assert!(
+            message.contains(
+                "pupils: must be a whole number from 0 to 20000, got \"99999999999999999999\""
+            ),
+            "{message}"
+        );
+        assert!(message.contains("capacity: must be a whole number from 0 to 50, got \"-1\""));
+        assert!(!message.contains("4294967295"), "{message}");
+    }
+
+    #[test]
+    fn an_unterminated_quote_is_reported_where_it_starts() {
+        let text = "id,name,phase,latitude,longitude\n\
+                    a1,Alpha,primary,51.5,-3.2\n\
+                    a2,\"Beta,primary,51.5,-3.2\n\
+                    a3,Gamma,primary,51.5,-3.2\n\
+                    a4,Delta,primary,51.5,-3.2\n";
+        let import = read_csv(text.as_bytes()).unwrap();
+        assert_eq!(import.schools.len(), 1);
+        let rejected = &import.rejected[0];
+        assert_eq!(rejected.line, 3);
+        assert!(rejected.message.contains("not closed"), "{rejected}");
+        assert!(rejected.message.contains("line 6"), "{rejected}");
+    }
+
+    #[test]
+    fn control_characters_in_names_are_refused() {
+        let text = "id,name,phase,latitude,longitude\n\
+                    a1,\"Ysgol \u{1b}[31mCoch\",primary,51.5,-3.2\n\
+                    a2,Ysgol y Ddôl,primary,51.5,-3.2\n";
+        let import = read_csv(text.as_bytes()).unwrap();
+        assert_eq!(import.schools.len(), 1);
+        assert_eq!(import.schools[0].name, "Ysgol y Ddôl");
+        assert!(
+            import.rejected[0]
+                .message
+                .contains("name: must not contain a control character")
+        );
+    }
+
+    #[test]
+    fn the_row_cap_holds() {
+        let text = "id,name,phase,latitude,longitude\n\
+                    a1,A,primary,51.5,-3.2\n\
+                    a2,B,primary,51.5,-3.2\n";
+        assert_eq!(
+            read_csv_capped(text.as_bytes(), 2).unwrap().schools.len(),
+            2
+        );
+        assert_eq!(
+            read_csv_capped(text.as_bytes(), 1).unwrap_err().to_string(),
+            "the file has more than 1 rows of schools, the most one import takes; split it into several files"
+        );
     }
 }

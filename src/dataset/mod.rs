@@ -4,5 +4,5 @@
 mod csv_import;
 mod synthetic;
 
-pub use csv_import::{CsvImport, CsvImportError, RowError, read_csv, read_csv_path};
+pub use csv_import::{CsvImport, CsvImportError, MAX_ROWS, RowError, read_csv, read_csv_path};
 pub use synthetic::{DEFAULT_SCHOOLS, DEFAULT_SEED, SyntheticConfig, generate};

@@ -16,5 +16,7 @@ pub use partnership::{
     PartnershipStatus, Plan, validate_members, validate_texts,
 };
 pub use school::{ContextMeasures, School, SchoolId, StoredSchool, limits};
-pub use validation::{FieldViolation, Violations};
+pub use validation::{
+    FieldViolation, MAX_REPORTED_VIOLATIONS, TextKind, Violations, printable, quoted, unsafe_char,
+};
 pub use vocabulary::{LanguageMedium, MatchMode, Phase, PhaseRelation, Stage};

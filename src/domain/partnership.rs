@@ -7,12 +7,14 @@ use std::fmt;
 use jiff::Timestamp;
 use jiff::civil::Date;
 
-use super::{FocusSet, SchoolId, Violations};
+use super::{FocusSet, SchoolId, TextKind, Violations};
 
 /// Bounds on partnership fields.
 pub mod limits {
     /// Each free-text field of the aide-memoire.
     pub const TEXT_MAX_CHARS: usize = 4000;
+    /// The most members any kind of partnership has (a cluster's 12).
+    pub const MEMBERS_MAX: usize = 12;
 }
 
 /// A closed set with stable lower-case names (stored in the database).
@@ -115,7 +117,7 @@ impl PartnershipKind {
                 (2, 2)
             }
             PartnershipKind::Transition => (2, 8),
-            PartnershipKind::Cluster => (3, 12),
+            PartnershipKind::Cluster => (3, limits::MEMBERS_MAX),
             PartnershipKind::SoftFederation | PartnershipKind::HardFederation => (2, 6),
         }
     }
@@ -359,13 +361,19 @@ pub fn validate_members(kind: PartnershipKind, members: &[Member]) -> Violations
     v
 }
 
-/// Length limits of the free-text fields.
+/// Length and character rules of the free-text fields.
 pub fn validate_texts(plan: &Plan, impact_notes: &str) -> Violations {
     let mut v = Violations::new();
     for (field, text) in plan.texts() {
-        v.check_length(field, text, 0, limits::TEXT_MAX_CHARS);
+        v.check_text(field, text, 0, limits::TEXT_MAX_CHARS, TextKind::Paragraphs);
     }
-    v.check_length("impact_notes", impact_notes, 0, limits::TEXT_MAX_CHARS);
+    v.check_text(
+        "impact_notes",
+        impact_notes,
+        0,
+        limits::TEXT_MAX_CHARS,
+        TextKind::Paragraphs,
+    );
     v
 }
 

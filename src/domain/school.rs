@@ -3,7 +3,7 @@
 use std::borrow::Borrow;
 use std::fmt;
 
-use super::{FocusSet, GeoPoint, LanguageMedium, Phase, Stage, Violations};
+use super::{FocusSet, GeoPoint, LanguageMedium, Phase, Stage, TextKind, Violations};
 
 /// Bounds on school fields, shared by the API, CSV import and tests.
 pub mod limits {
@@ -119,16 +119,29 @@ impl School {
     /// names. The id is checked where it is parsed ([`SchoolId::parse`]).
     pub fn validate(&self) -> Violations {
         let mut v = Violations::new();
-        v.check_length("name", &self.name, 1, limits::NAME_MAX_CHARS);
+        v.check_text(
+            "name",
+            &self.name,
+            1,
+            limits::NAME_MAX_CHARS,
+            TextKind::Line,
+        );
         v.check_range("latitude", self.location.latitude, -90.0, 90.0);
         v.check_range("longitude", self.location.longitude, -180.0, 180.0);
-        v.check_length(
+        v.check_text(
             "local_authority",
             &self.local_authority,
             0,
             limits::AREA_MAX_CHARS,
+            TextKind::Line,
         );
-        v.check_length("consortium", &self.consortium, 0, limits::AREA_MAX_CHARS);
+        v.check_text(
+            "consortium",
+            &self.consortium,
+            0,
+            limits::AREA_MAX_CHARS,
+            TextKind::Line,
+        );
         if let Some(pupils) = self.pupils
             && pupils > limits::PUPILS_MAX
         {
@@ -143,7 +156,13 @@ impl School {
             }
         }
         if let Some(family) = &self.family_id {
-            v.check_length("family_id", family, 1, limits::FAMILY_ID_MAX_CHARS);
+            v.check_text(
+                "family_id",
+                family,
+                1,
+                limits::FAMILY_ID_MAX_CHARS,
+                TextKind::Line,
+            );
         }
         if let Some(capacity) = self.capacity
             && capacity > limits::CAPACITY_MAX
@@ -153,11 +172,12 @@ impl School {
                 format!("must be at most {}, got {capacity}", limits::CAPACITY_MAX),
             );
         }
-        v.check_length(
+        v.check_text(
             "religious_character",
             &self.religious_character,
             0,
             limits::RELIGIOUS_CHARACTER_MAX_CHARS,
+            TextKind::Line,
         );
         v
     }

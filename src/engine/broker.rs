@@ -144,8 +144,13 @@ fn units(score: f64) -> i64 {
     (score * SCORE_UNITS).round() as i64
 }
 
-/// The schools a selection names, sorted by id, without repeats.
-pub(crate) fn select_seekers(snapshot: &Snapshot, selection: &SeekerSelection) -> Result<Vec<u32>> {
+/// The schools a selection names, sorted by id, without repeats; `run`
+/// names the operation in errors ("a brokerage run", "group formation").
+pub(crate) fn select_seekers(
+    snapshot: &Snapshot,
+    selection: &SeekerSelection,
+    run: &str,
+) -> Result<Vec<u32>> {
     let mut seekers: Vec<u32> = match selection {
         SeekerSelection::Ids(ids) => ids
             .iter()
@@ -180,7 +185,7 @@ pub(crate) fn select_seekers(snapshot: &Snapshot, selection: &SeekerSelection) -
     seekers.dedup();
     if seekers.len() > limits::MAX_SEEKERS {
         return Err(Error::ResourceExhausted(format!(
-            "a brokerage run takes at most {} seekers, got {}",
+            "{run} takes at most {} schools, got {}",
             limits::MAX_SEEKERS,
             seekers.len()
         )));
@@ -205,7 +210,7 @@ pub fn broker_with_progress<'a>(
     config: &'a ScoringConfig,
     progress: &dyn Fn(usize, usize),
 ) -> Result<BrokerOutcome<'a>> {
-    let indices = select_seekers(snapshot, &query.seekers)?;
+    let indices = select_seekers(snapshot, &query.seekers, "a brokerage run")?;
     let mode = query.template.mode;
     let leads = mode == MatchMode::Lead;
     // A query per seeker, kept alive for the borrowed results.

@@ -106,7 +106,7 @@ pub fn form_groups(
             p.status == PartnershipStatus::Active && kinds.contains(&p.kind) && p.has_member(id)
         })
     };
-    let mut pool: Vec<u32> = select_seekers(snapshot, &query.schools)?
+    let mut pool: Vec<u32> = select_seekers(snapshot, &query.schools, "group formation")?
         .into_iter()
         .filter(|&index| snapshot.school(index).school.open && !busy(index))
         .collect();

@@ -261,7 +261,10 @@ impl<'a> Plan<'a> {
         config: &'a ScoringConfig,
         also_excluded: &'a [u32],
     ) -> Result<Plan<'a>> {
-        debug_assert!(also_excluded.is_sorted(), "exclusions are searched by bisection");
+        debug_assert!(
+            also_excluded.is_sorted(),
+            "exclusions are searched by bisection"
+        );
         query
             .violations(usize::MAX)
             .into_result(())
@@ -352,8 +355,7 @@ impl<'a> Plan<'a> {
             && (!query.same_language_group || same_language_group(seeker, partner))
             && (query.mode == MatchMode::Lead || partner.free_capacity() > 0)
             && (self.excluded.is_empty() || self.excluded.binary_search(&index).is_err())
-            && (self.also_excluded.is_empty()
-                || self.also_excluded.binary_search(&index).is_err())
+            && (self.also_excluded.is_empty() || self.also_excluded.binary_search(&index).is_err())
     }
 
     /// Whether a whole bucket of the index can hold eligible schools: the

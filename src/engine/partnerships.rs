@@ -91,11 +91,12 @@ impl PartnershipUpdate {
         ];
         for (field, text) in texts {
             if let Some(text) = text {
-                v.check_length(
+                v.check_text(
                     field,
                     text,
                     0,
                     crate::domain::partnership_limits::TEXT_MAX_CHARS,
+                    crate::domain::TextKind::Paragraphs,
                 );
             }
         }

@@ -1,0 +1,155 @@
+//! Every method the server answers, by full path, with who may call it and
+//! the shape of its request. The layers in front of the services read this
+//! table and nothing else: a path that is not in it is refused before any
+//! service sees it, so a new RPC is closed until someone gives it a role
+//! here (a test walks the served descriptor sets to keep the two in step).
+
+use super::auth::Role;
+
+/// Who may call a method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, without a token: health and reflection, so operators and
+    /// grpcurl can always see the server.
+    Open,
+    /// Tokens of this role or a higher one.
+    Role(Role),
+}
+
+/// How a method's request arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// One request message: it is read in full before the call is admitted.
+    Unary,
+    /// A stream of request messages (ImportSchools, reflection).
+    Streaming,
+}
+
+/// One served method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Method {
+    /// `/package.Service/Method`.
+    pub path: &'static str,
+    pub access: Access,
+    pub shape: Shape,
+}
+
+impl Method {
+    /// Whether a full admission slot is needed (health and reflection are
+    /// never shed, so operators can see an overloaded server).
+    pub fn is_open(&self) -> bool {
+        self.access == Access::Open
+    }
+}
+
+const fn method(path: &'static str, access: Access, shape: Shape) -> Method {
+    Method {
+        path,
+        access,
+        shape,
+    }
+}
+
+use Access::{Open, Role as Needs};
+use Shape::{Streaming, Unary};
+
+const READER: Access = Needs(Role::Reader);
+const WRITER: Access = Needs(Role::Writer);
+const ADMIN: Access = Needs(Role::Admin);
+
+/// The table. Reads need a reader token; writes a writer token; deleting
+/// schools and consortium-wide brokerage an admin token.
+pub const METHODS: &[Method] = &[
+    method("/partnermatch.v1.PartnerMatcher/Match", READER, Unary),
+    method("/partnermatch.v1.PartnerMatcher/FormGroups", READER, Unary),
+    method("/partnermatch.v1.PartnerMatcher/Broker", ADMIN, Unary),
+    method("/partnermatch.v1.SchoolRegistry/GetSchool", READER, Unary),
+    method("/partnermatch.v1.SchoolRegistry/ListSchools", READER, Unary),
+    method(
+        "/partnermatch.v1.SchoolRegistry/ComputeFamilies",
+        READER,
+        Unary,
+    ),
+    method(
+        "/partnermatch.v1.SchoolRegistry/UpsertSchool",
+        WRITER,
+        Unary,
+    ),
+    method(
+        "/partnermatch.v1.SchoolRegistry/ImportSchools",
+        WRITER,
+        Streaming,
+    ),
+    method("/partnermatch.v1.SchoolRegistry/DeleteSchool", ADMIN, Unary),
+    method(
+        "/partnermatch.v1.PartnershipRegistry/GetPartnership",
+        READER,
+        Unary,
+    ),
+    method(
+        "/partnermatch.v1.PartnershipRegistry/ListPartnerships",
+        READER,
+        Unary,
+    ),
+    method(
+        "/partnermatch.v1.PartnershipRegistry/ProposePartnership",
+        WRITER,
+        Unary,
+    ),
+    method(
+        "/partnermatch.v1.PartnershipRegistry/UpdatePartnership",
+        WRITER,
+        Unary,
+    ),
+    method("/grpc.health.v1.Health/Check", Open, Unary),
+    method("/grpc.health.v1.Health/Watch", Open, Unary),
+    method(
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        Open,
+        Streaming,
+    ),
+    method(
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        Open,
+        Streaming,
+    ),
+];
+
+/// The method at `path`, if the server has one there.
+pub fn lookup(path: &str) -> Option<&'static Method> {
+    METHODS.iter().find(|method| method.path == path)
+}
+
+/// The role a method needs: `Some(None)` for open methods, `None` for a
+/// path the server does not serve (which is refused).
+pub fn required_role(path: &str) -> Option<Option<Role>> {
+    lookup(path).map(|method| match method.access {
+        Open => None,
+        Needs(role) => Some(role),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_path_is_listed_once_and_unknown_paths_have_no_role() {
+        for (i, method) in METHODS.iter().enumerate() {
+            assert!(
+                METHODS[..i].iter().all(|other| other.path != method.path),
+                "{} listed twice",
+                method.path
+            );
+        }
+        assert_eq!(
+            required_role("/partnermatch.v1.PartnerMatcher/Match"),
+            Some(Some(Role::Reader))
+        );
+        assert_eq!(required_role("/grpc.health.v1.Health/Check"), Some(None));
+        assert_eq!(required_role("/partnermatch.v1.PartnerMatcher/Nope"), None);
+        assert_eq!(required_role("/grpc.health.v1.Health/Nope"), None);
+        assert_eq!(required_role("Match"), None);
+        assert_eq!(required_role(""), None);
+    }
+}
