@@ -202,6 +202,19 @@ where
                     Shape::Unary => read_unary(request, body_deadline, &limits).await,
                     Shape::Streaming => first_message(request, body_deadline, &limits).await,
                 };
+                let arrived = arrived.map_err(|problem| match problem {
+                    // A client that resets its stream at its deadline.
+                    BodyProblem::Refused(status)
+                        if status.code() == tonic::Code::Cancelled
+                            && call.at_client_deadline(Instant::now()) =>
+                    {
+                        BodyProblem::Refused(deadline_exceeded(
+                            budget,
+                            "before the request arrived",
+                        ))
+                    }
+                    problem => problem,
+                });
                 let request = match arrived {
                     Ok(request) => request,
                     Err(BodyProblem::Late) if body_deadline == deadline => {

@@ -22,7 +22,7 @@ use crate::engine::Engine;
 
 use super::connection::CallOnConnection;
 use super::methods;
-use super::protocol::parse_grpc_timeout;
+use super::protocol::{at_deadline, parse_grpc_timeout};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
@@ -221,10 +221,11 @@ impl Drop for Observation {
     /// Dropped uncounted: the call ended without an answer — the client
     /// went away, or its deadline passed.
     fn drop(&mut self) {
-        let code = if self
+        let now = Instant::now();
+        let late = self
             .deadline
-            .is_some_and(|deadline| Instant::now() >= deadline)
-        {
+            .is_some_and(|deadline| at_deadline(self.started, deadline, now));
+        let code = if late {
             tonic::Code::DeadlineExceeded
         } else {
             tonic::Code::Cancelled

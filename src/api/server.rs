@@ -108,7 +108,7 @@ pub async fn router(
                 Arc::clone(&engine),
                 Arc::clone(&options.metrics),
             ))
-                .max_decoding_message_size(max_message),
+            .max_decoding_message_size(max_message),
         )
         .add_service(
             PartnershipRegistryServer::new(PartnershipService::new(engine))

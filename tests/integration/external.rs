@@ -366,3 +366,52 @@ async fn python_grpcio_client_prints_the_ranked_table() {
     assert!(String::from_utf8_lossy(&failed.stderr).contains("NOT_FOUND"));
     server.stop().await;
 }
+
+/// A stock grpcio client (default limits) sends what an attacker would:
+/// thousands of bad entries get INVALID_ARGUMENT (not a header-size
+/// failure), and imports it cancels or lets run out of time apply nothing.
+#[tokio::test]
+async fn python_grpcio_gets_clear_refusals_and_its_abandoned_imports_apply_nothing() {
+    let Some(python) = python() else { return };
+    let server = default_server().await;
+    let before = server.engine.snapshot().len();
+    let seeker = red_primary(&server);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/hostile_client.py");
+    let output = run(
+        &python,
+        &[
+            script.to_str().unwrap(),
+            "--target",
+            &server.target(),
+            "--seeker",
+            &seeker,
+        ],
+    )
+    .await;
+    assert!(output.status.success(), "{output:?}");
+    let cases: Vec<Value> = stdout_of(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
+        .collect();
+    let code = |case: &str| {
+        cases
+            .iter()
+            .find(|c| c["case"] == case)
+            .unwrap_or_else(|| panic!("no {case} in {cases:?}"))["code"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    for case in ["match_focus_50", "match_focus_5000", "upsert_needs_1000000"] {
+        assert_eq!(code(case), "INVALID_ARGUMENT", "{case}: {cases:?}");
+    }
+    assert_eq!(code("import_cancelled"), "CANCELLED", "{cases:?}");
+    assert_eq!(code("import_deadline"), "DEADLINE_EXCEEDED", "{cases:?}");
+    // Give a wrongly applied import time to show, then check none did.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let snapshot = server.engine.snapshot();
+    assert_eq!(snapshot.len(), before, "an abandoned import was applied");
+    assert!(snapshot.index_of("py-cancel-00000").is_none());
+    assert!(snapshot.index_of("py-late-00000").is_none());
+    server.stop().await;
+}

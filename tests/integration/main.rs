@@ -2,6 +2,7 @@
 //! server runs on 127.0.0.1:0 and is called through the generated client,
 //! real `grpcurl` and a Python `grpcio` client.
 
+mod abandoned;
 mod auth;
 mod binary;
 mod boundaries;
@@ -10,7 +11,9 @@ mod common;
 mod concurrency;
 mod conversions;
 mod durability;
+mod exhaustion;
 mod external;
+mod hostile;
 mod limits;
 mod loadgen;
 mod oracle;
@@ -20,3 +23,4 @@ mod registry;
 mod tls;
 mod validation;
 mod wales;
+mod wire;

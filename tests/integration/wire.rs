@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
+use h2::SendStream;
 use h2::client::{ResponseFuture, SendRequest};
-use h2::{Reason, SendStream};
 use prost::Message;
 use tokio::net::TcpStream;
 use tonic::Status;
@@ -23,7 +23,8 @@ pub struct RawConnection {
 pub struct RawAnswer {
     pub http_status: http::StatusCode,
     pub headers: http::HeaderMap,
-    pub body: Bytes,
+    /// Bytes of the body (the messages, unread).
+    pub body_bytes: usize,
     pub trailers: Option<http::HeaderMap>,
 }
 
@@ -100,25 +101,20 @@ pub async fn answer(response: ResponseFuture) -> RawAnswer {
     tokio::time::timeout(Duration::from_secs(10), async {
         let response = response.await.expect("response");
         let (parts, mut body) = response.into_parts();
-        let mut bytes = Vec::new();
+        let mut body_bytes = 0;
         while let Some(chunk) = body.data().await {
             let chunk = chunk.expect("response body");
             let _ = body.flow_control().release_capacity(chunk.len());
-            bytes.extend_from_slice(&chunk);
+            body_bytes += chunk.len();
         }
         let trailers = body.trailers().await.expect("trailers");
         RawAnswer {
             http_status: parts.status,
             headers: parts.headers,
-            body: Bytes::from(bytes),
+            body_bytes,
             trailers,
         }
     })
     .await
     .expect("an answer within 10 s")
-}
-
-/// Resets a request stream with `reason`, as a client that cancels does.
-pub fn reset(stream: &mut SendStream<Bytes>, reason: Reason) {
-    stream.send_reset(reason);
 }
