@@ -32,6 +32,7 @@ fn main() {
     let schools = generate(SyntheticConfig {
         schools: population,
         seed: DEFAULT_SEED,
+        ..Default::default()
     });
     let mut neediest: Vec<(i32, String)> = schools
         .iter()
@@ -85,6 +86,7 @@ fn main() {
         generate(SyntheticConfig {
             schools: population,
             seed: DEFAULT_SEED,
+            ..Default::default()
         }),
     )
     .expect("valid");

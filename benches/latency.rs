@@ -6,13 +6,15 @@
 //!
 //!     cargo bench --bench latency                 # 1k, 10k, 30k, 100k
 //!     cargo bench --bench latency -- 30000        # chosen sizes
+//!     cargo bench --bench latency -- 30000 every-area
+//!                       # also schools that have every strength and need
 //!
 //! Under `cargo test` it runs one small size once, as a smoke test.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use partnermatch::dataset::{DEFAULT_SEED, SyntheticConfig, generate};
+use partnermatch::dataset::{DEFAULT_SEED, SyntheticConfig, SyntheticFocus, generate};
 use partnermatch::domain::MatchMode;
 use partnermatch::engine::{Engine, EngineConfig, MatchOutcome, MatchQuery, Result, SearchStats};
 
@@ -72,15 +74,27 @@ fn main() {
         (true, true) => DEFAULT_SIZES.to_vec(),
         (true, false) => sizes,
     };
+    let mut data = vec![SyntheticFocus::Realistic];
+    if !benchmarking || args.iter().any(|a| a == "every-area") {
+        data.push(SyntheticFocus::EveryArea);
+    }
     println!(
-        "| schools | mode | fast p50 µs | fast p99 µs | oracle p50 µs | oracle p99 µs | speed-up (p50) | groups bounded | scored | index build ms |"
+        "| schools | data | mode | fast p50 µs | fast p99 µs | oracle p50 µs | oracle p99 µs | speed-up (p50) | groups bounded | scored | index build ms |"
     );
-    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for size in sizes {
+    println!("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (size, focus) in sizes
+        .iter()
+        .flat_map(|&size| data.iter().map(move |&focus| (size, focus)))
+    {
         let schools = generate(SyntheticConfig {
             schools: size,
             seed: DEFAULT_SEED,
+            focus,
         });
+        let data_name = match focus {
+            SyntheticFocus::Realistic => "default",
+            SyntheticFocus::EveryArea => "every area",
+        };
         let started = Instant::now();
         let engine = Engine::with_schools(EngineConfig::default(), schools).expect("valid");
         let build_ms = started.elapsed().as_secs_f64() * 1e3;
@@ -115,7 +129,7 @@ fn main() {
             }
             let n = queries.len().max(1) as u64;
             println!(
-                "| {size} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1}× | {} | {} | {build_ms:.0} |",
+                "| {size} | {data_name} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1}× | {} | {} | {build_ms:.0} |",
                 mode.name(),
                 fast.p50,
                 fast.p99,

@@ -45,6 +45,7 @@ fn bench_match(c: &mut Criterion) {
         let schools = generate(SyntheticConfig {
             schools: size,
             seed: DEFAULT_SEED,
+            ..Default::default()
         });
         let engine = Engine::with_schools(EngineConfig::default(), schools).expect("valid");
         let queries = seekers(&engine);

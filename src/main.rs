@@ -13,7 +13,7 @@ use partnermatch::api::{
     Metrics, Role, ServeOptions, TlsSettings, Tokens, metrics_router, new_token,
 };
 use partnermatch::config_file;
-use partnermatch::dataset::{self, DEFAULT_SCHOOLS, DEFAULT_SEED, SyntheticConfig};
+use partnermatch::dataset::{self, DEFAULT_SCHOOLS, DEFAULT_SEED, SyntheticConfig, SyntheticFocus};
 use partnermatch::domain::School;
 use partnermatch::domain::{MatchMode, Phase, PhaseRelation, Stage};
 use partnermatch::engine::{
@@ -267,6 +267,12 @@ struct DataArgs {
     /// Seed of the synthetic population: the same seed gives the same schools.
     #[arg(long, default_value_t = DEFAULT_SEED)]
     seed: u64,
+
+    /// Strengths and needs of the synthetic schools: `realistic` (a few
+    /// each, by stage) or `every-area` (every school has all 21 of each:
+    /// the heaviest data, for measuring memory and latency).
+    #[arg(long, value_enum, default_value_t = SyntheticFocus::Realistic)]
+    synthetic_focus: SyntheticFocus,
 
     /// Target size of computed families of schools (2–100).
     #[arg(long, default_value_t = FamilyConfig::default().target_size)]
@@ -556,6 +562,7 @@ fn open_engine(args: &DataArgs) -> anyhow::Result<Engine> {
         let config = SyntheticConfig {
             schools: args.schools,
             seed: args.seed,
+            focus: args.synthetic_focus,
         };
         let schools = dataset::generate(config);
         let counts = engine
@@ -715,6 +722,12 @@ fn effective_config(args: &ServeArgs) -> String {
         format!("data = {}", quoted(data.data.clone())),
         format!("schools = {}", data.schools),
         format!("seed = {}", data.seed),
+        format!(
+            "synthetic_focus = {:?}",
+            clap::ValueEnum::to_possible_value(&data.synthetic_focus)
+                .map(|value| value.get_name().to_owned())
+                .unwrap_or_default()
+        ),
         format!("family_size = {}", data.family_size),
         format!("family_min_size = {}", data.family_min_size),
         format!("tokens = [{}]", tokens.join(", ")),

@@ -5,4 +5,4 @@ mod csv_import;
 mod synthetic;
 
 pub use csv_import::{CsvImport, CsvImportError, MAX_ROWS, RowError, read_csv, read_csv_path};
-pub use synthetic::{DEFAULT_SCHOOLS, DEFAULT_SEED, SyntheticConfig, generate};
+pub use synthetic::{DEFAULT_SCHOOLS, DEFAULT_SEED, SyntheticConfig, SyntheticFocus, generate};

@@ -28,6 +28,20 @@ const SCHOOLS_PER_REGION: usize = 1500;
 pub struct SyntheticConfig {
     pub schools: usize,
     pub seed: u64,
+    pub focus: SyntheticFocus,
+}
+
+/// Which strengths and needs the synthetic schools have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum SyntheticFocus {
+    /// A few each, by stage: strong schools more strengths, weak ones more
+    /// needs.
+    #[default]
+    Realistic,
+    /// Every school has every strength and every need: the heaviest data
+    /// the index can be given, for measuring memory and latency at the
+    /// extreme.
+    EveryArea,
 }
 
 impl Default for SyntheticConfig {
@@ -35,6 +49,7 @@ impl Default for SyntheticConfig {
         SyntheticConfig {
             schools: DEFAULT_SCHOOLS,
             seed: DEFAULT_SEED,
+            focus: SyntheticFocus::Realistic,
         }
     }
 }
@@ -542,6 +557,13 @@ pub fn generate(config: SyntheticConfig) -> Vec<School> {
             number,
         ));
     }
+    if config.focus == SyntheticFocus::EveryArea {
+        let every: FocusSet = FocusArea::ALL.into_iter().collect();
+        for school in &mut schools {
+            school.strengths = every;
+            school.needs = every;
+        }
+    }
     schools
 }
 
@@ -813,6 +835,7 @@ mod tests {
         let config = SyntheticConfig {
             schools: 300,
             seed: 7,
+            ..Default::default()
         };
         assert_eq!(generate(config), generate(config));
         assert_ne!(
@@ -866,6 +889,7 @@ mod tests {
         let schools = generate(SyntheticConfig {
             schools: 6000,
             seed: 1,
+            ..Default::default()
         });
         let mut ids: Vec<_> = schools.iter().map(|s| s.id.as_str()).collect();
         ids.sort();

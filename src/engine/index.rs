@@ -143,11 +143,25 @@ impl Side {
 pub enum TreeKind {
     /// Every member.
     All,
-    /// The members with this area on this side.
+    /// The members with this area on this side (and at most
+    /// [`MAX_INDEXED_AREAS`] areas there).
     Single(Side, FocusArea),
-    /// The members with both areas (first before second) on this side.
+    /// The members with both areas (first before second) on this side
+    /// (and at most [`MAX_INDEXED_AREAS`] areas there).
     Pair(Side, FocusArea, FocusArea),
+    /// The members with more than [`MAX_INDEXED_AREAS`] areas on this side.
+    Broad(Side),
 }
+
+/// A member with at most this many areas on a side is put in that side's
+/// tree of each of its areas and of each pair of them; one with more is put
+/// in the side's broad tree instead. Without the cap a school with all 21
+/// areas on both sides would be copied into 463 trees (≈ 50 KB of index);
+/// with it, a school is in at most 1 + 2 × (5 + 10) = 31 trees, and one
+/// with every area in 3. Five keeps the exact per-area bounds for the
+/// strengths and needs schools usually record (the synthetic data has at
+/// most five strengths and four needs).
+pub const MAX_INDEXED_AREAS: u32 = 5;
 
 const AREAS: usize = FocusArea::ALL.len();
 
@@ -157,10 +171,12 @@ fn pair_slot(first: FocusArea, second: FocusArea) -> usize {
 
 /// The open schools of one phase and stage: one tree of all of them, and for
 /// each side one tree per focus area and one per pair of areas, of the
-/// members having them. A search for partners covering some focus areas can
-/// then take each member from the tree matching how many of those areas it
-/// has — none, exactly one, two or more — and bound the focus component
-/// exactly for the first two.
+/// members having them (members with up to [`MAX_INDEXED_AREAS`] areas on
+/// the side), and one broad tree of the members with more. A search for
+/// partners covering some focus areas can then take each member from the
+/// tree matching how many of those areas it has — none, exactly one, two or
+/// more — and bound the focus component exactly for the first two; members
+/// with many areas are bounded from their broad tree's summary.
 #[derive(Debug, Clone)]
 pub struct Bucket {
     pub phase: Phase,
@@ -171,6 +187,8 @@ pub struct Bucket {
     singles: [Vec<Option<Tree>>; 2],
     /// By side, then by `first * 21 + second`.
     pairs: [Vec<Option<Tree>>; 2],
+    /// By side: members with more areas there than are indexed one by one.
+    broad: [Option<Tree>; 2],
 }
 
 impl Bucket {
@@ -185,9 +203,14 @@ impl Bucket {
             vec![Vec::new(); AREAS * AREAS],
             vec![Vec::new(); AREAS * AREAS],
         ];
+        let mut broad: [Vec<u32>; 2] = [Vec::new(), Vec::new()];
         for &member in &members {
             for side in [Side::Strengths, Side::Needs] {
                 let areas = side.of(&profiles[member as usize]);
+                if areas.len() > MAX_INDEXED_AREAS {
+                    broad[side.slot()].push(member);
+                    continue;
+                }
                 for first in areas.iter() {
                     singles[side.slot()][first as usize].push(member);
                     for second in areas.iter().filter(|second| *second > first) {
@@ -204,12 +227,14 @@ impl Bucket {
         };
         let [single_strengths, single_needs] = singles;
         let [pair_strengths, pair_needs] = pairs;
+        let broad = broad.map(|list| (!list.is_empty()).then(|| Tree::build(profiles, list)));
         Bucket {
             phase,
             stage,
             all: Tree::build(profiles, members),
             singles: [trees(single_strengths), trees(single_needs)],
             pairs: [trees(pair_strengths), trees(pair_needs)],
+            broad,
         }
     }
 
@@ -220,6 +245,7 @@ impl Bucket {
             TreeKind::Pair(side, first, second) => {
                 self.pairs[side.slot()][pair_slot(first, second)].as_ref()
             }
+            TreeKind::Broad(side) => self.broad[side.slot()].as_ref(),
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::domain::{
 
 use super::config::{ScoringConfig, Weights};
 use super::error::{Error, Result};
-use super::index::{Side, TreeKind};
+use super::index::{MAX_INDEXED_AREAS, Side, TreeKind};
 use super::scoring::{
     Component, Factor, GroupBounder, GroupSummary, NO_FAMILY, Profile, ScoringContext,
     SplitCoverage,
@@ -507,8 +507,10 @@ const MAX_PAIR_KEYS: u32 = 5;
 /// How a search takes each bucket member from exactly one of its trees, by
 /// how many of the seeker's `keys` the member has on `side`: none from the
 /// all-tree, exactly one from that area's tree, two or more from the tree of
-/// its first two (or, without pair trees, its first one). The focus
-/// component is then known exactly for the first two kinds.
+/// its first two (or, without pair trees, its first one) — and a member
+/// with more than [`MAX_INDEXED_AREAS`] areas on the side from the side's
+/// broad tree, whatever it covers. The focus component is then known
+/// exactly for the first two kinds.
 #[derive(Debug, Clone, Copy)]
 struct Split {
     side: Side,
@@ -518,7 +520,11 @@ struct Split {
 
 impl Split {
     fn owner(self, partner: &Profile) -> TreeKind {
-        let covered = self.keys.intersection(self.side.of(partner));
+        let areas = self.side.of(partner);
+        if areas.len() > MAX_INDEXED_AREAS {
+            return TreeKind::Broad(self.side);
+        }
+        let covered = self.keys.intersection(areas);
         let mut areas = covered.iter();
         match (areas.next(), areas.next()) {
             (None, _) => TreeKind::All,
@@ -533,7 +539,9 @@ impl Split {
         match tree {
             TreeKind::All => SplitCoverage::Exactly(0),
             TreeKind::Single(..) if self.pairs => SplitCoverage::Exactly(1),
-            TreeKind::Single(..) | TreeKind::Pair(..) => SplitCoverage::Unknown,
+            TreeKind::Single(..) | TreeKind::Pair(..) | TreeKind::Broad(_) => {
+                SplitCoverage::Unknown
+            }
         }
     }
 
@@ -553,7 +561,9 @@ impl Split {
                     .map(move |second| TreeKind::Pair(self.side, first, second))
             })
             .filter(move |_| self.pairs);
-        singles.chain(pairs)
+        singles
+            .chain(pairs)
+            .chain(std::iter::once(TreeKind::Broad(self.side)))
     }
 }
 

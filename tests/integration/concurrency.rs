@@ -17,7 +17,11 @@ use tokio_stream::wrappers::ReceiverStream;
 use crate::common::{TestServer, candidate_ids, match_request, school_proto};
 
 fn population(schools: usize, seed: u64) -> Vec<partnermatch::domain::School> {
-    generate(SyntheticConfig { schools, seed })
+    generate(SyntheticConfig {
+        schools,
+        seed,
+        ..Default::default()
+    })
 }
 
 /// The server's SUPPORT answer for a seeker, as ids in rank order.

@@ -26,6 +26,7 @@ async fn bench_reports_match_and_noop_from_one_run() {
     let server = TestServer::start(generate(SyntheticConfig {
         schools: 300,
         seed: 3,
+        ..Default::default()
     }))
     .await;
     let report = run(config(server.address)).await.expect("bench runs");

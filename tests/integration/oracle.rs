@@ -36,6 +36,9 @@ prop_compose! {
         aln in prop::option::weighted(0.3, 0.0f64..40.0),
         strengths in 0u32..(1 << 21), needs in 0u32..(1 << 21), sparse in any::<bool>(),
         no_needs in prop::bool::weighted(0.15),
+        // Some schools record every area on both sides: they are indexed
+        // in broad trees, not per area.
+        every_area in prop::bool::weighted(0.15),
         capacity in prop::option::weighted(0.3, 0u32..4),
         open in prop::bool::weighted(0.9),
         area in 0usize..3,
@@ -55,8 +58,12 @@ prop_compose! {
             pupils,
             context: ContextMeasures { fsm_percent: fsm, aln_percent: aln, ..ContextMeasures::default() },
             family_id: None,
-            strengths: focus_set(strengths & mask),
-            needs: if no_needs { FocusSet::EMPTY } else { focus_set(needs & mask) },
+            strengths: focus_set(if every_area { u32::MAX } else { strengths & mask }),
+            needs: match (every_area, no_needs) {
+                (true, _) => focus_set(u32::MAX),
+                (false, true) => FocusSet::EMPTY,
+                (false, false) => focus_set(needs & mask),
+            },
             capacity,
             religious_character: String::new(),
             open,
@@ -304,6 +311,7 @@ fn fast_path_equals_brute_force_on_the_synthetic_population_and_prunes() {
     let schools = partnermatch::dataset::generate(partnermatch::dataset::SyntheticConfig {
         schools: 3000,
         seed: 11,
+        ..Default::default()
     });
     let ids: Vec<String> = schools.iter().map(|s| s.id.to_string()).collect();
     // Every seventh school has a partnership with its neighbour in id order:
@@ -353,6 +361,54 @@ fn fast_path_equals_brute_force_on_the_synthetic_population_and_prunes() {
     }
     assert!(answered > 150, "most seekers can be matched ({answered})");
     assert!(pruned > 40, "the early stop fires ({pruned} of {answered})");
+}
+
+/// Schools with every strength and every need (the heaviest data the index
+/// takes, kept in broad trees) beside ordinary ones: the fast path still
+/// returns exactly the oracle's answer.
+#[test]
+fn fast_path_equals_brute_force_when_schools_have_every_area() {
+    let every_area = partnermatch::dataset::generate(partnermatch::dataset::SyntheticConfig {
+        schools: 2000,
+        seed: 12,
+        focus: partnermatch::dataset::SyntheticFocus::EveryArea,
+    });
+    let realistic = partnermatch::dataset::generate(partnermatch::dataset::SyntheticConfig {
+        schools: 2000,
+        seed: 12,
+        ..Default::default()
+    });
+    // Half the schools with every area, half as generated.
+    let mixed: Vec<School> = every_area
+        .iter()
+        .zip(&realistic)
+        .enumerate()
+        .map(|(i, (every, usual))| {
+            if i % 2 == 0 {
+                every.clone()
+            } else {
+                usual.clone()
+            }
+        })
+        .collect();
+    for schools in [every_area, mixed] {
+        let ids: Vec<String> = schools.iter().map(|s| s.id.to_string()).collect();
+        let engine = engine_with(schools, Vec::new());
+        let config = engine.config().scoring.clone();
+        let mut answered = 0;
+        for (i, id) in ids.iter().enumerate().step_by(17) {
+            let mode = [MatchMode::Support, MatchMode::Lead, MatchMode::Peer][i % 3];
+            let mut query = MatchQuery::new(id.clone(), mode, &config);
+            query.explain = true;
+            if i % 2 == 0 {
+                query.focus = Some(focus_set(0b1_0000_0000_0101_0011 << (i % 3)));
+            }
+            if assert_same_answer(&engine, &query).is_some() {
+                answered += 1;
+            }
+        }
+        assert!(answered > 80, "most seekers can be matched ({answered})");
+    }
 }
 
 /// A LEAD seeker's own track record counts for a partner with no needs

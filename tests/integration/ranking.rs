@@ -217,6 +217,7 @@ async fn answers_are_deterministic_and_explained_consistently() {
     let schools = partnermatch::dataset::generate(partnermatch::dataset::SyntheticConfig {
         schools: 400,
         seed: 99,
+        ..Default::default()
     });
     let seeker = schools
         .iter()
