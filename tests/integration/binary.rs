@@ -56,12 +56,31 @@ fn start(args: &[&str]) -> RunningBinary {
 /// `--no-auth` unless `args` give a `--token`) and waits for the "listening
 /// on" line.
 pub(crate) fn start_on(db: &Path, args: &[&str]) -> RunningBinary {
+    start_command(binary(), db, args)
+}
+
+/// [`start_on`] with the limit on open files set to `files` (soft and
+/// hard, through the shell's `ulimit`).
+pub(crate) fn start_with_open_files(files: u32, args: &[&str]) -> RunningBinary {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut command = Command::new("bash");
+    command.args([
+        "-c",
+        &format!("ulimit -Sn {files} && ulimit -Hn {files} && exec \"$0\" \"$@\""),
+        env!("CARGO_BIN_EXE_partnermatch"),
+    ]);
+    let mut server = start_command(command, &dir.path().join("partnermatch.db"), args);
+    server._dir = Some(dir);
+    server
+}
+
+fn start_command(mut command: Command, db: &Path, args: &[&str]) -> RunningBinary {
     let auth: &[&str] = if args.contains(&"--token") {
         &[]
     } else {
         &["--no-auth"]
     };
-    let child = binary()
+    let child = command
         .args(["serve", "--listen", "127.0.0.1:0", "--db"])
         .arg(db)
         .args(auth)
@@ -444,4 +463,120 @@ async fn a_config_file_sits_under_the_environment_and_the_flags() {
     let config = file.to_str().unwrap().to_owned();
     let server = start_on(&dir.path().join("c.db"), &["--config", &config]);
     assert_eq!(total_schools(&server.address).await, 30);
+}
+
+/// CPU seconds a process has used (user and system), from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which may hold spaces) are plain.
+    let after = stat.rsplit(')').next().unwrap();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    // Clock ticks per second: 100 on Linux.
+    ticks / 100.0
+}
+
+/// Peak resident memory of a process in MB (VmHWM), from /proc.
+fn peak_megabytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        / 1024
+}
+
+/// With its file descriptors used up, the server neither spins nor stays
+/// silent: accept errors are logged and retried with a pause, and clients
+/// are served again once descriptors are free. At start-up it raises its
+/// limit on open files as far as allowed and derives its connection limit
+/// from it.
+#[tokio::test]
+async fn running_out_of_file_descriptors_backs_off_and_recovers() {
+    let server = start_with_open_files(200, &["--max-connections", "1000"]);
+    let startup = server.startup_log.join("\n");
+    assert!(startup.contains("open_files=200"), "{startup}");
+    assert!(startup.contains("max_connections=1000"), "{startup}");
+    let derived = start_with_open_files(200, &[]);
+    let startup = derived.startup_log.join("\n");
+    assert!(startup.contains("max_connections=136"), "{startup}");
+    drop(derived);
+
+    // Hold more connections than the server has descriptors for.
+    let mut held = Vec::new();
+    for _ in 0..260 {
+        match tokio::net::TcpStream::connect(&server.address).await {
+            Ok(stream) => held.push(stream),
+            Err(_) => break,
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = server.child.id();
+    let before = cpu_seconds(pid);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let used = cpu_seconds(pid) - before;
+    assert!(
+        used < 0.5,
+        "the server used {used:.2} s of CPU in 2 s while out of descriptors"
+    );
+    let log: Vec<String> = server.stderr.try_iter().collect();
+    assert!(
+        log.iter()
+            .any(|line| line.contains("accepting a connection failed; backing off")),
+        "{log:#?}"
+    );
+    // Descriptors free again: served.
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(health(&server.address).await, ServingStatus::Serving as i32);
+}
+
+/// An import the client resets is logged as abandoned, and a flood of bad
+/// entries does not grow the server's memory.
+#[tokio::test]
+async fn abandoned_imports_are_logged_and_bad_entries_cost_no_memory() {
+    let mut server = start(&[]);
+    let address: std::net::SocketAddr = server.address.parse().unwrap();
+    let mut raw = crate::wire::RawConnection::open(address).await;
+    let request = crate::wire::grpc_request("/partnermatch.v1.SchoolRegistry/ImportSchools")
+        .body(())
+        .unwrap();
+    let (_response, mut stream) = raw.start(request).await;
+    let school = crate::common::school_proto(&crate::common::school("abandoned-1"));
+    stream
+        .send_data(
+            crate::wire::framed(&pb::ImportSchoolsRequest {
+                school: Some(school),
+            }),
+            false,
+        )
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stream.send_reset(h2::Reason::CANCEL);
+
+    let mut registry = SchoolRegistryClient::connect(format!("http://{}", server.address))
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let mut bad = crate::common::school_proto(&crate::common::school("flood"));
+        bad.needs = vec![0; 4_000_000];
+        let status = registry
+            .upsert_school(pb::UpsertSchoolRequest { school: Some(bad) })
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    }
+    let peak = peak_megabytes(server.child.id());
+    assert!(peak < 300, "peak resident memory {peak} MB");
+    assert_eq!(total_schools(&server.address).await, 1500);
+
+    stop(&mut server).await;
+    let log: Vec<String> = server.stderr.try_iter().collect();
+    assert!(
+        log.iter()
+            .any(|line| line.contains("import abandoned") && line.contains("nothing was applied")),
+        "{log:#?}"
+    );
 }
