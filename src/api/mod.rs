@@ -31,8 +31,8 @@ pub use metrics::{Metrics, metrics_router};
 pub use partnerships::PartnershipService;
 pub use registry::{MAX_IMPORT_MESSAGES, RegistryService};
 pub use server::{
-    ServeOptions, TlsSettings, default_max_connections, open_files_limit, raise_open_files_limit,
-    router, serve,
+    ApiLayers, ServeOptions, TlsSettings, default_max_connections, open_files_limit,
+    raise_open_files_limit, router, serve, service,
 };
 
 /// Code generated from `proto/partnermatch/v1/*.proto`.

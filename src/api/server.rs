@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use tonic::service::Routes;
 use tonic::transport::server::Router;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic_health::server::HealthReporter;
@@ -24,17 +25,31 @@ use super::pb::school_registry_server::SchoolRegistryServer;
 use super::protocol::ProtocolLayer;
 use super::{MatcherService, PartnershipService, RegistryService, pb};
 
-/// Builds the server with every service mounted, and the reporter that
-/// controls their health status.
-pub async fn router(
+/// The layers in front of every service, outermost first: metrics (every
+/// call is counted, refused ones too), the protocol check (only gRPC calls
+/// to served methods get further), authentication, then admission (so a
+/// refused call takes no slot).
+pub type ApiLayers = Stack<AdmissionLayer, Stack<AuthLayer, Stack<ProtocolLayer, MetricsLayer>>>;
+
+fn api_layers(options: &ServeOptions) -> ApiLayers {
+    Stack::new(
+        AdmissionLayer::new(options.admission_limits(), Arc::clone(&options.metrics)),
+        Stack::new(
+            AuthLayer::new(options.tokens.clone()),
+            Stack::new(
+                ProtocolLayer,
+                MetricsLayer::new(Arc::clone(&options.metrics)),
+            ),
+        ),
+    )
+}
+
+/// Every service the server answers: partnermatch's three, health, and
+/// reflection v1 and v1alpha; and the reporter of their health.
+async fn routes(
     engine: Arc<Engine>,
     options: &ServeOptions,
-) -> anyhow::Result<(
-    Router<
-        Stack<AdmissionLayer, Stack<AuthLayer, Stack<ProtocolLayer, Stack<MetricsLayer, NoLayer>>>>,
-    >,
-    HealthReporter,
-)> {
+) -> anyhow::Result<(Routes, HealthReporter)> {
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<PartnerMatcherServer<MatcherService>>()
@@ -56,6 +71,49 @@ pub async fn router(
         .build_v1alpha()?;
 
     let max_message = options.max_message_bytes;
+    let routes = Routes::new(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(
+            PartnerMatcherServer::new(MatcherService::new(Arc::clone(&engine)))
+                .max_decoding_message_size(max_message),
+        )
+        .add_service(
+            SchoolRegistryServer::new(RegistryService::new(
+                Arc::clone(&engine),
+                Arc::clone(&options.metrics),
+            ))
+            .max_decoding_message_size(max_message),
+        )
+        .add_service(
+            PartnershipRegistryServer::new(PartnershipService::new(engine))
+                .max_decoding_message_size(max_message),
+        );
+    Ok((routes, health))
+}
+
+/// The services behind their layers, as one tower service that takes HTTP
+/// requests: what the server runs for every request, without the
+/// transport (connections, HTTP/2, TLS). For driving the whole request path
+/// in process, as the fuzz targets do.
+pub async fn service(
+    engine: Arc<Engine>,
+    options: &ServeOptions,
+) -> anyhow::Result<<ApiLayers as tower_layer::Layer<Routes>>::Service> {
+    let (routes, _health) = routes(engine, options).await?;
+    Ok(tower_layer::Layer::layer(
+        &api_layers(options),
+        routes.prepare(),
+    ))
+}
+
+/// Builds the server with every service mounted, and the reporter that
+/// controls their health status.
+pub async fn router(
+    engine: Arc<Engine>,
+    options: &ServeOptions,
+) -> anyhow::Result<(Router<Stack<ApiLayers, NoLayer>>, HealthReporter)> {
+    let (routes, health) = routes(engine, options).await?;
     let mut server = Server::builder();
     if let Some(tls) = &options.tls {
         let mut config = ServerTlsConfig::new()
@@ -86,34 +144,8 @@ pub async fn router(
         // Pings find peers that vanished while a call was in progress.
         .http2_keepalive_interval(Some(options.keepalive_interval))
         .http2_keepalive_timeout(Some(options.keepalive_timeout))
-        // Every call is counted, refused ones too. Only gRPC calls to
-        // served methods get past the protocol check; authentication comes
-        // before admission, so a refused call takes no slot.
-        .layer(MetricsLayer::new(Arc::clone(&options.metrics)))
-        .layer(ProtocolLayer)
-        .layer(AuthLayer::new(options.tokens.clone()))
-        .layer(AdmissionLayer::new(
-            options.admission_limits(),
-            Arc::clone(&options.metrics),
-        ))
-        .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .add_service(
-            PartnerMatcherServer::new(MatcherService::new(Arc::clone(&engine)))
-                .max_decoding_message_size(max_message),
-        )
-        .add_service(
-            SchoolRegistryServer::new(RegistryService::new(
-                Arc::clone(&engine),
-                Arc::clone(&options.metrics),
-            ))
-            .max_decoding_message_size(max_message),
-        )
-        .add_service(
-            PartnershipRegistryServer::new(PartnershipService::new(engine))
-                .max_decoding_message_size(max_message),
-        );
+        .layer(api_layers(options))
+        .add_routes(routes);
     Ok((router, health))
 }
 
