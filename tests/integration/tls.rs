@@ -45,6 +45,10 @@ fn pki() -> Pki {
 }
 
 async fn tls_server(pki: &Pki, client_ca: bool) -> TestServer {
+    tls_server_with(pki, client_ca, ServeOptions::default()).await
+}
+
+async fn tls_server_with(pki: &Pki, client_ca: bool, options: ServeOptions) -> TestServer {
     let engine = Engine::with_schools(EngineConfig::default(), vec![school("a")]).unwrap();
     TestServer::with_options(
         Arc::new(engine),
@@ -54,7 +58,7 @@ async fn tls_server(pki: &Pki, client_ca: bool) -> TestServer {
                 private_key: pki.server_key.clone().into_bytes(),
                 client_ca: client_ca.then(|| pki.ca_pem.clone().into_bytes()),
             }),
-            ..ServeOptions::default()
+            ..options
         },
     )
     .await
@@ -108,5 +112,54 @@ async fn a_client_ca_admits_only_clients_with_its_certificates() {
     let with_identity =
         trusting(&pki).identity(Identity::from_pem(&pki.client_cert, &pki.client_key));
     assert!(can_list(connect(&server, Some(with_identity)).await).await);
+    server.stop().await;
+}
+
+/// Handshakes that stall — nothing sent, or a ClientHello cut short — are
+/// dropped after the handshake timeout instead of being held, and TLS
+/// clients are served meanwhile.
+#[tokio::test]
+async fn stalled_tls_handshakes_are_dropped() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let pki = pki();
+    let server = tls_server_with(
+        &pki,
+        false,
+        ServeOptions {
+            handshake_timeout: std::time::Duration::from_millis(400),
+            ..ServeOptions::default()
+        },
+    )
+    .await;
+    let mut stalled = Vec::new();
+    for i in 0..50 {
+        let mut stream = tokio::net::TcpStream::connect(server.address)
+            .await
+            .unwrap();
+        if i % 2 == 0 {
+            // A handshake record header announcing 512 bytes, then nothing.
+            stream
+                .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00])
+                .await
+                .unwrap();
+        }
+        stalled.push(stream);
+    }
+    assert!(can_list(connect(&server, Some(trusting(&pki))).await).await);
+    let started = std::time::Instant::now();
+    for mut stream in stalled {
+        let mut buffer = [0u8; 64];
+        let closed = tokio::time::timeout(std::time::Duration::from_secs(3), async {
+            loop {
+                match stream.read(&mut buffer).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "a stalled handshake was held");
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
     server.stop().await;
 }
