@@ -25,13 +25,22 @@ pub enum Shape {
     Streaming,
 }
 
+/// Decodes one request message to check it, saying what is wrong if it
+/// does not decode: for the services whose codec is not ours (health,
+/// reflection), so malformed bytes are INVALID_ARGUMENT there too.
+pub type MessageCheck = fn(&[u8]) -> Result<(), String>;
+
 /// One served method.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct Method {
     /// `/package.Service/Method`.
     pub path: &'static str,
     pub access: Access,
     pub shape: Shape,
+    /// Checks each request message before the service decodes it; `None`
+    /// where the service's own codec reports bad bytes as
+    /// INVALID_ARGUMENT (ours).
+    pub check: Option<MessageCheck>,
 }
 
 impl Method {
@@ -47,7 +56,28 @@ const fn method(path: &'static str, access: Access, shape: Shape) -> Method {
         path,
         access,
         shape,
+        check: None,
     }
+}
+
+/// A method of a service whose codec is not ours: its messages are decoded
+/// once beforehand to check them.
+const fn checked(path: &'static str, shape: Shape, check: MessageCheck) -> Method {
+    Method {
+        path,
+        access: Open,
+        shape,
+        check: Some(check),
+    }
+}
+
+/// A [`MessageCheck`] that decodes the bytes as `M`.
+fn decodes_as<M: prost::Message + Default>(bytes: &[u8]) -> Result<(), String> {
+    M::decode(bytes).map(drop).map_err(|error| {
+        let full = std::any::type_name::<M>();
+        let name = full.rsplit("::").next().unwrap_or(full);
+        format!("malformed {name} message: {error}")
+    })
 }
 
 use Access::{Open, Role as Needs};
@@ -101,17 +131,25 @@ pub const METHODS: &[Method] = &[
         WRITER,
         Unary,
     ),
-    method("/grpc.health.v1.Health/Check", Open, Unary),
-    method("/grpc.health.v1.Health/Watch", Open, Unary),
-    method(
-        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
-        Open,
-        Streaming,
+    checked(
+        "/grpc.health.v1.Health/Check",
+        Unary,
+        decodes_as::<tonic_health::pb::HealthCheckRequest>,
     ),
-    method(
-        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
-        Open,
+    checked(
+        "/grpc.health.v1.Health/Watch",
+        Unary,
+        decodes_as::<tonic_health::pb::HealthCheckRequest>,
+    ),
+    checked(
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
         Streaming,
+        decodes_as::<tonic_reflection::pb::v1::ServerReflectionRequest>,
+    ),
+    checked(
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        Streaming,
+        decodes_as::<tonic_reflection::pb::v1alpha::ServerReflectionRequest>,
     ),
 ];
 

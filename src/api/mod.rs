@@ -4,6 +4,7 @@
 
 mod admission;
 mod auth;
+mod body;
 mod codec;
 mod connection;
 mod convert;

@@ -238,6 +238,32 @@ async fn malformed_wire_input_is_invalid_argument_with_a_reason() {
         .grpc();
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     assert!(status.message().contains("name"), "{}", status.message());
+
+    // Health and reflection, whose codecs are not ours, say the same.
+    for path in [
+        "/grpc.health.v1.Health/Check",
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+    ] {
+        for (what, body) in [
+            ("wire type 7", frame(&[0x0f, 0x01])),
+            (
+                "a truncated frame",
+                Bytes::from_static(&[0, 0, 0, 0, 9, 0x0a]),
+            ),
+        ] {
+            let status = raw
+                .call(grpc_request(path).body(()).unwrap(), body)
+                .await
+                .grpc();
+            assert_eq!(
+                status.code(),
+                Code::InvalidArgument,
+                "{path}, {what}: {status:?}"
+            );
+            assert!(status.message().contains("malformed"), "{path}: {status:?}");
+        }
+    }
     assert_eq!(server.engine.snapshot().len(), 1);
     server.stop().await;
 }
