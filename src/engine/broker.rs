@@ -512,3 +512,26 @@ fn summarize(seekers: &[Seeker<'_>], assignment: &Assignment, leads: bool) -> As
     summary.max_supporter_load = load.values().copied().max().unwrap_or(0);
     summary
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::School;
+    use crate::engine::{Engine, EngineConfig};
+
+    #[test]
+    fn too_many_schools_are_refused_in_the_words_of_the_operation() {
+        let schools: Vec<School> = (0..limits::MAX_SEEKERS + 1)
+            .map(|i| School::plain(&format!("s{i:05}")))
+            .collect();
+        let engine = Engine::with_schools(EngineConfig::default(), schools).unwrap();
+        let everyone = SeekerSelection::Filter(SeekerFilter::default());
+        for run in ["a brokerage run", "group formation"] {
+            let error = select_seekers(&engine.snapshot(), &everyone, run).unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                format!("{run} takes at most 10000 schools, got 10001")
+            );
+        }
+    }
+}
