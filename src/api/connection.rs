@@ -113,6 +113,21 @@ struct Connection {
 }
 
 impl Connection {
+    fn new(id: u64, peer: SocketAddr, opened_offset_ms: u64) -> Connection {
+        Connection {
+            id,
+            peer,
+            opened: Instant::now(),
+            opened_offset_ms,
+            bytes_read: AtomicU64::new(0),
+            calls: AtomicU32::new(0),
+            last_active_ms: AtomicU64::new(0),
+            closing: AtomicBool::new(false),
+            reader: AtomicWaker::new(),
+            gone: Notify::new(),
+        }
+    }
+
     fn is_closing(&self) -> bool {
         self.closing.load(Ordering::Acquire)
     }
@@ -403,18 +418,11 @@ async fn accept_loop(
         // Without it, Nagle's algorithm holds back the tail of a response
         // until the client's delayed ACK, 40 ms later.
         let _ = stream.set_nodelay(true);
-        let connection = Arc::new(Connection {
-            id: registry.next_id.fetch_add(1, Ordering::Relaxed),
+        let connection = Arc::new(Connection::new(
+            registry.next_id.fetch_add(1, Ordering::Relaxed),
             peer,
-            opened: Instant::now(),
-            opened_offset_ms: started.elapsed().as_millis() as u64,
-            bytes_read: AtomicU64::new(0),
-            calls: AtomicU32::new(0),
-            last_active_ms: AtomicU64::new(0),
-            closing: AtomicBool::new(false),
-            reader: AtomicWaker::new(),
-            gone: Notify::new(),
-        });
+            started.elapsed().as_millis() as u64,
+        ));
         if let Ok(mut map) = registry.connections.lock() {
             map.insert(connection.id, Arc::downgrade(&connection));
         }
@@ -440,16 +448,8 @@ mod tests {
 
     fn connection(opened: Instant) -> Connection {
         Connection {
-            id: 0,
-            peer: "127.0.0.1:1".parse().unwrap(),
             opened,
-            opened_offset_ms: 0,
-            bytes_read: AtomicU64::new(0),
-            calls: AtomicU32::new(0),
-            last_active_ms: AtomicU64::new(0),
-            closing: AtomicBool::new(false),
-            reader: AtomicWaker::new(),
-            gone: Notify::new(),
+            ..Connection::new(0, "127.0.0.1:1".parse().unwrap(), 0)
         }
     }
 

@@ -9,15 +9,7 @@ use partnermatch::engine::{Engine, EngineConfig};
 use tonic::Code;
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::common::{TestServer, school, school_proto};
-
-fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
-}
+use crate::common::{TestServer, school, school_proto, with_token};
 
 #[tokio::test]
 async fn each_role_may_call_what_it_should_and_no_more() {

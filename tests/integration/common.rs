@@ -250,3 +250,12 @@ pub fn assert_invalid_field(status: &tonic::Status, field: &str) {
         "BadRequest {details:?} does not name {field}"
     );
 }
+
+/// `message` with `authorization: Bearer <token>` metadata.
+pub fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}

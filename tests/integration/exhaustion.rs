@@ -12,19 +12,11 @@ use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tonic::Code;
 
-use crate::common::{TestServer, match_request, school, school_proto};
+use crate::common::{TestServer, match_request, school, school_proto, with_token};
 use crate::wire::{RawConnection, answer, framed, grpc_request};
 
 const MATCH: &str = "/partnermatch.v1.PartnerMatcher/Match";
 const IMPORT: &str = "/partnermatch.v1.SchoolRegistry/ImportSchools";
-
-fn bearer<T>(message: T, token: &str) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
-}
 
 /// A server over a few schools with one token per role given, and options.
 async fn server_with_tokens(lines: &[&str], options: ServeOptions) -> TestServer {
@@ -75,7 +67,7 @@ async fn streams_that_never_send_a_body_hold_no_slot() {
     let mut matcher = server.matcher().await;
     for token in [&other, &attacker] {
         matcher
-            .r#match(bearer(match_request("a", pb::MatchMode::Peer), token))
+            .r#match(with_token(match_request("a", pb::MatchMode::Peer), token))
             .await
             .expect("served while 120 streams wait for their bodies");
     }
@@ -129,7 +121,7 @@ async fn one_token_cannot_hold_more_than_its_share() {
     // Another token is served meanwhile.
     let mut matcher = server.matcher().await;
     matcher
-        .r#match(bearer(match_request("a", pb::MatchMode::Peer), &other))
+        .r#match(with_token(match_request("a", pb::MatchMode::Peer), &other))
         .await
         .expect("another token is served");
     // The stalled imports end with the body timeout, having applied nothing.
