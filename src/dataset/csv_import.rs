@@ -66,19 +66,19 @@ pub enum CsvImportError {
         path: String,
         source: std::io::Error,
     },
-    #[error("the header has no {0} column (required)")]
+    #[error("line 1: the header has no {0} column (required)")]
     MissingColumn(&'static str),
     #[error("the file is empty: it needs a header line, then one row per school")]
     Empty,
     #[error(
-        "the header has a {name} column twice (columns {first} and {second}); which one holds the data?"
+        "line 1: the header has a {name} column twice (columns {first} and {second}); which one holds the data?"
     )]
     DuplicateColumn {
         name: String,
         first: usize,
         second: usize,
     },
-    #[error("the file has a header but no rows of schools")]
+    #[error("the file has a header (line 1) but no rows of schools")]
     NoRows,
     #[error(
         "the file has more than {0} rows of schools, the most one import takes; split it into several files"
@@ -496,7 +496,7 @@ mod tests {
         let missing = read_csv("school_number,name,latitude,longitude\n".as_bytes()).unwrap_err();
         assert_eq!(
             missing.to_string(),
-            "the header has no phase column (required)"
+            "line 1: the header has no phase column (required)"
         );
     }
 
@@ -513,12 +513,12 @@ mod tests {
         let error = |text: &str| read_csv(text.as_bytes()).unwrap_err().to_string();
         assert_eq!(
             error("id,name,phase,latitude,longitude\n"),
-            "the file has a header but no rows of schools"
+            "the file has a header (line 1) but no rows of schools"
         );
         assert!(error("").contains("the file is empty"));
         assert_eq!(
             error("id,name,phase,Name,latitude,longitude\nx,a,primary,b,51,-3\n"),
-            "the header has a name column twice (columns 2 and 4); which one holds the data?"
+            "line 1: the header has a name column twice (columns 2 and 4); which one holds the data?"
         );
     }
 

@@ -580,3 +580,41 @@ async fn abandoned_imports_are_logged_and_bad_entries_cost_no_memory() {
         "{log:#?}"
     );
 }
+
+/// A CSV that cannot be imported as a whole stops start-up saying why,
+/// with the line where it can: a header without rows, a column twice.
+#[test]
+fn a_csv_wrong_as_a_whole_is_a_clear_start_up_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for (content, expected) in [
+        (
+            "school_number,name,phase,latitude,longitude\n",
+            "the file has a header (line 1) but no rows of schools",
+        ),
+        (
+            "school_number,name,phase,Name,latitude,longitude\n1,a,primary,b,51.5,-3.2\n",
+            "line 1: the header has a name column twice (columns 2 and 4)",
+        ),
+        ("", "the file is empty"),
+    ] {
+        let csv = dir.path().join("schools.csv");
+        std::fs::write(&csv, content).unwrap();
+        let output = binary()
+            .args([
+                "serve",
+                "--no-auth",
+                "--listen",
+                "127.0.0.1:0",
+                "--db",
+                ":memory:",
+            ])
+            .arg("--data")
+            .arg(&csv)
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{expected:?} in {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
