@@ -48,6 +48,10 @@ pub struct AdmissionLimits {
     pub max_message_bytes: usize,
 }
 
+/// How much sooner than the transport's timer ours ends a call at the
+/// client's deadline.
+const TRANSPORT_TIMER_LEAD: Duration = Duration::from_millis(5);
+
 #[derive(Debug)]
 struct Shared {
     limits: AdmissionLimits,
@@ -179,7 +183,15 @@ where
         let budget = call.client_timeout.map_or(limits.request_timeout, |asked| {
             asked.min(limits.request_timeout)
         });
-        let deadline = call.started + budget;
+        // tonic's transport also ends a call at the client's grpc-timeout,
+        // answering CANCELLED, and its clock started a moment before ours:
+        // ours must run out first, so the answer is DEADLINE_EXCEEDED.
+        let deadline = match call.client_timeout {
+            Some(asked) if asked <= limits.request_timeout => {
+                call.started + asked.saturating_sub(TRANSPORT_TIMER_LEAD)
+            }
+            _ => call.started + budget,
+        };
         let client = request
             .extensions()
             .get::<Principal>()
@@ -253,5 +265,95 @@ where
                 None => response,
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::methods;
+
+    /// An inner service that answers OK after `delay`.
+    #[derive(Clone)]
+    struct Slow(Duration);
+
+    impl Service<http::Request<Body>> for Slow {
+        type Response = http::Response<Body>;
+        type Error = Infallible;
+        type Future = crate::api::Answer;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: http::Request<Body>) -> Self::Future {
+            let delay = self.0;
+            Box::pin(async move {
+                tokio::time::sleep(delay).await;
+                Ok(Status::ok("").into_http())
+            })
+        }
+    }
+
+    fn grpc_status(response: &http::Response<Body>) -> i32 {
+        response.headers()["grpc-status"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    /// A call to `path` with an empty message, as the protocol layer
+    /// passes it on.
+    fn request(path: &str, client_timeout: Option<Duration>) -> http::Request<Body> {
+        let mut request = http::Request::builder()
+            .uri(path)
+            .body(Body::new(http_body_util::Full::new(
+                bytes::Bytes::from_static(&[0, 0, 0, 0, 0]),
+            )))
+            .unwrap();
+        request.extensions_mut().insert(Call {
+            method: methods::lookup(path).unwrap(),
+            started: Instant::now(),
+            client_timeout,
+        });
+        request
+    }
+
+    fn limits(max_in_flight: usize) -> AdmissionLimits {
+        AdmissionLimits {
+            max_in_flight,
+            max_in_flight_per_client: max_in_flight,
+            request_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(1),
+            max_message_bytes: 1024,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_clients_shorter_deadline_wins_and_overload_is_shed() {
+        let layer = AdmissionLayer::new(limits(1), Arc::default());
+        let mut service = layer.layer(Slow(Duration::from_millis(300)));
+        let match_path = "/partnermatch.v1.PartnerMatcher/Match";
+        let started = Instant::now();
+        let answer = service
+            .call(request(match_path, Some(Duration::from_millis(30))))
+            .await
+            .unwrap();
+        assert_eq!(grpc_status(&answer), tonic::Code::DeadlineExceeded as i32);
+        assert!(started.elapsed() < Duration::from_millis(200));
+
+        // One slot: a second API call while the first runs is shed, a
+        // health check is not.
+        let running = tokio::spawn(service.call(request(match_path, None)));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let shed = service.call(request(match_path, None)).await.unwrap();
+        assert_eq!(grpc_status(&shed), tonic::Code::ResourceExhausted as i32);
+        let health = service
+            .call(request("/grpc.health.v1.Health/Check", None))
+            .await
+            .unwrap();
+        assert_eq!(grpc_status(&health), tonic::Code::Ok as i32);
+        assert_eq!(grpc_status(&running.await.unwrap().unwrap()), 0);
     }
 }
