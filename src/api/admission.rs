@@ -22,13 +22,11 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::Status;
 use tonic::body::Body;
-use tower_layer::Layer;
 use tower_service::Service;
 
 use super::auth::Principal;
@@ -36,6 +34,7 @@ use super::body::{BodyProblem, answer_problem, first_message, read_unary};
 use super::methods::Shape;
 use super::metrics::Metrics;
 use super::protocol::Call;
+use super::step::{Answer, Step, answer_now};
 
 /// How calls are admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,14 +110,15 @@ impl Shared {
     }
 }
 
+/// Admission, as a [`Step`].
 #[derive(Debug, Clone)]
-pub struct AdmissionLayer {
+pub struct Admission {
     shared: Arc<Shared>,
 }
 
-impl AdmissionLayer {
-    pub fn new(limits: AdmissionLimits, metrics: Arc<Metrics>) -> AdmissionLayer {
-        AdmissionLayer {
+impl Admission {
+    pub fn new(limits: AdmissionLimits, metrics: Arc<Metrics>) -> Admission {
+        Admission {
             shared: Arc::new(Shared {
                 limits,
                 permits: Arc::new(Semaphore::new(limits.max_in_flight)),
@@ -129,27 +129,6 @@ impl AdmissionLayer {
     }
 }
 
-impl<S> Layer<S> for AdmissionLayer {
-    type Service = Admission<S>;
-
-    fn layer(&self, inner: S) -> Admission<S> {
-        Admission {
-            inner,
-            shared: Arc::clone(&self.shared),
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Admission<S> {
-    inner: S,
-    shared: Arc<Shared>,
-}
-
-fn answer(status: Status) -> super::Answer {
-    Box::pin(std::future::ready(Ok(status.into_http())))
-}
-
 fn deadline_exceeded(budget: Duration, what: &str) -> Status {
     Status::deadline_exceeded(format!(
         "deadline of {} ms exceeded {what}",
@@ -157,26 +136,17 @@ fn deadline_exceeded(budget: Duration, what: &str) -> Status {
     ))
 }
 
-impl<S> Service<http::Request<Body>> for Admission<S>
-where
-    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = http::Response<Body>;
-    type Error = Infallible;
-    type Future = super::Answer;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+impl Step for Admission {
+    fn call<S>(&self, request: http::Request<Body>, mut next: S) -> Answer
+    where
+        S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+            + Send
+            + 'static,
+        S::Future: Send + 'static,
+    {
         // Fails closed: the protocol layer tags every call it lets through.
         let Some(call) = request.extensions().get::<Call>().copied() else {
-            return answer(Status::unimplemented("unknown method"));
+            return answer_now(Status::unimplemented("unknown method").into_http());
         };
         let shared = Arc::clone(&self.shared);
         let limits = shared.limits;
@@ -197,7 +167,6 @@ where
             .get::<Principal>()
             .copied()
             .unwrap_or(Principal::Address(None));
-        let mut ready = super::take_ready(&mut self.inner);
         Box::pin(async move {
             // The request first, for every method (health and reflection
             // too, but they take no slot).
@@ -255,7 +224,7 @@ where
                     }
                 }
             };
-            let response = match tokio::time::timeout_at(deadline.into(), ready.call(request)).await
+            let response = match tokio::time::timeout_at(deadline.into(), next.call(request)).await
             {
                 Ok(answer) => answer?,
                 Err(_) => deadline_exceeded(budget, "").into_http(),
@@ -272,6 +241,9 @@ where
 mod tests {
     use super::*;
     use crate::api::methods;
+    use crate::api::step::StepLayer;
+    use std::task::{Context, Poll};
+    use tower_layer::Layer;
 
     /// An inner service that answers OK after `delay`.
     #[derive(Clone)]
@@ -280,7 +252,7 @@ mod tests {
     impl Service<http::Request<Body>> for Slow {
         type Response = http::Response<Body>;
         type Error = Infallible;
-        type Future = crate::api::Answer;
+        type Future = Answer;
 
         fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
             Poll::Ready(Ok(()))
@@ -332,7 +304,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_clients_shorter_deadline_wins_and_overload_is_shed() {
-        let layer = AdmissionLayer::new(limits(1), Arc::default());
+        let layer = StepLayer(Admission::new(limits(1), Arc::default()));
         let mut service = layer.layer(Slow(Duration::from_millis(300)));
         let match_path = "/partnermatch.v1.PartnerMatcher/Match";
         let started = Instant::now();

@@ -20,7 +20,6 @@
 use std::convert::Infallible;
 use std::fmt;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -29,11 +28,11 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tonic::Status;
 use tonic::body::Body;
-use tower_layer::Layer;
 use tower_service::Service;
 
 use super::methods::Access;
 use super::protocol::Call;
+use super::step::{Answer, Step, answer_now, hand_on};
 
 /// What a token may do; each role can do everything the one before can.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -174,31 +173,14 @@ impl Principal {
 /// Checks the `authorization` metadata of every call; `None` lets all
 /// calls through (auth turned off by an explicit flag).
 #[derive(Debug, Clone)]
-pub struct AuthLayer {
+pub struct Auth {
     tokens: Option<Arc<Tokens>>,
 }
 
-impl AuthLayer {
-    pub fn new(tokens: Option<Arc<Tokens>>) -> AuthLayer {
-        AuthLayer { tokens }
+impl Auth {
+    pub fn new(tokens: Option<Arc<Tokens>>) -> Auth {
+        Auth { tokens }
     }
-}
-
-impl<S> Layer<S> for AuthLayer {
-    type Service = Auth<S>;
-
-    fn layer(&self, inner: S) -> Auth<S> {
-        Auth {
-            inner,
-            tokens: self.tokens.clone(),
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Auth<S> {
-    inner: S,
-    tokens: Option<Arc<Tokens>>,
 }
 
 /// The caller's principal, or why the call is refused.
@@ -234,29 +216,20 @@ fn authorise(tokens: &Tokens, request: &http::Request<Body>) -> Result<Option<Pr
     Ok(Some(principal))
 }
 
-impl<S> Service<http::Request<Body>> for Auth<S>
-where
-    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = http::Response<Body>;
-    type Error = Infallible;
-    type Future = super::Answer;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
+impl Step for Auth {
+    fn call<S>(&self, mut request: http::Request<Body>, next: S) -> Answer
+    where
+        S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+            + Send
+            + 'static,
+        S::Future: Send + 'static,
+    {
         let principal = match &self.tokens {
             Some(tokens) => match authorise(tokens, &request) {
                 Ok(principal) => principal,
                 Err(status) => {
                     tracing::info!(path = request.uri().path(), code = ?status.code(), "refused");
-                    return Box::pin(std::future::ready(Ok(status.into_http())));
+                    return answer_now(status.into_http());
                 }
             },
             None => Some(Principal::address(&request)),
@@ -264,8 +237,7 @@ where
         if let Some(principal) = principal {
             request.extensions_mut().insert(principal);
         }
-        let mut ready = super::take_ready(&mut self.inner);
-        Box::pin(async move { ready.call(request).await })
+        hand_on(request, next)
     }
 }
 

@@ -15,7 +15,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tonic::body::Body;
-use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::engine::Engine;
@@ -23,6 +22,7 @@ use crate::engine::Engine;
 use super::connection::CallOnConnection;
 use super::methods;
 use super::protocol::{at_deadline, parse_grpc_timeout};
+use super::step::{Answer, Step};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
@@ -165,32 +165,16 @@ pub fn metrics_router(engine: Arc<Engine>, metrics: Arc<Metrics>) -> axum::Route
 /// (so an idle-connection timeout never cuts a call short). A call whose
 /// client goes away first (a reset stream, a closed connection) is counted
 /// CANCELLED, or DEADLINE_EXCEEDED once the client's deadline has passed.
+/// Counting, as a [`Step`].
 #[derive(Debug, Clone)]
-pub struct MetricsLayer {
+pub struct Measure {
     metrics: Arc<Metrics>,
 }
 
-impl MetricsLayer {
-    pub fn new(metrics: Arc<Metrics>) -> MetricsLayer {
-        MetricsLayer { metrics }
+impl Measure {
+    pub fn new(metrics: Arc<Metrics>) -> Measure {
+        Measure { metrics }
     }
-}
-
-impl<S> Layer<S> for MetricsLayer {
-    type Service = Measured<S>;
-
-    fn layer(&self, inner: S) -> Measured<S> {
-        Measured {
-            inner,
-            metrics: Arc::clone(&self.metrics),
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Measured<S> {
-    inner: S,
-    metrics: Arc<Metrics>,
 }
 
 /// One call being watched: counted exactly once, when it ends.
@@ -282,23 +266,14 @@ impl http_body::Body for ObservedBody {
     }
 }
 
-impl<S> Service<http::Request<Body>> for Measured<S>
-where
-    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = http::Response<Body>;
-    type Error = Infallible;
-    type Future = super::Answer;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+impl Step for Measure {
+    fn call<S>(&self, request: http::Request<Body>, mut next: S) -> Answer
+    where
+        S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+            + Send
+            + 'static,
+        S::Future: Send + 'static,
+    {
         let started = Instant::now();
         let rpc = methods::lookup(request.uri().path())
             .map_or("unknown", |method| method.path.trim_start_matches('/'));
@@ -316,9 +291,8 @@ where
             counted: false,
             _busy: CallOnConnection::start(&request),
         };
-        let mut ready = super::take_ready(&mut self.inner);
         Box::pin(async move {
-            let response = ready.call(request).await?;
+            let response = next.call(request).await?;
             // An answer with its status in the headers (every refusal and
             // error answered at once) is complete.
             if let Some(code) = grpc_status(response.headers()) {

@@ -16,6 +16,7 @@ mod partnerships;
 mod protocol;
 mod registry;
 mod server;
+mod step;
 
 use std::sync::Arc;
 
@@ -59,20 +60,4 @@ where
         .await
         .map_err(|join| tonic::Status::internal(format!("write task failed: {join}")))?
         .map_err(tonic::Status::from)
-}
-
-/// What the tower layers in front of the services answer with.
-type Answer = std::pin::Pin<
-    Box<
-        dyn std::future::Future<
-                Output = Result<http::Response<tonic::body::Body>, std::convert::Infallible>,
-            > + Send,
-    >,
->;
-
-/// Takes the service that was polled ready out of `slot` for one call,
-/// leaving a fresh clone for the next (the usual tower pattern).
-fn take_ready<S: Clone>(slot: &mut S) -> S {
-    let fresh = slot.clone();
-    std::mem::replace(slot, fresh)
 }

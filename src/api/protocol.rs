@@ -8,17 +8,16 @@
 //! asked for). What passes carries a [`Call`] for the layers behind.
 
 use std::convert::Infallible;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tonic::Status;
 use tonic::body::Body;
-use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::domain::quoted;
 
 use super::methods::{self, Method};
+use super::step::{Answer, Step, answer_now, hand_on};
 
 /// What the layers behind this one know about a call.
 #[derive(Debug, Clone, Copy)]
@@ -30,21 +29,9 @@ pub struct Call {
     pub client_timeout: Option<Duration>,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct ProtocolLayer;
-
-impl<S> Layer<S> for ProtocolLayer {
-    type Service = Protocol<S>;
-
-    fn layer(&self, inner: S) -> Protocol<S> {
-        Protocol { inner }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Protocol<S> {
-    inner: S,
-}
+/// The protocol check, as a [`Step`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Protocol;
 
 /// A plain HTTP answer (not a gRPC status): for requests that are not gRPC.
 fn http_refusal(status: http::StatusCode, reason: &str) -> http::Response<Body> {
@@ -162,28 +149,18 @@ pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
     })
 }
 
-impl<S> Service<http::Request<Body>> for Protocol<S>
-where
-    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = http::Response<Body>;
-    type Error = Infallible;
-    type Future = super::Answer;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
+impl Step for Protocol {
+    fn call<S>(&self, mut request: http::Request<Body>, next: S) -> Answer
+    where
+        S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+            + Send
+            + 'static,
+        S::Future: Send + 'static,
+    {
         match check(&request) {
             Ok(call) => {
                 request.extensions_mut().insert(call);
-                let mut ready = super::take_ready(&mut self.inner);
-                Box::pin(async move { ready.call(request).await })
+                hand_on(request, next)
             }
             Err(refusal) => {
                 tracing::info!(
@@ -191,7 +168,7 @@ where
                     http_method = %request.method(),
                     "refused: not a call to a served gRPC method"
                 );
-                Box::pin(std::future::ready(Ok(refusal)))
+                answer_now(refusal)
             }
         }
     }

@@ -15,30 +15,38 @@ use tower_layer::{Identity as NoLayer, Stack};
 
 use crate::engine::Engine;
 
-use super::admission::{AdmissionLayer, AdmissionLimits};
-use super::auth::{AuthLayer, Tokens};
+use super::admission::{Admission, AdmissionLimits};
+use super::auth::{Auth, Tokens};
 use super::connection::{self, ConnectionLimits};
-use super::metrics::{Metrics, MetricsLayer};
+use super::metrics::{Measure, Metrics};
 use super::pb::partner_matcher_server::PartnerMatcherServer;
 use super::pb::partnership_registry_server::PartnershipRegistryServer;
 use super::pb::school_registry_server::SchoolRegistryServer;
-use super::protocol::ProtocolLayer;
+use super::protocol::Protocol;
+use super::step::StepLayer;
 use super::{MatcherService, PartnershipService, RegistryService, pb};
 
 /// The layers in front of every service, outermost first: metrics (every
 /// call is counted, refused ones too), the protocol check (only gRPC calls
 /// to served methods get further), authentication, then admission (so a
 /// refused call takes no slot).
-pub type ApiLayers = Stack<AdmissionLayer, Stack<AuthLayer, Stack<ProtocolLayer, MetricsLayer>>>;
+pub type ApiLayers = Stack<
+    StepLayer<Admission>,
+    Stack<StepLayer<Auth>, Stack<StepLayer<Protocol>, StepLayer<Measure>>>,
+>;
 
 fn api_layers(options: &ServeOptions) -> ApiLayers {
+    let metrics = &options.metrics;
     Stack::new(
-        AdmissionLayer::new(options.admission_limits(), Arc::clone(&options.metrics)),
+        StepLayer(Admission::new(
+            options.admission_limits(),
+            Arc::clone(metrics),
+        )),
         Stack::new(
-            AuthLayer::new(options.tokens.clone()),
+            StepLayer(Auth::new(options.tokens.clone())),
             Stack::new(
-                ProtocolLayer,
-                MetricsLayer::new(Arc::clone(&options.metrics)),
+                StepLayer(Protocol),
+                StepLayer(Measure::new(Arc::clone(metrics))),
             ),
         ),
     )
