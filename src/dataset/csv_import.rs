@@ -1,5 +1,5 @@
 //! Reading schools from CSV, in the format of
-//! `../shared/data/wales/schools.csv` plus optional extra columns.
+//! `data/wales/schools.csv` plus optional extra columns.
 //!
 //! Columns are found by header name (case-insensitive, any order); unknown
 //! columns such as `postcode` are ignored. Required: `school_number` (or

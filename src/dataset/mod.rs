@@ -1,5 +1,5 @@
 //! Where schools come from: the embedded synthetic Wales-like population
-//! (design §6) and CSV files such as `../shared/data/wales/schools.csv`.
+//! (docs/domain.md, "The data") and CSV files such as `data/wales/schools.csv`.
 
 mod csv_import;
 mod synthetic;

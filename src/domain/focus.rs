@@ -1,4 +1,4 @@
-//! Focus areas (design §2) and a compact set of them.
+//! Focus areas (docs/domain.md) and a compact set of them.
 
 use std::fmt;
 

@@ -1,5 +1,5 @@
 //! The vocabulary of school-to-school support: schools, phases, improvement
-//! stages, language media and focus areas (design §2). No gRPC, no I/O.
+//! stages, language media and focus areas (docs/domain.md). No gRPC, no I/O.
 
 mod focus;
 mod geo;

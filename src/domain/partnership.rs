@@ -49,7 +49,7 @@ macro_rules! named {
 }
 
 named! {
-    /// What a partnership is for (design §1).
+    /// What a partnership is for (docs/domain.md).
     PartnershipKind {
         /// A school ahead supports one that needs to improve.
         Support = "support",

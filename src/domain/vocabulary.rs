@@ -98,7 +98,7 @@ impl Stage {
     }
 
     /// How many partnerships a school at this stage can support by default
-    /// (design §2). Unknown stage: 1.
+    /// (docs/domain.md). Unknown stage: 1.
     pub fn default_capacity(stage: Option<Stage>) -> u32 {
         match stage {
             Some(Stage::Green) => 3,

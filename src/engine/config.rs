@@ -83,7 +83,7 @@ impl Weights {
     }
 }
 
-/// The scoring model's curves and scales (design §3).
+/// The scoring model's curves and scales (docs/matching.md).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScoringConfig {
     pub weights: Weights,
@@ -123,7 +123,7 @@ impl Default for ScoringConfig {
     }
 }
 
-/// Weights of the index of challenge (design §2), renormalised over the
+/// Weights of the index of challenge (docs/domain.md), renormalised over the
 /// measures that are known.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ChallengeWeights {
@@ -144,7 +144,7 @@ impl Default for ChallengeWeights {
     }
 }
 
-/// How families of schools are cut (design §2).
+/// How families of schools are cut (docs/domain.md).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FamilyConfig {
     /// Target family size (Welsh families: about 11).

@@ -1,4 +1,4 @@
-//! Families of schools (design §2): schools of the same phase, language
+//! Families of schools (docs/domain.md): schools of the same phase, language
 //! group and size band, ordered by their index of challenge and cut into
 //! families of about the target size. The registry gives each school its
 //! computed family (unless the data gives one); `ComputeFamilies` shows the

@@ -1,4 +1,4 @@
-//! Group formation (design §1): clusters of 6–8 nearby, similar schools
+//! Group formation (docs/domain.md): clusters of 6–8 nearby, similar schools
 //! with no single lead, and federation candidates of 2–6 nearby schools of
 //! compatible phases, small schools first (they gain most from shared
 //! leadership and staff). Each group comes with its cohesion — the mean

@@ -1,4 +1,4 @@
-//! Match: hard filters, scoring and ranking (design §3).
+//! Match: hard filters, scoring and ranking (docs/matching.md).
 //!
 //! Two paths give the same answer. [`top_k`] searches the
 //! [`SearchIndex`](super::index::SearchIndex) best-first: groups of schools
@@ -138,7 +138,7 @@ impl MatchQuery {
     }
 }
 
-/// Whether two schools share a language group (design §1: families split
+/// Whether two schools share a language group (docs/domain.md: families split
 /// English-medium from Welsh-medium); unknown media never exclude.
 fn same_language_group(seeker: &Profile, partner: &Profile) -> bool {
     match (seeker.language, partner.language) {
@@ -299,7 +299,7 @@ impl<'a> Plan<'a> {
             )));
         }
         // Explicit exclusions, and schools already in an active partnership
-        // with the seeker (design §3).
+        // with the seeker (docs/matching.md).
         let mut excluded: Vec<u32> = query
             .exclude_ids
             .iter()
@@ -335,7 +335,7 @@ impl<'a> Plan<'a> {
         })
     }
 
-    /// The hard filters of design §3, except distance (checked by callers):
+    /// The hard filters of docs/matching.md, except distance (checked by callers):
     /// open, the bucket-wide filters, and the per-member ones.
     fn admits(&self, index: u32, partner: &Profile) -> bool {
         partner.open

@@ -20,7 +20,7 @@ use super::families::compute_families;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Node {
     School(SchoolId),
-    /// A family of similar schools (design §2), given or computed.
+    /// A family of similar schools (docs/domain.md), given or computed.
     Family(String),
 }
 
@@ -296,7 +296,7 @@ impl Registry {
     }
 }
 
-/// The index of challenge (design §2): the weighted mean of the known
+/// The index of challenge (docs/domain.md): the weighted mean of the known
 /// measures, weights renormalised over them; `None` if none is known.
 pub fn challenge_index(measures: &ContextMeasures, weights: &ChallengeWeights) -> Option<f64> {
     let pairs = [

@@ -1,4 +1,4 @@
-//! The scoring model (design §3, and issue 5's track record): nine components, each in [0, 1], combined
+//! The scoring model (docs/matching.md, and issue 5's track record): nine components, each in [0, 1], combined
 //! by a weighted mean. Each component is computed once, as a typed detail
 //! that carries its inputs and value; the score is summed from those same
 //! values and the reasons are rendered from them, so the score and its

@@ -1,4 +1,4 @@
-//! The engine knows nothing of gRPC (design §5): no file under `src/domain`,
+//! The engine knows nothing of gRPC (docs/design.md): no file under `src/domain`,
 //! `src/engine` or `src/dataset` names tonic, prost or the API layer.
 
 use std::path::{Path, PathBuf};

@@ -112,13 +112,9 @@ impl TestServer {
     }
 }
 
-/// The shared data directory (`../shared` beside the project).
-pub fn shared_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared")
-}
-
+/// The real Welsh schools in the repository (`data/wales/`, OGL v3).
 pub fn wales_csv() -> PathBuf {
-    shared_dir().join("data/wales/schools.csv")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/wales/schools.csv")
 }
 
 /// Reference point of hand-built populations (central Cardiff).

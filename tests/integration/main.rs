@@ -20,6 +20,7 @@ mod oracle;
 mod partnerships;
 mod ranking;
 mod registry;
+mod standalone;
 mod tls;
 mod validation;
 mod wales;

@@ -1,4 +1,4 @@
-//! Ranking invariants of design §3, on small hand-built populations, through
+//! Ranking invariants of docs/matching.md, on small hand-built populations, through
 //! the real Match RPC:
 //! 1. one stage ahead beats a large gap (all else equal);
 //! 2. nearer beats farther (all else equal); equal score and distance break

@@ -1,4 +1,4 @@
-//! The real Welsh schools (`../shared/data/wales/schools.csv`, OGL v3):
+//! The real Welsh schools (`data/wales/schools.csv`, OGL v3):
 //! 1. every row with coordinates loads (the file has no row without);
 //! 2. each red primary's SUPPORT matches are primaries ahead of it.
 
