@@ -27,7 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Our codec is prost's, but calls undecodable bytes INVALID_ARGUMENT.
     tonic_prost_build::configure()
-        .codec_path("crate::api::codec::WireCodec")
+        .codec_path("crate::codec::WireCodec")
         .compile_fds(descriptors)?;
     Ok(())
 }

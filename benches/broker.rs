@@ -14,9 +14,9 @@
 
 use std::time::Instant;
 
-use partnermatch::dataset::{DEFAULT_SEED, SyntheticConfig, generate};
-use partnermatch::domain::{MatchMode, Stage};
-use partnermatch::engine::{
+use partnermatch_core::dataset::{DEFAULT_SEED, SyntheticConfig, generate};
+use partnermatch_core::domain::{MatchMode, Stage};
+use partnermatch_core::engine::{
     BrokerQuery, Engine, EngineConfig, MatchQuery, SeekerSelection, broker_limits,
 };
 

@@ -14,9 +14,11 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use partnermatch::dataset::{DEFAULT_SEED, SyntheticConfig, SyntheticFocus, generate};
-use partnermatch::domain::MatchMode;
-use partnermatch::engine::{Engine, EngineConfig, MatchOutcome, MatchQuery, Result, SearchStats};
+use partnermatch_core::dataset::{DEFAULT_SEED, SyntheticConfig, SyntheticFocus, generate};
+use partnermatch_core::domain::MatchMode;
+use partnermatch_core::engine::{
+    Engine, EngineConfig, MatchOutcome, MatchQuery, Result, SearchStats,
+};
 
 const DEFAULT_SIZES: [usize; 4] = [1_000, 10_000, 30_000, 100_000];
 const SEEKERS: usize = 512;

@@ -12,9 +12,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use partnermatch::dataset::{DEFAULT_SEED, SyntheticConfig, generate};
-use partnermatch::domain::MatchMode;
-use partnermatch::engine::{Engine, EngineConfig, MatchOutcome, MatchQuery};
+use partnermatch_core::dataset::{DEFAULT_SEED, SyntheticConfig, generate};
+use partnermatch_core::domain::MatchMode;
+use partnermatch_core::engine::{Engine, EngineConfig, MatchOutcome, MatchQuery};
 
 const SIZES: [usize; 4] = [1_000, 10_000, 30_000, 100_000];
 const SEEKERS: usize = 256;

@@ -1,19 +1,69 @@
-//! partnermatch: a school partner-matching engine served over gRPC.
-//!
-//! - [`domain`]: the vocabulary (schools, phases, stages, focus areas).
-//! - [`engine`]: registry graph, scoring and ranking; no gRPC.
-//! - [`dataset`]: the synthetic Wales-like generator and CSV import.
-//! - [`config_file`]: the TOML configuration file under env and flags.
-//! - [`api`]: the tonic services, proto conversion and error mapping.
-//! - [`store`]: durable storage of the registry (SQLite).
-//! - [`report`]: tables, CSV and JSON of the `broker` and `families` commands.
-//! - [`loadgen`]: `partnermatch bench`, a loopback load generator.
+//! partnermatch's gRPC edge: the protos and their generated types, proto ↔
+//! domain conversion with validation, the one mapping of engine errors to
+//! statuses, the three services, the layers in front of them and the server
+//! that hosts them beside health and reflection. The engine
+//! (`partnermatch-core`) knows nothing of any of this; this crate knows
+//! nothing of scoring.
 
-pub mod api;
-pub mod config_file;
-pub mod dataset;
-pub mod domain;
-pub mod engine;
-pub mod loadgen;
-pub mod report;
-pub mod store;
+mod admission;
+mod auth;
+mod body;
+mod codec;
+mod connection;
+mod convert;
+mod error;
+mod matcher;
+pub mod methods;
+mod metrics;
+mod partnerships;
+mod protocol;
+mod registry;
+mod server;
+mod step;
+
+use std::sync::Arc;
+
+// The core's modules under the names the edge has always used for them.
+use partnermatch_core::{dataset, domain, engine};
+
+use crate::engine::{Engine, Error};
+
+pub use auth::{Role, Tokens, new_token, token_hash};
+pub use convert::{
+    PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, match_query_from_proto, school_from_proto, school_to_proto,
+};
+pub use error::status_from_error;
+pub use matcher::MatcherService;
+pub use methods::required_role;
+pub use metrics::{Metrics, metrics_router};
+pub use partnerships::PartnershipService;
+pub use registry::{MAX_IMPORT_MESSAGES, RegistryService};
+pub use server::{
+    ApiLayers, ServeOptions, TlsSettings, default_max_connections, open_files_limit,
+    raise_open_files_limit, router, serve, service,
+};
+
+/// Code generated from `proto/partnermatch/v1/*.proto`.
+pub mod pb {
+    #![allow(clippy::all, missing_docs)]
+    tonic::include_proto!("partnermatch.v1");
+
+    /// Encoded descriptor set of the partnermatch protos, with comments, for
+    /// the reflection service.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        tonic::include_file_descriptor_set!("partnermatch_descriptor");
+}
+
+/// Runs a write off the async workers: a write syncs the database and
+/// rebuilds the snapshot, which takes milliseconds on large registries.
+async fn write_off_workers<T, F>(engine: &Arc<Engine>, write: F) -> Result<T, tonic::Status>
+where
+    T: Send + 'static,
+    F: FnOnce(&Engine) -> Result<T, Error> + Send + 'static,
+{
+    let engine = Arc::clone(engine);
+    tokio::task::spawn_blocking(move || write(&engine))
+        .await
+        .map_err(|join| tonic::Status::internal(format!("write task failed: {join}")))?
+        .map_err(error::status_from_error)
+}

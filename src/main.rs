@@ -9,20 +9,23 @@ use anyhow::{Context, bail};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use partnermatch::api::{
-    Metrics, Role, ServeOptions, TlsSettings, Tokens, metrics_router, new_token,
+use partnermatch::{Metrics, Role, ServeOptions, TlsSettings, Tokens, metrics_router, new_token};
+use partnermatch_core::dataset::{
+    self, DEFAULT_SCHOOLS, DEFAULT_SEED, SyntheticConfig, SyntheticFocus,
 };
-use partnermatch::config_file;
-use partnermatch::dataset::{self, DEFAULT_SCHOOLS, DEFAULT_SEED, SyntheticConfig, SyntheticFocus};
-use partnermatch::domain::School;
-use partnermatch::domain::{MatchMode, Phase, PhaseRelation, Stage};
-use partnermatch::engine::{
+use partnermatch_core::domain::School;
+use partnermatch_core::domain::{MatchMode, Phase, PhaseRelation, Stage};
+use partnermatch_core::engine::{
     BrokerQuery, Engine, EngineConfig, FamilyConfig, MatchQuery, SeekerFilter, SeekerSelection,
     broker_limits, validate_sizes,
 };
-use partnermatch::loadgen::{self, LoadConfig};
-use partnermatch::report::{self, Format};
-use partnermatch::store::SqliteStore;
+use partnermatch_store::SqliteStore;
+
+mod cli;
+
+use cli::config_file;
+use cli::loadgen::{self, LoadConfig};
+use cli::report::{self, Format};
 
 /// Environment variable names, one per flag that can come from the
 /// environment.
@@ -271,8 +274,8 @@ struct DataArgs {
     /// Strengths and needs of the synthetic schools: `realistic` (a few
     /// each, by stage) or `every-area` (every school has all 21 of each:
     /// the heaviest data, for measuring memory and latency).
-    #[arg(long, value_enum, default_value_t = SyntheticFocus::Realistic)]
-    synthetic_focus: SyntheticFocus,
+    #[arg(long, value_enum, default_value_t = FocusData::Realistic)]
+    synthetic_focus: FocusData,
 
     /// Target size of computed families of schools (2–100).
     #[arg(long, default_value_t = FamilyConfig::default().target_size)]
@@ -349,6 +352,15 @@ struct FamiliesArgs {
 
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+}
+
+/// `--synthetic-focus`: which strengths and needs synthetic schools have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum FocusData {
+    /// A few each, by stage.
+    Realistic,
+    /// All 21 of each.
+    EveryArea,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -449,7 +461,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }),
         _ => None,
     };
-    let open_files = partnermatch::api::raise_open_files_limit();
+    let open_files = partnermatch::raise_open_files_limit();
     let engine = Arc::new(open_engine(&args.data)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -476,7 +488,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         let snapshot = engine.snapshot();
         let max_connections = args.max_connections.map_or_else(
-            || partnermatch::api::default_max_connections(open_files),
+            || partnermatch::default_max_connections(open_files),
             |max| max as usize,
         );
         tracing::info!(
@@ -519,7 +531,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             max_streams_per_connection: args.max_streams_per_connection,
             max_calls_per_connection: args.max_calls_per_connection.max(1),
         };
-        partnermatch::api::serve(engine, listener, shutdown_signal(), options).await
+        partnermatch::serve(engine, listener, shutdown_signal(), options).await
     })
 }
 
@@ -562,7 +574,10 @@ fn open_engine(args: &DataArgs) -> anyhow::Result<Engine> {
         let config = SyntheticConfig {
             schools: args.schools,
             seed: args.seed,
-            focus: args.synthetic_focus,
+            focus: match args.synthetic_focus {
+                FocusData::Realistic => SyntheticFocus::Realistic,
+                FocusData::EveryArea => SyntheticFocus::EveryArea,
+            },
         };
         let schools = dataset::generate(config);
         let counts = engine

@@ -16,9 +16,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use libfuzzer_sys::fuzz_target;
-use partnermatch::api::{ApiLayers, ServeOptions, methods};
-use partnermatch::dataset::{SyntheticConfig, generate};
-use partnermatch::engine::{Engine, EngineConfig};
+use partnermatch::{ApiLayers, ServeOptions, methods};
+use partnermatch_core::dataset::{SyntheticConfig, generate};
+use partnermatch_core::engine::{Engine, EngineConfig};
 use tonic::body::Body;
 use tonic::service::Routes;
 use tower_service::Service;
@@ -51,7 +51,7 @@ fn harness() -> &'static Harness {
             ..ServeOptions::default()
         };
         let server = runtime
-            .block_on(partnermatch::api::service(Arc::new(engine), &options))
+            .block_on(partnermatch::service(Arc::new(engine), &options))
             .expect("service");
         Harness { runtime, server }
     })

@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use partnermatch::api::{match_query_from_proto, pb, school_from_proto};
-use partnermatch::engine::ScoringConfig;
+use partnermatch::{match_query_from_proto, pb, school_from_proto};
+use partnermatch_core::engine::ScoringConfig;
 use prost::Message;
 
 fuzz_target!(|data: &[u8]| {

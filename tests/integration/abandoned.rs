@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use h2::Reason;
-use partnermatch::api::{Metrics, ServeOptions, pb};
-use partnermatch::engine::{Engine, EngineConfig};
+use partnermatch::{Metrics, ServeOptions, pb};
+use partnermatch_core::engine::{Engine, EngineConfig};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;

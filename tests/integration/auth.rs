@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use partnermatch::api::{Role, ServeOptions, Tokens, new_token, pb};
-use partnermatch::engine::{Engine, EngineConfig};
+use partnermatch::{Role, ServeOptions, Tokens, new_token, pb};
+use partnermatch_core::engine::{Engine, EngineConfig};
 use tonic::Code;
 use tonic_health::pb::health_client::HealthClient;
 

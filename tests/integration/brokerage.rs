@@ -5,11 +5,11 @@
 
 use std::collections::HashMap;
 
-use partnermatch::api::pb;
-use partnermatch::domain::{
+use partnermatch::pb;
+use partnermatch_core::domain::{
     FocusArea, FocusSet, GeoPoint, LanguageMedium, MatchMode, Phase, PhaseRelation, School, Stage,
 };
-use partnermatch::engine::{
+use partnermatch_core::engine::{
     BrokerQuery, Engine, EngineConfig, MatchQuery, SeekerSelection, brute_force,
 };
 use proptest::prelude::*;

@@ -4,14 +4,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use partnermatch::api::pb;
-use partnermatch::api::pb::partner_matcher_client::PartnerMatcherClient;
-use partnermatch::api::pb::partnership_registry_client::PartnershipRegistryClient;
-use partnermatch::api::pb::school_registry_client::SchoolRegistryClient;
-use partnermatch::domain::{
+use partnermatch::pb;
+use partnermatch::pb::partner_matcher_client::PartnerMatcherClient;
+use partnermatch::pb::partnership_registry_client::PartnershipRegistryClient;
+use partnermatch::pb::school_registry_client::SchoolRegistryClient;
+use partnermatch_core::domain::{
     ContextMeasures, FocusArea, FocusSet, GeoPoint, LanguageMedium, Phase, School, SchoolId, Stage,
 };
-use partnermatch::engine::{Engine, EngineConfig};
+use partnermatch_core::engine::{Engine, EngineConfig};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
@@ -37,19 +37,19 @@ impl TestServer {
     /// A server on the embedded default data (1,500 synthetic schools), as
     /// `partnermatch serve` starts.
     pub async fn with_default_data() -> TestServer {
-        TestServer::start(partnermatch::dataset::generate(
-            partnermatch::dataset::SyntheticConfig::default(),
+        TestServer::start(partnermatch_core::dataset::generate(
+            partnermatch_core::dataset::SyntheticConfig::default(),
         ))
         .await
     }
 
     pub async fn with_engine(engine: Arc<Engine>) -> TestServer {
-        TestServer::with_options(engine, partnermatch::api::ServeOptions::default()).await
+        TestServer::with_options(engine, partnermatch::ServeOptions::default()).await
     }
 
     pub async fn with_options(
         engine: Arc<Engine>,
-        options: partnermatch::api::ServeOptions,
+        options: partnermatch::ServeOptions,
     ) -> TestServer {
         // Bound before the server task starts, so clients can connect at once.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -57,7 +57,7 @@ impl TestServer {
             .expect("bind");
         let address = listener.local_addr().expect("local address");
         let (shutdown, signal) = oneshot::channel::<()>();
-        let handle = tokio::spawn(partnermatch::api::serve(
+        let handle = tokio::spawn(partnermatch::serve(
             Arc::clone(&engine),
             listener,
             async {
@@ -214,13 +214,13 @@ pub fn candidate_ids(response: &pb::MatchResponse) -> Vec<String> {
 
 /// A proto school as a client would send it: only the client's fields.
 pub fn school_proto(school: &School) -> pb::School {
-    let stored = partnermatch::domain::StoredSchool {
+    let stored = partnermatch_core::domain::StoredSchool {
         school: school.clone(),
         challenge_index: None,
         family_id: school.family_id.clone(),
         capacity: 0,
     };
-    partnermatch::api::school_to_proto(&stored)
+    partnermatch::school_to_proto(&stored)
 }
 
 /// Asserts a status has `code` and names `field` in its message and in its

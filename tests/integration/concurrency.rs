@@ -7,16 +7,16 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use partnermatch::api::pb;
-use partnermatch::api::pb::partner_matcher_client::PartnerMatcherClient;
-use partnermatch::dataset::{SyntheticConfig, generate};
-use partnermatch::domain::{MatchMode, Phase, SchoolId, Stage};
-use partnermatch::engine::{Engine, EngineConfig, MatchQuery};
+use partnermatch::pb;
+use partnermatch::pb::partner_matcher_client::PartnerMatcherClient;
+use partnermatch_core::dataset::{SyntheticConfig, generate};
+use partnermatch_core::domain::{MatchMode, Phase, SchoolId, Stage};
+use partnermatch_core::engine::{Engine, EngineConfig, MatchQuery};
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::common::{TestServer, candidate_ids, match_request, school_proto};
 
-fn population(schools: usize, seed: u64) -> Vec<partnermatch::domain::School> {
+fn population(schools: usize, seed: u64) -> Vec<partnermatch_core::domain::School> {
     generate(SyntheticConfig {
         schools,
         seed,

@@ -2,9 +2,9 @@
 //! message converts or is refused with named fields — never a panic — and a
 //! valid school survives the round trip to the wire and back unchanged.
 
-use partnermatch::api::{match_query_from_proto, pb, school_from_proto, school_to_proto};
-use partnermatch::domain::StoredSchool;
-use partnermatch::engine::ScoringConfig;
+use partnermatch::{match_query_from_proto, pb, school_from_proto, school_to_proto};
+use partnermatch_core::domain::StoredSchool;
+use partnermatch_core::engine::ScoringConfig;
 use proptest::prelude::*;
 
 /// Any f64 at all, the awkward ones often.

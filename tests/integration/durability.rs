@@ -11,13 +11,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use partnermatch::api::pb;
-use partnermatch::api::pb::partnership_registry_client::PartnershipRegistryClient;
-use partnermatch::api::pb::school_registry_client::SchoolRegistryClient;
+use partnermatch::pb;
+use partnermatch::pb::partnership_registry_client::PartnershipRegistryClient;
+use partnermatch::pb::school_registry_client::SchoolRegistryClient;
 use tonic::transport::Channel;
 
-use crate::binary::{binary, start_on, stop, total_schools};
 use crate::common::{SchoolExt, school, school_proto, wales_csv};
+use crate::process::{binary, start_on, stop, total_schools};
 
 async fn registry(address: &str) -> SchoolRegistryClient<Channel> {
     SchoolRegistryClient::connect(format!("http://{address}"))
@@ -401,7 +401,7 @@ async fn importing_the_same_csv_twice_changes_nothing() {
     let db = dir.path().join("partnermatch.db");
     let csv = wales_csv();
     let csv = csv.to_str().unwrap();
-    let import_line = |server: &crate::binary::RunningBinary| {
+    let import_line = |server: &crate::process::RunningBinary| {
         server
             .startup_log
             .iter()

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use partnermatch::api::{Metrics, Role, ServeOptions, Tokens, new_token, pb};
-use partnermatch::engine::{Engine, EngineConfig};
+use partnermatch::{Metrics, Role, ServeOptions, Tokens, new_token, pb};
+use partnermatch_core::engine::{Engine, EngineConfig};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tonic::Code;

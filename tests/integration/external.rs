@@ -10,8 +10,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use partnermatch::api::pb;
-use partnermatch::domain::{Phase, Stage};
+use partnermatch::pb;
+use partnermatch_core::domain::{Phase, Stage};
 use serde_json::Value;
 
 use crate::common::{TestServer, candidate_ids, match_request};

@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use partnermatch::api::{Role, ServeOptions, Tokens, methods, new_token, pb, required_role};
-use partnermatch::domain::MAX_REPORTED_VIOLATIONS;
+use partnermatch::{Role, ServeOptions, Tokens, methods, new_token, pb, required_role};
+use partnermatch_core::domain::MAX_REPORTED_VIOLATIONS;
 use prost::Message;
 use tonic::Code;
 use tonic_types::StatusExt;
@@ -498,8 +498,8 @@ async fn every_served_method_has_a_role_and_other_paths_are_refused() {
     let (reader, reader_line) = new_token(Role::Reader);
     let (admin, admin_line) = new_token(Role::Admin);
     let tokens = Tokens::parse([reader_line.as_str(), admin_line.as_str()]).unwrap();
-    let engine = partnermatch::engine::Engine::with_schools(
-        partnermatch::engine::EngineConfig::default(),
+    let engine = partnermatch_core::engine::Engine::with_schools(
+        partnermatch_core::engine::EngineConfig::default(),
         vec![school("a")],
     )
     .unwrap();

@@ -7,9 +7,9 @@ use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use partnermatch::api::{ServeOptions, pb};
-use partnermatch::dataset::{SyntheticConfig, generate};
-use partnermatch::engine::{Engine, EngineConfig};
+use partnermatch::{ServeOptions, pb};
+use partnermatch_core::dataset::{SyntheticConfig, generate};
+use partnermatch_core::engine::{Engine, EngineConfig};
 use tonic::Code;
 use tonic_health::pb::health_client::HealthClient;
 
@@ -164,7 +164,7 @@ async fn http_get(address: std::net::SocketAddr, path: &str) -> String {
 
 #[tokio::test]
 async fn metrics_count_calls_by_rpc_and_code_and_the_registry() {
-    let metrics = Arc::new(partnermatch::api::Metrics::default());
+    let metrics = Arc::new(partnermatch::Metrics::default());
     let engine = Arc::new(
         Engine::with_schools(
             EngineConfig::default(),
@@ -183,7 +183,7 @@ async fn metrics_count_calls_by_rpc_and_code_and_the_registry() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(
-        axum::serve(listener, partnermatch::api::metrics_router(engine, metrics)).into_future(),
+        axum::serve(listener, partnermatch::metrics_router(engine, metrics)).into_future(),
     );
     let mut registry = server.registry().await;
     registry

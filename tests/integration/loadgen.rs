@@ -1,24 +1,39 @@
-//! `partnermatch bench`: drives a real server for a bounded time, reports
-//! Match and the no-op baseline from the same run, and refuses anything but
-//! loopback.
+//! `partnermatch bench`, run as a user runs it: drives a real server for a
+//! bounded time, reports Match and the no-op baseline from the same run,
+//! and refuses anything but loopback and bounded runs.
 
-use std::time::Duration;
-
-use partnermatch::dataset::{SyntheticConfig, generate};
-use partnermatch::loadgen::{LoadConfig, run};
+use partnermatch_core::dataset::{SyntheticConfig, generate};
 
 use crate::common::TestServer;
+use crate::process::binary;
 
-fn config(target: std::net::SocketAddr) -> LoadConfig {
-    LoadConfig {
+/// Runs `partnermatch bench <args>` (off the async workers: the server
+/// under test shares the runtime).
+async fn bench(args: Vec<String>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || binary().arg("bench").args(args).output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn small_run(target: &str) -> Vec<String> {
+    [
+        "--target",
         target,
-        connections: 2,
-        streams: 2,
-        duration: Duration::from_millis(400),
-        warmup: Duration::from_millis(100),
-        seekers: 50,
-        limit: 5,
-    }
+        "--connections",
+        "2",
+        "--streams",
+        "2",
+        "--duration",
+        "0.4",
+        "--warmup",
+        "0.1",
+        "--seekers",
+        "50",
+        "--limit",
+        "5",
+    ]
+    .map(str::to_owned)
+    .to_vec()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -29,36 +44,55 @@ async fn bench_reports_match_and_noop_from_one_run() {
         ..Default::default()
     }))
     .await;
-    let report = run(config(server.address)).await.expect("bench runs");
-    assert_eq!(report.schools, 300);
-    for phase in [&report.matches, &report.noop] {
-        assert!(phase.requests > 0, "{} made requests", phase.rpc);
-        assert_eq!(phase.errors, 0, "{} had errors", phase.rpc);
-        assert!(phase.p50_micros() <= phase.p99_micros());
+    let output = bench(small_run(&server.target())).await;
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    assert!(text.contains("(300 schools)"), "{text}");
+    for rpc in ["Match ", "grpc.health.v1/Check"] {
+        let line = text
+            .lines()
+            .find(|line| line.starts_with(rpc))
+            .unwrap_or_else(|| panic!("no {rpc} line in {text}"));
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        // rpc, requests, errors, req/s, p50, p99, response bytes.
+        let requests: u64 = fields[fields.len() - 6].parse().unwrap();
+        let errors: u64 = fields[fields.len() - 5].parse().unwrap();
+        let p50: u64 = fields[fields.len() - 3].parse().unwrap();
+        let p99: u64 = fields[fields.len() - 2].parse().unwrap();
+        assert!(requests > 0 && errors == 0 && p50 <= p99, "{line}");
     }
-    assert!(report.ratio() > 0.0);
-    let text = report.to_string();
-    assert!(
-        text.contains("Match ") && text.contains("grpc.health.v1/Check"),
-        "{text}"
-    );
     assert!(text.contains("Match ÷ no-op: "), "{text}");
     server.stop().await;
 }
 
 #[tokio::test]
 async fn bench_refuses_other_hosts_and_unbounded_runs() {
-    let remote = config("192.0.2.10:50051".parse().unwrap());
-    let error = run(remote).await.unwrap_err().to_string();
-    assert!(error.contains("loopback"), "{error}");
-
-    let mut long = config("127.0.0.1:1".parse().unwrap());
-    long.duration = Duration::from_secs(301);
-    let error = run(long).await.unwrap_err().to_string();
-    assert!(error.contains("--duration"), "{error}");
-
-    let mut wide = config("127.0.0.1:1".parse().unwrap());
-    wide.streams = 1000;
-    let error = run(wide).await.unwrap_err().to_string();
-    assert!(error.contains("--streams"), "{error}");
+    let refused = |mut args: Vec<String>, flag: &str, value: &str| {
+        let at = args.iter().position(|a| a == flag).unwrap();
+        args[at + 1] = value.to_owned();
+        args
+    };
+    for (args, expected) in [
+        (
+            refused(
+                small_run("192.0.2.10:50051"),
+                "--target",
+                "192.0.2.10:50051",
+            ),
+            "loopback",
+        ),
+        (
+            refused(small_run("127.0.0.1:1"), "--duration", "301"),
+            "--duration",
+        ),
+        (
+            refused(small_run("127.0.0.1:1"), "--streams", "1000"),
+            "--streams",
+        ),
+    ] {
+        let output = bench(args).await;
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{expected} in {stderr}");
+    }
 }

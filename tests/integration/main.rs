@@ -5,7 +5,6 @@
 mod abandoned;
 mod auth;
 mod binary;
-mod boundaries;
 mod brokerage;
 mod common;
 mod concurrency;
@@ -18,6 +17,7 @@ mod limits;
 mod loadgen;
 mod oracle;
 mod partnerships;
+mod process;
 mod ranking;
 mod registry;
 mod standalone;

@@ -5,18 +5,18 @@
 //! populations carry partnerships: active ones (excluded partners, support
 //! places in use) and completed, rated ones (track records).
 
-use partnermatch::domain::{
+use partnermatch_core::domain::{
     ContextMeasures, FocusSet, GeoPoint, ImpactRating, LanguageMedium, MatchMode, Member,
     MemberRole, Partnership, PartnershipId, PartnershipKind, PartnershipStatus, Phase,
     PhaseRelation, Plan, School, SchoolId, Stage,
 };
-use partnermatch::engine::{
+use partnermatch_core::engine::{
     Engine, EngineConfig, InMemory, MatchQuery, Records, Weights, brute_force, top_k,
 };
 use proptest::prelude::*;
 
 fn focus_set(bits: u32) -> FocusSet {
-    partnermatch::domain::FocusArea::ALL
+    partnermatch_core::domain::FocusArea::ALL
         .into_iter()
         .enumerate()
         .filter(|(i, _)| bits & (1 << i) != 0)
@@ -308,11 +308,12 @@ proptest! {
 
 #[test]
 fn fast_path_equals_brute_force_on_the_synthetic_population_and_prunes() {
-    let schools = partnermatch::dataset::generate(partnermatch::dataset::SyntheticConfig {
-        schools: 3000,
-        seed: 11,
-        ..Default::default()
-    });
+    let schools =
+        partnermatch_core::dataset::generate(partnermatch_core::dataset::SyntheticConfig {
+            schools: 3000,
+            seed: 11,
+            ..Default::default()
+        });
     let ids: Vec<String> = schools.iter().map(|s| s.id.to_string()).collect();
     // Every seventh school has a partnership with its neighbour in id order:
     // active, or completed with each rating in turn.
@@ -368,16 +369,18 @@ fn fast_path_equals_brute_force_on_the_synthetic_population_and_prunes() {
 /// returns exactly the oracle's answer.
 #[test]
 fn fast_path_equals_brute_force_when_schools_have_every_area() {
-    let every_area = partnermatch::dataset::generate(partnermatch::dataset::SyntheticConfig {
-        schools: 2000,
-        seed: 12,
-        focus: partnermatch::dataset::SyntheticFocus::EveryArea,
-    });
-    let realistic = partnermatch::dataset::generate(partnermatch::dataset::SyntheticConfig {
-        schools: 2000,
-        seed: 12,
-        ..Default::default()
-    });
+    let every_area =
+        partnermatch_core::dataset::generate(partnermatch_core::dataset::SyntheticConfig {
+            schools: 2000,
+            seed: 12,
+            focus: partnermatch_core::dataset::SyntheticFocus::EveryArea,
+        });
+    let realistic =
+        partnermatch_core::dataset::generate(partnermatch_core::dataset::SyntheticConfig {
+            schools: 2000,
+            seed: 12,
+            ..Default::default()
+        });
     // Half the schools with every area, half as generated.
     let mixed: Vec<School> = every_area
         .iter()
@@ -418,7 +421,7 @@ fn fast_path_equals_brute_force_when_schools_have_every_area() {
 #[test]
 fn a_lead_seekers_record_reaches_partners_without_needs() {
     use crate::common::{SchoolExt, school};
-    use partnermatch::domain::FocusArea;
+    use partnermatch_core::domain::FocusArea;
     let mut schools = vec![
         school("s000")
             .stage(Some(Stage::Green))

@@ -3,9 +3,9 @@
 //! record drives Match (active partners excluded, capacity used, track
 //! record earned).
 
-use partnermatch::api::pb;
-use partnermatch::api::pb::partnership_registry_client::PartnershipRegistryClient;
-use partnermatch::domain::{FocusArea, Phase, Stage};
+use partnermatch::pb;
+use partnermatch::pb::partnership_registry_client::PartnershipRegistryClient;
+use partnermatch_core::domain::{FocusArea, Phase, Stage};
 use tonic::Code;
 use tonic::transport::Channel;
 

@@ -11,8 +11,8 @@
 //! 6. the same request gives the same answer; contributions add up to the
 //!    score; components appear only with explain.
 
-use partnermatch::api::pb;
-use partnermatch::domain::{FocusArea, Phase, Stage};
+use partnermatch::pb;
+use partnermatch_core::domain::{FocusArea, Phase, Stage};
 
 use crate::common::{SchoolExt, TestServer, candidate_ids, match_request, school};
 
@@ -214,11 +214,12 @@ async fn unknown_stage_is_neutral_and_never_excluded() {
 
 #[tokio::test]
 async fn answers_are_deterministic_and_explained_consistently() {
-    let schools = partnermatch::dataset::generate(partnermatch::dataset::SyntheticConfig {
-        schools: 400,
-        seed: 99,
-        ..Default::default()
-    });
+    let schools =
+        partnermatch_core::dataset::generate(partnermatch_core::dataset::SyntheticConfig {
+            schools: 400,
+            seed: 99,
+            ..Default::default()
+        });
     let seeker = schools
         .iter()
         .find(|s| s.stage == Some(Stage::Amber) && s.phase == Phase::Primary && s.open)

@@ -5,13 +5,13 @@
 //! 3. an import stream applies its valid schools and reports each bad one;
 //! 4. a rejected write changes nothing.
 
-use partnermatch::api::pb;
-use partnermatch::domain::{Phase, Stage};
+use partnermatch::pb;
+use partnermatch_core::domain::{Phase, Stage};
 use tonic::Code;
 
 use crate::common::{SchoolExt, TestServer, assert_invalid_field, school, school_proto};
 
-fn upsert(school: &partnermatch::domain::School) -> pb::UpsertSchoolRequest {
+fn upsert(school: &partnermatch_core::domain::School) -> pb::UpsertSchoolRequest {
     pb::UpsertSchoolRequest {
         school: Some(school_proto(school)),
     }
@@ -155,7 +155,7 @@ async fn families_are_computed_kept_when_given_and_listed() {
     let mut batch: Vec<_> = (0..8)
         .map(|i| {
             let mut s = school(&format!("f{i}"));
-            s.language_medium = Some(partnermatch::domain::LanguageMedium::Welsh);
+            s.language_medium = Some(partnermatch_core::domain::LanguageMedium::Welsh);
             s.context.fsm_percent = Some(10.0 + f64::from(i));
             s
         })

@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
-use partnermatch::api::pb::school_registry_client::SchoolRegistryClient;
-use partnermatch::api::{ServeOptions, TlsSettings, pb};
-use partnermatch::engine::{Engine, EngineConfig};
+use partnermatch::pb::school_registry_client::SchoolRegistryClient;
+use partnermatch::{ServeOptions, TlsSettings, pb};
+use partnermatch_core::engine::{Engine, EngineConfig};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 

@@ -2,8 +2,8 @@
 //! message and in a BadRequest detail) and changes nothing; unknown ids get
 //! NOT_FOUND; impossible requests FAILED_PRECONDITION.
 
-use partnermatch::api::pb;
-use partnermatch::domain::Stage;
+use partnermatch::pb;
+use partnermatch_core::domain::Stage;
 use tonic::Code;
 
 use crate::common::{

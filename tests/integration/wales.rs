@@ -2,9 +2,9 @@
 //! 1. every row with coordinates loads (the file has no row without);
 //! 2. each red primary's SUPPORT matches are primaries ahead of it.
 
-use partnermatch::api::pb;
-use partnermatch::dataset::read_csv_path;
-use partnermatch::domain::{Phase, Stage};
+use partnermatch::pb;
+use partnermatch_core::dataset::read_csv_path;
+use partnermatch_core::domain::{Phase, Stage};
 
 use crate::common::{TestServer, match_request, wales_csv};
 

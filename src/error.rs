@@ -3,11 +3,24 @@
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
+use crate::domain::Violations;
 use crate::engine::Error;
 
-impl From<Error> for Status {
-    fn from(error: Error) -> Status {
-        status_from_error(error)
+/// INVALID_ARGUMENT naming each violated field.
+pub(crate) fn invalid(violations: Violations) -> Status {
+    status_from_error(Error::Invalid(violations))
+}
+
+/// Engine results as the services answer them: `engine_call().or_status()?`
+/// (the orphan rule keeps a `From<engine::Error> for Status` out of this
+/// crate, as neither type is ours).
+pub(crate) trait OrStatus<T> {
+    fn or_status(self) -> Result<T, Status>;
+}
+
+impl<T> OrStatus<T> for Result<T, Error> {
+    fn or_status(self) -> Result<T, Status> {
+        self.map_err(status_from_error)
     }
 }
 

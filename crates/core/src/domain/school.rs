@@ -196,18 +196,17 @@ impl School {
     }
 }
 
-#[cfg(test)]
 impl School {
-    /// An open primary school near Cardiff with every optional field
-    /// unknown, for unit tests to change what they are about.
-    pub(crate) fn plain(id: &str) -> School {
+    /// An open school with its required fields and every optional one
+    /// unknown (no stage, medium, size, context, areas, capacity or area).
+    pub fn new(id: SchoolId, name: impl Into<String>, phase: Phase, location: GeoPoint) -> School {
         School {
-            id: SchoolId::parse(id).expect("test id"),
-            name: format!("School {id}"),
-            phase: Phase::Primary,
+            id,
+            name: name.into(),
+            phase,
             stage: None,
             language_medium: None,
-            location: GeoPoint::new(51.5, -3.2),
+            location,
             local_authority: String::new(),
             consortium: String::new(),
             pupils: None,
@@ -219,6 +218,20 @@ impl School {
             religious_character: String::new(),
             open: true,
         }
+    }
+}
+
+#[cfg(test)]
+impl School {
+    /// An open primary school near Cardiff with every optional field
+    /// unknown, for unit tests to change what they are about.
+    pub(crate) fn plain(id: &str) -> School {
+        School::new(
+            SchoolId::parse(id).expect("test id"),
+            format!("School {id}"),
+            Phase::Primary,
+            GeoPoint::new(51.5, -3.2),
+        )
     }
 }
 

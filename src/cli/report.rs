@@ -6,8 +6,8 @@ use std::io::{self, Write};
 
 use serde_json::json;
 
-use crate::domain::printable;
-use crate::engine::{AssignmentSummary, BrokerOutcome, FamiliesReport};
+use partnermatch_core::domain::printable;
+use partnermatch_core::engine::{AssignmentSummary, BrokerOutcome, FamiliesReport};
 
 /// Output formats of the reporting commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

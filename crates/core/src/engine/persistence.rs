@@ -1,7 +1,7 @@
 //! Where writes go before they are acknowledged. The engine hands every
 //! accepted change to a [`Persistence`] first and applies it to the registry
 //! only when that succeeded, so a failed write changes nothing, in memory or
-//! on disk. The engine knows no storage format; `crate::store` implements
+//! on disk. The engine knows no storage format; `partnermatch-store` implements
 //! this trait on SQLite.
 
 use crate::domain::{Partnership, School};

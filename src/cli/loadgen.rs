@@ -27,8 +27,8 @@ use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 
-use crate::api::pb;
-use crate::api::pb::school_registry_client::SchoolRegistryClient;
+use partnermatch::pb;
+use partnermatch::pb::school_registry_client::SchoolRegistryClient;
 
 /// Upper bounds that keep a run from turning into a flood.
 pub mod limits {

@@ -32,7 +32,7 @@ pub struct SyntheticConfig {
 }
 
 /// Which strengths and needs the synthetic schools have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SyntheticFocus {
     /// A few each, by stage: strong schools more strengths, weak ones more
     /// needs.

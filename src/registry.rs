@@ -14,6 +14,7 @@ use super::convert::{
     encode_page_token, optional_phase, optional_stage, page_request, page_scope, phase_to_proto,
     school_from_proto, school_to_proto,
 };
+use super::error::{OrStatus, invalid, status_from_error};
 use super::metrics::Metrics;
 use super::pb;
 use super::pb::school_registry_server::SchoolRegistry;
@@ -130,7 +131,7 @@ fn parse_id(field: &str, id: &str) -> Result<SchoolId, Status> {
     SchoolId::parse(id).map_err(|problem| {
         let mut v = Violations::new();
         v.push(field, problem);
-        Error::Invalid(v).into()
+        invalid(v)
     })
 }
 
@@ -141,7 +142,7 @@ impl SchoolRegistry for RegistryService {
         request: Request<pb::UpsertSchoolRequest>,
     ) -> Result<Response<pb::UpsertSchoolResponse>, Status> {
         let pb::UpsertSchoolRequest { school } = request.into_inner();
-        let school = required_school(school).map_err(Error::Invalid)?;
+        let school = required_school(school).map_err(invalid)?;
         let upserted = self.write(move |engine| engine.upsert(school)).await?;
         tracing::debug!(id = %upserted.school.school.id, created = upserted.created, "upserted school");
         Ok(Response::new(pb::UpsertSchoolResponse {
@@ -156,7 +157,7 @@ impl SchoolRegistry for RegistryService {
     ) -> Result<Response<pb::School>, Status> {
         let pb::GetSchoolRequest { id } = request.into_inner();
         let id = parse_id("id", &id)?;
-        let stored = self.engine.get(id.as_str())?;
+        let stored = self.engine.get(id.as_str()).or_status()?;
         Ok(Response::new(school_to_proto(&stored)))
     }
 
@@ -209,7 +210,7 @@ impl SchoolRegistry for RegistryService {
             TextKind::Line,
         );
         if !v.is_empty() {
-            return Err(Error::Invalid(v).into());
+            return Err(invalid(v));
         }
         let page = self.engine.list(&filter, after.as_deref(), page_size);
         Ok(Response::new(pb::ListSchoolsResponse {
@@ -256,10 +257,9 @@ impl SchoolRegistry for RegistryService {
                 tracing::info!(received, rejected, "import in progress");
             }
             if received > MAX_IMPORT_MESSAGES {
-                let status = Error::ResourceExhausted(format!(
+                let status = status_from_error(Error::ResourceExhausted(format!(
                     "an import stream may carry at most {MAX_IMPORT_MESSAGES} schools; nothing was imported"
-                ))
-                .into();
+                )));
                 import.failed(received, &status);
                 return Err(status);
             }
@@ -360,7 +360,7 @@ impl SchoolRegistry for RegistryService {
                 min_size: min_size.map_or(in_use.min_size, |n| n as usize),
             }
         });
-        let report = self.engine.families(sizes)?;
+        let report = self.engine.families(sizes).or_status()?;
         Ok(Response::new(pb::ComputeFamiliesResponse {
             families: report
                 .families

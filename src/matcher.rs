@@ -5,12 +5,13 @@ use std::time::Instant;
 
 use tonic::{Request, Response, Status};
 
-use crate::engine::{Engine, Error};
+use crate::engine::Engine;
 
 use super::convert::{
     broker_query_from_proto, broker_response_to_proto, group_query_from_proto, groups_to_proto,
     match_query_from_proto, match_response_to_proto,
 };
+use super::error::{OrStatus, invalid};
 use super::pb;
 use super::pb::partner_matcher_server::PartnerMatcher;
 
@@ -32,20 +33,23 @@ impl PartnerMatcher for MatcherService {
     ) -> Result<Response<pb::MatchResponse>, Status> {
         let started = Instant::now();
         let request = request.into_inner();
-        let query = match_query_from_proto(request, &self.engine.config().scoring)
-            .map_err(Error::Invalid)?;
-        let response = self.engine.match_partners(&query, |outcome| {
-            let took_micros = started.elapsed().as_micros() as u64;
-            tracing::debug!(
-                school_id = %query.school_id,
-                mode = query.mode.name(),
-                candidates = outcome.candidates.len(),
-                considered = outcome.considered,
-                took_micros,
-                "matched"
-            );
-            match_response_to_proto(outcome, took_micros)
-        })?;
+        let query =
+            match_query_from_proto(request, &self.engine.config().scoring).map_err(invalid)?;
+        let response = self
+            .engine
+            .match_partners(&query, |outcome| {
+                let took_micros = started.elapsed().as_micros() as u64;
+                tracing::debug!(
+                    school_id = %query.school_id,
+                    mode = query.mode.name(),
+                    candidates = outcome.candidates.len(),
+                    considered = outcome.considered,
+                    took_micros,
+                    "matched"
+                );
+                match_response_to_proto(outcome, took_micros)
+            })
+            .or_status()?;
         Ok(Response::new(response))
     }
 
@@ -55,7 +59,7 @@ impl PartnerMatcher for MatcherService {
     ) -> Result<Response<pb::BrokerResponse>, Status> {
         let started = Instant::now();
         let query = broker_query_from_proto(request.into_inner(), &self.engine.config().scoring)
-            .map_err(Error::Invalid)?;
+            .map_err(invalid)?;
         // Brokerage runs hundreds of searches: keep it off the async workers.
         let engine = Arc::clone(&self.engine);
         let response = tokio::task::spawn_blocking(move || {
@@ -73,7 +77,8 @@ impl PartnerMatcher for MatcherService {
             })
         })
         .await
-        .map_err(|join| Status::internal(format!("brokerage task failed: {join}")))??;
+        .map_err(|join| Status::internal(format!("brokerage task failed: {join}")))?
+        .or_status()?;
         Ok(Response::new(response))
     }
 
@@ -81,7 +86,7 @@ impl PartnerMatcher for MatcherService {
         &self,
         request: Request<pb::FormGroupsRequest>,
     ) -> Result<Response<pb::FormGroupsResponse>, Status> {
-        let query = group_query_from_proto(request.into_inner()).map_err(Error::Invalid)?;
+        let query = group_query_from_proto(request.into_inner()).map_err(invalid)?;
         let engine = Arc::clone(&self.engine);
         let response = tokio::task::spawn_blocking(move || {
             engine
@@ -89,7 +94,8 @@ impl PartnerMatcher for MatcherService {
                 .map(|(snapshot, outcome)| groups_to_proto(&snapshot, &outcome))
         })
         .await
-        .map_err(|join| Status::internal(format!("group formation task failed: {join}")))??;
+        .map_err(|join| Status::internal(format!("group formation task failed: {join}")))?
+        .or_status()?;
         Ok(Response::new(response))
     }
 }

@@ -15,6 +15,7 @@ use crate::engine::{Engine, Error, PartnershipFilter, PartnershipUpdate, Proposa
 use super::convert::{
     encode_page_token, focus_set_from_proto, focus_set_to_proto, known, page_request, page_scope,
 };
+use super::error::{OrStatus, invalid};
 use super::pb;
 use super::pb::partnership_registry_server::PartnershipRegistry;
 
@@ -332,10 +333,6 @@ fn update_from_proto(
     v.into_result(update)
 }
 
-fn invalid(v: Violations) -> Status {
-    Error::Invalid(v).into()
-}
-
 #[tonic::async_trait]
 impl PartnershipRegistry for PartnershipService {
     async fn propose_partnership(
@@ -374,7 +371,7 @@ impl PartnershipRegistry for PartnershipService {
         let pb::GetPartnershipRequest { id } = request.into_inner();
         let mut v = Violations::new();
         let id = partnership_id(&mut v, "id", &id).ok_or_else(|| invalid(v))?;
-        let partnership = self.engine.get_partnership(id.as_str())?;
+        let partnership = self.engine.get_partnership(id.as_str()).or_status()?;
         Ok(Response::new(partnership_to_proto(&partnership)))
     }
 

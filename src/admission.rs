@@ -240,8 +240,8 @@ impl Step for Admission {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::methods;
-    use crate::api::step::StepLayer;
+    use crate::methods;
+    use crate::step::StepLayer;
     use std::task::{Context, Poll};
     use tower_layer::Layer;
 

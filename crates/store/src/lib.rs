@@ -1,4 +1,5 @@
-//! Durable storage: the registry in an embedded SQLite database.
+//! partnermatch's durable storage: the registry in an embedded SQLite
+//! database, behind the engine's `Persistence` port.
 //!
 //! - WAL journal with `synchronous = FULL`: a transaction is on disk (its
 //!   WAL frames synced) before `commit` returns, so every write the engine
@@ -15,6 +16,7 @@ mod schools;
 
 use std::path::{Path, PathBuf};
 
+use partnermatch_core::{domain, engine};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use rusqlite_migration::{M, Migrations};
 
@@ -23,8 +25,8 @@ use crate::engine::{Change, Persistence, Records, StorageError};
 /// The schema, one migration per file, in order. Never edit one that has
 /// shipped: add the next.
 const MIGRATIONS: &[M<'static>] = &[
-    M::up(include_str!("../../migrations/0001_schools.sql")),
-    M::up(include_str!("../../migrations/0002_partnerships.sql")),
+    M::up(include_str!("../migrations/0001_schools.sql")),
+    M::up(include_str!("../migrations/0002_partnerships.sql")),
 ];
 
 /// A database path meaning "no file": a throwaway in-memory database.
@@ -218,11 +220,12 @@ mod tests {
     }
 
     fn sparse_school() -> School {
-        School {
-            name: "Sparse".into(),
-            phase: Phase::Pru,
-            ..School::plain("sparse")
-        }
+        School::new(
+            SchoolId::parse("sparse").unwrap(),
+            "Sparse",
+            Phase::Pru,
+            GeoPoint::new(51.5, -3.2),
+        )
     }
 
     #[test]
