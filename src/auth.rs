@@ -152,7 +152,7 @@ impl Tokens {
 /// (by the first bytes of its hash), or with authentication off the
 /// client's IP address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Principal {
+pub(crate) enum Principal {
     Token([u8; 8]),
     Address(Option<std::net::IpAddr>),
 }

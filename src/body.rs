@@ -28,7 +28,7 @@ use super::methods::MessageCheck;
 const HEADER_BYTES: usize = 5;
 
 /// Why a request's body was not taken.
-pub enum BodyProblem {
+pub(crate) enum BodyProblem {
     /// It had not arrived by the deadline.
     Late,
     /// It is not a well-formed request, or the client went away.
@@ -39,7 +39,7 @@ fn malformed(why: impl std::fmt::Display) -> Status {
     Status::invalid_argument(format!("malformed request: {why}"))
 }
 
-pub fn too_large(max: usize) -> Status {
+pub(crate) fn too_large(max: usize) -> Status {
     Status::out_of_range(format!(
         "request message too large: the server's limit is {max} bytes"
     ))
@@ -48,7 +48,7 @@ pub fn too_large(max: usize) -> Status {
 /// Follows the frames of a body as its bytes pass, without copying them
 /// (except messages it decodes to check).
 #[derive(Debug)]
-pub struct FrameCheck {
+pub(crate) struct FrameCheck {
     header: [u8; HEADER_BYTES],
     header_len: usize,
     /// Bytes of the current message still to come.
@@ -63,7 +63,7 @@ pub struct FrameCheck {
 }
 
 impl FrameCheck {
-    pub fn new(
+    pub(crate) fn new(
         max_message_bytes: usize,
         compressed_allowed: bool,
         check: Option<MessageCheck>,
@@ -81,7 +81,7 @@ impl FrameCheck {
     }
 
     /// Takes the next bytes of the body.
-    pub fn feed(&mut self, mut data: &[u8]) -> Result<(), Status> {
+    pub(crate) fn feed(&mut self, mut data: &[u8]) -> Result<(), Status> {
         while !data.is_empty() {
             if self.header_len < HEADER_BYTES {
                 let take = (HEADER_BYTES - self.header_len).min(data.len());
@@ -150,7 +150,7 @@ impl FrameCheck {
     }
 
     /// The body ended: nothing may be left half-sent.
-    pub fn finish(&self) -> Result<(), Status> {
+    pub(crate) fn finish(&self) -> Result<(), Status> {
         match self.header_len {
             0 => Ok(()),
             HEADER_BYTES => Err(malformed(format!(
@@ -167,7 +167,7 @@ impl FrameCheck {
 /// Reads a unary request's body whole by `deadline` and checks it holds
 /// exactly one well-formed message, then gives the request back with the
 /// body in memory.
-pub async fn read_unary(
+pub(crate) async fn read_unary(
     request: http::Request<Body>,
     deadline: Instant,
     max_message_bytes: usize,
@@ -214,12 +214,12 @@ pub async fn read_unary(
 }
 
 /// What a streaming request's checks found wrong, for its answer.
-pub type StreamProblem = Arc<OnceLock<Status>>;
+pub(crate) type StreamProblem = Arc<OnceLock<Status>>;
 
 /// Waits (by `deadline`) for a streaming request's first data, or its end,
 /// then gives the request back with a body whose frames are checked as
 /// they pass and must each follow the one before within `gap`.
-pub async fn first_message(
+pub(crate) async fn first_message(
     request: http::Request<Body>,
     deadline: Instant,
     gap: Duration,
@@ -329,7 +329,7 @@ impl http_body::Body for CheckedStream {
 /// The answer to a streaming call whose request turned out malformed says
 /// so, whatever the service made of the failed stream (tonic's reflection
 /// just ends it, OK).
-pub fn answer_problem(
+pub(crate) fn answer_problem(
     response: http::Response<Body>,
     problem: StreamProblem,
 ) -> http::Response<Body> {

@@ -11,7 +11,7 @@ use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder};
 use tonic_prost::{ProstCodec, ProstDecoder, ProstEncoder};
 
 #[derive(Debug, Clone)]
-pub struct WireCodec<T, U> {
+pub(crate) struct WireCodec<T, U> {
     prost: ProstCodec<T, U>,
 }
 
@@ -46,7 +46,7 @@ where
 }
 
 #[derive(Debug, Clone)]
-pub struct WireDecoder<U> {
+pub(crate) struct WireDecoder<U> {
     prost: ProstDecoder<U>,
     _message: PhantomData<U>,
 }

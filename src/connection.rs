@@ -38,7 +38,7 @@ const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
 /// How connections are limited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConnectionLimits {
+pub(crate) struct ConnectionLimits {
     pub max_connections: usize,
     /// TLS handshake, or the HTTP/2 preface in plaintext.
     pub handshake_timeout: Duration,
@@ -173,16 +173,16 @@ impl Connection {
 
 /// The connection a request came on, as request extensions carry it.
 #[derive(Debug, Clone)]
-pub struct ConnectionInfo(Arc<Connection>);
+pub(crate) struct ConnectionInfo(Arc<Connection>);
 
 impl ConnectionInfo {
-    pub fn peer(&self) -> SocketAddr {
+    pub(crate) fn peer(&self) -> SocketAddr {
         self.0.peer
     }
 }
 
 /// The IP address a request came from, if known.
-pub fn peer_ip<B>(request: &http::Request<B>) -> Option<IpAddr> {
+pub(crate) fn peer_ip<B>(request: &http::Request<B>) -> Option<IpAddr> {
     request
         .extensions()
         .get::<ConnectionInfo>()
@@ -191,11 +191,11 @@ pub fn peer_ip<B>(request: &http::Request<B>) -> Option<IpAddr> {
 
 /// Marks a connection busy while a call runs (dropped: the call ended).
 #[derive(Debug)]
-pub struct CallOnConnection(Arc<Connection>);
+pub(crate) struct CallOnConnection(Arc<Connection>);
 
 impl CallOnConnection {
     /// Marks the request's connection busy until the guard is dropped.
-    pub fn start<B>(request: &http::Request<B>) -> Option<CallOnConnection> {
+    pub(crate) fn start<B>(request: &http::Request<B>) -> Option<CallOnConnection> {
         let connection = &request.extensions().get::<ConnectionInfo>()?.0;
         connection.calls.fetch_add(1, Ordering::AcqRel);
         connection.touch();
@@ -212,7 +212,7 @@ impl Drop for CallOnConnection {
 
 /// An accepted TCP stream that counts what it reads and can be told to end.
 #[derive(Debug)]
-pub struct TrackedStream {
+pub(crate) struct TrackedStream {
     stream: TcpStream,
     connection: Arc<Connection>,
     registry: Arc<Registry>,
@@ -365,7 +365,7 @@ fn concerns_one_connection(error: &io::Error) -> bool {
 /// Accepts connections on `listener` until the returned stream is dropped,
 /// applying `limits`. The stream never ends on its own and never yields an
 /// error: the loop handles them.
-pub fn accept(
+pub(crate) fn accept(
     listener: TcpListener,
     limits: ConnectionLimits,
 ) -> impl tokio_stream::Stream<Item = Result<TrackedStream, io::Error>> {

@@ -564,7 +564,7 @@ pub(crate) fn match_response_to_proto(
 /// A brokerage request from the wire. The constraints are read as a match
 /// request's (same field names, same rules), with each seeker filled in
 /// later.
-pub fn broker_query_from_proto(
+pub(crate) fn broker_query_from_proto(
     request: pb::BrokerRequest,
     config: &ScoringConfig,
 ) -> Result<BrokerQuery, Violations> {
@@ -698,7 +698,9 @@ fn selection_from_proto(
 }
 
 /// A group formation request from the wire, defaults filled in by kind.
-pub fn group_query_from_proto(request: pb::FormGroupsRequest) -> Result<GroupQuery, Violations> {
+pub(crate) fn group_query_from_proto(
+    request: pb::FormGroupsRequest,
+) -> Result<GroupQuery, Violations> {
     let pb::FormGroupsRequest {
         kind,
         school_ids,

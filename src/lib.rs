@@ -5,6 +5,9 @@
 //! (`partnermatch-core`) knows nothing of any of this; this crate knows
 //! nothing of scoring.
 
+// Only what another crate uses is public; everything else is pub(crate).
+#![warn(unreachable_pub)]
+
 mod admission;
 mod auth;
 mod body;

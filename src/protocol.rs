@@ -21,7 +21,7 @@ use super::step::{Answer, Step, answer_now, hand_on};
 
 /// What the layers behind this one know about a call.
 #[derive(Debug, Clone, Copy)]
-pub struct Call {
+pub(crate) struct Call {
     pub method: &'static Method,
     /// When the request's headers arrived.
     pub started: Instant,
@@ -116,7 +116,7 @@ fn check(request: &http::Request<Body>) -> Result<Call, http::Response<Body>> {
 impl Call {
     /// Whether a client that went away at `now` did so at its deadline
     /// (then the call ended DEADLINE_EXCEEDED rather than CANCELLED).
-    pub fn at_client_deadline(&self, now: Instant) -> bool {
+    pub(crate) fn at_client_deadline(&self, now: Instant) -> bool {
         self.client_timeout
             .is_some_and(|timeout| at_deadline(self.started, self.started + timeout, now))
     }
@@ -126,13 +126,13 @@ impl Call {
 /// a client cancels at its own deadline, whose clock started before the
 /// request reached this server, so a moment before the deadline as seen
 /// here counts too.
-pub fn at_deadline(started: Instant, deadline: Instant, now: Instant) -> bool {
+pub(crate) fn at_deadline(started: Instant, deadline: Instant, now: Instant) -> bool {
     let slack = Duration::from_millis(20) + deadline.saturating_duration_since(started) / 50;
     now + slack >= deadline
 }
 
 /// The `grpc-timeout` header: 1 to 8 digits and a unit (H, M, S, m, u, n).
-pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+pub(crate) fn parse_grpc_timeout(value: &str) -> Option<Duration> {
     let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
     if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;

@@ -25,7 +25,7 @@ pub const MAX_IMPORT_MESSAGES: u32 = crate::dataset::MAX_ROWS as u32;
 
 /// Rejected messages an import answer describes; `rejected` counts the
 /// rest, so a stream of a million bad messages gets a small answer.
-pub const MAX_IMPORT_ERRORS_LISTED: usize = 1000;
+pub(crate) const MAX_IMPORT_ERRORS_LISTED: usize = 1000;
 
 /// A long import logs its progress every this many messages.
 const IMPORT_PROGRESS_EVERY: u32 = 100_000;

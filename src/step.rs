@@ -14,7 +14,8 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 /// What a step answers with.
-pub type Answer = Pin<Box<dyn Future<Output = Result<http::Response<Body>, Infallible>> + Send>>;
+pub(crate) type Answer =
+    Pin<Box<dyn Future<Output = Result<http::Response<Body>, Infallible>> + Send>>;
 
 /// One layer's decision about a call.
 pub trait Step: Clone + Send + Sync + 'static {
@@ -28,12 +29,12 @@ pub trait Step: Clone + Send + Sync + 'static {
 }
 
 /// An answer given at once, without the services behind.
-pub fn answer_now(response: http::Response<Body>) -> Answer {
+pub(crate) fn answer_now(response: http::Response<Body>) -> Answer {
     Box::pin(std::future::ready(Ok(response)))
 }
 
 /// `request` handed on to `next` unchanged in its answer.
-pub fn hand_on<S>(request: http::Request<Body>, mut next: S) -> Answer
+pub(crate) fn hand_on<S>(request: http::Request<Body>, mut next: S) -> Answer
 where
     S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>,
     S::Future: Send + 'static,

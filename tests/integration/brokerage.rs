@@ -97,7 +97,7 @@ fn enumerate_best(engine: &Engine, query: &BrokerQuery) -> (f64, HashMap<String,
     let leads = query.template.mode == MatchMode::Lead;
     let free = |id: &str| {
         let index = snapshot.index_of(id).unwrap();
-        i64::from(snapshot.profile(index).free_capacity())
+        i64::from(snapshot.free_places(index))
     };
     let mut places: HashMap<String, i64> = HashMap::new();
     let mut edges = Vec::new();

@@ -7,6 +7,9 @@
 //! [`engine::Persistence`] port, which `partnermatch-store` implements, and
 //! is served by the `partnermatch` crate.
 
+// Only what another crate uses is public; everything else is pub(crate).
+#![warn(unreachable_pub)]
+
 pub mod dataset;
 pub mod domain;
 pub mod engine;

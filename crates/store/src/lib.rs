@@ -11,6 +11,9 @@
 //! - Schema migrations are the numbered files in `migrations/`, applied in
 //!   order and tracked in SQLite's `user_version`.
 
+// Only what another crate uses is public; everything else is pub(crate).
+#![warn(unreachable_pub)]
+
 mod partnerships;
 mod schools;
 

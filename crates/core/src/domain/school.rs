@@ -112,7 +112,7 @@ pub struct School {
 
 /// Prefix of family ids the engine computes. A client sending one back (after
 /// reading a school) is treated as not giving a family, so it stays computed.
-pub const COMPUTED_FAMILY_PREFIX: &str = "auto-";
+pub(super) const COMPUTED_FAMILY_PREFIX: &str = "auto-";
 
 impl School {
     /// Checks every range and length rule; field paths are the proto field

@@ -193,18 +193,10 @@ pub(crate) fn select_seekers(
     Ok(seekers)
 }
 
-/// Runs one brokerage over `snapshot`.
-pub fn broker<'a>(
-    snapshot: &'a Snapshot,
-    query: &'a BrokerQuery,
-    config: &'a ScoringConfig,
-) -> Result<BrokerOutcome<'a>> {
-    broker_with_progress(snapshot, query, config, &|_, _| {})
-}
-
-/// [`broker`], calling `progress(done, seekers)` as seekers' searches finish
-/// (the bulk of a long run), for a progress bar.
-pub fn broker_with_progress<'a>(
+/// Runs one brokerage over `snapshot`, calling `progress(done, seekers)`
+/// as seekers' searches finish (the bulk of a long run), for a progress
+/// bar.
+pub(super) fn broker_with_progress<'a>(
     snapshot: &'a Snapshot,
     query: &'a BrokerQuery,
     config: &'a ScoringConfig,

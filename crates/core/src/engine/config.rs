@@ -19,7 +19,7 @@ pub struct Weights {
 
 /// Largest weight a request may give; keeps sums far from overflow and makes
 /// typos (1e300) visible as errors.
-pub const MAX_WEIGHT: f64 = 1000.0;
+pub(super) const MAX_WEIGHT: f64 = 1000.0;
 
 impl Default for Weights {
     /// Stage fit is what Estyn found matters most ("similar stages of their

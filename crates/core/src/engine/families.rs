@@ -11,8 +11,8 @@ use crate::domain::{LanguageMedium, Phase, SchoolId, StoredSchool, Violations};
 use super::config::FamilyConfig;
 
 /// Bounds on family sizes a request may ask for.
-pub mod limits {
-    pub const MAX_TARGET_SIZE: usize = 100;
+pub(super) mod limits {
+    pub(crate) const MAX_TARGET_SIZE: usize = 100;
 }
 
 /// One computed family.
@@ -60,7 +60,7 @@ pub fn validate_sizes(config: &FamilyConfig) -> Violations {
 /// The computed families of `schools`: those with a challenge index and no
 /// family of their own, grouped and cut as the module says. Deterministic:
 /// groups in (phase, language group, size band) order.
-pub fn compute_families<'a>(
+pub(super) fn compute_families<'a>(
     schools: impl IntoIterator<Item = &'a StoredSchool>,
     config: &FamilyConfig,
 ) -> Vec<ComputedFamily> {

@@ -22,7 +22,7 @@ struct Arc {
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct Network {
+pub(super) struct Network {
     arcs: Vec<Arc>,
     /// Arcs leaving each node, in insertion order (so results are
     /// deterministic).
@@ -38,7 +38,7 @@ pub struct Network {
 const UNREACHED: i64 = i64::MAX / 4;
 
 impl Network {
-    pub fn new(nodes: usize) -> Network {
+    pub(super) fn new(nodes: usize) -> Network {
         Network {
             arcs: Vec::new(),
             out: vec![Vec::new(); nodes],
@@ -48,7 +48,7 @@ impl Network {
     }
 
     /// Adds an arc; returns its id, for [`Network::flow`].
-    pub fn add_arc(&mut self, from: usize, to: usize, capacity: i64, cost: i64) -> usize {
+    pub(super) fn add_arc(&mut self, from: usize, to: usize, capacity: i64, cost: i64) -> usize {
         let id = self.arcs.len();
         self.arcs.push(Arc {
             to,
@@ -66,7 +66,7 @@ impl Network {
     }
 
     /// Flow on arc `id` (what its reverse can give back).
-    pub fn flow(&self, id: usize) -> i64 {
+    pub(super) fn flow(&self, id: usize) -> i64 {
         self.arcs[id ^ 1].residual
     }
 
@@ -76,7 +76,12 @@ impl Network {
     /// sink (brokerage gives each seeker a zero-cost "unassigned" arc).
     /// `initial` must be potentials under which every arc has a
     /// non-negative reduced cost.
-    pub fn send_each(&mut self, supplies: &[(usize, i64)], sink: usize, initial: Vec<i64>) -> i64 {
+    pub(super) fn send_each(
+        &mut self,
+        supplies: &[(usize, i64)],
+        sink: usize,
+        initial: Vec<i64>,
+    ) -> i64 {
         let nodes = self.out.len();
         self.potential = initial;
         self.shift = 0;
@@ -150,7 +155,7 @@ impl Network {
 
     /// Node potentials under which every arc with capacity left has a
     /// non-negative reduced cost: with the flow, an optimality proof.
-    pub fn potentials(&self) -> Vec<i64> {
+    pub(super) fn potentials(&self) -> Vec<i64> {
         self.potential.iter().map(|p| p + self.shift).collect()
     }
 }

@@ -81,7 +81,7 @@ pub struct GroupsOutcome {
 }
 
 /// Forms groups over `snapshot`.
-pub fn form_groups(
+pub(super) fn form_groups(
     snapshot: &Snapshot,
     query: &GroupQuery,
     config: &ScoringConfig,

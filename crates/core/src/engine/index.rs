@@ -24,7 +24,7 @@ use super::scoring::{GroupSummary, Profile, f32_down, f32_up};
 /// with the cheap partial score, which costs less than bounding more,
 /// smaller nodes: on 30k schools 32 beat 4–16 and matched 64
 /// (`cargo bench --bench latency`). At most 255 (the count is a byte).
-pub const LEAF_SIZE: usize = 32;
+pub(super) const LEAF_SIZE: usize = 32;
 
 /// How much one unit of each split dimension moves the default score:
 /// proximity 0.2 over 15 km, context 0.1·0.75 over 30 challenge points,
@@ -40,7 +40,7 @@ const DIMENSIONS: usize = 6;
 /// One node of a tree: one cache line.
 #[derive(Debug, Clone)]
 #[repr(C)]
-pub struct Node {
+pub(crate) struct Node {
     /// Bounding box of the members' unit vectors, rounded outwards.
     low: [f32; 3],
     high: [f32; 3],
@@ -64,7 +64,7 @@ impl Node {
 
     /// A lower bound on the chord from `point` to any member: the chord to
     /// the nearest point of the box.
-    pub fn nearest_chord(&self, point: UnitVector) -> f64 {
+    pub(crate) fn nearest_chord(&self, point: UnitVector) -> f64 {
         let mut chord_squared = 0.0;
         for axis in 0..3 {
             let nearest =
@@ -76,12 +76,12 @@ impl Node {
     }
 
     /// Inner node: the index of its first child (the second follows).
-    pub fn children(&self) -> Option<u32> {
+    pub(crate) fn children(&self) -> Option<u32> {
         (self.summary.members() > LEAF_SIZE).then_some(self.first)
     }
 
     /// Leaf: the positions of its members in `Tree::members`.
-    pub fn members(&self) -> std::ops::Range<usize> {
+    pub(crate) fn members(&self) -> std::ops::Range<usize> {
         let start = self.first as usize;
         start..start + self.summary.members()
     }
@@ -89,7 +89,7 @@ impl Node {
 
 /// A k-d tree over some schools.
 #[derive(Debug, Clone)]
-pub struct Tree {
+pub(crate) struct Tree {
     /// School indices in tree order: every node covers a contiguous run.
     pub members: Vec<u32>,
     /// The members' profiles in the same order, so a leaf is read
@@ -114,7 +114,7 @@ impl Tree {
 
 /// Which focus areas of a school a split looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
+pub(crate) enum Side {
     /// What it can offer: SUPPORT and PEER compare the seeker's wants with
     /// these.
     Strengths,
@@ -123,7 +123,7 @@ pub enum Side {
 }
 
 impl Side {
-    pub fn of(self, profile: &Profile) -> FocusSet {
+    pub(crate) fn of(self, profile: &Profile) -> FocusSet {
         match self {
             Side::Strengths => profile.strengths,
             Side::Needs => profile.needs,
@@ -140,7 +140,7 @@ impl Side {
 
 /// Which tree of a bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TreeKind {
+pub(crate) enum TreeKind {
     /// Every member.
     All,
     /// The members with this area on this side (and at most
@@ -161,7 +161,7 @@ pub enum TreeKind {
 /// with every area in 3. Five keeps the exact per-area bounds for the
 /// strengths and needs schools usually record (the synthetic data has at
 /// most five strengths and four needs).
-pub const MAX_INDEXED_AREAS: u32 = 5;
+pub(super) const MAX_INDEXED_AREAS: u32 = 5;
 
 const AREAS: usize = FocusArea::ALL.len();
 
@@ -178,7 +178,7 @@ fn pair_slot(first: FocusArea, second: FocusArea) -> usize {
 /// more — and bound the focus component exactly for the first two; members
 /// with many areas are bounded from their broad tree's summary.
 #[derive(Debug, Clone)]
-pub struct Bucket {
+pub(crate) struct Bucket {
     pub phase: Phase,
     pub stage: Option<Stage>,
     pub all: Tree,
@@ -238,7 +238,7 @@ impl Bucket {
         }
     }
 
-    pub fn tree(&self, kind: TreeKind) -> Option<&Tree> {
+    pub(crate) fn tree(&self, kind: TreeKind) -> Option<&Tree> {
         match kind {
             TreeKind::All => Some(&self.all),
             TreeKind::Single(side, area) => self.singles[side.slot()][area as usize].as_ref(),
@@ -251,13 +251,13 @@ impl Bucket {
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct SearchIndex {
+pub(crate) struct SearchIndex {
     pub buckets: Vec<Bucket>,
 }
 
 impl SearchIndex {
     /// Indexes every open school; closed schools are never matched.
-    pub fn build(profiles: &[Profile]) -> SearchIndex {
+    pub(crate) fn build(profiles: &[Profile]) -> SearchIndex {
         let mut groups: BTreeMap<(Phase, Option<Stage>), Vec<u32>> = BTreeMap::new();
         for (index, profile) in profiles.iter().enumerate() {
             if profile.open {

@@ -28,28 +28,27 @@ use arc_swap::ArcSwap;
 
 use crate::domain::{Partnership, Phase, School, Stage, StoredSchool};
 
+use broker::broker_with_progress;
+use families::compute_families;
+use groups::form_groups;
+use registry::Registry;
+
 pub use broker::{
     AssignmentSummary, BrokerOutcome, BrokerQuery, Pairing, SeekerFilter, SeekerSelection,
-    Unassigned, broker, broker_with_progress, limits as broker_limits,
+    Unassigned, limits as broker_limits,
 };
-pub use config::{
-    ChallengeWeights, EngineConfig, FamilyConfig, MAX_WEIGHT, ScoringConfig, Weights,
-};
+pub use config::{ChallengeWeights, EngineConfig, FamilyConfig, ScoringConfig, Weights};
 pub use error::{Error, Result};
-pub use families::{ComputedFamily, compute_families, limits as family_limits, validate_sizes};
-pub use groups::{FormedGroup, GroupKind, GroupQuery, GroupsOutcome, form_groups};
-pub use index::{Bucket, LEAF_SIZE, Node as IndexNode, SearchIndex, Side, Tree, TreeKind};
+pub use families::{ComputedFamily, validate_sizes};
+pub use groups::{FormedGroup, GroupKind, GroupQuery, GroupsOutcome};
 pub use matcher::{
     MatchOutcome, MatchQuery, RankedCandidate, SearchStats, WeightedComponent, brute_force, limits,
     top_k,
 };
 pub use partnerships::{PartnershipFilter, PartnershipPage, PartnershipUpdate, Proposal};
 pub use persistence::{Change, InMemory, Persistence, StorageError};
-pub use registry::{Node, Registry, Relation, UpsertCounts, challenge_index};
-pub use scoring::{
-    Component, Coverage, Detail, Factor, GroupBounder, GroupSummary, Profile, ScoringContext,
-    SplitCoverage, language_affinity, phase_affinity, proximity_value,
-};
+pub use registry::UpsertCounts;
+pub use scoring::{Component, Factor};
 pub use snapshot::Snapshot;
 
 /// Which schools a listing returns. Empty strings and `None` mean any.

@@ -18,7 +18,7 @@ use super::families::compute_families;
 
 /// A node of the school graph.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Node {
+pub(super) enum Node {
     School(SchoolId),
     /// A family of similar schools (docs/domain.md), given or computed.
     Family(String),
@@ -26,7 +26,7 @@ pub enum Node {
 
 /// An edge of the school graph.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Relation {
+pub(super) enum Relation {
     /// School → family it belongs to.
     MemberOf,
     /// Two schools in the same partnership (one edge per pair of members);
@@ -50,7 +50,7 @@ pub struct UpsertCounts {
 }
 
 #[derive(Debug, Clone)]
-pub struct Registry {
+pub(crate) struct Registry {
     config: Arc<EngineConfig>,
     graph: StableUnGraph<Node, Relation>,
     schools: BTreeMap<SchoolId, Entry>,
@@ -59,7 +59,7 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn new(config: Arc<EngineConfig>) -> Registry {
+    pub(crate) fn new(config: Arc<EngineConfig>) -> Registry {
         Registry {
             config,
             graph: StableUnGraph::default(),
@@ -69,29 +69,18 @@ impl Registry {
         }
     }
 
-    pub fn config(&self) -> &Arc<EngineConfig> {
-        &self.config
-    }
-
-    pub fn len(&self) -> usize {
-        self.schools.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.schools.is_empty()
-    }
-
-    pub fn get(&self, id: &str) -> Option<&Arc<StoredSchool>> {
+    pub(crate) fn get(&self, id: &str) -> Option<&Arc<StoredSchool>> {
         self.schools.get(id).map(|entry| &entry.stored)
     }
 
     /// Schools in id order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = &Arc<StoredSchool>> {
+    pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = &Arc<StoredSchool>> {
         self.schools.values().map(|entry| &entry.stored)
     }
 
     /// Ids of the members of a family, in id order, read from the graph.
-    pub fn family_members(&self, family: &str) -> Vec<SchoolId> {
+    #[cfg(test)]
+    pub(crate) fn family_members(&self, family: &str) -> Vec<SchoolId> {
         let Some(&family_node) = self.families.get(family) else {
             return Vec::new();
         };
@@ -108,13 +97,14 @@ impl Registry {
     }
 
     /// Number of families (given and computed).
-    pub fn family_count(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn family_count(&self) -> usize {
         self.families.len()
     }
 
     /// Creates or replaces schools, which must already be valid, then
     /// recomputes the families. Cannot fail, so a batch is applied whole.
-    pub fn upsert_all(&mut self, schools: impl IntoIterator<Item = School>) -> UpsertCounts {
+    pub(crate) fn upsert_all(&mut self, schools: impl IntoIterator<Item = School>) -> UpsertCounts {
         let mut counts = UpsertCounts::default();
         for school in schools {
             let stored = Arc::new(StoredSchool {
@@ -141,17 +131,17 @@ impl Registry {
         counts
     }
 
-    pub fn partnership(&self, id: &str) -> Option<&Arc<Partnership>> {
+    pub(crate) fn partnership(&self, id: &str) -> Option<&Arc<Partnership>> {
         self.partnerships.get(id)
     }
 
     /// Partnerships in id order.
-    pub fn partnerships(&self) -> impl ExactSizeIterator<Item = &Arc<Partnership>> {
+    pub(crate) fn partnerships(&self) -> impl ExactSizeIterator<Item = &Arc<Partnership>> {
         self.partnerships.values()
     }
 
     /// Partnerships a school is a member of, read from the graph.
-    pub fn partnerships_of(&self, school: &str) -> Vec<&Arc<Partnership>> {
+    pub(crate) fn partnerships_of(&self, school: &str) -> Vec<&Arc<Partnership>> {
         let Some(entry) = self.schools.get(school) else {
             return Vec::new();
         };
@@ -172,7 +162,7 @@ impl Registry {
 
     /// Pairs of schools joined by an edge of an ACTIVE partnership, each
     /// pair once, read from the graph.
-    pub fn active_partner_pairs(&self) -> impl Iterator<Item = (&SchoolId, &SchoolId)> {
+    pub(crate) fn active_partner_pairs(&self) -> impl Iterator<Item = (&SchoolId, &SchoolId)> {
         self.graph.edge_indices().filter_map(|edge| {
             let Relation::Partners(id) = &self.graph[edge] else {
                 return None;
@@ -192,7 +182,7 @@ impl Registry {
     /// Adds or replaces a partnership, whose members must be in the registry
     /// and must not change once proposed. A new one gets an edge between
     /// every pair of its members.
-    pub fn put_partnership(&mut self, partnership: Arc<Partnership>) {
+    pub(crate) fn put_partnership(&mut self, partnership: Arc<Partnership>) {
         let id = partnership.id.clone();
         if !self.partnerships.contains_key(&id) {
             let nodes: Vec<NodeIndex> = partnership
@@ -211,7 +201,7 @@ impl Registry {
     }
 
     /// The first free id of the form `p-NNNNNN`.
-    pub fn next_partnership_id(&self) -> PartnershipId {
+    pub(crate) fn next_partnership_id(&self) -> PartnershipId {
         let next = self
             .partnerships
             .keys()
@@ -222,7 +212,7 @@ impl Registry {
     }
 
     /// Removes a school; `None` if there was none with that id.
-    pub fn delete(&mut self, id: &str) -> Option<Arc<StoredSchool>> {
+    pub(crate) fn delete(&mut self, id: &str) -> Option<Arc<StoredSchool>> {
         let entry = self.schools.remove(id)?;
         self.graph.remove_node(entry.node);
         self.recompute_families();
@@ -298,7 +288,10 @@ impl Registry {
 
 /// The index of challenge (docs/domain.md): the weighted mean of the known
 /// measures, weights renormalised over them; `None` if none is known.
-pub fn challenge_index(measures: &ContextMeasures, weights: &ChallengeWeights) -> Option<f64> {
+pub(super) fn challenge_index(
+    measures: &ContextMeasures,
+    weights: &ChallengeWeights,
+) -> Option<f64> {
     let pairs = [
         (measures.fsm_percent, weights.fsm),
         (measures.deprivation_percent, weights.deprivation),

@@ -97,12 +97,12 @@ impl TrackRecord {
 }
 
 /// Sentinel for "no family" in [`Profile::family`].
-pub const NO_FAMILY: u32 = u32::MAX;
+pub(super) const NO_FAMILY: u32 = u32::MAX;
 
 /// The fields of a school that filters and scoring read, packed together so
 /// scoring one candidate touches one small record.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Profile {
+pub(crate) struct Profile {
     pub unit: UnitVector,
     pub phase: Phase,
     pub stage: Option<Stage>,
@@ -126,12 +126,12 @@ pub struct Profile {
 }
 
 impl Profile {
-    pub fn free_capacity(&self) -> u32 {
+    pub(crate) fn free_capacity(&self) -> u32 {
         self.capacity.saturating_sub(self.active_support)
     }
 
     /// Free share of capacity: the load component of a supporter.
-    pub fn free_share(&self) -> f64 {
+    pub(crate) fn free_share(&self) -> f64 {
         if self.capacity == 0 {
             0.0
         } else {
@@ -140,14 +140,14 @@ impl Profile {
     }
 
     /// Log pupils when the number of pupils is known.
-    pub fn known_ln_pupils(&self) -> Option<f64> {
+    pub(crate) fn known_ln_pupils(&self) -> Option<f64> {
         self.pupils.map(|_| self.ln_pupils)
     }
 }
 
 /// Per-request inputs of the scoring functions.
 #[derive(Debug, Clone)]
-pub struct ScoringContext<'a> {
+pub(super) struct ScoringContext<'a> {
     pub config: &'a ScoringConfig,
     pub mode: MatchMode,
     /// Weights normalised to sum to 1, in [`Factor::ALL`] order.
@@ -161,7 +161,7 @@ pub struct ScoringContext<'a> {
 }
 
 impl<'a> ScoringContext<'a> {
-    pub fn new(
+    pub(super) fn new(
         config: &'a ScoringConfig,
         mode: MatchMode,
         weights: [f64; Factor::COUNT],
@@ -183,7 +183,7 @@ impl<'a> ScoringContext<'a> {
     /// PEER when it has wants), or the partners' needs against the offer
     /// (LEAD, and PEER without wants). `None` when there is nothing to look
     /// for.
-    pub fn split(&self, seeker: &Profile) -> Option<(Side, FocusSet)> {
+    pub(super) fn split(&self, seeker: &Profile) -> Option<(Side, FocusSet)> {
         let wants = self.seeker_wants(seeker);
         let offers = self.seeker_offers(seeker);
         let (side, keys) = match self.mode {
@@ -200,7 +200,7 @@ impl<'a> ScoringContext<'a> {
     }
 
     /// Focus areas the seeker wants covered (SUPPORT, PEER).
-    pub fn seeker_wants(&self, seeker: &Profile) -> FocusSet {
+    pub(super) fn seeker_wants(&self, seeker: &Profile) -> FocusSet {
         self.focus.unwrap_or(seeker.needs)
     }
 
@@ -216,7 +216,7 @@ impl<'a> ScoringContext<'a> {
     /// weighted value, summed in factor order. Needs no distance and no
     /// transcendental function, so the search can rule a school out with it
     /// before paying for the distance.
-    pub fn partial_score(&self, seeker: &Profile, partner: &Profile) -> f64 {
+    pub(super) fn partial_score(&self, seeker: &Profile, partner: &Profile) -> f64 {
         let w = &self.weights;
         let same_family = seeker.family != NO_FAMILY && seeker.family == partner.family;
         let (forward, backward) = self.coverages(seeker, partner);
@@ -239,18 +239,18 @@ impl<'a> ScoringContext<'a> {
     }
 
     /// The proximity component's weighted value at a distance.
-    pub fn proximity_term(&self, distance_km: f64) -> f64 {
+    pub(super) fn proximity_term(&self, distance_km: f64) -> f64 {
         self.weights[PROXIMITY] * proximity_value(distance_km, self.proximity_scale_km)
     }
 
     /// The score: the partial score plus the proximity term. Both match
     /// paths rank by exactly this sum, so they agree to the last bit.
-    pub fn score(&self, partial: f64, distance_km: f64) -> f64 {
+    pub(super) fn score(&self, partial: f64, distance_km: f64) -> f64 {
         partial + self.proximity_term(distance_km)
     }
 
     /// Every component for one pair.
-    pub fn components(
+    pub(super) fn components(
         &self,
         seeker: &Profile,
         partner: &Profile,
@@ -291,7 +291,7 @@ impl<'a> ScoringContext<'a> {
     }
 
     /// The stage component for two stages in this mode.
-    pub fn stage_value(&self, seeker: Option<Stage>, partner: Option<Stage>) -> f64 {
+    pub(super) fn stage_value(&self, seeker: Option<Stage>, partner: Option<Stage>) -> f64 {
         let (Some(s), Some(p)) = (seeker, partner) else {
             return self.config.neutral;
         };
@@ -356,7 +356,7 @@ impl<'a> ScoringContext<'a> {
     }
 
     /// The focus areas covered, in either direction.
-    pub fn covered_focus(&self, seeker: &Profile, partner: &Profile) -> FocusSet {
+    pub(super) fn covered_focus(&self, seeker: &Profile, partner: &Profile) -> FocusSet {
         let (forward, backward) = self.coverages(seeker, partner);
         [forward, backward]
             .into_iter()
@@ -578,7 +578,7 @@ impl<'a> ScoringContext<'a> {
 /// the same value functions as the score, with what does not depend on the
 /// group computed once per request, since the search bounds thousands of
 /// groups per match.
-pub struct GroupBounder<'a> {
+pub(super) struct GroupBounder<'a> {
     scoring: &'a ScoringContext<'a>,
     seeker: &'a Profile,
     /// Weighted language bound for each set of media (a [`MediumSet`]).
@@ -598,7 +598,7 @@ fn proximity_table() -> &'static [f64; PROXIMITY_TABLE_LEN] {
 }
 
 impl<'a> GroupBounder<'a> {
-    pub fn new(scoring: &'a ScoringContext<'a>, seeker: &'a Profile) -> GroupBounder<'a> {
+    pub(super) fn new(scoring: &'a ScoringContext<'a>, seeker: &'a Profile) -> GroupBounder<'a> {
         let neutral = scoring.config.neutral;
         let language = std::array::from_fn(|mask| {
             let media = MediumSet(mask as u8);
@@ -622,7 +622,7 @@ impl<'a> GroupBounder<'a> {
     }
 
     /// The weighted stage and phase terms, exact for a bucket.
-    pub fn bucket_term(&self, stage: Option<Stage>, phase: Phase) -> f64 {
+    pub(super) fn bucket_term(&self, stage: Option<Stage>, phase: Phase) -> f64 {
         let w = &self.scoring.weights;
         w[0] * self.scoring.stage_value(self.seeker.stage, stage)
             + w[4] * phase_affinity(self.seeker.phase, phase)
@@ -631,7 +631,7 @@ impl<'a> GroupBounder<'a> {
     /// The proximity term's bound for a point at least `chord` away (as a
     /// chord of the unit sphere): the great-circle distance is at least the
     /// chord times the Earth's radius, and the table is read at the floor.
-    pub fn proximity_bound(&self, chord: f64) -> f64 {
+    pub(super) fn proximity_bound(&self, chord: f64) -> f64 {
         let table = proximity_table();
         let step = (chord * self.exponent_per_chord * PROXIMITY_STEPS_PER_UNIT) as usize;
         self.scoring.weights[PROXIMITY] * table[step.min(PROXIMITY_TABLE_LEN - 1)]
@@ -640,7 +640,7 @@ impl<'a> GroupBounder<'a> {
     /// Bound on the score of any member of `group` in a bucket with
     /// `bucket_term`, its nearest point `chord` away; `split` is what the
     /// search knows of the members' coverage of the seeker's areas.
-    pub fn bound(
+    pub(super) fn bound(
         &self,
         bucket_term: f64,
         group: &GroupSummary,
@@ -698,7 +698,7 @@ impl<'a> GroupBounder<'a> {
 /// What a search knows of how many of the seeker's areas (on the side it
 /// split on) the members of a group have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SplitCoverage {
+pub(super) enum SplitCoverage {
     /// Nothing: bound from the group's summary.
     Unknown,
     /// Every member has exactly this many.
@@ -710,7 +710,7 @@ fn needs_covered(needs: FocusSet, offers: FocusSet) -> u32 {
 }
 
 /// `value` as an `f32` no greater than it.
-pub fn f32_down(value: f64) -> f32 {
+pub(super) fn f32_down(value: f64) -> f32 {
     let near = value as f32;
     if f64::from(near) > value {
         near.next_down()
@@ -720,7 +720,7 @@ pub fn f32_down(value: f64) -> f32 {
 }
 
 /// `value` as an `f32` no smaller than it.
-pub fn f32_up(value: f64) -> f32 {
+pub(super) fn f32_up(value: f64) -> f32 {
     let near = value as f32;
     if f64::from(near) < value {
         near.next_up()
@@ -732,25 +732,25 @@ pub fn f32_up(value: f64) -> f32 {
 /// A closed range of known values in `f32`, rounded outwards so it holds
 /// every member's exact value; empty when no member's value is known.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Span {
+pub(super) struct Span {
     low: f32,
     high: f32,
 }
 
 impl Span {
-    pub const EMPTY: Span = Span {
+    pub(super) const EMPTY: Span = Span {
         low: f32::INFINITY,
         high: f32::NEG_INFINITY,
     };
 
-    pub fn of(value: Option<f64>) -> Span {
+    pub(super) fn of(value: Option<f64>) -> Span {
         value.map_or(Span::EMPTY, |value| Span {
             low: f32_down(value),
             high: f32_up(value),
         })
     }
 
-    pub fn union(self, other: Span) -> Span {
+    pub(super) fn union(self, other: Span) -> Span {
         Span {
             low: self.low.min(other.low),
             high: self.high.max(other.high),
@@ -758,14 +758,14 @@ impl Span {
     }
 
     /// The value in the range nearest to `value`, if the range is not empty.
-    pub fn nearest(self, value: f64) -> Option<f64> {
+    pub(super) fn nearest(self, value: f64) -> Option<f64> {
         (self.low <= self.high).then(|| value.clamp(f64::from(self.low), f64::from(self.high)))
     }
 }
 
 /// Which language media occur in a group (bit 5: unknown).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct MediumSet(u8);
+pub(super) struct MediumSet(u8);
 
 impl MediumSet {
     fn bit(medium: Option<LanguageMedium>) -> u8 {
@@ -775,21 +775,21 @@ impl MediumSet {
         }
     }
 
-    pub fn of(medium: Option<LanguageMedium>) -> MediumSet {
+    pub(super) fn of(medium: Option<LanguageMedium>) -> MediumSet {
         MediumSet(Self::bit(medium))
     }
 
-    pub fn contains(self, medium: Option<LanguageMedium>) -> bool {
+    pub(super) fn contains(self, medium: Option<LanguageMedium>) -> bool {
         self.0 & Self::bit(medium) != 0
     }
 
-    pub fn union(self, other: MediumSet) -> MediumSet {
+    pub(super) fn union(self, other: MediumSet) -> MediumSet {
         MediumSet(self.0 | other.0)
     }
 }
 
 /// Sentinel for a group spanning several consortia or local authorities.
-pub const MIXED_AREAS: u16 = u16::MAX;
+pub(super) const MIXED_AREAS: u16 = u16::MAX;
 
 const ANY_WITHOUT_NEEDS: u8 = 1;
 const UNKNOWN_CHALLENGE: u8 = 2;
@@ -803,7 +803,7 @@ const ANY_TRACK_RECORD: u8 = 16;
 /// share rounded up to 1/255ths, areas interned to 16 bits (larger ids count
 /// as mixed, which only weakens pruning).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct GroupSummary {
+pub(crate) struct GroupSummary {
     challenge: Span,
     ln_pupils: Span,
     pub strengths: FocusSet,
@@ -824,7 +824,7 @@ pub struct GroupSummary {
 
 impl GroupSummary {
     /// The summary of no school.
-    pub const EMPTY: GroupSummary = GroupSummary {
+    pub(crate) const EMPTY: GroupSummary = GroupSummary {
         challenge: Span::EMPTY,
         ln_pupils: Span::EMPTY,
         strengths: FocusSet::EMPTY,
@@ -839,7 +839,7 @@ impl GroupSummary {
         members: 0,
     };
 
-    pub fn of(profile: &Profile) -> GroupSummary {
+    pub(crate) fn of(profile: &Profile) -> GroupSummary {
         let needs = profile.needs.len();
         let flag = |on: bool, bit: u8| if on { bit } else { 0 };
         let area = |id: u32| u16::try_from(id).unwrap_or(MIXED_AREAS);
@@ -863,7 +863,7 @@ impl GroupSummary {
         }
     }
 
-    pub fn merge(self, other: &GroupSummary) -> GroupSummary {
+    pub(crate) fn merge(self, other: &GroupSummary) -> GroupSummary {
         let same = |a: u16, b: u16| if a == b { a } else { MIXED_AREAS };
         let fewest = |a: u8, b: u8| match (a, b) {
             (0, n) | (n, 0) => n,
@@ -885,25 +885,25 @@ impl GroupSummary {
         }
     }
 
-    pub fn members(&self) -> usize {
+    pub(crate) fn members(&self) -> usize {
         usize::from(self.members)
     }
 
-    pub fn any_without_needs(&self) -> bool {
+    pub(crate) fn any_without_needs(&self) -> bool {
         self.flags & ANY_WITHOUT_NEEDS != 0
     }
 
-    pub fn any_free_capacity(&self) -> bool {
+    pub(crate) fn any_free_capacity(&self) -> bool {
         self.flags & ANY_FREE_CAPACITY != 0
     }
 
     /// Whether some member could be in this (interned) consortium.
-    pub fn may_be_in_consortium(&self, consortium: u32) -> bool {
+    pub(crate) fn may_be_in_consortium(&self, consortium: u32) -> bool {
         self.consortium == MIXED_AREAS || u32::from(self.consortium) == consortium
     }
 
     /// Whether some member could be in this (interned) local authority.
-    pub fn may_be_in_local_authority(&self, local_authority: u32) -> bool {
+    pub(crate) fn may_be_in_local_authority(&self, local_authority: u32) -> bool {
         self.local_authority == MIXED_AREAS || u32::from(self.local_authority) == local_authority
     }
 
@@ -913,13 +913,13 @@ impl GroupSummary {
 }
 
 /// `exp(-d / scale)`: 1 next door, 1/e at one scale length.
-pub fn proximity_value(distance_km: f64, scale_km: f64) -> f64 {
+pub(super) fn proximity_value(distance_km: f64, scale_km: f64) -> f64 {
     (-distance_km / scale_km).exp()
 }
 
 /// How well two phases work together: 1 for the same phase; natural vertical
 /// pairs (transition, all-age schools) high; pairs sharing little low.
-pub fn phase_affinity(a: Phase, b: Phase) -> f64 {
+pub(super) fn phase_affinity(a: Phase, b: Phase) -> f64 {
     use Phase::*;
     if a == b {
         return 1.0;
@@ -938,7 +938,7 @@ pub fn phase_affinity(a: Phase, b: Phase) -> f64 {
 
 /// How well two language media work together: Welsh-medium and
 /// English-medium schools share least.
-pub fn language_affinity(a: LanguageMedium, b: LanguageMedium) -> f64 {
+pub(super) fn language_affinity(a: LanguageMedium, b: LanguageMedium) -> f64 {
     use LanguageMedium::*;
     if a == b {
         return 1.0;

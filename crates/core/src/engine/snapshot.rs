@@ -32,7 +32,7 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub fn build(registry: &Registry) -> Snapshot {
+    pub(crate) fn build(registry: &Registry) -> Snapshot {
         let mut families: HashMap<&str, u32> = HashMap::new();
         // 0 is the empty string, so "no consortium" never equals a real one.
         let mut areas: HashMap<String, u32> = HashMap::from([(String::new(), 0)]);
@@ -141,7 +141,7 @@ impl Snapshot {
     }
 
     /// Indices of the members of family number `family`.
-    pub fn family_members(&self, family: u32) -> &[u32] {
+    pub(crate) fn family_members(&self, family: u32) -> &[u32] {
         self.family_members
             .get(family as usize)
             .map_or(&[], Vec::as_slice)
@@ -160,11 +160,17 @@ impl Snapshot {
         &self.schools[index as usize]
     }
 
-    pub fn profile(&self, index: u32) -> &Profile {
+    /// Support places the school at `index` has free: its capacity less
+    /// the ACTIVE partnerships in which it supports.
+    pub fn free_places(&self, index: u32) -> u32 {
+        self.profile(index).free_capacity()
+    }
+
+    pub(crate) fn profile(&self, index: u32) -> &Profile {
         &self.profiles[index as usize]
     }
 
-    pub fn profiles(&self) -> &[Profile] {
+    pub(crate) fn profiles(&self) -> &[Profile] {
         &self.profiles
     }
 
@@ -173,7 +179,7 @@ impl Snapshot {
         &self.schools
     }
 
-    pub fn index(&self) -> &SearchIndex {
+    pub(crate) fn index(&self) -> &SearchIndex {
         &self.index
     }
 
@@ -191,7 +197,7 @@ impl Snapshot {
 
     /// Indices of the schools in an ACTIVE partnership with school `index`,
     /// sorted.
-    pub fn active_partners(&self, index: u32) -> &[u32] {
+    pub(crate) fn active_partners(&self, index: u32) -> &[u32] {
         self.active_partners.get(&index).map_or(&[], Vec::as_slice)
     }
 }
