@@ -1,0 +1,446 @@
+//! Pruning bounds: what a group of schools' summary guarantees about its
+//! members' scores. Every bound here is at least the exact score of every
+//! member the search takes from the group (tested by property tests), so
+//! skipping a group whose bound is below the K-th score never loses a
+//! partner.
+
+use crate::domain::{FocusSet, LanguageMedium, MatchMode, Phase, Stage};
+
+use super::super::index::Side;
+use super::factor::PROXIMITY;
+use super::profile::Profile;
+use super::values::{ScoringContext, phase_affinity};
+
+impl ScoringContext<'_> {
+    /// The best track-record value any member of `group` could have.
+    pub(super) fn track_record_bound(&self, seeker: &Profile, group: &GroupSummary) -> f64 {
+        match self.mode {
+            // A member without a record scores 0 whatever is wanted.
+            MatchMode::Support | MatchMode::Peer => {
+                if group.flags & ANY_TRACK_RECORD != 0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            // The seeker's own record, over a member's needs: no more than
+            // its best credit in any area some member needs, or anywhere
+            // for members with no needs.
+            MatchMode::Lead => {
+                let record = seeker.track_record;
+                let mut best =
+                    self.track_record_credit(record.within(group.needs), FocusSet::EMPTY);
+                if group.any_without_needs() {
+                    best = best.max(self.track_record_credit(record, FocusSet::EMPTY));
+                }
+                best
+            }
+        }
+    }
+
+    /// The best focus value any member of the group could have. `split`
+    /// is what the search already knows about how many of the seeker's
+    /// areas the members have on the side it split on (strengths against the
+    /// wants in SUPPORT and PEER, needs against the offer in LEAD).
+    pub(super) fn focus_bound(
+        &self,
+        seeker: &Profile,
+        group: &GroupSummary,
+        split: SplitCoverage,
+    ) -> f64 {
+        let wants = self.seeker_wants(seeker);
+        let offers = self.seeker_offers(seeker);
+        let split_side = self.split_side(seeker);
+        // Best share of the seeker's wants that one member's strengths cover:
+        // exact when the split counted them; otherwise no more than the union
+        // of strengths shares with the wants, nor than the most strengths any
+        // member has.
+        let forward = (!wants.is_empty()).then(|| {
+            let covered = match (split_side, split) {
+                (Some(Side::Strengths), SplitCoverage::Exactly(count)) => count,
+                _ => wants
+                    .intersection(group.strengths)
+                    .len()
+                    .min(u32::from(group.most_strengths)),
+            };
+            f64::from(covered) / f64::from(wants.len())
+        });
+        // Best share of a member's needs the seeker covers: a member with n
+        // needs has at most min(k, n) of them covered, k being how many the
+        // split counted or, failing that, what the union of needs shares
+        // with the offer; n is at least the smallest needs count in the group.
+        let backward = (group.fewest_needs > 0).then(|| {
+            let fewest = u32::from(group.fewest_needs);
+            let covered = match (split_side, split) {
+                (Some(Side::Needs), SplitCoverage::Exactly(count)) => count,
+                _ => needs_covered(group.needs, offers),
+            };
+            f64::from(covered.min(fewest)) / f64::from(fewest)
+        });
+        let mut best: f64 = 0.0;
+        let mut consider = |forward: Option<f64>, backward: Option<f64>| {
+            best = best.max(self.focus_value(forward, backward));
+        };
+        match self.mode {
+            MatchMode::Support => consider(forward, None),
+            MatchMode::Lead => {
+                if backward.is_some() {
+                    consider(None, backward);
+                }
+                if group.any_without_needs() {
+                    consider(None, None);
+                }
+            }
+            MatchMode::Peer => {
+                if backward.is_some() {
+                    consider(forward, backward);
+                }
+                if group.any_without_needs() {
+                    consider(forward, None);
+                }
+            }
+        }
+        best
+    }
+}
+
+/// Upper bounds on the scores of groups of schools for one request: an
+/// upper bound on every member's score that is not in the seeker's family,
+/// from the group's summary — each component at the best value any member
+/// could have, proximity at the group's nearest possible point. Built from
+/// the same value functions as the score, with what does not depend on the
+/// group computed once per request, since the search bounds thousands of
+/// groups per match.
+pub(crate) struct GroupBounder<'a> {
+    scoring: &'a ScoringContext<'a>,
+    seeker: &'a Profile,
+    /// Weighted language bound for each set of media (a [`MediumSet`]).
+    language: [f64; 64],
+    /// Earth radius over the proximity scale: chord length → exponent.
+    exponent_per_chord: f64,
+}
+
+/// `exp(-x)` at x = k / PROXIMITY_STEPS_PER_UNIT, for k below the table's
+/// length; looked up at the floor of x it bounds `exp(-x)` from above.
+const PROXIMITY_STEPS_PER_UNIT: f64 = 64.0;
+const PROXIMITY_TABLE_LEN: usize = 64 * 48;
+
+fn proximity_table() -> &'static [f64; PROXIMITY_TABLE_LEN] {
+    static TABLE: std::sync::OnceLock<[f64; PROXIMITY_TABLE_LEN]> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| std::array::from_fn(|k| (-(k as f64) / PROXIMITY_STEPS_PER_UNIT).exp()))
+}
+
+impl<'a> GroupBounder<'a> {
+    pub(crate) fn new(scoring: &'a ScoringContext<'a>, seeker: &'a Profile) -> GroupBounder<'a> {
+        let neutral = scoring.config.neutral;
+        let language = std::array::from_fn(|mask| {
+            let media = MediumSet(mask as u8);
+            let best = match seeker.language {
+                None => neutral,
+                Some(_) => LanguageMedium::ALL
+                    .into_iter()
+                    .filter(|medium| media.contains(Some(*medium)))
+                    .map(|medium| scoring.language_value(seeker.language, Some(medium)))
+                    .chain(media.contains(None).then_some(neutral))
+                    .fold(0.0, f64::max),
+            };
+            scoring.weights[5] * best
+        });
+        GroupBounder {
+            scoring,
+            seeker,
+            language,
+            exponent_per_chord: crate::domain::EARTH_RADIUS_KM / scoring.proximity_scale_km,
+        }
+    }
+
+    /// The weighted stage and phase terms, exact for a bucket.
+    pub(crate) fn bucket_term(&self, stage: Option<Stage>, phase: Phase) -> f64 {
+        let w = &self.scoring.weights;
+        w[0] * self.scoring.stage_value(self.seeker.stage, stage)
+            + w[4] * phase_affinity(self.seeker.phase, phase)
+    }
+
+    /// The proximity term's bound for a point at least `chord` away (as a
+    /// chord of the unit sphere): the great-circle distance is at least the
+    /// chord times the Earth's radius, and the table is read at the floor.
+    pub(crate) fn proximity_bound(&self, chord: f64) -> f64 {
+        let table = proximity_table();
+        let step = (chord * self.exponent_per_chord * PROXIMITY_STEPS_PER_UNIT) as usize;
+        self.scoring.weights[PROXIMITY] * table[step.min(PROXIMITY_TABLE_LEN - 1)]
+    }
+
+    /// Bound on the score of any member of `group` in a bucket with
+    /// `bucket_term`, its nearest point `chord` away; `split` is what the
+    /// search knows of the members' coverage of the seeker's areas.
+    pub(crate) fn bound(
+        &self,
+        bucket_term: f64,
+        group: &GroupSummary,
+        chord: f64,
+        split: SplitCoverage,
+    ) -> f64 {
+        let scoring = self.scoring;
+        let seeker = self.seeker;
+        let w = &scoring.weights;
+        let neutral = scoring.config.neutral;
+        let similarity = match seeker.challenge {
+            None => neutral,
+            Some(challenge) => {
+                let known = group.challenge.nearest(challenge).map_or(0.0, |nearest| {
+                    scoring.challenge_similarity(Some(challenge), Some(nearest))
+                });
+                if group.flags & UNKNOWN_CHALLENGE != 0 {
+                    known.max(neutral)
+                } else {
+                    known
+                }
+            }
+        };
+        let size = match seeker.known_ln_pupils() {
+            None => neutral,
+            Some(ln) => {
+                let known = group
+                    .ln_pupils
+                    .nearest(ln)
+                    .map_or(0.0, |nearest| scoring.size_value(Some(ln), Some(nearest)));
+                if group.flags & UNKNOWN_PUPILS != 0 {
+                    known.max(neutral)
+                } else {
+                    known
+                }
+            }
+        };
+        let load = match scoring.mode {
+            MatchMode::Support | MatchMode::Peer => group.max_free_share(),
+            MatchMode::Lead => seeker.free_share(),
+        };
+        bucket_term
+            + self.proximity_bound(chord)
+            // Without the family bonus: the seeker's family members are
+            // scored before the search and skipped by it.
+            + w[2] * scoring.context_value(similarity, false)
+            + w[3] * scoring.focus_bound(seeker, group, split)
+            + self.language[usize::from(group.languages.0)]
+            + w[6] * size
+            + w[7] * load
+            + w[8] * scoring.track_record_bound(seeker, group)
+    }
+}
+
+/// What a search knows of how many of the seeker's areas (on the side it
+/// split on) the members of a group have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SplitCoverage {
+    /// Nothing: bound from the group's summary.
+    Unknown,
+    /// Every member has exactly this many.
+    Exactly(u32),
+}
+
+fn needs_covered(needs: FocusSet, offers: FocusSet) -> u32 {
+    needs.intersection(offers).len()
+}
+
+/// `value` as an `f32` no greater than it.
+pub(crate) fn f32_down(value: f64) -> f32 {
+    let near = value as f32;
+    if f64::from(near) > value {
+        near.next_down()
+    } else {
+        near
+    }
+}
+
+/// `value` as an `f32` no smaller than it.
+pub(crate) fn f32_up(value: f64) -> f32 {
+    let near = value as f32;
+    if f64::from(near) < value {
+        near.next_up()
+    } else {
+        near
+    }
+}
+
+/// A closed range of known values in `f32`, rounded outwards so it holds
+/// every member's exact value; empty when no member's value is known.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Span {
+    low: f32,
+    high: f32,
+}
+
+impl Span {
+    pub(crate) const EMPTY: Span = Span {
+        low: f32::INFINITY,
+        high: f32::NEG_INFINITY,
+    };
+
+    pub(crate) fn of(value: Option<f64>) -> Span {
+        value.map_or(Span::EMPTY, |value| Span {
+            low: f32_down(value),
+            high: f32_up(value),
+        })
+    }
+
+    pub(crate) fn union(self, other: Span) -> Span {
+        Span {
+            low: self.low.min(other.low),
+            high: self.high.max(other.high),
+        }
+    }
+
+    /// The value in the range nearest to `value`, if the range is not empty.
+    pub(crate) fn nearest(self, value: f64) -> Option<f64> {
+        (self.low <= self.high).then(|| value.clamp(f64::from(self.low), f64::from(self.high)))
+    }
+}
+
+/// Which language media occur in a group (bit 5: unknown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct MediumSet(u8);
+
+impl MediumSet {
+    pub(super) fn bit(medium: Option<LanguageMedium>) -> u8 {
+        match medium {
+            Some(medium) => 1 << (medium as u8),
+            None => 1 << 5,
+        }
+    }
+
+    pub(crate) fn of(medium: Option<LanguageMedium>) -> MediumSet {
+        MediumSet(Self::bit(medium))
+    }
+
+    pub(crate) fn contains(self, medium: Option<LanguageMedium>) -> bool {
+        self.0 & Self::bit(medium) != 0
+    }
+
+    pub(crate) fn union(self, other: MediumSet) -> MediumSet {
+        MediumSet(self.0 | other.0)
+    }
+}
+
+/// Sentinel for a group spanning several consortia or local authorities.
+pub(crate) const MIXED_AREAS: u16 = u16::MAX;
+
+const ANY_WITHOUT_NEEDS: u8 = 1;
+const UNKNOWN_CHALLENGE: u8 = 2;
+const UNKNOWN_PUPILS: u8 = 4;
+const ANY_FREE_CAPACITY: u8 = 8;
+const ANY_TRACK_RECORD: u8 = 16;
+
+/// What the score bound needs to know about a group of schools: the union or
+/// range of each attribute the components read. Packed (36 bytes) so an
+/// index node fits one cache line: ranges in `f32` rounded outwards, free
+/// share rounded up to 1/255ths, areas interned to 16 bits (larger ids count
+/// as mixed, which only weakens pruning).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct GroupSummary {
+    challenge: Span,
+    ln_pupils: Span,
+    pub strengths: FocusSet,
+    pub needs: FocusSet,
+    consortium: u16,
+    local_authority: u16,
+    /// The most strengths any member has.
+    most_strengths: u8,
+    /// Smallest non-zero needs count among members (0 if none has needs).
+    fewest_needs: u8,
+    languages: MediumSet,
+    flags: u8,
+    /// Most free share of capacity, in 255ths, rounded up.
+    max_free_share: u8,
+    /// Members (saturating at 255).
+    members: u8,
+}
+
+impl GroupSummary {
+    /// The summary of no school.
+    pub(crate) const EMPTY: GroupSummary = GroupSummary {
+        challenge: Span::EMPTY,
+        ln_pupils: Span::EMPTY,
+        strengths: FocusSet::EMPTY,
+        needs: FocusSet::EMPTY,
+        consortium: MIXED_AREAS,
+        local_authority: MIXED_AREAS,
+        most_strengths: 0,
+        fewest_needs: 0,
+        languages: MediumSet(0),
+        flags: 0,
+        max_free_share: 0,
+        members: 0,
+    };
+
+    pub(crate) fn of(profile: &Profile) -> GroupSummary {
+        let needs = profile.needs.len();
+        let flag = |on: bool, bit: u8| if on { bit } else { 0 };
+        let area = |id: u32| u16::try_from(id).unwrap_or(MIXED_AREAS);
+        GroupSummary {
+            challenge: Span::of(profile.challenge),
+            ln_pupils: Span::of(profile.known_ln_pupils()),
+            strengths: profile.strengths,
+            needs: profile.needs,
+            consortium: area(profile.consortium),
+            local_authority: area(profile.local_authority),
+            most_strengths: profile.strengths.len() as u8,
+            fewest_needs: needs as u8,
+            languages: MediumSet::of(profile.language),
+            flags: flag(needs == 0, ANY_WITHOUT_NEEDS)
+                | flag(profile.challenge.is_none(), UNKNOWN_CHALLENGE)
+                | flag(profile.pupils.is_none(), UNKNOWN_PUPILS)
+                | flag(profile.free_capacity() > 0, ANY_FREE_CAPACITY)
+                | flag(!profile.track_record.is_empty(), ANY_TRACK_RECORD),
+            max_free_share: (profile.free_share() * 255.0).ceil().min(255.0) as u8,
+            members: 1,
+        }
+    }
+
+    pub(crate) fn merge(self, other: &GroupSummary) -> GroupSummary {
+        let same = |a: u16, b: u16| if a == b { a } else { MIXED_AREAS };
+        let fewest = |a: u8, b: u8| match (a, b) {
+            (0, n) | (n, 0) => n,
+            (a, b) => a.min(b),
+        };
+        GroupSummary {
+            challenge: self.challenge.union(other.challenge),
+            ln_pupils: self.ln_pupils.union(other.ln_pupils),
+            strengths: self.strengths.union(other.strengths),
+            needs: self.needs.union(other.needs),
+            consortium: same(self.consortium, other.consortium),
+            local_authority: same(self.local_authority, other.local_authority),
+            most_strengths: self.most_strengths.max(other.most_strengths),
+            fewest_needs: fewest(self.fewest_needs, other.fewest_needs),
+            languages: self.languages.union(other.languages),
+            flags: self.flags | other.flags,
+            max_free_share: self.max_free_share.max(other.max_free_share),
+            members: self.members.saturating_add(other.members),
+        }
+    }
+
+    pub(crate) fn members(&self) -> usize {
+        usize::from(self.members)
+    }
+
+    pub(crate) fn any_without_needs(&self) -> bool {
+        self.flags & ANY_WITHOUT_NEEDS != 0
+    }
+
+    pub(crate) fn any_free_capacity(&self) -> bool {
+        self.flags & ANY_FREE_CAPACITY != 0
+    }
+
+    /// Whether some member could be in this (interned) consortium.
+    pub(crate) fn may_be_in_consortium(&self, consortium: u32) -> bool {
+        self.consortium == MIXED_AREAS || u32::from(self.consortium) == consortium
+    }
+
+    /// Whether some member could be in this (interned) local authority.
+    pub(crate) fn may_be_in_local_authority(&self, local_authority: u32) -> bool {
+        self.local_authority == MIXED_AREAS || u32::from(self.local_authority) == local_authority
+    }
+
+    pub(super) fn max_free_share(&self) -> f64 {
+        f64::from(self.max_free_share) / 255.0
+    }
+}

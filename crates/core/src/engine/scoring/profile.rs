@@ -1,0 +1,92 @@
+//! What scoring reads of a school, packed so one candidate is one small
+//! record.
+
+use crate::domain::{FocusSet, LanguageMedium, Phase, Stage, UnitVector};
+
+/// Focus areas in which a school completed partnerships whose impact was
+/// rated GREEN, and those rated YELLOW at best (design: a database of
+/// practice worthy of emulation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TrackRecord {
+    pub green: FocusSet,
+    /// Areas rated YELLOW and never GREEN.
+    pub yellow: FocusSet,
+}
+
+impl TrackRecord {
+    pub const NONE: TrackRecord = TrackRecord {
+        green: FocusSet::EMPTY,
+        yellow: FocusSet::EMPTY,
+    };
+
+    /// Adds a completed partnership's areas at its rating (GREEN or YELLOW).
+    pub fn add(&mut self, focus: FocusSet, green: bool) {
+        if green {
+            self.green = self.green.union(focus);
+            self.yellow = self.yellow.difference(focus);
+        } else {
+            self.yellow = self.yellow.union(focus.difference(self.green));
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.green.is_empty() && self.yellow.is_empty()
+    }
+
+    /// The same record restricted to `areas`.
+    pub(super) fn within(self, areas: FocusSet) -> TrackRecord {
+        TrackRecord {
+            green: self.green.intersection(areas),
+            yellow: self.yellow.intersection(areas),
+        }
+    }
+}
+
+/// Sentinel for "no family" in [`Profile::family`].
+pub(crate) const NO_FAMILY: u32 = u32::MAX;
+
+/// The fields of a school that filters and scoring read, packed together so
+/// scoring one candidate touches one small record.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Profile {
+    pub unit: UnitVector,
+    pub phase: Phase,
+    pub stage: Option<Stage>,
+    pub language: Option<LanguageMedium>,
+    pub challenge: Option<f64>,
+    /// Interned family id, or [`NO_FAMILY`].
+    pub family: u32,
+    pub strengths: FocusSet,
+    pub needs: FocusSet,
+    pub pupils: Option<u32>,
+    /// Natural log of pupils (at least 1), precomputed for the size component.
+    pub ln_pupils: f64,
+    pub capacity: u32,
+    /// Active partnerships in which this school gives support.
+    pub active_support: u32,
+    pub track_record: TrackRecord,
+    /// Interned, case-folded consortium and local authority.
+    pub consortium: u32,
+    pub local_authority: u32,
+    pub open: bool,
+}
+
+impl Profile {
+    pub(crate) fn free_capacity(&self) -> u32 {
+        self.capacity.saturating_sub(self.active_support)
+    }
+
+    /// Free share of capacity: the load component of a supporter.
+    pub(crate) fn free_share(&self) -> f64 {
+        if self.capacity == 0 {
+            0.0
+        } else {
+            f64::from(self.free_capacity()) / f64::from(self.capacity)
+        }
+    }
+
+    /// Log pupils when the number of pupils is known.
+    pub(crate) fn known_ln_pupils(&self) -> Option<f64> {
+        self.pupils.map(|_| self.ln_pupils)
+    }
+}

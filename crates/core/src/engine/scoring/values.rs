@@ -1,0 +1,324 @@
+//! The score functions: each component's value for a pair of schools, and
+//! the score summed from them. Unknown inputs score the neutral value.
+
+use crate::domain::{FocusSet, LanguageMedium, MatchMode, Phase, Stage};
+
+use super::super::config::ScoringConfig;
+use super::super::index::Side;
+use super::factor::{Factor, PROXIMITY};
+use super::profile::{NO_FAMILY, Profile, TrackRecord};
+
+/// Per-request inputs of the scoring functions.
+#[derive(Debug, Clone)]
+pub(crate) struct ScoringContext<'a> {
+    pub config: &'a ScoringConfig,
+    pub mode: MatchMode,
+    /// Weights normalised to sum to 1, in [`Factor::ALL`] order.
+    pub weights: [f64; Factor::COUNT],
+    pub proximity_scale_km: f64,
+    /// Focus areas the match is about, overriding the seeker's record:
+    /// needs in SUPPORT and PEER, strengths offered in LEAD.
+    pub focus: Option<FocusSet>,
+    /// `config.size_ratio_floor.ln()`, computed once.
+    pub ln_size_ratio_floor: f64,
+}
+
+impl<'a> ScoringContext<'a> {
+    pub(crate) fn new(
+        config: &'a ScoringConfig,
+        mode: MatchMode,
+        weights: [f64; Factor::COUNT],
+        proximity_scale_km: f64,
+        focus: Option<FocusSet>,
+    ) -> ScoringContext<'a> {
+        ScoringContext {
+            config,
+            mode,
+            weights,
+            proximity_scale_km,
+            focus,
+            ln_size_ratio_floor: config.size_ratio_floor.ln(),
+        }
+    }
+
+    /// The side a search should split on, with the seeker's areas to look
+    /// for there: the partners' strengths against the wants (SUPPORT, and
+    /// PEER when it has wants), or the partners' needs against the offer
+    /// (LEAD, and PEER without wants). `None` when there is nothing to look
+    /// for.
+    pub(crate) fn split(&self, seeker: &Profile) -> Option<(Side, FocusSet)> {
+        let wants = self.seeker_wants(seeker);
+        let offers = self.seeker_offers(seeker);
+        let (side, keys) = match self.mode {
+            MatchMode::Support => (Side::Strengths, wants),
+            MatchMode::Lead => (Side::Needs, offers),
+            MatchMode::Peer if !wants.is_empty() => (Side::Strengths, wants),
+            MatchMode::Peer => (Side::Needs, offers),
+        };
+        (!keys.is_empty()).then_some((side, keys))
+    }
+
+    pub(super) fn split_side(&self, seeker: &Profile) -> Option<Side> {
+        self.split(seeker).map(|(side, _)| side)
+    }
+
+    /// Focus areas the seeker wants covered (SUPPORT, PEER).
+    pub(crate) fn seeker_wants(&self, seeker: &Profile) -> FocusSet {
+        self.focus.unwrap_or(seeker.needs)
+    }
+
+    /// Focus areas the seeker offers (LEAD uses the override, PEER the record).
+    pub(super) fn seeker_offers(&self, seeker: &Profile) -> FocusSet {
+        match self.mode {
+            MatchMode::Lead => self.focus.unwrap_or(seeker.strengths),
+            MatchMode::Support | MatchMode::Peer => seeker.strengths,
+        }
+    }
+
+    /// The score without its proximity term: every other component's
+    /// weighted value, summed in factor order. Needs no distance and no
+    /// transcendental function, so the search can rule a school out with it
+    /// before paying for the distance.
+    pub(crate) fn partial_score(&self, seeker: &Profile, partner: &Profile) -> f64 {
+        let w = &self.weights;
+        let same_family = seeker.family != NO_FAMILY && seeker.family == partner.family;
+        let (forward, backward) = self.coverages(seeker, partner);
+        w[0] * self.stage_value(seeker.stage, partner.stage)
+            + w[2]
+                * self.context_value(
+                    self.challenge_similarity(seeker.challenge, partner.challenge),
+                    same_family,
+                )
+            + w[3]
+                * self.focus_value(
+                    forward.and_then(Coverage::share),
+                    backward.and_then(Coverage::share),
+                )
+            + w[4] * phase_affinity(seeker.phase, partner.phase)
+            + w[5] * self.language_value(seeker.language, partner.language)
+            + w[6] * self.size_value(seeker.known_ln_pupils(), partner.known_ln_pupils())
+            + w[7] * self.supporter(seeker, partner).1.free_share()
+            + w[8] * self.track_record_value(seeker, partner)
+    }
+
+    /// The proximity component's weighted value at a distance.
+    pub(crate) fn proximity_term(&self, distance_km: f64) -> f64 {
+        self.weights[PROXIMITY] * proximity_value(distance_km, self.proximity_scale_km)
+    }
+
+    /// The score: the partial score plus the proximity term. Both match
+    /// paths rank by exactly this sum, so they agree to the last bit.
+    pub(crate) fn score(&self, partial: f64, distance_km: f64) -> f64 {
+        partial + self.proximity_term(distance_km)
+    }
+
+    /// The stage component for two stages in this mode.
+    pub(crate) fn stage_value(&self, seeker: Option<Stage>, partner: Option<Stage>) -> f64 {
+        let (Some(s), Some(p)) = (seeker, partner) else {
+            return self.config.neutral;
+        };
+        let curve_value = |curve: &[f64; 4], gap: i32| {
+            usize::try_from(gap)
+                .ok()
+                .and_then(|gap| curve.get(gap).copied())
+                .unwrap_or(0.0)
+        };
+        match self.mode {
+            MatchMode::Support => {
+                curve_value(&self.config.directed_stage_curve, p.level() - s.level())
+            }
+            MatchMode::Lead => {
+                curve_value(&self.config.directed_stage_curve, s.level() - p.level())
+            }
+            MatchMode::Peer => {
+                curve_value(&self.config.peer_stage_curve, (p.level() - s.level()).abs())
+            }
+        }
+    }
+
+    /// Similarity of two challenge indices, neutral if either is unknown.
+    pub(super) fn challenge_similarity(&self, seeker: Option<f64>, partner: Option<f64>) -> f64 {
+        match (seeker, partner) {
+            (Some(a), Some(b)) => (1.0 - (a - b).abs() / self.config.challenge_range).max(0.0),
+            _ => self.config.neutral,
+        }
+    }
+
+    pub(super) fn context_value(&self, similarity: f64, same_family: bool) -> f64 {
+        let bonus = self.config.same_family_bonus;
+        (1.0 - bonus) * similarity + if same_family { bonus } else { 0.0 }
+    }
+
+    /// What the focus component compares in this mode: the seeker's wants
+    /// against the partner's strengths (SUPPORT, PEER), the partner's needs
+    /// against the seeker's offer (LEAD, PEER).
+    pub(super) fn coverages(
+        &self,
+        seeker: &Profile,
+        partner: &Profile,
+    ) -> (Option<Coverage>, Option<Coverage>) {
+        let seeker_side = || Coverage::of(self.seeker_wants(seeker), partner.strengths);
+        let partner_side = || Coverage::of(partner.needs, self.seeker_offers(seeker));
+        match self.mode {
+            MatchMode::Support => (Some(seeker_side()), None),
+            MatchMode::Lead => (None, Some(partner_side())),
+            MatchMode::Peer => (Some(seeker_side()), Some(partner_side())),
+        }
+    }
+
+    /// The focus areas covered, in either direction.
+    pub(crate) fn covered_focus(&self, seeker: &Profile, partner: &Profile) -> FocusSet {
+        let (forward, backward) = self.coverages(seeker, partner);
+        [forward, backward]
+            .into_iter()
+            .flatten()
+            .fold(FocusSet::EMPTY, |set, coverage| set.union(coverage.covered))
+    }
+
+    /// Mean of the directions in which something is wanted, neutral if none.
+    pub(super) fn focus_value(&self, forward: Option<f64>, backward: Option<f64>) -> f64 {
+        match (forward, backward) {
+            (Some(a), Some(b)) => (a + b) / 2.0,
+            (Some(share), None) | (None, Some(share)) => share,
+            (None, None) => self.config.neutral,
+        }
+    }
+
+    /// Similarity of two school sizes (log pupils), neutral if either is
+    /// unknown.
+    pub(super) fn size_value(&self, seeker_ln: Option<f64>, partner_ln: Option<f64>) -> f64 {
+        match (seeker_ln, partner_ln) {
+            (Some(a), Some(b)) => (1.0 - (a - b).abs() / self.ln_size_ratio_floor).max(0.0),
+            _ => self.config.neutral,
+        }
+    }
+
+    /// Who gives the support: the partner (SUPPORT, PEER) or the seeker
+    /// (LEAD); true when it is the partner.
+    pub(super) fn supporter<'p>(
+        &self,
+        seeker: &'p Profile,
+        partner: &'p Profile,
+    ) -> (bool, &'p Profile) {
+        match self.mode {
+            MatchMode::Support | MatchMode::Peer => (true, partner),
+            MatchMode::Lead => (false, seeker),
+        }
+    }
+
+    /// Whose track record counts, in which areas: the partner's in the
+    /// seeker's wants (SUPPORT, PEER), or the seeker's own in the partner's
+    /// needs (LEAD, where the seeker gives the support).
+    pub(super) fn track_record_inputs(
+        &self,
+        seeker: &Profile,
+        partner: &Profile,
+    ) -> (TrackRecord, FocusSet) {
+        match self.mode {
+            MatchMode::Support | MatchMode::Peer => {
+                (partner.track_record, self.seeker_wants(seeker))
+            }
+            MatchMode::Lead => (seeker.track_record, partner.needs),
+        }
+    }
+
+    /// The mean credit over the areas wanted (1 for GREEN, the configured
+    /// share for YELLOW, 0 for none); with no areas wanted, the best credit
+    /// anywhere.
+    pub(super) fn track_record_credit(&self, record: TrackRecord, wanted: FocusSet) -> f64 {
+        let yellow = self.config.yellow_track_record;
+        if wanted.is_empty() {
+            return if !record.green.is_empty() {
+                1.0
+            } else if !record.yellow.is_empty() {
+                yellow
+            } else {
+                0.0
+            };
+        }
+        let within = record.within(wanted);
+        (f64::from(within.green.len()) + yellow * f64::from(within.yellow.len()))
+            / f64::from(wanted.len())
+    }
+
+    pub(super) fn track_record_value(&self, seeker: &Profile, partner: &Profile) -> f64 {
+        let (record, wanted) = self.track_record_inputs(seeker, partner);
+        self.track_record_credit(record, wanted)
+    }
+
+    pub(super) fn language_value(
+        &self,
+        seeker: Option<LanguageMedium>,
+        partner: Option<LanguageMedium>,
+    ) -> f64 {
+        match (seeker, partner) {
+            (Some(a), Some(b)) => language_affinity(a, b),
+            _ => self.config.neutral,
+        }
+    }
+}
+
+/// `exp(-d / scale)`: 1 next door, 1/e at one scale length.
+pub(crate) fn proximity_value(distance_km: f64, scale_km: f64) -> f64 {
+    (-distance_km / scale_km).exp()
+}
+
+/// How well two phases work together: 1 for the same phase; natural vertical
+/// pairs (transition, all-age schools) high; pairs sharing little low.
+pub(crate) fn phase_affinity(a: Phase, b: Phase) -> f64 {
+    use Phase::*;
+    if a == b {
+        return 1.0;
+    }
+    let (a, b) = if a <= b { (a, b) } else { (b, a) };
+    match (a, b) {
+        (Nursery, Primary) | (Primary, Secondary) => 0.9,
+        (Primary, Middle) | (Middle, Secondary) => 0.8,
+        (Nursery, Middle) => 0.6,
+        (Secondary, Pru) | (Middle, Pru) => 0.6,
+        (Special, _) | (_, Special) => 0.4,
+        (Primary, Pru) => 0.3,
+        _ => 0.2,
+    }
+}
+
+/// How well two language media work together: Welsh-medium and
+/// English-medium schools share least.
+pub(crate) fn language_affinity(a: LanguageMedium, b: LanguageMedium) -> f64 {
+    use LanguageMedium::*;
+    if a == b {
+        return 1.0;
+    }
+    let (a, b) = if a <= b { (a, b) } else { (b, a) };
+    match (a, b) {
+        (Bilingual, DualStream) => 0.8,
+        (Welsh, Bilingual) | (Bilingual, Transitional) | (DualStream, Transitional) => 0.7,
+        (Welsh, DualStream) | (English, DualStream) | (English, Transitional) => 0.6,
+        (Welsh, Transitional) => 0.5,
+        (English, Bilingual) => 0.4,
+        (English, Welsh) => 0.1,
+        _ => 0.5,
+    }
+}
+
+/// Which of the wanted focus areas the other school offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Coverage {
+    pub wanted: FocusSet,
+    pub covered: FocusSet,
+}
+
+impl Coverage {
+    pub(super) fn of(wanted: FocusSet, offered: FocusSet) -> Coverage {
+        Coverage {
+            wanted,
+            covered: wanted.intersection(offered),
+        }
+    }
+
+    /// Share covered, or `None` when nothing is wanted.
+    pub fn share(self) -> Option<f64> {
+        (!self.wanted.is_empty())
+            .then(|| f64::from(self.covered.len()) / f64::from(self.wanted.len()))
+    }
+}
