@@ -12,7 +12,7 @@ use crate::domain::{
 use crate::engine::{
     AssignmentSummary, BrokerOutcome, BrokerQuery, Factor, GroupKind, GroupQuery, GroupsOutcome,
     MatchOutcome, MatchQuery, RankedCandidate, ScoringConfig, SeekerFilter, SeekerSelection,
-    Snapshot, Weights, broker_limits, limits,
+    Snapshot, broker_limits, limits,
 };
 
 use super::pb;
@@ -452,33 +452,15 @@ pub fn match_query_from_proto(
         Some(pb::PhaseRelation::AnyPhase) => PhaseRelation::AnyPhase,
     };
     let focus = focus_set_from_proto(&mut v, "focus", &focus);
-    let weights = match weights {
-        None => config.weights,
-        Some(pb::Weights {
-            stage,
-            proximity,
-            context,
-            focus,
-            phase,
-            language,
-            size,
-            load,
-            track_record,
-        }) => {
-            let defaults = config.weights;
-            Weights {
-                stage: stage.unwrap_or(defaults.stage),
-                proximity: proximity.unwrap_or(defaults.proximity),
-                context: context.unwrap_or(defaults.context),
-                focus: focus.unwrap_or(defaults.focus),
-                phase: phase.unwrap_or(defaults.phase),
-                language: language.unwrap_or(defaults.language),
-                size: size.unwrap_or(defaults.size),
-                load: load.unwrap_or(defaults.load),
-                track_record: track_record.unwrap_or(defaults.track_record),
+    let weights = weights.map_or(config.weights, |given| {
+        let mut weights = config.weights;
+        for factor in Factor::ALL {
+            if let Some(weight) = weight_in_proto(&given, factor) {
+                weights[factor] = weight;
             }
         }
-    };
+        weights
+    });
     let query = MatchQuery {
         school_id,
         mode: mode.unwrap_or(MatchMode::Support),
@@ -502,6 +484,33 @@ pub fn match_query_from_proto(
     v.into_result(query)
 }
 
+/// The weight a request gives `factor`, if it gives one: the proto's
+/// field of each factor.
+fn weight_in_proto(weights: &pb::Weights, factor: Factor) -> Option<f64> {
+    let pb::Weights {
+        stage,
+        proximity,
+        context,
+        focus,
+        phase,
+        language,
+        size,
+        load,
+        track_record,
+    } = *weights;
+    match factor {
+        Factor::Stage => stage,
+        Factor::Proximity => proximity,
+        Factor::Context => context,
+        Factor::Focus => focus,
+        Factor::Phase => phase,
+        Factor::Language => language,
+        Factor::Size => size,
+        Factor::Load => load,
+        Factor::TrackRecord => track_record,
+    }
+}
+
 fn factor_to_proto(factor: Factor) -> pb::Factor {
     match factor {
         Factor::Stage => pb::Factor::Stage,
@@ -521,7 +530,7 @@ pub(crate) fn candidate_to_proto(candidate: &RankedCandidate<'_>) -> pb::Candida
     let components = candidate
         .components
         .iter()
-        .flatten()
+        .flat_map(|components| components.values())
         .map(|weighted| pb::ScoreComponent {
             factor: factor_to_proto(weighted.component.factor()) as i32,
             value: weighted.component.value,

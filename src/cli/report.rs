@@ -155,8 +155,8 @@ pub fn write_brokerage(
                     "reasons": pairing.partner.components.map(|components| {
                         components
                             .iter()
-                            .map(|c| json!({
-                                "factor": c.component.factor().name(),
+                            .map(|(factor, c)| json!({
+                                "factor": factor.name(),
                                 "value": c.component.value,
                                 "contribution": c.contribution,
                                 "reason": c.component.reason(),

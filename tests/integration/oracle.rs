@@ -11,7 +11,7 @@ use partnermatch_core::domain::{
     PhaseRelation, Plan, School, SchoolId, Stage,
 };
 use partnermatch_core::engine::{
-    Engine, EngineConfig, InMemory, MatchQuery, Records, Weights, brute_force, top_k,
+    Engine, EngineConfig, Factor, InMemory, MatchQuery, Records, Weights, brute_force, top_k,
 };
 use proptest::prelude::*;
 
@@ -87,58 +87,24 @@ fn arb_population() -> impl Strategy<Value = Vec<School>> {
 fn arb_weights() -> impl Strategy<Value = Weights> {
     let weight = || prop_oneof![Just(0.0), 0.0f64..1.0, 0.0f64..10.0];
     (
-        weight(),
-        weight(),
-        weight(),
-        weight(),
-        weight(),
-        weight(),
-        weight(),
-        weight(),
-        weight(),
+        prop::array::uniform9(weight()),
         // Sometimes proximity dominates, so the early stop really fires.
         prop::bool::weighted(0.3),
     )
-        .prop_map(
-            |(
-                stage,
-                proximity,
-                context,
-                focus,
-                phase,
-                language,
-                size,
-                load,
-                track_record,
-                near,
-            )| {
-                Weights {
-                    stage,
-                    proximity: if near { 50.0 } else { proximity },
-                    context,
-                    focus,
-                    phase,
-                    language,
-                    size,
-                    load,
-                    // Never all zero.
-                    track_record: if stage
-                        + proximity
-                        + context
-                        + focus
-                        + phase
-                        + language
-                        + size
-                        + load
-                        == 0.0
-                    {
-                        1.0
-                    } else {
-                        track_record
-                    },
-                }
-            },
-        )
+        .prop_map(|(drawn, near)| {
+            let mut weights = Weights::default();
+            for (factor, weight) in Factor::ALL.into_iter().zip(drawn) {
+                weights[factor] = weight;
+            }
+            if near {
+                weights[Factor::Proximity] = 50.0;
+            }
+            // Never all zero.
+            if weights.all_zero() {
+                weights[Factor::TrackRecord] = 1.0;
+            }
+            weights
+        })
 }
 
 prop_compose! {
@@ -348,7 +314,7 @@ fn fast_path_equals_brute_force_on_the_synthetic_population_and_prunes() {
         query.phase_relation = [PhaseRelation::SamePhase, PhaseRelation::AnyPhase][i % 2];
         if i % 4 == 0 {
             // Proximity-led weights: the search should stop early.
-            query.weights.proximity = 5.0;
+            query.weights[Factor::Proximity] = 5.0;
         }
         if i % 5 == 0 {
             query.max_distance_km = Some(25.0);
@@ -455,17 +421,13 @@ fn a_lead_seekers_record_reaches_partners_without_needs() {
     let config = engine.config().scoring.clone();
     let mut query = MatchQuery::new("s000", MatchMode::Lead, &config);
     query.limit = 1;
-    query.weights = Weights {
-        stage: 0.0,
-        proximity: 1.0,
-        context: 0.0,
-        focus: 0.0,
-        phase: 0.0,
-        language: 0.0,
-        size: 0.0,
-        load: 0.0,
-        track_record: 10.0,
-    };
+    for factor in Factor::ALL {
+        query.weights[factor] = match factor {
+            Factor::Proximity => 1.0,
+            Factor::TrackRecord => 10.0,
+            _ => 0.0,
+        };
+    }
     assert_same_answer(&engine, &query);
     let best = engine
         .match_partners(&query, |outcome| {

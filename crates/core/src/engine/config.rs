@@ -1,25 +1,19 @@
 //! Every tunable number of the engine, with its default and why.
 
+use std::ops::{Index, IndexMut};
+
 use crate::domain::Violations;
 
-/// Relative weights of the scoring components. Only ratios matter: the score
-/// is the weighted mean of the components.
+use super::scoring::{Factor, PerFactor};
+
+/// Relative weights of the scoring components, by factor. Only ratios
+/// matter: the score is the weighted mean of the components.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Weights {
-    pub stage: f64,
-    pub proximity: f64,
-    pub context: f64,
-    pub focus: f64,
-    pub phase: f64,
-    pub language: f64,
-    pub size: f64,
-    pub load: f64,
-    pub track_record: f64,
-}
+pub struct Weights(PerFactor<f64>);
 
 /// Largest weight a request may give; keeps sums far from overflow and makes
 /// typos (1e300) visible as errors.
-pub(super) const MAX_WEIGHT: f64 = 1000.0;
+pub(crate) const MAX_WEIGHT: f64 = 1000.0;
 
 impl Default for Weights {
     /// Stage fit is what Estyn found matters most ("similar stages of their
@@ -27,59 +21,55 @@ impl Default for Weights {
     /// then context and a proven track record; phase, language, size and
     /// load refine.
     fn default() -> Weights {
-        Weights {
-            stage: 0.30,
-            proximity: 0.20,
-            context: 0.10,
-            focus: 0.20,
-            phase: 0.05,
-            language: 0.05,
-            size: 0.05,
-            load: 0.05,
-            track_record: 0.10,
-        }
+        Weights(PerFactor::from_fn(|factor| match factor {
+            Factor::Stage => 0.30,
+            Factor::Proximity | Factor::Focus => 0.20,
+            Factor::Context | Factor::TrackRecord => 0.10,
+            Factor::Phase | Factor::Language | Factor::Size | Factor::Load => 0.05,
+        }))
+    }
+}
+
+impl Index<Factor> for Weights {
+    type Output = f64;
+
+    fn index(&self, factor: Factor) -> &f64 {
+        &self.0[factor]
+    }
+}
+
+impl IndexMut<Factor> for Weights {
+    fn index_mut(&mut self, factor: Factor) -> &mut f64 {
+        &mut self.0[factor]
     }
 }
 
 impl Weights {
-    /// The weights in component order (see `Factor::ALL`).
-    pub fn as_array(&self) -> [f64; 9] {
-        [
-            self.stage,
-            self.proximity,
-            self.context,
-            self.focus,
-            self.phase,
-            self.language,
-            self.size,
-            self.load,
-            self.track_record,
-        ]
-    }
-
-    /// Range of each weight; field paths are the weight names.
+    /// Each weight's range; field paths are the factor names.
     pub fn validate(&self) -> Violations {
-        const NAMES: [&str; 9] = [
-            "stage",
-            "proximity",
-            "context",
-            "focus",
-            "phase",
-            "language",
-            "size",
-            "load",
-            "track_record",
-        ];
         let mut v = Violations::new();
-        for (name, weight) in NAMES.iter().zip(self.as_array()) {
-            v.check_range(name, weight, 0.0, MAX_WEIGHT);
+        for (factor, weight) in self.0.iter() {
+            v.check_range(factor.name(), *weight, 0.0, MAX_WEIGHT);
         }
         v
     }
 
     /// True when no weight is positive, so no score could be formed.
     pub fn all_zero(&self) -> bool {
-        self.as_array().iter().all(|weight| *weight <= 0.0)
+        self.0.values().all(|weight| *weight <= 0.0)
+    }
+
+    /// The weights scaled to sum to 1; weights that already do (the
+    /// defaults, give or take a last bit) are kept as given, so
+    /// explanations show 0.3 rather than 0.29999999999999993.
+    pub(crate) fn normalised(&self) -> PerFactor<f64> {
+        let total: f64 = self.0.values().sum();
+        let total = if (total - 1.0).abs() < 1e-9 {
+            1.0
+        } else {
+            total
+        };
+        PerFactor::from_fn(|factor| self.0[factor] / total)
     }
 }
 

@@ -19,7 +19,7 @@ use super::config::{ScoringConfig, Weights};
 use super::error::{Error, Result};
 use super::index::{MAX_INDEXED_AREAS, Side, TreeKind};
 use super::scoring::{
-    Component, Factor, GroupBounder, GroupSummary, NO_FAMILY, Profile, ScoringContext,
+    Component, GroupBounder, GroupSummary, NO_FAMILY, PerFactor, Profile, ScoringContext,
     SplitCoverage,
 };
 use super::snapshot::Snapshot;
@@ -174,7 +174,7 @@ pub struct RankedCandidate<'a> {
     pub covered_focus: FocusSet,
     /// Each component with its weight and reason; only when the query asks
     /// to `explain`.
-    pub components: Option<[WeightedComponent; Factor::COUNT]>,
+    pub components: Option<PerFactor<WeightedComponent>>,
 }
 
 /// How much work a search did (the brute-force oracle reports zeros but
@@ -308,16 +308,6 @@ impl<'a> Plan<'a> {
             .collect();
         excluded.sort_unstable();
         excluded.dedup();
-        let weights = query.weights.as_array();
-        let total: f64 = weights.iter().sum();
-        // Weights that already sum to 1 (the defaults, give or take a last
-        // bit) are kept as given, so explanations show 0.3 rather than
-        // 0.29999999999999993.
-        let total = if (total - 1.0).abs() < 1e-9 {
-            1.0
-        } else {
-            total
-        };
         Ok(Plan {
             snapshot,
             query,
@@ -328,7 +318,7 @@ impl<'a> Plan<'a> {
             scoring: ScoringContext::new(
                 config,
                 query.mode,
-                weights.map(|weight| weight / total),
+                query.weights.normalised(),
                 query.proximity_scale_km,
                 query.focus,
             ),
@@ -434,16 +424,16 @@ impl<'a> Plan<'a> {
                     (Some(seeker), Some(partner)) => Some(partner.level() - seeker.level()),
                     _ => None,
                 };
-                // The explanation is opt-in: building eight details per
+                // The explanation is opt-in: building nine details per
                 // candidate is a good part of a match's cost.
                 let components = self.query.explain.then(|| {
                     let components =
                         self.scoring
                             .components(self.seeker, partner, scored.distance_km);
-                    std::array::from_fn(|i| WeightedComponent {
-                        component: components[i],
-                        weight: self.scoring.weights[i],
-                        contribution: self.scoring.weights[i] * components[i].value,
+                    PerFactor::from_fn(|factor| WeightedComponent {
+                        component: components[factor],
+                        weight: self.scoring.weights[factor],
+                        contribution: self.scoring.weights[factor] * components[factor].value,
                     })
                 });
                 RankedCandidate {

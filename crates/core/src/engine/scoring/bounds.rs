@@ -7,7 +7,7 @@
 use crate::domain::{FocusSet, LanguageMedium, MatchMode, Phase, Stage};
 
 use super::super::index::Side;
-use super::factor::PROXIMITY;
+use super::factor::Factor;
 use super::profile::Profile;
 use super::values::{ScoringContext, phase_affinity};
 
@@ -144,7 +144,7 @@ impl<'a> GroupBounder<'a> {
                     .chain(media.contains(None).then_some(neutral))
                     .fold(0.0, f64::max),
             };
-            scoring.weights[5] * best
+            scoring.weights[Factor::Language] * best
         });
         GroupBounder {
             scoring,
@@ -157,8 +157,8 @@ impl<'a> GroupBounder<'a> {
     /// The weighted stage and phase terms, exact for a bucket.
     pub(crate) fn bucket_term(&self, stage: Option<Stage>, phase: Phase) -> f64 {
         let w = &self.scoring.weights;
-        w[0] * self.scoring.stage_value(self.seeker.stage, stage)
-            + w[4] * phase_affinity(self.seeker.phase, phase)
+        w[Factor::Stage] * self.scoring.stage_value(self.seeker.stage, stage)
+            + w[Factor::Phase] * phase_affinity(self.seeker.phase, phase)
     }
 
     /// The proximity term's bound for a point at least `chord` away (as a
@@ -167,7 +167,7 @@ impl<'a> GroupBounder<'a> {
     pub(crate) fn proximity_bound(&self, chord: f64) -> f64 {
         let table = proximity_table();
         let step = (chord * self.exponent_per_chord * PROXIMITY_STEPS_PER_UNIT) as usize;
-        self.scoring.weights[PROXIMITY] * table[step.min(PROXIMITY_TABLE_LEN - 1)]
+        self.scoring.weights[Factor::Proximity] * table[step.min(PROXIMITY_TABLE_LEN - 1)]
     }
 
     /// Bound on the score of any member of `group` in a bucket with
@@ -219,12 +219,12 @@ impl<'a> GroupBounder<'a> {
             + self.proximity_bound(chord)
             // Without the family bonus: the seeker's family members are
             // scored before the search and skipped by it.
-            + w[2] * scoring.context_value(similarity, false)
-            + w[3] * scoring.focus_bound(seeker, group, split)
+            + w[Factor::Context] * scoring.context_value(similarity, false)
+            + w[Factor::Focus] * scoring.focus_bound(seeker, group, split)
             + self.language[usize::from(group.languages.0)]
-            + w[6] * size
-            + w[7] * load
-            + w[8] * scoring.track_record_bound(seeker, group)
+            + w[Factor::Size] * size
+            + w[Factor::Load] * load
+            + w[Factor::TrackRecord] * scoring.track_record_bound(seeker, group)
     }
 }
 

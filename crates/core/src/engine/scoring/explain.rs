@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use crate::domain::{FocusSet, LanguageMedium, MatchMode, Phase, Stage};
 
-use super::factor::Factor;
+use super::factor::{Factor, PerFactor};
 use super::profile::{NO_FAMILY, Profile, TrackRecord};
 use super::values::{Coverage, ScoringContext, language_affinity, phase_affinity, proximity_value};
 
@@ -18,30 +18,30 @@ impl ScoringContext<'_> {
         seeker: &Profile,
         partner: &Profile,
         distance_km: f64,
-    ) -> [Component; Factor::COUNT] {
-        [
-            self.stage(seeker, partner),
-            Component::new(Detail::Proximity {
+    ) -> PerFactor<Component> {
+        PerFactor::from_fn(|factor| match factor {
+            Factor::Stage => self.stage(seeker, partner),
+            Factor::Proximity => Component::new(Detail::Proximity {
                 distance_km,
                 scale_km: self.proximity_scale_km,
                 value: proximity_value(distance_km, self.proximity_scale_km),
             }),
-            self.context(seeker, partner),
-            self.focus(seeker, partner),
-            Component::new(Detail::Phase {
+            Factor::Context => self.context(seeker, partner),
+            Factor::Focus => self.focus(seeker, partner),
+            Factor::Phase => Component::new(Detail::Phase {
                 seeker: seeker.phase,
                 partner: partner.phase,
                 value: phase_affinity(seeker.phase, partner.phase),
             }),
-            Component::new(Detail::Language {
+            Factor::Language => Component::new(Detail::Language {
                 seeker: seeker.language,
                 partner: partner.language,
                 value: self.language_value(seeker.language, partner.language),
             }),
-            self.size(seeker, partner),
-            self.load(seeker, partner),
-            self.track_record(seeker, partner),
-        ]
+            Factor::Size => self.size(seeker, partner),
+            Factor::Load => self.load(seeker, partner),
+            Factor::TrackRecord => self.track_record(seeker, partner),
+        })
     }
 
     pub(super) fn stage(&self, seeker: &Profile, partner: &Profile) -> Component {

@@ -16,7 +16,7 @@ mod profile;
 mod values;
 
 pub use explain::Component;
-pub use factor::Factor;
+pub use factor::{Factor, PerFactor};
 
 pub(crate) use bounds::{GroupBounder, GroupSummary, SplitCoverage, f32_down, f32_up};
 pub(crate) use profile::{NO_FAMILY, Profile, TrackRecord};

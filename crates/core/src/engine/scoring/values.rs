@@ -5,7 +5,7 @@ use crate::domain::{FocusSet, LanguageMedium, MatchMode, Phase, Stage};
 
 use super::super::config::ScoringConfig;
 use super::super::index::Side;
-use super::factor::{Factor, PROXIMITY};
+use super::factor::{Factor, PerFactor};
 use super::profile::{NO_FAMILY, Profile, TrackRecord};
 
 /// Per-request inputs of the scoring functions.
@@ -13,8 +13,8 @@ use super::profile::{NO_FAMILY, Profile, TrackRecord};
 pub(crate) struct ScoringContext<'a> {
     pub config: &'a ScoringConfig,
     pub mode: MatchMode,
-    /// Weights normalised to sum to 1, in [`Factor::ALL`] order.
-    pub weights: [f64; Factor::COUNT],
+    /// Weights normalised to sum to 1.
+    pub weights: PerFactor<f64>,
     pub proximity_scale_km: f64,
     /// Focus areas the match is about, overriding the seeker's record:
     /// needs in SUPPORT and PEER, strengths offered in LEAD.
@@ -27,7 +27,7 @@ impl<'a> ScoringContext<'a> {
     pub(crate) fn new(
         config: &'a ScoringConfig,
         mode: MatchMode,
-        weights: [f64; Factor::COUNT],
+        weights: PerFactor<f64>,
         proximity_scale_km: f64,
         focus: Option<FocusSet>,
     ) -> ScoringContext<'a> {
@@ -83,27 +83,27 @@ impl<'a> ScoringContext<'a> {
         let w = &self.weights;
         let same_family = seeker.family != NO_FAMILY && seeker.family == partner.family;
         let (forward, backward) = self.coverages(seeker, partner);
-        w[0] * self.stage_value(seeker.stage, partner.stage)
-            + w[2]
+        w[Factor::Stage] * self.stage_value(seeker.stage, partner.stage)
+            + w[Factor::Context]
                 * self.context_value(
                     self.challenge_similarity(seeker.challenge, partner.challenge),
                     same_family,
                 )
-            + w[3]
+            + w[Factor::Focus]
                 * self.focus_value(
                     forward.and_then(Coverage::share),
                     backward.and_then(Coverage::share),
                 )
-            + w[4] * phase_affinity(seeker.phase, partner.phase)
-            + w[5] * self.language_value(seeker.language, partner.language)
-            + w[6] * self.size_value(seeker.known_ln_pupils(), partner.known_ln_pupils())
-            + w[7] * self.supporter(seeker, partner).1.free_share()
-            + w[8] * self.track_record_value(seeker, partner)
+            + w[Factor::Phase] * phase_affinity(seeker.phase, partner.phase)
+            + w[Factor::Language] * self.language_value(seeker.language, partner.language)
+            + w[Factor::Size] * self.size_value(seeker.known_ln_pupils(), partner.known_ln_pupils())
+            + w[Factor::Load] * self.supporter(seeker, partner).1.free_share()
+            + w[Factor::TrackRecord] * self.track_record_value(seeker, partner)
     }
 
     /// The proximity component's weighted value at a distance.
     pub(crate) fn proximity_term(&self, distance_km: f64) -> f64 {
-        self.weights[PROXIMITY] * proximity_value(distance_km, self.proximity_scale_km)
+        self.weights[Factor::Proximity] * proximity_value(distance_km, self.proximity_scale_km)
     }
 
     /// The score: the partial score plus the proximity term. Both match
