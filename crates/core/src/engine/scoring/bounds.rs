@@ -444,3 +444,166 @@ impl GroupSummary {
         f64::from(self.max_free_share) / 255.0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::super::super::config::ScoringConfig;
+    use super::super::factor::PerFactor;
+    use super::super::profile::{NO_FAMILY, TrackRecord};
+    use super::*;
+    use crate::domain::{FocusArea, GeoPoint, LanguageMedium, Phase, Stage};
+
+    fn focus_set(bits: u32) -> FocusSet {
+        FocusArea::ALL
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| bits & (1 << i) != 0)
+            .map(|(_, area)| area)
+            .collect()
+    }
+
+    prop_compose! {
+        /// A school as scoring reads it, near Cardiff, in `phase` at `stage`.
+        fn arb_profile(phase: Phase, stage: Option<Stage>)(
+            north in -0.5f64..0.5, east in -0.5f64..0.5,
+            language in prop::option::weighted(0.8, prop::sample::select(LanguageMedium::ALL.to_vec())),
+            challenge in prop::option::weighted(0.7, 0.0f64..100.0),
+            family in prop::option::weighted(0.5, 0u32..4),
+            strengths in 0u32..(1 << 21), needs in 0u32..(1 << 21),
+            sparse in any::<bool>(), no_needs in prop::bool::weighted(0.2),
+            pupils in prop::option::weighted(0.8, 1u32..3000),
+            capacity in 0u32..4, active in 0u32..3,
+            green in 0u32..(1 << 21), yellow in 0u32..(1 << 21), record in prop::bool::weighted(0.3),
+            consortium in 0u32..3, local_authority in 0u32..4,
+        ) -> Profile {
+            let mask = if sparse { 0b1000_0100_0010_0001 } else { u32::MAX };
+            Profile {
+                unit: GeoPoint::new(51.48 + north, -3.18 + east).unit_vector(),
+                phase,
+                stage,
+                language,
+                challenge,
+                family: family.unwrap_or(NO_FAMILY),
+                strengths: focus_set(strengths & mask),
+                needs: if no_needs { FocusSet::EMPTY } else { focus_set(needs & mask) },
+                pupils,
+                ln_pupils: f64::from(pupils.unwrap_or(1).max(1)).ln(),
+                capacity,
+                active_support: active.min(capacity),
+                track_record: if record {
+                    TrackRecord { green: focus_set(green & mask), yellow: focus_set(yellow & mask & !green) }
+                } else {
+                    TrackRecord::NONE
+                },
+                consortium,
+                local_authority,
+                open: true,
+            }
+        }
+    }
+
+    fn arb_stage() -> impl Strategy<Value = Option<Stage>> {
+        prop::option::weighted(0.85, prop::sample::select(Stage::ALL.to_vec()))
+    }
+
+    fn arb_phase() -> impl Strategy<Value = Phase> {
+        prop::sample::select(vec![Phase::Primary, Phase::Secondary, Phase::Special])
+    }
+
+    /// A seeker, a group of members of one bucket (phase and stage), a
+    /// request (mode, weights, scale, focus override) — everything a bound
+    /// reads.
+    fn arb_case() -> impl Strategy<
+        Value = (
+            Profile,
+            Vec<Profile>,
+            MatchMode,
+            Vec<f64>,
+            f64,
+            Option<FocusSet>,
+        ),
+    > {
+        (arb_phase(), arb_stage(), arb_phase(), arb_stage()).prop_flat_map(
+            |(seeker_phase, seeker_stage, phase, stage)| {
+                (
+                    arb_profile(seeker_phase, seeker_stage),
+                    prop::collection::vec(arb_profile(phase, stage), 1..40),
+                    prop::sample::select(vec![
+                        MatchMode::Support,
+                        MatchMode::Lead,
+                        MatchMode::Peer,
+                    ]),
+                    prop::collection::vec(prop_oneof![Just(0.0), 0.0f64..1.0, 0.0f64..10.0], 9),
+                    1.0f64..100.0,
+                    prop::option::weighted(0.3, (1u32..(1 << 21)).prop_map(focus_set)),
+                )
+            },
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// The bound of a group is at least the exact score of every member
+        /// outside the seeker's family, with the chord of the nearest
+        /// member — the soundness the search's exactness rests on.
+        #[test]
+        fn a_groups_bound_is_at_least_each_members_score(
+            (seeker, members, mode, drawn, scale_km, focus) in arb_case()
+        ) {
+            let config = ScoringConfig::default();
+            let mut weights = PerFactor::from_fn(|_| 0.0);
+            for (factor, weight) in Factor::ALL.into_iter().zip(&drawn) {
+                weights[factor] = *weight;
+            }
+            let total: f64 = weights.values().sum();
+            prop_assume!(total > 0.0);
+            let weights = PerFactor::from_fn(|factor| weights[factor] / total);
+            let scoring = ScoringContext::new(&config, mode, weights, scale_km, focus);
+            let bounder = GroupBounder::new(&scoring, &seeker);
+            let outside: Vec<&Profile> = members
+                .iter()
+                .filter(|m| seeker.family == NO_FAMILY || m.family != seeker.family)
+                .collect();
+            prop_assume!(!outside.is_empty());
+            let group = outside[1..]
+                .iter()
+                .fold(GroupSummary::of(outside[0]), |group, m| group.merge(&GroupSummary::of(m)));
+            let chord = outside
+                .iter()
+                .map(|m| seeker.unit.chord_squared(m.unit).sqrt())
+                .fold(f64::INFINITY, f64::min);
+            let bucket = bounder.bucket_term(outside[0].stage, outside[0].phase);
+            let bound = bounder.bound(bucket, &group, chord, SplitCoverage::Unknown);
+            for member in &outside {
+                let distance = seeker.unit.distance_km(member.unit);
+                let score = scoring.score(scoring.partial_score(&seeker, member), distance);
+                prop_assert!(
+                    bound + 1e-9 >= score,
+                    "bound {bound} below a member's score {score}"
+                );
+            }
+            // Members that all cover exactly `count` of the seeker's areas
+            // on the split side: the exact-coverage bound holds for them.
+            if let Some((side, keys)) = scoring.split(&seeker) {
+                for count in 0..=keys.len().min(3) {
+                    let exact: Vec<&Profile> = outside
+                        .iter()
+                        .copied()
+                        .filter(|m| keys.intersection(side.of(m)).len() == count)
+                        .collect();
+                    let Some((first, rest)) = exact.split_first() else { continue };
+                    let group = rest.iter().fold(GroupSummary::of(first), |g, m| g.merge(&GroupSummary::of(m)));
+                    let bound = bounder.bound(bucket, &group, chord, SplitCoverage::Exactly(count));
+                    for member in &exact {
+                        let distance = seeker.unit.distance_km(member.unit);
+                        let score = scoring.score(scoring.partial_score(&seeker, member), distance);
+                        prop_assert!(bound + 1e-9 >= score, "exactly {count}: {bound} < {score}");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -322,3 +322,213 @@ impl Coverage {
             .then(|| f64::from(self.covered.len()) / f64::from(self.wanted.len()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{FocusArea, GeoPoint};
+
+    fn context(mode: MatchMode) -> ScoringContext<'static> {
+        static CONFIG: std::sync::OnceLock<ScoringConfig> = std::sync::OnceLock::new();
+        let config = CONFIG.get_or_init(ScoringConfig::default);
+        ScoringContext::new(config, mode, config.weights.normalised(), 15.0, None)
+    }
+
+    fn areas(list: &[FocusArea]) -> FocusSet {
+        list.iter().copied().collect()
+    }
+
+    fn profile() -> Profile {
+        Profile {
+            unit: GeoPoint::new(51.5, -3.2).unit_vector(),
+            phase: Phase::Primary,
+            stage: None,
+            language: None,
+            challenge: None,
+            family: NO_FAMILY,
+            strengths: FocusSet::EMPTY,
+            needs: FocusSet::EMPTY,
+            pupils: None,
+            ln_pupils: 0.0,
+            capacity: 2,
+            active_support: 0,
+            track_record: TrackRecord::NONE,
+            consortium: 0,
+            local_authority: 0,
+            open: true,
+        }
+    }
+
+    const EPSILON: f64 = 1e-12;
+
+    #[test]
+    fn stage_values_follow_the_curves_of_each_mode() {
+        use Stage::*;
+        let support = context(MatchMode::Support);
+        let value = |s: &ScoringContext, a, b| s.stage_value(Some(a), Some(b));
+        assert_eq!(value(&support, Amber, Yellow), 1.0, "one ahead is best");
+        assert_eq!(value(&support, Amber, Amber), 0.7);
+        assert_eq!(value(&support, Red, Yellow), 0.3);
+        assert_eq!(value(&support, Red, Green), 0.05);
+        assert_eq!(
+            value(&support, Yellow, Amber),
+            0.0,
+            "behind (filtered anyway)"
+        );
+        let lead = context(MatchMode::Lead);
+        assert_eq!(value(&lead, Green, Yellow), 1.0, "LEAD mirrors SUPPORT");
+        assert_eq!(value(&lead, Green, Red), 0.05);
+        let peer = context(MatchMode::Peer);
+        assert_eq!(value(&peer, Amber, Amber), 1.0);
+        assert_eq!(value(&peer, Amber, Yellow), 0.6);
+        assert_eq!(value(&peer, Yellow, Amber), 0.6, "PEER is symmetric");
+        assert_eq!(value(&peer, Red, Yellow), 0.15);
+        assert_eq!(value(&peer, Red, Green), 0.0);
+        assert_eq!(
+            support.stage_value(None, Some(Green)),
+            0.5,
+            "unknown is neutral"
+        );
+    }
+
+    #[test]
+    fn context_is_challenge_similarity_with_a_family_bonus() {
+        let s = context(MatchMode::Support);
+        assert_eq!(s.challenge_similarity(Some(40.0), Some(40.0)), 1.0);
+        assert!((s.challenge_similarity(Some(40.0), Some(55.0)) - 0.5).abs() < EPSILON);
+        assert_eq!(
+            s.challenge_similarity(Some(10.0), Some(80.0)),
+            0.0,
+            "floored at 0"
+        );
+        assert_eq!(s.challenge_similarity(None, Some(80.0)), 0.5);
+        assert!((s.context_value(1.0, false) - 0.75).abs() < EPSILON);
+        assert!((s.context_value(1.0, true) - 1.0).abs() < EPSILON);
+        assert!((s.context_value(0.0, true) - 0.25).abs() < EPSILON);
+    }
+
+    #[test]
+    fn focus_is_the_share_covered_and_peer_the_mean_of_both_ways() {
+        use FocusArea::*;
+        let mut seeker = profile();
+        seeker.needs = areas(&[Literacy, Numeracy, Attendance, Behaviour]);
+        seeker.strengths = areas(&[Wellbeing]);
+        let mut partner = profile();
+        partner.strengths = areas(&[Literacy, Attendance, Governance]);
+        partner.needs = areas(&[Wellbeing, Curriculum]);
+        let share = |mode| {
+            let s = context(mode);
+            let (forward, backward) = s.coverages(&seeker, &partner);
+            s.focus_value(
+                forward.and_then(Coverage::share),
+                backward.and_then(Coverage::share),
+            )
+        };
+        assert!(
+            (share(MatchMode::Support) - 0.5).abs() < EPSILON,
+            "2 of 4 needs"
+        );
+        assert!(
+            (share(MatchMode::Lead) - 0.5).abs() < EPSILON,
+            "1 of the partner's 2"
+        );
+        assert!((share(MatchMode::Peer) - 0.5).abs() < EPSILON);
+        let s = context(MatchMode::Support);
+        assert_eq!(s.focus_value(None, None), 0.5, "nothing wanted: neutral");
+        assert_eq!(
+            s.covered_focus(&seeker, &partner),
+            areas(&[Literacy, Attendance])
+        );
+    }
+
+    #[test]
+    fn size_similarity_falls_to_zero_at_ten_times_the_size() {
+        let s = context(MatchMode::Support);
+        let ln = |pupils: f64| Some(pupils.ln());
+        assert_eq!(s.size_value(ln(200.0), ln(200.0)), 1.0);
+        assert!((s.size_value(ln(100.0), ln(1000.0))).abs() < EPSILON);
+        assert!((s.size_value(ln(100.0), ln(10_f64.sqrt() * 100.0)) - 0.5).abs() < 1e-9);
+        assert_eq!(s.size_value(None, ln(100.0)), 0.5);
+    }
+
+    #[test]
+    fn affinities_are_symmetric_and_rank_natural_pairs_first() {
+        for a in Phase::ALL {
+            for b in Phase::ALL {
+                assert_eq!(phase_affinity(a, b), phase_affinity(b, a));
+            }
+            assert_eq!(phase_affinity(a, a), 1.0);
+        }
+        assert_eq!(phase_affinity(Phase::Primary, Phase::Secondary), 0.9);
+        for a in LanguageMedium::ALL {
+            for b in LanguageMedium::ALL {
+                assert_eq!(language_affinity(a, b), language_affinity(b, a));
+            }
+        }
+        assert_eq!(
+            language_affinity(LanguageMedium::Welsh, LanguageMedium::English),
+            0.1
+        );
+        assert_eq!(
+            language_affinity(LanguageMedium::Welsh, LanguageMedium::Bilingual),
+            0.7
+        );
+        assert_eq!(proximity_value(0.0, 15.0), 1.0);
+        assert!((proximity_value(15.0, 15.0) - (-1.0f64).exp()).abs() < EPSILON);
+    }
+
+    #[test]
+    fn track_record_credits_green_and_yellow_areas_wanted() {
+        use FocusArea::*;
+        let s = context(MatchMode::Support);
+        let mut record = TrackRecord::NONE;
+        record.add(areas(&[Literacy]), true);
+        record.add(areas(&[Numeracy]), false);
+        let credit = |wanted: &[FocusArea]| s.track_record_credit(record, areas(wanted));
+        assert!(
+            (credit(&[Literacy, Numeracy]) - 0.8).abs() < EPSILON,
+            "(1 + 0.6) / 2"
+        );
+        assert_eq!(credit(&[Attendance]), 0.0);
+        assert_eq!(credit(&[]), 1.0, "nothing wanted: the best anywhere");
+        assert_eq!(
+            s.track_record_credit(TrackRecord::NONE, FocusSet::EMPTY),
+            0.0
+        );
+    }
+
+    #[test]
+    fn load_is_the_supporters_free_share() {
+        let mut partner = profile();
+        partner.capacity = 4;
+        partner.active_support = 1;
+        assert!((partner.free_share() - 0.75).abs() < EPSILON);
+        partner.capacity = 0;
+        assert_eq!(partner.free_share(), 0.0);
+    }
+
+    #[test]
+    fn the_score_is_the_partial_score_plus_the_proximity_term_and_its_components_add_up() {
+        use FocusArea::*;
+        let mut seeker = profile();
+        seeker.stage = Some(Stage::Amber);
+        seeker.needs = areas(&[Literacy, Numeracy]);
+        let mut partner = profile();
+        partner.stage = Some(Stage::Yellow);
+        partner.strengths = areas(&[Literacy]);
+        partner.challenge = Some(30.0);
+        for mode in [MatchMode::Support, MatchMode::Peer] {
+            let s = context(mode);
+            let partial = s.partial_score(&seeker, &partner);
+            let score = s.score(partial, 12.0);
+            assert!((score - (partial + s.proximity_term(12.0))).abs() < EPSILON);
+            let components = s.components(&seeker, &partner, 12.0);
+            let summed: f64 = Factor::ALL
+                .into_iter()
+                .map(|factor| s.weights[factor] * components[factor].value)
+                .sum();
+            assert!((summed - score).abs() < 1e-12, "{summed} vs {score}");
+            assert!((0.0..=1.0).contains(&score));
+        }
+    }
+}
