@@ -1,0 +1,157 @@
+//! Match (docs/matching.md): what a request asks ([`query`]), the request
+//! made ready with its hard filters ([`filters`]), the best-first search
+//! over the index ([`search`]) and the brute-force reference it must equal
+//! ([`oracle`]); here, what a match answers.
+
+mod filters;
+mod oracle;
+mod query;
+mod search;
+
+use std::cmp::Ordering;
+
+use crate::domain::{FocusSet, StoredSchool};
+
+use super::config::ScoringConfig;
+use super::error::{Error, Result};
+use super::scoring::{Component, PerFactor};
+use super::snapshot::Snapshot;
+use filters::MatchPlan;
+
+pub use oracle::brute_force;
+pub use query::{MatchQuery, limits};
+pub use search::top_k;
+pub(crate) use search::top_k_excluding;
+
+/// A scored component with its share of the weight.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WeightedComponent {
+    pub component: Component,
+    /// Share of the total weight, in [0, 1].
+    pub weight: f64,
+    /// `component.value * weight`.
+    pub contribution: f64,
+}
+
+/// One ranked partner, borrowed from the snapshot it was found in (no
+/// reference counts touched per candidate).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RankedCandidate<'a> {
+    pub school: &'a StoredSchool,
+    /// 1-based.
+    pub rank: u32,
+    pub distance_km: f64,
+    pub score: f64,
+    /// Partner stage minus seeker stage, when both are known.
+    pub stage_gap: Option<i32>,
+    pub covered_focus: FocusSet,
+    /// Each component with its weight and reason; only when the query asks
+    /// to `explain`.
+    pub components: Option<PerFactor<WeightedComponent>>,
+}
+
+/// How much work a search did (the brute-force oracle reports zeros but
+/// for `scored`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SearchStats {
+    /// Groups of the index whose bound was computed.
+    pub groups_bounded: u32,
+    /// Leaves whose members were examined.
+    pub leaves_opened: u32,
+    /// Members whose partial (distance-free) score was computed.
+    pub partial_scores: u32,
+}
+
+/// The answer to a match, borrowed from the snapshot it was found in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatchOutcome<'a> {
+    pub seeker: &'a StoredSchool,
+    pub candidates: Vec<RankedCandidate<'a>>,
+    /// Schools that passed the hard filters and were scored.
+    pub considered: u32,
+    /// Every eligible school within this distance was scored.
+    pub search_radius_km: f64,
+    pub stats: SearchStats,
+}
+
+/// A scored school, ordered best first: higher score, then nearer, then
+/// lower index (which is id order).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Scored {
+    pub(super) score: f64,
+    pub(super) distance_km: f64,
+    pub(super) index: u32,
+}
+
+impl Scored {
+    fn rank_order(&self, other: &Scored) -> Ordering {
+        other
+            .score
+            .total_cmp(&self.score)
+            .then_with(|| self.distance_km.total_cmp(&other.distance_km))
+            .then_with(|| self.index.cmp(&other.index))
+    }
+}
+
+// The heap keeps the worst of the best K on top.
+impl Ord for Scored {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.rank_order(other)
+    }
+}
+impl PartialOrd for Scored {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl PartialEq for Scored {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Scored {}
+
+/// `candidate` (from a search for `query`'s seeker) with its explanation.
+pub(crate) fn explain<'a>(
+    snapshot: &'a Snapshot,
+    query: &'a MatchQuery,
+    config: &'a ScoringConfig,
+    candidate: &RankedCandidate<'a>,
+) -> Result<RankedCandidate<'a>> {
+    let plan = MatchPlan::new(snapshot, query, config, &[])?;
+    let index = snapshot
+        .index_of(candidate.school.school.id.as_str())
+        .ok_or_else(|| Error::school_not_found(candidate.school.school.id.as_str()))?;
+    let scored = Scored {
+        score: candidate.score,
+        distance_km: candidate.distance_km,
+        index,
+    };
+    let mut explained = plan
+        .finish(
+            vec![scored],
+            1,
+            candidate.distance_km,
+            SearchStats::default(),
+        )
+        .candidates
+        .pop()
+        .ok_or_else(|| Error::Internal("explaining a candidate produced nothing".into()))?;
+    explained.rank = candidate.rank;
+    Ok(explained)
+}
+
+/// The score `query`'s seeker gives the school at `partner` (ignoring the
+/// hard filters): how group formation measures cohesion.
+pub(crate) fn pair_score(
+    snapshot: &Snapshot,
+    query: &MatchQuery,
+    config: &ScoringConfig,
+    partner: u32,
+) -> Result<f64> {
+    let plan = MatchPlan::new(snapshot, query, config, &[])?;
+    let profile = snapshot.profile(partner);
+    Ok(plan
+        .score(partner, profile, plan.distance_km(profile))
+        .score)
+}

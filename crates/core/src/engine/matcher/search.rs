@@ -1,0 +1,378 @@
+//! The fast path: best-first branch and bound over the search index. Groups
+//! of schools are taken in order of an upper bound on their members'
+//! scores, and the search stops as soon as no group left could reach the
+//! current K-th best score.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use crate::domain::{EARTH_RADIUS_KM, FocusSet, UnitVector};
+
+use super::super::config::ScoringConfig;
+use super::super::error::Result;
+use super::super::index::{MAX_INDEXED_AREAS, Side, TreeKind};
+use super::super::scoring::{GroupBounder, NO_FAMILY, Profile, SplitCoverage};
+use super::super::snapshot::Snapshot;
+use super::filters::MatchPlan;
+use super::{MatchOutcome, MatchQuery, Scored, SearchStats};
+
+/// Slack on the pruning bound: a group's bound and its members' scores come
+/// from the same value functions summed in the same order, but through
+/// different inputs (a range's end, a box corner), which may round
+/// differently in the last bits.
+const BOUND_SLACK: f64 = 1e-9;
+
+/// The top K so far: the worst of them on top of the heap.
+struct Best {
+    heap: BinaryHeap<Scored>,
+    limit: usize,
+}
+
+impl Best {
+    fn new(limit: usize) -> Best {
+        Best {
+            heap: BinaryHeap::with_capacity(limit + 1),
+            limit,
+        }
+    }
+
+    fn offer(&mut self, scored: Scored) {
+        if self.heap.len() < self.limit {
+            self.heap.push(scored);
+        } else if let Some(mut worst) = self.heap.peek_mut()
+            && scored < *worst
+        {
+            *worst = scored;
+        }
+    }
+
+    /// The K-th best score once K schools are held.
+    fn threshold(&self) -> Option<f64> {
+        (self.heap.len() == self.limit)
+            .then(|| self.heap.peek().map(|worst| worst.score))
+            .flatten()
+    }
+}
+
+/// Splits with more areas than this use no pair trees: a request's focus
+/// may name all 21 areas, and 210 pairs per bucket would cost more to start
+/// than they save.
+const MAX_PAIR_KEYS: u32 = 5;
+
+/// How a search takes each bucket member from exactly one of its trees, by
+/// how many of the seeker's `keys` the member has on `side`: none from the
+/// all-tree, exactly one from that area's tree, two or more from the tree of
+/// its first two (or, without pair trees, its first one) — and a member
+/// with more than [`MAX_INDEXED_AREAS`] areas on the side from the side's
+/// broad tree, whatever it covers. The focus component is then known
+/// exactly for the first two kinds.
+#[derive(Debug, Clone, Copy)]
+struct Split {
+    side: Side,
+    keys: FocusSet,
+    pairs: bool,
+}
+
+impl Split {
+    fn owner(self, partner: &Profile) -> TreeKind {
+        let areas = self.side.of(partner);
+        if areas.len() > MAX_INDEXED_AREAS {
+            return TreeKind::Broad(self.side);
+        }
+        let covered = self.keys.intersection(areas);
+        let mut areas = covered.iter();
+        match (areas.next(), areas.next()) {
+            (None, _) => TreeKind::All,
+            (Some(first), None) => TreeKind::Single(self.side, first),
+            (Some(first), Some(_)) if !self.pairs => TreeKind::Single(self.side, first),
+            (Some(first), Some(second)) => TreeKind::Pair(self.side, first, second),
+        }
+    }
+
+    /// What the members a tree owns have in common.
+    fn coverage(self, tree: TreeKind) -> SplitCoverage {
+        match tree {
+            TreeKind::All => SplitCoverage::Exactly(0),
+            TreeKind::Single(..) if self.pairs => SplitCoverage::Exactly(1),
+            TreeKind::Single(..) | TreeKind::Pair(..) | TreeKind::Broad(_) => {
+                SplitCoverage::Unknown
+            }
+        }
+    }
+
+    /// The trees besides the all-tree that may own members.
+    fn roots(self) -> impl Iterator<Item = TreeKind> {
+        let singles = self
+            .keys
+            .iter()
+            .map(move |area| TreeKind::Single(self.side, area));
+        let pairs = self
+            .keys
+            .iter()
+            .flat_map(move |first| {
+                self.keys
+                    .iter()
+                    .filter(move |second| *second > first)
+                    .map(move |second| TreeKind::Pair(self.side, first, second))
+            })
+            .filter(move |_| self.pairs);
+        singles
+            .chain(pairs)
+            .chain(std::iter::once(TreeKind::Broad(self.side)))
+    }
+}
+
+/// A group of schools waiting to be searched, with its score bound.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    bound: f64,
+    /// Chord from the seeker to the group's nearest possible point.
+    chord: f64,
+    bucket: u32,
+    tree: TreeKind,
+    node: u32,
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Pending {}
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Pending {
+    // The highest bound first; nearer groups first among equal bounds.
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.bound
+            .total_cmp(&other.bound)
+            .then_with(|| other.chord.total_cmp(&self.chord))
+    }
+}
+
+/// The state of one best-first search.
+struct Search<'s> {
+    plan: &'s MatchPlan<'s>,
+    snapshot: &'s Snapshot,
+    bounder: GroupBounder<'s>,
+    /// Weighted stage and phase terms of each bucket (exact per bucket).
+    bucket_terms: Vec<f64>,
+    best: Best,
+    pending: BinaryHeap<Pending>,
+    considered: u32,
+    farthest_considered: f64,
+    /// Shortest chord to any group left out because of its bound: every
+    /// eligible school nearer than this was scored.
+    nearest_pruned_chord: f64,
+    /// The distance limit as a chord, for pruning groups beyond it.
+    max_chord: f64,
+    /// How the search takes members from the buckets' trees, if it splits.
+    split: Option<Split>,
+    stats: SearchStats,
+}
+
+impl Search<'_> {
+    fn below_threshold(&self, bound: f64) -> bool {
+        self.best
+            .threshold()
+            .is_some_and(|threshold| bound + BOUND_SLACK < threshold)
+    }
+
+    /// Bounds a group and queues it, unless it holds no eligible school or
+    /// cannot reach the current K-th score.
+    fn consider_group(&mut self, bucket: u32, tree: TreeKind, node: u32) {
+        let Some(tree_ref) = self.snapshot.index().buckets[bucket as usize].tree(tree) else {
+            return;
+        };
+        let group = &tree_ref.nodes[node as usize];
+        if !self.plan.group_admits(&group.summary) {
+            return;
+        }
+        let chord = group.nearest_chord(self.plan.seeker.unit);
+        if chord > self.max_chord {
+            return;
+        }
+        self.stats.groups_bounded += 1;
+        let coverage = self
+            .split
+            .map_or(SplitCoverage::Unknown, |split| split.coverage(tree));
+        let bound = self.bounder.bound(
+            self.bucket_terms[bucket as usize],
+            &group.summary,
+            chord,
+            coverage,
+        );
+        if self.below_threshold(bound) {
+            self.nearest_pruned_chord = self.nearest_pruned_chord.min(chord);
+            return;
+        }
+        self.pending.push(Pending {
+            bound,
+            chord,
+            bucket,
+            tree,
+            node,
+        });
+    }
+
+    /// Whether this tree is where `partner` is searched.
+    fn owns(&self, tree: TreeKind, partner: &Profile) -> bool {
+        self.split.is_none_or(|split| split.owner(partner) == tree)
+    }
+
+    fn offer(&mut self, member: u32, partial: f64, distance_km: f64) {
+        self.considered += 1;
+        self.farthest_considered = self.farthest_considered.max(distance_km);
+        self.best
+            .offer(self.plan.score_with(member, partial, distance_km));
+    }
+
+    /// Scores the members of a leaf that could still enter the top K.
+    fn search_leaf(&mut self, next: &Pending) {
+        let plan = self.plan;
+        let Some(tree) = self.snapshot.index().buckets[next.bucket as usize].tree(next.tree) else {
+            return;
+        };
+        let group = &tree.nodes[next.node as usize];
+        let chord = next.chord;
+        self.stats.leaves_opened += 1;
+        // Proximity can be no higher than at the leaf's nearest point.
+        let proximity_bound = self.bounder.proximity_bound(chord);
+        let range = group.members();
+        for (&member, partner) in tree.members[range.clone()]
+            .iter()
+            .zip(&tree.profiles[range])
+        {
+            if !self.owns(next.tree, partner)
+                || !plan.admits_in_bucket(member, partner)
+                || plan.in_seekers_family(partner)
+            {
+                continue;
+            }
+            // Rule the school out before paying for its distance.
+            let partial = plan.scoring.partial_score(plan.seeker, partner);
+            self.stats.partial_scores += 1;
+            if self.below_threshold(partial + proximity_bound) {
+                self.nearest_pruned_chord = self.nearest_pruned_chord.min(chord);
+                continue;
+            }
+            let distance_km = plan.distance_km(partner);
+            if plan.within_distance(distance_km) {
+                self.offer(member, partial, distance_km);
+            }
+        }
+    }
+}
+
+/// The fast path: best-first branch and bound over the search index.
+pub fn top_k<'a>(
+    snapshot: &'a Snapshot,
+    query: &'a MatchQuery,
+    config: &'a ScoringConfig,
+) -> Result<MatchOutcome<'a>> {
+    top_k_excluding(snapshot, query, config, &[])
+}
+
+/// [`top_k`], also excluding the schools at `also_excluded` (sorted
+/// snapshot indices).
+pub(crate) fn top_k_excluding<'a>(
+    snapshot: &'a Snapshot,
+    query: &'a MatchQuery,
+    config: &'a ScoringConfig,
+    also_excluded: &'a [u32],
+) -> Result<MatchOutcome<'a>> {
+    let plan = MatchPlan::new(snapshot, query, config, also_excluded)?;
+    let index = snapshot.index();
+    let bounder = GroupBounder::new(&plan.scoring, plan.seeker);
+    let bucket_terms = index
+        .buckets
+        .iter()
+        .map(|bucket| bounder.bucket_term(bucket.stage, bucket.phase))
+        .collect();
+    let max_chord = query.max_distance_km.map_or(f64::INFINITY, |km| {
+        // Chord of the limit, widened a little so rounding never drops a
+        // group with a school exactly at the limit.
+        2.0 * (km / (2.0 * EARTH_RADIUS_KM))
+            .min(std::f64::consts::FRAC_PI_2)
+            .sin()
+            + 1e-9
+    });
+    let mut search = Search {
+        plan: &plan,
+        snapshot,
+        bounder,
+        bucket_terms,
+        best: Best::new(query.limit),
+        pending: BinaryHeap::with_capacity(256),
+        considered: 0,
+        farthest_considered: 0.0,
+        nearest_pruned_chord: f64::INFINITY,
+        max_chord,
+        split: plan.scoring.split(plan.seeker).map(|(side, keys)| Split {
+            side,
+            keys,
+            pairs: keys.len() <= MAX_PAIR_KEYS,
+        }),
+        stats: SearchStats::default(),
+    };
+
+    // The seeker's family first: the group bounds leave out the same-family
+    // bonus, so its members are scored here and skipped by the search.
+    if plan.seeker.family != NO_FAMILY {
+        for &member in snapshot.family_members(plan.seeker.family) {
+            let partner = snapshot.profile(member);
+            if !plan.admits(member, partner) {
+                continue;
+            }
+            let distance_km = plan.distance_km(partner);
+            if plan.within_distance(distance_km) {
+                let partial = plan.scoring.partial_score(plan.seeker, partner);
+                search.offer(member, partial, distance_km);
+            }
+        }
+    }
+    for (bucket, bucket_ref) in index.buckets.iter().enumerate() {
+        if plan.bucket_admits(bucket_ref.phase, bucket_ref.stage) {
+            search.consider_group(bucket as u32, TreeKind::All, 0);
+            if let Some(split) = search.split {
+                for root in split.roots() {
+                    search.consider_group(bucket as u32, root, 0);
+                }
+            }
+        }
+    }
+    while let Some(next) = search.pending.pop() {
+        if search.below_threshold(next.bound) {
+            // Everything still queued is bounded lower still.
+            search.nearest_pruned_chord = search
+                .pending
+                .iter()
+                .map(|p| p.chord)
+                .fold(search.nearest_pruned_chord.min(next.chord), f64::min);
+            break;
+        }
+        let children = index.buckets[next.bucket as usize]
+            .tree(next.tree)
+            .and_then(|tree| tree.nodes[next.node as usize].children());
+        match children {
+            Some(first) => {
+                // Siblings are adjacent: one or two cache lines.
+                search.consider_group(next.bucket, next.tree, first);
+                search.consider_group(next.bucket, next.tree, first + 1);
+            }
+            None => search.search_leaf(&next),
+        }
+    }
+
+    let radius = if search.nearest_pruned_chord.is_finite() {
+        let chord = search.nearest_pruned_chord;
+        UnitVector::chord_squared_to_km(chord * chord)
+    } else {
+        query.max_distance_km.unwrap_or(search.farthest_considered)
+    };
+    let ranked = search.best.heap.into_sorted_vec();
+    Ok(plan.finish(ranked, search.considered, radius, search.stats))
+}
