@@ -1,0 +1,475 @@
+//! The command line's arguments. Every option of the server's
+//! configuration is optional here: what a flag (or its environment
+//! variable) gives wins over the configuration file, which wins over the
+//! defaults ([`super::config`]). They are serialised under the
+//! configuration's key names to be laid over the file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use partnermatch_core::domain::{MatchMode, Phase, PhaseRelation, Stage};
+use serde::{Deserialize, Serialize};
+
+use super::report::Format;
+
+/// School partner-matching engine: ranked, explained partners for
+/// school-to-school support, served over gRPC.
+#[derive(Debug, Parser)]
+#[command(name = "partnermatch", version)]
+pub struct Cli {
+    /// A TOML configuration file: keys are the long flags with `_` (e.g.
+    /// `max_in_flight = 512`); the environment overrides it, flags override
+    /// both. Unknown keys are refused.
+    #[arg(long, global = true, env = "PARTNERMATCH_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub logging: LoggingArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the gRPC API (SchoolRegistry, PartnerMatcher,
+    /// PartnershipRegistry, health, reflection) until SIGINT or SIGTERM.
+    Serve(ServeArgs),
+    /// Drive a running server on loopback: Match, then the health Check as
+    /// a no-op baseline, with the same connections and streams, and print
+    /// requests/s and latency percentiles for both.
+    Bench(BenchArgs),
+    /// Pair many seekers with partners at once (the best total score within
+    /// every school's free places) and print the pairs, the seekers left
+    /// unassigned and the gain over one-at-a-time matching.
+    Broker(BrokerArgs),
+    /// Print the families of schools: phase, language group and size band,
+    /// ordered by index of challenge and cut to --family-size.
+    Families(FamiliesArgs),
+    /// Manage bearer tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Show configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the configuration `serve` would run with (defaults, then the
+    /// file, then the environment, then these flags), as TOML, with token
+    /// hashes and the TLS key hidden.
+    Print(ServeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a new random token: prints the token (give it to the client,
+    /// once) and the `role:sha256` line to configure with `serve --token`.
+    New {
+        /// The token's role.
+        #[arg(long, value_enum)]
+        role: RoleArg,
+    },
+}
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    Reader,
+    Writer,
+    Admin,
+}
+
+/// Logging, for every command.
+#[derive(Debug, clap::Args, Serialize)]
+pub struct LoggingArgs {
+    /// Log filter, e.g. `info`, `debug`, `partnermatch=debug,info`
+    /// (default `info`).
+    #[arg(long, global = true, env = "PARTNERMATCH_LOG")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
+
+    /// Log lines as readable text or as JSON objects (one per line, with
+    /// the request's span fields: method, request_id). Default `text`.
+    #[arg(long, global = true, value_enum, env = "PARTNERMATCH_LOG_FORMAT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Which strengths and needs synthetic schools have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FocusData {
+    /// A few each, by stage.
+    Realistic,
+    /// All 21 of each: the heaviest data, for measuring memory and latency.
+    EveryArea,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+/// Where the registry comes from (serve, broker, families).
+#[derive(Debug, clap::Args, Serialize)]
+pub struct DataArgs {
+    /// The database file that keeps the registry (SQLite, created if
+    /// missing); every acknowledged write is on disk in it. `:memory:` keeps
+    /// nothing after the server stops. Default `partnermatch.db`.
+    #[arg(long, env = "PARTNERMATCH_DB")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub db: Option<PathBuf>,
+
+    /// Where schools come from besides the database: `synthetic` (the
+    /// default) seeds an empty database with the embedded Wales-like
+    /// population; the path of a CSV file (see README) is imported at every
+    /// start, which changes nothing when the file has not changed.
+    #[arg(long, env = "PARTNERMATCH_DATA")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+
+    /// Number of synthetic schools (default 1500).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schools: Option<usize>,
+
+    /// Seed of the synthetic population: the same seed gives the same
+    /// schools (default 2015).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+
+    /// Strengths and needs of the synthetic schools (default `realistic`).
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub synthetic_focus: Option<FocusData>,
+
+    /// Target size of computed families of schools, 2–100 (default 11).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family_size: Option<usize>,
+
+    /// Smallest computed family where a group can be split, 1 to
+    /// --family-size (default 6).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family_min_size: Option<usize>,
+}
+
+/// The server's options; each default is in [`super::config::Config`].
+#[derive(Debug, clap::Args, Serialize)]
+pub struct ServeArgs {
+    /// Address to listen on (default 127.0.0.1:50051). Port 0 picks a free
+    /// port (the log says which).
+    #[arg(long, env = "PARTNERMATCH_LISTEN")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub data: DataArgs,
+
+    /// An accepted bearer token, as `role:sha256hex` (role reader, writer
+    /// or admin; the SHA-256 of the token, never the token itself). Repeat
+    /// for more tokens, or list them comma-separated in the environment.
+    /// Make one with `partnermatch token new --role reader`.
+    #[arg(long = "token", env = "PARTNERMATCH_TOKENS", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<Vec<String>>,
+
+    /// Serve without authentication: every call is admitted. For a trusted
+    /// machine or network only; the server logs a warning.
+    #[arg(long, conflicts_with = "tokens")]
+    #[serde(skip_serializing_if = "is_false")]
+    pub no_auth: bool,
+
+    /// On SIGINT/SIGTERM, seconds to let in-flight calls finish before
+    /// stopping anyway (default 10).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shutdown_grace_secs: Option<f64>,
+
+    /// API calls handled at once, 1–100,000; more are answered
+    /// RESOURCE_EXHAUSTED at once (health and reflection are never
+    /// refused). Default 256.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<u64>,
+
+    /// API calls one client may have in flight (a token; the client's
+    /// address with --no-auth); more are answered RESOURCE_EXHAUSTED.
+    /// Default: half of --max-in-flight.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_in_flight_per_client: Option<u64>,
+
+    /// Longest a call may run, in seconds; a client's shorter deadline
+    /// (grpc-timeout) wins. Then DEADLINE_EXCEEDED. Default 30.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_timeout_secs: Option<f64>,
+
+    /// Seconds a request's body may take to arrive after its headers, and
+    /// the longest gap between an import's messages; a call holds no slot
+    /// while it waits. Default 10.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_timeout_secs: Option<f64>,
+
+    /// Largest request message accepted, in bytes (default 4194304).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_message_bytes: Option<usize>,
+
+    /// Calls one connection may have in progress; more are answered
+    /// RESOURCE_EXHAUSTED at once (default 64).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_calls_per_connection: Option<usize>,
+
+    /// Concurrent HTTP/2 streams per connection (default 256).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_streams_per_connection: Option<u32>,
+
+    /// Connections held at once; at the limit the connection idle the
+    /// longest is closed for a newcomer. Default: the limit on open files
+    /// (raised to its hard limit at start-up) less 64, at most 10,000.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u64>,
+
+    /// Seconds a new connection has to finish its TLS handshake (or send
+    /// the HTTP/2 preface, in plaintext) before it is closed (default 10).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handshake_timeout_secs: Option<f64>,
+
+    /// Seconds a connection may stay open with no call in progress
+    /// (default 300).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_timeout_secs: Option<f64>,
+
+    /// Seconds of quiet after which the server pings a connection (HTTP/2
+    /// keep-alive), closing it if the ping is not answered within
+    /// --keepalive-timeout-secs (default 60).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keepalive_interval_secs: Option<f64>,
+
+    /// Seconds to wait for the answer to a keep-alive ping (default 20).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keepalive_timeout_secs: Option<f64>,
+
+    /// Serve TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Require client certificates signed by this CA (PEM); needs TLS.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// Serve Prometheus metrics on this address at /metrics (off unless
+    /// given), e.g. 127.0.0.1:9464.
+    #[arg(long, env = "PARTNERMATCH_METRICS_LISTEN")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Server to drive; must be a loopback address.
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    pub target: SocketAddr,
+
+    /// HTTP/2 connections (1–64).
+    #[arg(long, default_value_t = 4)]
+    pub connections: usize,
+
+    /// Concurrent callers per connection (1–256).
+    #[arg(long, default_value_t = 16)]
+    pub streams: usize,
+
+    /// Measured seconds per RPC (at most 300).
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+
+    /// Unmeasured warm-up seconds before each measurement (at most 60).
+    #[arg(long, default_value_t = 2.0)]
+    pub warmup: f64,
+
+    /// Different seekers, spread evenly over the registry.
+    #[arg(long, default_value_t = 1000)]
+    pub seekers: usize,
+
+    /// Partners per Match (1–100).
+    #[arg(long, default_value_t = 10)]
+    pub limit: u32,
+}
+
+/// Who seeks partners: SUPPORT, LEAD or PEER.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ModeArg {
+    /// Seekers receive support.
+    Support,
+    /// Seekers give support.
+    Lead,
+    /// Seekers work with peers.
+    Peer,
+}
+
+impl From<ModeArg> for MatchMode {
+    fn from(mode: ModeArg) -> MatchMode {
+        match mode {
+            ModeArg::Support => MatchMode::Support,
+            ModeArg::Lead => MatchMode::Lead,
+            ModeArg::Peer => MatchMode::Peer,
+        }
+    }
+}
+
+/// Which phases partners may be in.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PhaseRelationArg {
+    Same,
+    Cross,
+    Any,
+}
+
+impl From<PhaseRelationArg> for PhaseRelation {
+    fn from(relation: PhaseRelationArg) -> PhaseRelation {
+        match relation {
+            PhaseRelationArg::Same => PhaseRelation::SamePhase,
+            PhaseRelationArg::Cross => PhaseRelation::CrossPhase,
+            PhaseRelationArg::Any => PhaseRelation::AnyPhase,
+        }
+    }
+}
+
+/// A phase, as the flags name it.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PhaseArg {
+    Nursery,
+    Primary,
+    Middle,
+    Secondary,
+    Special,
+    Pru,
+}
+
+impl From<PhaseArg> for Phase {
+    fn from(phase: PhaseArg) -> Phase {
+        match phase {
+            PhaseArg::Nursery => Phase::Nursery,
+            PhaseArg::Primary => Phase::Primary,
+            PhaseArg::Middle => Phase::Middle,
+            PhaseArg::Secondary => Phase::Secondary,
+            PhaseArg::Special => Phase::Special,
+            PhaseArg::Pru => Phase::Pru,
+        }
+    }
+}
+
+/// A stage, as the flags name it.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StageArg {
+    Red,
+    Amber,
+    Yellow,
+    Green,
+}
+
+impl From<StageArg> for Stage {
+    fn from(stage: StageArg) -> Stage {
+        match stage {
+            StageArg::Red => Stage::Red,
+            StageArg::Amber => Stage::Amber,
+            StageArg::Yellow => Stage::Yellow,
+            StageArg::Green => Stage::Green,
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BrokerArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+
+    /// Seekers by id, comma-separated (or use the filter flags).
+    #[arg(long, value_delimiter = ',')]
+    pub seekers: Vec<String>,
+
+    /// Seekers: open schools in this consortium.
+    #[arg(long)]
+    pub consortium: Option<String>,
+
+    /// Seekers: open schools in this local authority.
+    #[arg(long)]
+    pub local_authority: Option<String>,
+
+    /// Seekers: open schools at these stages, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub stages: Vec<StageArg>,
+
+    /// Seekers: open schools of this phase.
+    #[arg(long, value_enum)]
+    pub phase: Option<PhaseArg>,
+
+    /// Whether seekers receive, give or share support.
+    #[arg(long, value_enum, default_value = "support")]
+    pub mode: ModeArg,
+
+    /// Which phases partners may be in.
+    #[arg(long, value_enum, default_value = "same")]
+    pub phase_relation: PhaseRelationArg,
+
+    /// Pairs no farther apart than this, in km.
+    #[arg(long)]
+    pub max_distance_km: Option<f64>,
+
+    /// Partners in the seeker's consortium only.
+    #[arg(long)]
+    pub same_consortium: bool,
+
+    /// Partners in the seeker's local authority only.
+    #[arg(long)]
+    pub same_local_authority: bool,
+
+    /// Partners in the seeker's language group only.
+    #[arg(long)]
+    pub same_language_group: bool,
+
+    /// Give every pair's reasons (in JSON).
+    #[arg(long)]
+    pub explain: bool,
+
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FamiliesArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}

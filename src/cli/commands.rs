@@ -1,0 +1,337 @@
+//! What each command does, on its configuration.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use partnermatch::{Metrics, ServeOptions, TlsSettings, Tokens, metrics_router};
+use partnermatch_core::dataset::{self, SyntheticConfig, SyntheticFocus};
+use partnermatch_core::domain::{Phase, School, Stage};
+use partnermatch_core::engine::{
+    BrokerQuery, Engine, EngineConfig, MatchQuery, SeekerFilter, SeekerSelection, broker_limits,
+};
+use partnermatch_store::SqliteStore;
+
+use super::args::{BenchArgs, BrokerArgs, FamiliesArgs, FocusData};
+use super::config::Config;
+use super::loadgen::{self, LoadConfig};
+use super::report;
+
+/// A positive number of seconds from configuration key `key`.
+fn positive_secs(key: &str, value: f64) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|duration| !duration.is_zero())
+        .with_context(|| format!("{key} must be a positive number of seconds, got {value}"))
+}
+
+pub(super) fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    let seconds = |flag: &str, value: f64| {
+        Duration::try_from_secs_f64(value)
+            .with_context(|| format!("--{flag} must be a non-negative number of seconds"))
+    };
+    let config = LoadConfig {
+        target: args.target,
+        connections: args.connections,
+        streams: args.streams,
+        duration: seconds("duration", args.duration)?,
+        warmup: seconds("warmup", args.warmup)?,
+        seekers: args.seekers,
+        limit: args.limit,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let report = runtime.block_on(loadgen::run(config))?;
+    println!("{report}");
+    Ok(())
+}
+
+pub(super) fn serve(config: &Config) -> anyhow::Result<()> {
+    let args = config;
+    let started = Instant::now();
+    let tokens = if args.no_auth {
+        tracing::warn!("authentication is off (--no-auth): every call is admitted");
+        None
+    } else {
+        let tokens = Tokens::parse(args.tokens.iter().map(String::as_str))
+            .map_err(|problem| anyhow::anyhow!("--token: {problem}"))?;
+        if tokens.is_empty() {
+            bail!(
+                "no tokens configured: give --token ROLE:SHA256 (make one with `partnermatch token new --role admin`), or --no-auth to serve a trusted machine without authentication"
+            );
+        }
+        Some(Arc::new(tokens))
+    };
+    let read = |path: &PathBuf, what: &str| {
+        std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
+    };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsSettings {
+            certificate_chain: read(cert, "--tls-cert")?,
+            private_key: read(key, "--tls-key")?,
+            client_ca: args
+                .tls_client_ca
+                .as_ref()
+                .map(|ca| read(ca, "--tls-client-ca"))
+                .transpose()?,
+        }),
+        _ => None,
+    };
+    let open_files = partnermatch::raise_open_files_limit();
+    let engine = Arc::new(open_engine(config)?);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let address = listener.local_addr()?;
+        let metrics = Arc::new(Metrics::default());
+        if let Some(metrics_address) = args.metrics_listen {
+            let metrics_listener = tokio::net::TcpListener::bind(metrics_address)
+                .await
+                .with_context(|| format!("cannot listen on {metrics_address} for metrics"))?;
+            let bound = metrics_listener.local_addr()?;
+            let router = metrics_router(Arc::clone(&engine), Arc::clone(&metrics));
+            tokio::spawn(async move {
+                if let Err(error) = axum::serve(metrics_listener, router).await {
+                    tracing::error!(%error, "metrics server stopped");
+                }
+            });
+            tracing::info!("metrics on http://{bound}/metrics");
+        }
+        let snapshot = engine.snapshot();
+        let max_connections = args.max_connections.map_or_else(
+            || partnermatch::default_max_connections(open_files),
+            |max| max as usize,
+        );
+        tracing::info!(
+            open_files,
+            max_connections,
+            "connections: limit on open files raised to its hard limit"
+        );
+        tracing::info!(
+            schools = snapshot.len(),
+            families = snapshot.family_count(),
+            startup_ms = started.elapsed().as_millis() as u64,
+            rss_mb = resident_megabytes(),
+            "listening on {address}"
+        );
+        let options = ServeOptions {
+            metrics,
+            tls,
+            tokens,
+            shutdown_grace: Duration::try_from_secs_f64(args.shutdown_grace_secs)
+                .context("--shutdown-grace-secs must be a non-negative number")?,
+            max_in_flight: args.max_in_flight as usize,
+            max_in_flight_per_client: args.max_in_flight_per_client.map(|max| max as usize),
+            body_timeout: positive_secs("body-timeout-secs", args.body_timeout_secs)?,
+            max_connections: Some(max_connections),
+            handshake_timeout: positive_secs(
+                "handshake-timeout-secs",
+                args.handshake_timeout_secs,
+            )?,
+            idle_timeout: positive_secs("idle-timeout-secs", args.idle_timeout_secs)?,
+            keepalive_interval: positive_secs(
+                "keepalive-interval-secs",
+                args.keepalive_interval_secs,
+            )?,
+            keepalive_timeout: positive_secs(
+                "keepalive-timeout-secs",
+                args.keepalive_timeout_secs,
+            )?,
+            request_timeout: positive_secs("request-timeout-secs", args.request_timeout_secs)?,
+            max_message_bytes: args.max_message_bytes,
+            max_streams_per_connection: args.max_streams_per_connection,
+            max_calls_per_connection: args.max_calls_per_connection.max(1),
+        };
+        partnermatch::serve(engine, listener, shutdown_signal(), options).await
+    })
+}
+
+/// Opens the database, then seeds it or imports into it as `--data` says.
+pub(super) fn open_engine(args: &Config) -> anyhow::Result<Engine> {
+    // A bad CSV stops start-up before any database file is touched.
+    let csv_schools = match args.data.as_str() {
+        "synthetic" => None,
+        _ => Some(read_csv(args)?),
+    };
+    let config = EngineConfig {
+        families: args.families(),
+        ..EngineConfig::default()
+    };
+    let (store, records) = SqliteStore::open(&args.db)?;
+    let stored = records.schools.len();
+    tracing::info!(
+        db = %args.db.display(),
+        schools = stored,
+        partnerships = records.partnerships.len(),
+        "opened database"
+    );
+    let engine = Engine::open(config, Box::new(store), records)
+        .with_context(|| format!("database {} holds an invalid record", args.db.display()))?;
+    let Some(schools) = csv_schools else {
+        if stored > 0 {
+            tracing::info!(
+                "the database holds schools, so it is not seeded (--data synthetic seeds an empty database only)"
+            );
+            return Ok(engine);
+        }
+        let config = SyntheticConfig {
+            schools: args.schools,
+            seed: args.seed,
+            focus: match args.synthetic_focus {
+                FocusData::Realistic => SyntheticFocus::Realistic,
+                FocusData::EveryArea => SyntheticFocus::EveryArea,
+            },
+        };
+        let schools = dataset::generate(config);
+        let counts = engine
+            .upsert_batch(schools)
+            .context("seeding the database with synthetic schools")?;
+        tracing::info!(
+            schools = counts.created,
+            seed = args.seed,
+            "seeded the empty database with synthetic schools"
+        );
+        return Ok(engine);
+    };
+    let counts = engine
+        .upsert_batch(schools)
+        .context("importing the CSV schools")?;
+    tracing::info!(
+        created = counts.created,
+        updated = counts.updated,
+        unchanged = counts.unchanged,
+        "imported schools from CSV"
+    );
+    Ok(engine)
+}
+
+fn read_csv(args: &Config) -> anyhow::Result<Vec<School>> {
+    let path = PathBuf::from(&args.data);
+    let import = dataset::read_csv_path(&path)
+        .with_context(|| format!("reading schools from {}", path.display()))?;
+    for rejected in &import.rejected {
+        tracing::warn!(file = %path.display(), "row rejected: {rejected}");
+    }
+    tracing::info!(
+        file = %path.display(),
+        rows = import.rows,
+        loaded = import.schools.len(),
+        rejected = import.rejected.len(),
+        "read schools from CSV"
+    );
+    if import.schools.is_empty() {
+        bail!(
+            "{} has no loadable schools ({} rows, all rejected)",
+            path.display(),
+            import.rows
+        );
+    }
+    Ok(import.schools)
+}
+
+pub(super) fn broker(args: BrokerArgs, config: &Config) -> anyhow::Result<()> {
+    let engine = open_engine(config)?;
+    let scoring = &engine.config().scoring;
+    let mut template = MatchQuery::new("seeker", args.mode.into(), scoring);
+    template.phase_relation = args.phase_relation.into();
+    template.max_distance_km = args.max_distance_km;
+    template.same_consortium = args.same_consortium;
+    template.same_local_authority = args.same_local_authority;
+    template.same_language_group = args.same_language_group;
+    template.explain = args.explain;
+    let problems = template.validate();
+    if !problems.is_empty() {
+        bail!("{problems}");
+    }
+    let filtered = args.consortium.is_some()
+        || args.local_authority.is_some()
+        || !args.stages.is_empty()
+        || args.phase.is_some();
+    let seekers = match (args.seekers.is_empty(), filtered) {
+        (false, true) => bail!("give --seekers or filter flags, not both"),
+        (true, false) => {
+            bail!(
+                "give --seekers or at least one of --consortium, --local-authority, --stages, --phase"
+            )
+        }
+        (false, false) => SeekerSelection::Ids(args.seekers),
+        (true, true) => SeekerSelection::Filter(SeekerFilter {
+            consortium: args.consortium.unwrap_or_default(),
+            local_authority: args.local_authority.unwrap_or_default(),
+            stages: args.stages.into_iter().map(Stage::from).collect(),
+            phase: args.phase.map(Phase::from),
+        }),
+    };
+    let query = BrokerQuery {
+        seekers,
+        template,
+        initial_candidates: broker_limits::INITIAL_CANDIDATES,
+    };
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} seekers ({eta})")
+            .context("progress bar template")?,
+    );
+    bar.set_message("searching partners");
+    let progress = |done: usize, total: usize| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    };
+    let mut stdout = std::io::stdout().lock();
+    engine.broker_with_progress(&query, &progress, |outcome| {
+        bar.finish_and_clear();
+        report::write_brokerage(&mut stdout, outcome, args.format)
+    })??;
+    Ok(())
+}
+
+pub(super) fn families(args: FamiliesArgs, config: &Config) -> anyhow::Result<()> {
+    let engine = open_engine(config)?;
+    let report = engine.families(None)?;
+    report::write_families(&mut std::io::stdout().lock(), &report, args.format)?;
+    Ok(())
+}
+
+/// Resident memory of this process in MB, where the OS tells it (Linux).
+fn resident_megabytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    let kilobytes: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kilobytes / 1024)
+}
+
+/// Completes on SIGINT (ctrl-c) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("received SIGINT"),
+        () = terminate => tracing::info!("received SIGTERM"),
+    }
+}
