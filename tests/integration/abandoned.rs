@@ -13,8 +13,10 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 
-use crate::common::{TestServer, school, school_proto};
-use crate::wire::{RawConnection, answer, framed, grpc_request};
+use crate::support::fixtures::{school, school_proto};
+use crate::support::server::TestServer;
+use crate::support::status::assert_status;
+use crate::support::wire::{RawConnection, answer, framed, grpc_request};
 
 const IMPORT: &str = "/partnermatch.v1.SchoolRegistry/ImportSchools";
 
@@ -167,7 +169,7 @@ async fn the_servers_deadline_and_a_stalled_stream_apply_nothing() {
         stream
     });
     let status = answer(response).await.grpc();
-    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert_status(&status, Code::DeadlineExceeded, "");
     assert!(started.elapsed() < Duration::from_secs(3));
     fixture.assert_abandoned_and_nothing_applied(1).await;
     drop(keep_sending.await);
@@ -183,11 +185,7 @@ async fn the_servers_deadline_and_a_stalled_stream_apply_nothing() {
     let (response, mut stream) = raw.start(grpc_request(IMPORT).body(()).unwrap()).await;
     stream.send_data(framed(&message(0)), false).unwrap();
     let status = answer(response).await.grpc();
-    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
-    assert!(
-        status.message().contains("no message arrived"),
-        "{status:?}"
-    );
+    assert_status(&status, Code::DeadlineExceeded, "no message arrived");
     fixture.assert_abandoned_and_nothing_applied(1).await;
     drop(stream);
     fixture.server.stop().await;

@@ -9,7 +9,9 @@ use partnermatch_core::engine::{Engine, EngineConfig};
 use tonic::Code;
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::common::{TestServer, school, school_proto, with_token};
+use crate::support::fixtures::{school, school_proto, with_token};
+use crate::support::server::TestServer;
+use crate::support::status::assert_status;
 
 #[tokio::test]
 async fn each_role_may_call_what_it_should_and_no_more() {
@@ -42,7 +44,7 @@ async fn each_role_may_call_what_it_should_and_no_more() {
         .get_school(pb::GetSchoolRequest { id: "a".into() })
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::Unauthenticated);
+    assert_status(&status, Code::Unauthenticated, "");
     let status = registry
         .get_school(with_token(
             pb::GetSchoolRequest { id: "a".into() },
@@ -50,7 +52,7 @@ async fn each_role_may_call_what_it_should_and_no_more() {
         ))
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::Unauthenticated);
+    assert_status(&status, Code::Unauthenticated, "");
     assert_eq!(status.message(), "invalid bearer token");
 
     // Reader: reads yes, writes no.
@@ -62,13 +64,10 @@ async fn each_role_may_call_what_it_should_and_no_more() {
         .upsert_school(with_token(upsert(), &reader))
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::PermissionDenied);
-    assert!(
-        status
-            .message()
-            .contains("the reader role cannot call SchoolRegistry/UpsertSchool: it needs writer"),
-        "{}",
-        status.message()
+    assert_status(
+        &status,
+        Code::PermissionDenied,
+        "the reader role cannot call SchoolRegistry/UpsertSchool: it needs writer",
     );
 
     // Writer: writes yes, deletes and brokerage no.
@@ -83,7 +82,7 @@ async fn each_role_may_call_what_it_should_and_no_more() {
         ))
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::PermissionDenied);
+    assert_status(&status, Code::PermissionDenied, "");
     let mut matcher = server.matcher().await;
     let broker = || pb::BrokerRequest {
         seeker_ids: vec!["a".into()],
@@ -94,7 +93,7 @@ async fn each_role_may_call_what_it_should_and_no_more() {
         .broker(with_token(broker(), &writer))
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::PermissionDenied);
+    assert_status(&status, Code::PermissionDenied, "");
 
     // Admin: everything.
     registry

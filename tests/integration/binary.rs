@@ -9,8 +9,8 @@ use partnermatch::pb;
 use partnermatch::pb::school_registry_client::SchoolRegistryClient;
 use tonic_health::pb::health_check_response::ServingStatus;
 
-use crate::common::wales_csv;
-use crate::process::{
+use crate::support::fixtures::wales_csv;
+use crate::support::process::{
     binary, cpu_seconds, health, peak_megabytes, start, start_on, start_with_open_files, stop,
     total_schools,
 };
@@ -175,7 +175,7 @@ async fn tokens_made_by_the_cli_admit_their_role_and_auth_is_never_off_silently(
         .list_schools(pb::ListSchoolsRequest::default())
         .await
         .unwrap_err();
-    assert_eq!(status.code(), tonic::Code::Unauthenticated);
+    assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
     let mut request = tonic::Request::new(pb::ListSchoolsRequest::default());
     request
         .metadata_mut()
@@ -362,15 +362,17 @@ async fn running_out_of_file_descriptors_backs_off_and_recovers() {
 async fn abandoned_imports_are_logged_and_bad_entries_cost_no_memory() {
     let mut server = start(&[]);
     let address: std::net::SocketAddr = server.address.parse().unwrap();
-    let mut raw = crate::wire::RawConnection::open(address).await;
-    let request = crate::wire::grpc_request("/partnermatch.v1.SchoolRegistry/ImportSchools")
-        .body(())
-        .unwrap();
+    let mut raw = crate::support::wire::RawConnection::open(address).await;
+    let request =
+        crate::support::wire::grpc_request("/partnermatch.v1.SchoolRegistry/ImportSchools")
+            .body(())
+            .unwrap();
     let (_response, mut stream) = raw.start(request).await;
-    let school = crate::common::school_proto(&crate::common::school("abandoned-1"));
+    let school =
+        crate::support::fixtures::school_proto(&crate::support::fixtures::school("abandoned-1"));
     stream
         .send_data(
-            crate::wire::framed(&pb::ImportSchoolsRequest {
+            crate::support::wire::framed(&pb::ImportSchoolsRequest {
                 school: Some(school),
             }),
             false,
@@ -383,7 +385,8 @@ async fn abandoned_imports_are_logged_and_bad_entries_cost_no_memory() {
         .await
         .unwrap();
     for _ in 0..3 {
-        let mut bad = crate::common::school_proto(&crate::common::school("flood"));
+        let mut bad =
+            crate::support::fixtures::school_proto(&crate::support::fixtures::school("flood"));
         bad.needs = vec![0; 4_000_000];
         let status = registry
             .upsert_school(pb::UpsertSchoolRequest { school: Some(bad) })

@@ -14,7 +14,8 @@ use partnermatch_core::engine::{
 };
 use proptest::prelude::*;
 
-use crate::common::{TestServer, school};
+use crate::support::fixtures::school;
+use crate::support::server::TestServer;
 
 prop_compose! {
     fn arb_school(i: usize)(
@@ -196,7 +197,7 @@ proptest! {
 /// started with to prove it.
 #[test]
 fn the_optimum_beats_greedy_where_greedy_strands_a_seeker() {
-    use crate::common::SchoolExt;
+    use crate::support::fixtures::SchoolExt;
     let one_place = |id: &str, north: f64| {
         let mut s = school(id).stage(Some(Stage::Yellow)).at(north, 0.0);
         s.capacity = Some(1);
@@ -294,7 +295,7 @@ async fn the_broker_rpc_pairs_a_consortiums_red_and_amber_schools() {
         .await
         .unwrap_err();
     for field in ["filter", "seeker_ids[0]", "mode", "max_distance_km"] {
-        crate::common::assert_invalid_field(&status, field);
+        crate::support::status::assert_invalid_field(&status, field);
     }
     let status = matcher
         .broker(pb::BrokerRequest {
@@ -363,7 +364,7 @@ async fn compute_families_lists_the_families_schools_carry_and_previews_others()
         .await
         .unwrap_err();
     for field in ["target_size", "min_size"] {
-        crate::common::assert_invalid_field(&status, field);
+        crate::support::status::assert_invalid_field(&status, field);
     }
     server.stop().await;
 }
@@ -513,7 +514,7 @@ async fn form_groups_proposes_clusters_and_federations_with_their_reasons() {
         .await
         .unwrap_err();
     for field in ["kind", "school_ids", "min_size", "max_distance_km"] {
-        crate::common::assert_invalid_field(&status, field);
+        crate::support::status::assert_invalid_field(&status, field);
     }
     server.stop().await;
 }

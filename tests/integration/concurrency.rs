@@ -14,7 +14,8 @@ use partnermatch_core::domain::{MatchMode, Phase, SchoolId, Stage};
 use partnermatch_core::engine::{Engine, EngineConfig, MatchQuery};
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::common::{TestServer, candidate_ids, match_request, school_proto};
+use crate::support::fixtures::{candidate_ids, match_request, school_proto};
+use crate::support::server::TestServer;
 
 fn population(schools: usize, seed: u64) -> Vec<partnermatch_core::domain::School> {
     generate(SyntheticConfig {

@@ -16,8 +16,8 @@ use partnermatch::pb::partnership_registry_client::PartnershipRegistryClient;
 use partnermatch::pb::school_registry_client::SchoolRegistryClient;
 use tonic::transport::Channel;
 
-use crate::common::{SchoolExt, school, school_proto, wales_csv};
-use crate::process::{binary, start_on, stop, total_schools};
+use crate::support::fixtures::{SchoolExt, school, school_proto, wales_csv};
+use crate::support::process::{binary, start_on, stop, total_schools};
 
 async fn registry(address: &str) -> SchoolRegistryClient<Channel> {
     SchoolRegistryClient::connect(format!("http://{address}"))
@@ -401,7 +401,7 @@ async fn importing_the_same_csv_twice_changes_nothing() {
     let db = dir.path().join("partnermatch.db");
     let csv = wales_csv();
     let csv = csv.to_str().unwrap();
-    let import_line = |server: &crate::process::RunningBinary| {
+    let import_line = |server: &crate::support::process::RunningBinary| {
         server
             .startup_log
             .iter()

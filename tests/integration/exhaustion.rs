@@ -12,8 +12,10 @@ use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tonic::Code;
 
-use crate::common::{TestServer, match_request, school, school_proto, with_token};
-use crate::wire::{RawConnection, answer, framed, grpc_request};
+use crate::support::fixtures::{match_request, school, school_proto, with_token};
+use crate::support::server::TestServer;
+use crate::support::status::assert_status;
+use crate::support::wire::{RawConnection, answer, framed, grpc_request};
 
 const MATCH: &str = "/partnermatch.v1.PartnerMatcher/Match";
 const IMPORT: &str = "/partnermatch.v1.SchoolRegistry/ImportSchools";
@@ -75,8 +77,7 @@ async fn streams_that_never_send_a_body_hold_no_slot() {
     let started = Instant::now();
     let (response, _body) = held.swap_remove(0);
     let status = answer(response).await.grpc();
-    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
-    assert!(status.message().contains("did not arrive"), "{status:?}");
+    assert_status(&status, Code::DeadlineExceeded, "did not arrive");
     assert!(started.elapsed() < Duration::from_secs(5));
     server.stop().await;
 }
@@ -115,8 +116,7 @@ async fn one_token_cannot_hold_more_than_its_share() {
     let over: Vec<_> = imports.split_off(2);
     for (response, _stream) in over {
         let status = answer(response).await.grpc();
-        assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
-        assert!(status.message().contains("its share"), "{status:?}");
+        assert_status(&status, Code::ResourceExhausted, "its share");
     }
     // Another token is served meanwhile.
     let mut matcher = server.matcher().await;
@@ -127,7 +127,7 @@ async fn one_token_cannot_hold_more_than_its_share() {
     // The stalled imports end with the body timeout, having applied nothing.
     for (response, _stream) in imports {
         let status = answer(response).await.grpc();
-        assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+        assert_status(&status, Code::DeadlineExceeded, "");
     }
     assert!(server.engine.snapshot().index_of("slow0").is_none());
     server.stop().await;
@@ -178,7 +178,7 @@ async fn silent_and_idle_connections_are_closed() {
         )
         .await
         .grpc();
-    assert_eq!(status.code(), Code::Ok);
+    assert_status(&status, Code::Ok, "");
     for connection in [preface_only, after_a_call] {
         let ended = tokio::time::timeout(Duration::from_secs(5), connection.driver).await;
         assert!(ended.is_ok(), "an idle connection was kept open");

@@ -4,8 +4,8 @@
 
 use partnermatch_core::dataset::{SyntheticConfig, generate};
 
-use crate::common::TestServer;
-use crate::process::binary;
+use crate::support::process::binary;
+use crate::support::server::TestServer;
 
 /// Runs `partnermatch bench <args>` (off the async workers: the server
 /// under test shares the runtime).

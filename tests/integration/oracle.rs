@@ -386,7 +386,7 @@ fn fast_path_equals_brute_force_when_schools_have_every_area() {
 /// partner the record makes best.
 #[test]
 fn a_lead_seekers_record_reaches_partners_without_needs() {
-    use crate::common::{SchoolExt, school};
+    use crate::support::fixtures::{SchoolExt, school};
     use partnermatch_core::domain::FocusArea;
     let mut schools = vec![
         school("s000")

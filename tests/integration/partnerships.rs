@@ -9,9 +9,9 @@ use partnermatch_core::domain::{FocusArea, Phase, Stage};
 use tonic::Code;
 use tonic::transport::Channel;
 
-use crate::common::{
-    SchoolExt, TestServer, assert_invalid_field, candidate_ids, match_request, school, school_proto,
-};
+use crate::support::fixtures::{SchoolExt, candidate_ids, match_request, school, school_proto};
+use crate::support::server::TestServer;
+use crate::support::status::{assert_invalid_field, assert_status};
 
 type Client = PartnershipRegistryClient<Channel>;
 
@@ -232,12 +232,7 @@ async fn every_transition_the_lifecycle_forbids_is_refused_and_changes_nothing()
                 .update_partnership(to_status(&partnership.id, partnership.version, to))
                 .await
                 .unwrap_err();
-            assert_eq!(status.code(), Code::FailedPrecondition, "{from:?} → {to:?}");
-            assert!(
-                status.message().contains("cannot become"),
-                "{}",
-                status.message()
-            );
+            assert_status(&status, Code::FailedPrecondition, "cannot become");
             let after = client
                 .get_partnership(pb::GetPartnershipRequest {
                     id: partnership.id.clone(),
@@ -267,11 +262,10 @@ async fn every_transition_the_lifecycle_forbids_is_refused_and_changes_nothing()
         })
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::FailedPrecondition);
-    assert!(
-        status
-            .message()
-            .contains("only its impact_rating and impact_notes")
+    assert_status(
+        &status,
+        Code::FailedPrecondition,
+        "only its impact_rating and impact_notes",
     );
     let status = client
         .update_partnership(pb::UpdatePartnershipRequest {
@@ -282,12 +276,7 @@ async fn every_transition_the_lifecycle_forbids_is_refused_and_changes_nothing()
         })
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::FailedPrecondition);
-    assert!(
-        status.message().contains("has not been active"),
-        "{}",
-        status.message()
-    );
+    assert_status(&status, Code::FailedPrecondition, "has not been active");
     server.stop().await;
 }
 
@@ -320,12 +309,7 @@ async fn a_stale_version_is_aborted_and_exactly_one_concurrent_update_wins() {
         match update.await.unwrap() {
             Ok(response) => won.push(response.into_inner()),
             Err(status) => {
-                assert_eq!(status.code(), Code::Aborted, "{status:?}");
-                assert!(
-                    status.message().contains("is at version 2"),
-                    "{}",
-                    status.message()
-                );
+                assert_status(&status, Code::Aborted, "is at version 2");
                 aborted += 1;
             }
         }
@@ -406,21 +390,19 @@ async fn bad_proposals_and_updates_name_their_fields_and_change_nothing() {
         .propose_partnership(peer(&["a", "nobody"]))
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::NotFound);
-    assert!(status.message().contains("\"nobody\""));
+    assert_status(&status, Code::NotFound, "\"nobody\"");
     let status = client
         .propose_partnership(peer(&["a", "closed"]))
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert_status(&status, Code::FailedPrecondition, "");
     let mut transition = peer(&["a", "b"]);
     transition.kind = pb::PartnershipKind::Transition as i32;
     let status = client
         .propose_partnership(transition.clone())
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::FailedPrecondition);
-    assert!(status.message().contains("different phases"));
+    assert_status(&status, Code::FailedPrecondition, "different phases");
     transition.members[1].school_id = "sec".into();
     propose(&mut client, transition).await;
 
@@ -428,13 +410,12 @@ async fn bad_proposals_and_updates_name_their_fields_and_change_nothing() {
     named.id = "peer-ab".into();
     propose(&mut client, named.clone()).await;
     let status = client.propose_partnership(named).await.unwrap_err();
-    assert_eq!(status.code(), Code::AlreadyExists);
+    assert_status(&status, Code::AlreadyExists, "");
     let status = client
         .propose_partnership(peer(&["b", "a"]))
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::AlreadyExists);
-    assert!(status.message().contains("peer-ab"), "{}", status.message());
+    assert_status(&status, Code::AlreadyExists, "peer-ab");
 
     let status = client
         .update_partnership(pb::UpdatePartnershipRequest {
@@ -453,7 +434,7 @@ async fn bad_proposals_and_updates_name_their_fields_and_change_nothing() {
         .update_partnership(to_status("nope", 1, pb::PartnershipStatus::Agreed))
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::NotFound);
+    assert_status(&status, Code::NotFound, "");
     let status = client
         .get_partnership(pb::GetPartnershipRequest { id: String::new() })
         .await
@@ -475,12 +456,7 @@ async fn bad_proposals_and_updates_name_their_fields_and_change_nothing() {
         .delete_school(pb::DeleteSchoolRequest { id: "a".into() })
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::FailedPrecondition);
-    assert!(
-        status.message().contains("set open to false"),
-        "{}",
-        status.message()
-    );
+    assert_status(&status, Code::FailedPrecondition, "set open to false");
     server.stop().await;
 }
 
@@ -636,7 +612,7 @@ async fn active_partnerships_exclude_partners_and_use_capacity() {
         ))
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert_status(&status, Code::FailedPrecondition, "");
     assert!(
         status.message().contains("has no free capacity") && status.message().contains("p-000001"),
         "{}",
@@ -857,13 +833,10 @@ async fn federations_clusters_and_lead_emerging_follow_their_rules() {
         ))
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::FailedPrecondition);
-    assert!(
-        status
-            .message()
-            .contains("already in active hard federation"),
-        "{}",
-        status.message()
+    assert_status(
+        &status,
+        Code::FailedPrecondition,
+        "already in active hard federation",
     );
     // A soft federation alongside is fine.
     let soft = propose(

@@ -14,7 +14,8 @@
 use partnermatch::pb;
 use partnermatch_core::domain::{FocusArea, Phase, Stage};
 
-use crate::common::{SchoolExt, TestServer, candidate_ids, match_request, school};
+use crate::support::fixtures::{SchoolExt, candidate_ids, match_request, school};
+use crate::support::server::TestServer;
 
 async fn ranked(server: &TestServer, request: pb::MatchRequest) -> pb::MatchResponse {
     server

@@ -9,7 +9,9 @@ use partnermatch::pb;
 use partnermatch_core::domain::{Phase, Stage};
 use tonic::Code;
 
-use crate::common::{SchoolExt, TestServer, assert_invalid_field, school, school_proto};
+use crate::support::fixtures::{SchoolExt, school, school_proto};
+use crate::support::server::TestServer;
+use crate::support::status::assert_invalid_field;
 
 fn upsert(school: &partnermatch_core::domain::School) -> pb::UpsertSchoolRequest {
     pb::UpsertSchoolRequest {

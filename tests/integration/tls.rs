@@ -11,7 +11,8 @@ use partnermatch_core::engine::{Engine, EngineConfig};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
-use crate::common::{TestServer, school};
+use crate::support::fixtures::school;
+use crate::support::server::TestServer;
 
 struct Pki {
     ca_pem: String,

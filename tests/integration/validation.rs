@@ -6,9 +6,9 @@ use partnermatch::pb;
 use partnermatch_core::domain::Stage;
 use tonic::Code;
 
-use crate::common::{
-    SchoolExt, TestServer, assert_invalid_field, match_request, school, school_proto,
-};
+use crate::support::fixtures::{SchoolExt, match_request, school, school_proto};
+use crate::support::server::TestServer;
+use crate::support::status::{assert_invalid_field, assert_status};
 
 #[tokio::test]
 async fn invalid_schools_name_their_field_and_change_nothing() {
@@ -154,7 +154,7 @@ async fn invalid_match_requests_name_their_field() {
         .r#match(match_request("nobody", pb::MatchMode::Support))
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::NotFound);
+    assert_status(&status, Code::NotFound, "");
     assert_eq!(status.message(), "school \"nobody\" not found");
     server.stop().await;
 }
@@ -176,29 +176,22 @@ async fn impossible_matches_are_failed_preconditions() {
         .r#match(match_request("closed", pb::MatchMode::Support))
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::FailedPrecondition);
-    assert!(status.message().contains("closed"), "{}", status.message());
+    assert_status(&status, Code::FailedPrecondition, "closed");
 
     let status = matcher
         .r#match(match_request("red", pb::MatchMode::Lead))
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::FailedPrecondition);
-    assert!(
-        status.message().contains("no free capacity to lead"),
-        "{}",
-        status.message()
+    assert_status(
+        &status,
+        Code::FailedPrecondition,
+        "no free capacity to lead",
     );
 
     let mut request = match_request("loner", pb::MatchMode::Peer);
     request.same_consortium = true;
     let status = matcher.r#match(request).await.unwrap_err();
-    assert_eq!(status.code(), Code::FailedPrecondition);
-    assert!(
-        status.message().contains("no consortium"),
-        "{}",
-        status.message()
-    );
+    assert_status(&status, Code::FailedPrecondition, "no consortium");
     server.stop().await;
 }
 

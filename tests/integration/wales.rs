@@ -6,7 +6,8 @@ use partnermatch::pb;
 use partnermatch_core::dataset::read_csv_path;
 use partnermatch_core::domain::{Phase, Stage};
 
-use crate::common::{TestServer, match_request, wales_csv};
+use crate::support::fixtures::{match_request, wales_csv};
+use crate::support::server::TestServer;
 
 #[tokio::test]
 async fn real_welsh_schools_load_and_red_primaries_get_primaries_ahead() {
