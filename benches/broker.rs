@@ -17,7 +17,7 @@ use std::time::Instant;
 use partnermatch_core::dataset::{DEFAULT_SEED, SyntheticConfig, generate};
 use partnermatch_core::domain::{MatchMode, Stage};
 use partnermatch_core::engine::{
-    BrokerQuery, Engine, EngineConfig, MatchQuery, SeekerSelection, broker_limits,
+    BrokerQuery, Constraints, Engine, EngineConfig, SeekerSelection, broker_limits,
 };
 
 fn main() {
@@ -46,7 +46,8 @@ fn main() {
     let engine = Engine::with_schools(EngineConfig::default(), schools).expect("valid");
     let query = BrokerQuery {
         seekers: SeekerSelection::Ids(ids),
-        template: MatchQuery::new("seeker", MatchMode::Support, &engine.config().scoring),
+        constraints: Constraints::new(MatchMode::Support, &engine.config().scoring),
+        explain: false,
         initial_candidates: broker_limits::INITIAL_CANDIDATES,
     };
     println!(

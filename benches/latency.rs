@@ -107,7 +107,7 @@ fn main() {
                 .schools()
                 .iter()
                 .step_by(step)
-                .map(|s| MatchQuery::new(s.school.id.to_string(), mode, &engine.config().scoring))
+                .map(|s| MatchQuery::new(s.school.id.clone(), mode, &engine.config().scoring))
                 .filter(|query| engine.match_partners(query, |_| ()).is_ok())
                 .take(SEEKERS)
                 .collect();

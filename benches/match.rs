@@ -29,7 +29,7 @@ fn seekers(engine: &Engine) -> Vec<MatchQuery> {
         .filter(|s| s.school.open)
         .map(|s| {
             MatchQuery::new(
-                s.school.id.to_string(),
+                s.school.id.clone(),
                 MatchMode::Support,
                 &engine.config().scoring,
             )
@@ -53,7 +53,7 @@ fn bench_match(c: &mut Criterion) {
             .iter()
             .cloned()
             .map(|mut query| {
-                query.max_distance_km = Some(25.0);
+                query.constraints.max_distance_km = Some(25.0);
                 query
             })
             .collect();

@@ -7,12 +7,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::domain::{
     ContextMeasures, FocusArea, FocusSet, GeoPoint, LanguageMedium, MatchMode, Phase,
-    PhaseRelation, School, SchoolId, Stage, StoredSchool, TextKind, Violations,
+    PhaseRelation, School, SchoolFields, SchoolId, Stage, StoredSchool, TextKind, Violations,
 };
 use crate::engine::{
-    AssignmentSummary, BrokerOutcome, BrokerQuery, Factor, GroupKind, GroupQuery, GroupsOutcome,
-    MatchOutcome, MatchQuery, RankedCandidate, ScoringConfig, SeekerFilter, SeekerSelection,
-    Snapshot, broker_limits, limits,
+    AssignmentSummary, BrokerOutcome, BrokerQuery, Constraints, Factor, GroupKind, GroupQuery,
+    GroupsOutcome, MatchOutcome, MatchQuery, RankedCandidate, ScoringConfig, SeekerFilter,
+    SeekerSelection, Snapshot, broker_limits, limits,
 };
 
 use super::pb;
@@ -245,34 +245,51 @@ pub fn school_from_proto(school: pb::School) -> Result<School, Violations> {
     }
     let strengths = focus_set_from_proto(&mut v, "strengths", &strengths);
     let needs = focus_set_from_proto(&mut v, "needs", &needs);
-    // Missing required values get placeholders so the range and length
-    // rules still run on every other field; a placeholder never escapes,
-    // because its absence was already recorded as a violation.
-    let school = School {
-        id: id.unwrap_or_else(|| SchoolId::parse("missing").expect("valid placeholder")),
-        name,
-        phase: phase.unwrap_or(Phase::Primary),
-        stage,
-        language_medium,
-        location: GeoPoint::new(latitude.unwrap_or(0.0), longitude.unwrap_or(0.0)),
-        local_authority,
-        consortium,
-        pupils,
-        context: ContextMeasures {
-            fsm_percent,
-            deprivation_percent,
-            aln_percent,
-            eal_percent,
-        },
-        family_id: (!family_id.is_empty()).then_some(family_id),
-        strengths,
-        needs,
-        capacity,
-        religious_character,
-        open: open.unwrap_or(true),
+    let context = ContextMeasures {
+        fsm_percent,
+        deprivation_percent,
+        aln_percent,
+        eal_percent,
     };
-    v.extend(school.validate());
-    v.into_result(school)
+    let family_id = (!family_id.is_empty()).then_some(family_id);
+    // Every other field is checked even when a required one is missing, so
+    // the client hears of every problem at once.
+    v.extend(
+        SchoolFields {
+            name: &name,
+            latitude,
+            longitude,
+            local_authority: &local_authority,
+            consortium: &consortium,
+            pupils,
+            context,
+            family_id: family_id.as_deref(),
+            capacity,
+            religious_character: &religious_character,
+        }
+        .validate(),
+    );
+    match (id, phase, latitude, longitude) {
+        (Some(id), Some(phase), Some(latitude), Some(longitude)) if v.is_empty() => Ok(School {
+            id,
+            name,
+            phase,
+            stage,
+            language_medium,
+            location: GeoPoint::new(latitude, longitude),
+            local_authority,
+            consortium,
+            pupils,
+            context,
+            family_id,
+            strengths,
+            needs,
+            capacity,
+            religious_character,
+            open: open.unwrap_or(true),
+        }),
+        _ => Err(v),
+    }
 }
 
 pub fn school_to_proto(stored: &StoredSchool) -> pb::School {
@@ -408,8 +425,85 @@ pub(crate) fn page_request(
 
 // ---- match -----------------------------------------------------------------
 
-/// A match request from the wire, with defaults filled in. Enum problems are
-/// reported here; ranges by [`MatchQuery::validate`], so both are gathered.
+/// The constraint fields a MatchRequest and a BrokerRequest share, as the
+/// wire gives them.
+struct ConstraintFields {
+    mode: i32,
+    phase_relation: i32,
+    focus: Vec<i32>,
+    max_distance_km: Option<f64>,
+    same_consortium: bool,
+    same_local_authority: bool,
+    same_language_group: bool,
+    weights: Option<pb::Weights>,
+    proximity_scale_km: Option<f64>,
+}
+
+/// The constraints of a Match or a brokerage run, with defaults filled in
+/// and every problem gathered into `v`; `None` when some field is invalid.
+fn constraints_from_proto(
+    v: &mut Violations,
+    fields: ConstraintFields,
+    config: &ScoringConfig,
+) -> Option<Constraints> {
+    let ConstraintFields {
+        mode,
+        phase_relation,
+        focus,
+        max_distance_km,
+        same_consortium,
+        same_local_authority,
+        same_language_group,
+        weights,
+        proximity_scale_km,
+    } = fields;
+    let problems_before = v.total();
+    let mode = match known::<pb::MatchMode>(v, "mode", mode) {
+        Some(pb::MatchMode::Unspecified) => {
+            v.push(
+                "mode",
+                "is required (MATCH_MODE_SUPPORT, MATCH_MODE_LEAD or MATCH_MODE_PEER)",
+            );
+            MatchMode::Support
+        }
+        Some(pb::MatchMode::Support) | None => MatchMode::Support,
+        Some(pb::MatchMode::Lead) => MatchMode::Lead,
+        Some(pb::MatchMode::Peer) => MatchMode::Peer,
+    };
+    let phase_relation = match known::<pb::PhaseRelation>(v, "phase_relation", phase_relation) {
+        Some(pb::PhaseRelation::Unspecified | pb::PhaseRelation::SamePhase) | None => {
+            PhaseRelation::SamePhase
+        }
+        Some(pb::PhaseRelation::CrossPhase) => PhaseRelation::CrossPhase,
+        Some(pb::PhaseRelation::AnyPhase) => PhaseRelation::AnyPhase,
+    };
+    let focus = focus_set_from_proto(v, "focus", &focus);
+    let weights = weights.map_or(config.weights, |given| {
+        let mut weights = config.weights;
+        for factor in Factor::ALL {
+            if let Some(weight) = weight_in_proto(&given, factor) {
+                weights[factor] = weight;
+            }
+        }
+        weights
+    });
+    let constraints = Constraints {
+        mode,
+        phase_relation,
+        focus: (!focus.is_empty()).then_some(focus),
+        max_distance_km,
+        same_consortium,
+        same_local_authority,
+        same_language_group,
+        weights,
+        proximity_scale_km: proximity_scale_km.unwrap_or(config.proximity_scale_km),
+    };
+    v.extend(constraints.validate());
+    (v.total() == problems_before).then_some(constraints)
+}
+
+/// A match request from the wire, parsed and validated once: ids are
+/// school ids, every other field is in range.
 pub fn match_query_from_proto(
     request: pb::MatchRequest,
     config: &ScoringConfig,
@@ -430,58 +524,63 @@ pub fn match_query_from_proto(
         same_language_group,
     } = request;
     let mut v = Violations::new();
-    let mode = match known::<pb::MatchMode>(&mut v, "mode", mode) {
-        Some(pb::MatchMode::Unspecified) => {
-            v.push(
-                "mode",
-                "is required (MATCH_MODE_SUPPORT, MATCH_MODE_LEAD or MATCH_MODE_PEER)",
-            );
-            None
-        }
-        Some(pb::MatchMode::Support) => Some(MatchMode::Support),
-        Some(pb::MatchMode::Lead) => Some(MatchMode::Lead),
-        Some(pb::MatchMode::Peer) => Some(MatchMode::Peer),
-        None => None,
-    };
-    let phase_relation = match known::<pb::PhaseRelation>(&mut v, "phase_relation", phase_relation)
-    {
-        Some(pb::PhaseRelation::Unspecified | pb::PhaseRelation::SamePhase) | None => {
-            PhaseRelation::SamePhase
-        }
-        Some(pb::PhaseRelation::CrossPhase) => PhaseRelation::CrossPhase,
-        Some(pb::PhaseRelation::AnyPhase) => PhaseRelation::AnyPhase,
-    };
-    let focus = focus_set_from_proto(&mut v, "focus", &focus);
-    let weights = weights.map_or(config.weights, |given| {
-        let mut weights = config.weights;
-        for factor in Factor::ALL {
-            if let Some(weight) = weight_in_proto(&given, factor) {
-                weights[factor] = weight;
-            }
-        }
-        weights
-    });
-    let query = MatchQuery {
-        school_id,
-        mode: mode.unwrap_or(MatchMode::Support),
-        phase_relation,
-        focus: (!focus.is_empty()).then_some(focus),
-        limit: if limit == 0 {
-            limits::DEFAULT_LIMIT
-        } else {
-            usize::try_from(limit).unwrap_or(usize::MAX)
+    let constraints = constraints_from_proto(
+        &mut v,
+        ConstraintFields {
+            mode,
+            phase_relation,
+            focus,
+            max_distance_km,
+            same_consortium,
+            same_local_authority,
+            same_language_group,
+            weights,
+            proximity_scale_km,
         },
-        max_distance_km,
-        same_consortium,
-        same_local_authority,
-        same_language_group,
-        exclude_ids,
-        weights,
-        proximity_scale_km: proximity_scale_km.unwrap_or(config.proximity_scale_km),
-        explain,
+        config,
+    );
+    let seeker = SchoolId::parse(&school_id)
+        .map_err(|problem| v.push("school_id", problem))
+        .ok();
+    let limit = if limit == 0 {
+        limits::DEFAULT_LIMIT
+    } else {
+        usize::try_from(limit).unwrap_or(usize::MAX)
     };
-    v.extend(query.validate());
-    v.into_result(query)
+    if !(1..=limits::MAX_LIMIT).contains(&limit) {
+        v.push(
+            "limit",
+            format!("must be between 1 and {}, got {limit}", limits::MAX_LIMIT),
+        );
+    }
+    let exclude: Vec<SchoolId> = if v.check_count(
+        "exclude_ids",
+        "ids",
+        exclude_ids.len(),
+        limits::MAX_EXCLUDE_IDS,
+    ) {
+        exclude_ids
+            .iter()
+            .enumerate()
+            .filter_map(|(i, id)| {
+                SchoolId::parse(id)
+                    .map_err(|problem| v.push(format!("exclude_ids[{i}]"), problem))
+                    .ok()
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    match (seeker, constraints) {
+        (Some(seeker), Some(constraints)) if v.is_empty() => Ok(MatchQuery {
+            seeker,
+            constraints,
+            limit,
+            exclude,
+            explain,
+        }),
+        _ => Err(v),
+    }
 }
 
 /// The weight a request gives `factor`, if it gives one: the proto's
@@ -591,34 +690,27 @@ pub(crate) fn broker_query_from_proto(
         explain,
     } = request;
     let mut v = Violations::new();
-    let template = pb::MatchRequest {
-        // A stand-in: every seeker's own id replaces it.
-        school_id: "seeker".into(),
-        mode,
-        phase_relation,
-        focus: Vec::new(),
-        limit: 0,
-        max_distance_km,
-        same_consortium,
-        same_local_authority,
-        exclude_ids: Vec::new(),
-        weights,
-        explain,
-        proximity_scale_km,
-        same_language_group,
-    };
-    let template = match match_query_from_proto(template, config) {
-        Ok(template) => Some(template),
-        Err(violations) => {
-            v.extend(violations);
-            None
-        }
-    };
+    let constraints = constraints_from_proto(
+        &mut v,
+        ConstraintFields {
+            mode,
+            phase_relation,
+            focus: Vec::new(),
+            max_distance_km,
+            same_consortium,
+            same_local_authority,
+            same_language_group,
+            weights,
+            proximity_scale_km,
+        },
+        config,
+    );
     let seekers = selection_from_proto(&mut v, "seeker_ids", seeker_ids, filter);
-    match (template, seekers) {
-        (Some(template), Some(seekers)) if v.is_empty() => Ok(BrokerQuery {
+    match (constraints, seekers) {
+        (Some(constraints), Some(seekers)) if v.is_empty() => Ok(BrokerQuery {
             seekers,
-            template,
+            constraints,
+            explain,
             initial_candidates: broker_limits::INITIAL_CANDIDATES,
         }),
         _ => Err(v),
@@ -977,8 +1069,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(query.limit, 10);
-        assert_eq!(query.phase_relation, PhaseRelation::SamePhase);
-        assert_eq!(query.weights, config.weights);
+        assert_eq!(query.constraints.phase_relation, PhaseRelation::SamePhase);
+        assert_eq!(query.constraints.weights, config.weights);
 
         let bad = match_query_from_proto(
             pb::MatchRequest {
@@ -1006,12 +1098,12 @@ mod tests {
                 "mode",
                 "phase_relation",
                 "focus[0]",
-                "school_id",
-                "limit",
                 "max_distance_km",
                 "proximity_scale_km",
+                "weights.stage",
+                "school_id",
+                "limit",
                 "exclude_ids[1]",
-                "weights.stage"
             ]
         );
     }

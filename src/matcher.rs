@@ -40,8 +40,8 @@ impl PartnerMatcher for MatcherService {
             .match_partners(&query, |outcome| {
                 let took_micros = started.elapsed().as_micros() as u64;
                 tracing::debug!(
-                    school_id = %query.school_id,
-                    mode = query.mode.name(),
+                    school_id = %query.seeker,
+                    mode = query.constraints.mode.name(),
                     candidates = outcome.candidates.len(),
                     considered = outcome.considered,
                     took_micros,

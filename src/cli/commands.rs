@@ -10,7 +10,7 @@ use partnermatch::{Metrics, ServeOptions, TlsSettings, Tokens, metrics_router};
 use partnermatch_core::dataset::{self, SyntheticConfig, SyntheticFocus};
 use partnermatch_core::domain::{Phase, School, Stage};
 use partnermatch_core::engine::{
-    BrokerQuery, Engine, EngineConfig, MatchQuery, SeekerFilter, SeekerSelection, broker_limits,
+    BrokerQuery, Constraints, Engine, EngineConfig, SeekerFilter, SeekerSelection, broker_limits,
 };
 use partnermatch_store::SqliteStore;
 
@@ -241,14 +241,15 @@ fn read_csv(args: &Config) -> anyhow::Result<Vec<School>> {
 pub(super) fn broker(args: BrokerArgs, config: &Config) -> anyhow::Result<()> {
     let engine = open_engine(config)?;
     let scoring = &engine.config().scoring;
-    let mut template = MatchQuery::new("seeker", args.mode.into(), scoring);
-    template.phase_relation = args.phase_relation.into();
-    template.max_distance_km = args.max_distance_km;
-    template.same_consortium = args.same_consortium;
-    template.same_local_authority = args.same_local_authority;
-    template.same_language_group = args.same_language_group;
-    template.explain = args.explain;
-    let problems = template.validate();
+    let constraints = Constraints {
+        phase_relation: args.phase_relation.into(),
+        max_distance_km: args.max_distance_km,
+        same_consortium: args.same_consortium,
+        same_local_authority: args.same_local_authority,
+        same_language_group: args.same_language_group,
+        ..Constraints::new(args.mode.into(), scoring)
+    };
+    let problems = constraints.validate();
     if !problems.is_empty() {
         bail!("{problems}");
     }
@@ -273,7 +274,8 @@ pub(super) fn broker(args: BrokerArgs, config: &Config) -> anyhow::Result<()> {
     };
     let query = BrokerQuery {
         seekers,
-        template,
+        constraints,
+        explain: args.explain,
         initial_candidates: broker_limits::INITIAL_CANDIDATES,
     };
     let bar = indicatif::ProgressBar::new(0).with_style(

@@ -10,7 +10,7 @@ use partnermatch_core::domain::{
     FocusArea, FocusSet, GeoPoint, LanguageMedium, MatchMode, Phase, PhaseRelation, School, Stage,
 };
 use partnermatch_core::engine::{
-    BrokerQuery, Engine, EngineConfig, MatchQuery, SeekerSelection, brute_force,
+    BrokerQuery, Constraints, Engine, EngineConfig, MatchQuery, SeekerSelection, brute_force,
 };
 use proptest::prelude::*;
 
@@ -67,15 +67,18 @@ fn arb_instance() -> impl Strategy<Value = (Vec<School>, BrokerQuery)> {
             .prop_map(
                 |(schools, seekers, mode, relation, max_km, language, initial)| {
                     let config = EngineConfig::default();
-                    let mut template = MatchQuery::new("seeker", mode, &config.scoring);
-                    template.phase_relation = relation;
-                    template.max_distance_km = max_km;
-                    template.same_language_group = language;
+                    let constraints = Constraints {
+                        phase_relation: relation,
+                        max_distance_km: max_km,
+                        same_language_group: language,
+                        ..Constraints::new(mode, &config.scoring)
+                    };
                     let query = BrokerQuery {
                         seekers: SeekerSelection::Ids(
                             seekers.iter().map(|i| format!("s{i:02}")).collect(),
                         ),
-                        template,
+                        constraints,
+                        explain: false,
                         initial_candidates: initial,
                     };
                     (schools, query)
@@ -95,7 +98,7 @@ fn enumerate_best(engine: &Engine, query: &BrokerQuery) -> (f64, HashMap<String,
     let SeekerSelection::Ids(ids) = &query.seekers else {
         unreachable!()
     };
-    let leads = query.template.mode == MatchMode::Lead;
+    let leads = query.constraints.mode == MatchMode::Lead;
     let free = |id: &str| {
         let index = snapshot.index_of(id).unwrap();
         i64::from(snapshot.free_places(index))
@@ -104,8 +107,8 @@ fn enumerate_best(engine: &Engine, query: &BrokerQuery) -> (f64, HashMap<String,
     let mut edges = Vec::new();
     for id in ids {
         places.insert(id.clone(), if leads { free(id) } else { 1 });
-        let mut one = query.template.clone();
-        one.school_id = id.clone();
+        let mut one = MatchQuery::new(id.parse().unwrap(), MatchMode::Support, config);
+        one.constraints = query.constraints.clone();
         one.limit = snapshot.len();
         let Ok(outcome) = brute_force(&snapshot, &one, config) else {
             continue;
@@ -213,11 +216,13 @@ fn the_optimum_beats_greedy_where_greedy_strands_a_seeker() {
     ];
     let engine = Engine::with_schools(EngineConfig::default(), schools).unwrap();
     let config = engine.config().scoring.clone();
-    let mut template = MatchQuery::new("seeker", MatchMode::Support, &config);
-    template.max_distance_km = Some(30.1);
     let query = BrokerQuery {
         seekers: SeekerSelection::Ids(vec!["a".into(), "b".into()]),
-        template,
+        constraints: Constraints {
+            max_distance_km: Some(30.1),
+            ..Constraints::new(MatchMode::Support, &config)
+        },
+        explain: false,
         initial_candidates: 1,
     };
     let (pairs, total, greedy_total, rounds) = run(&engine, &query);

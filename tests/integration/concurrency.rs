@@ -74,7 +74,11 @@ async fn match_answers_from_whole_snapshots_while_an_import_streams() {
     )
     .unwrap();
     let oracle = |engine: &Engine, id: &str| -> Vec<String> {
-        let query = MatchQuery::new(id, MatchMode::Support, &engine.config().scoring);
+        let query = MatchQuery::new(
+            id.parse().unwrap(),
+            MatchMode::Support,
+            &engine.config().scoring,
+        );
         engine
             .match_brute_force(&query, |outcome| {
                 outcome
@@ -127,7 +131,7 @@ async fn match_answers_from_whole_snapshots_while_an_import_streams() {
 fn matches_complete_while_a_large_write_is_applied() {
     let engine =
         Arc::new(Engine::with_schools(EngineConfig::default(), population(2000, 5)).unwrap());
-    let seeker = engine.snapshot().schools()[0].school.id.to_string();
+    let seeker = engine.snapshot().schools()[0].school.id.clone();
     let query = MatchQuery::new(seeker, MatchMode::Peer, &engine.config().scoring);
     // Ids and scores of the answer, to compare across snapshots.
     let answer = |engine: &Engine| -> Vec<(String, f64)> {

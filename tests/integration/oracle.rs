@@ -11,7 +11,8 @@ use partnermatch_core::domain::{
     PhaseRelation, Plan, School, SchoolId, Stage,
 };
 use partnermatch_core::engine::{
-    Engine, EngineConfig, Factor, InMemory, MatchQuery, Records, Weights, brute_force, top_k,
+    Constraints, Engine, EngineConfig, Factor, InMemory, MatchQuery, Records, Weights, brute_force,
+    top_k,
 };
 use proptest::prelude::*;
 
@@ -124,18 +125,20 @@ prop_compose! {
         explain in any::<bool>(),
     ) -> MatchQuery {
         MatchQuery {
-            school_id: format!("s{seeker:03}"),
-            mode,
-            phase_relation: relation,
-            focus: focus.map(focus_set),
+            seeker: format!("s{seeker:03}").parse().unwrap(),
+            constraints: Constraints {
+                mode,
+                phase_relation: relation,
+                focus: focus.map(focus_set),
+                max_distance_km,
+                same_consortium,
+                same_local_authority,
+                same_language_group,
+                weights,
+                proximity_scale_km,
+            },
             limit,
-            max_distance_km,
-            same_consortium,
-            same_local_authority,
-            same_language_group,
-            exclude_ids: exclude.into_iter().map(|i| format!("s{i:03}")).collect(),
-            weights,
-            proximity_scale_km,
+            exclude: exclude.into_iter().map(|i| format!("s{i:03}").parse().unwrap()).collect(),
             explain,
         }
     }
@@ -309,15 +312,16 @@ fn fast_path_equals_brute_force_on_the_synthetic_population_and_prunes() {
     let mut answered = 0;
     for (i, id) in ids.iter().enumerate().step_by(13) {
         let mode = [MatchMode::Support, MatchMode::Lead, MatchMode::Peer][i % 3];
-        let mut query = MatchQuery::new(id.clone(), mode, &config);
+        let mut query = MatchQuery::new(id.parse().unwrap(), mode, &config);
         query.explain = true;
-        query.phase_relation = [PhaseRelation::SamePhase, PhaseRelation::AnyPhase][i % 2];
+        query.constraints.phase_relation =
+            [PhaseRelation::SamePhase, PhaseRelation::AnyPhase][i % 2];
         if i % 4 == 0 {
             // Proximity-led weights: the search should stop early.
-            query.weights[Factor::Proximity] = 5.0;
+            query.constraints.weights[Factor::Proximity] = 5.0;
         }
         if i % 5 == 0 {
-            query.max_distance_km = Some(25.0);
+            query.constraints.max_distance_km = Some(25.0);
         }
         if let Some(agreement) = assert_same_answer(&engine, &query) {
             answered += 1;
@@ -367,10 +371,10 @@ fn fast_path_equals_brute_force_when_schools_have_every_area() {
         let mut answered = 0;
         for (i, id) in ids.iter().enumerate().step_by(17) {
             let mode = [MatchMode::Support, MatchMode::Lead, MatchMode::Peer][i % 3];
-            let mut query = MatchQuery::new(id.clone(), mode, &config);
+            let mut query = MatchQuery::new(id.parse().unwrap(), mode, &config);
             query.explain = true;
             if i % 2 == 0 {
-                query.focus = Some(focus_set(0b1_0000_0000_0101_0011 << (i % 3)));
+                query.constraints.focus = Some(focus_set(0b1_0000_0000_0101_0011 << (i % 3)));
             }
             if assert_same_answer(&engine, &query).is_some() {
                 answered += 1;
@@ -419,10 +423,10 @@ fn a_lead_seekers_record_reaches_partners_without_needs() {
     );
     let engine = engine_with(schools, vec![record]);
     let config = engine.config().scoring.clone();
-    let mut query = MatchQuery::new("s000", MatchMode::Lead, &config);
+    let mut query = MatchQuery::new("s000".parse().unwrap(), MatchMode::Lead, &config);
     query.limit = 1;
     for factor in Factor::ALL {
-        query.weights[factor] = match factor {
+        query.constraints.weights[factor] = match factor {
             Factor::Proximity => 1.0,
             Factor::TrackRecord => 10.0,
             _ => 0.0,

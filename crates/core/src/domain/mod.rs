@@ -15,7 +15,7 @@ pub use partnership::{
     ImpactRating, Member, MemberRole, Partnership, PartnershipId, PartnershipKind,
     PartnershipStatus, Plan, validate_members, validate_texts,
 };
-pub use school::{ContextMeasures, School, SchoolId, StoredSchool, limits};
+pub use school::{ContextMeasures, School, SchoolFields, SchoolId, StoredSchool, limits};
 pub use validation::{
     FieldViolation, MAX_REPORTED_VIOLATIONS, TextKind, Violations, printable, quoted, unsafe_char,
 };

@@ -49,6 +49,14 @@ impl SchoolId {
     }
 }
 
+impl std::str::FromStr for SchoolId {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<SchoolId, String> {
+        SchoolId::parse(text)
+    }
+}
+
 impl fmt::Display for SchoolId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -110,34 +118,47 @@ pub struct School {
     pub open: bool,
 }
 
-/// Prefix of family ids the engine computes. A client sending one back (after
-/// reading a school) is treated as not giving a family, so it stays computed.
-pub(super) const COMPUTED_FAMILY_PREFIX: &str = "auto-";
+/// The fields of a school record that have rules besides the id and phase
+/// (which parse or do not), checkable before the record is a [`School`]:
+/// a request missing its location still has its other fields checked.
+#[derive(Debug, Clone, Copy)]
+pub struct SchoolFields<'a> {
+    pub name: &'a str,
+    /// `None` when the record does not give it (reported by whoever
+    /// requires it).
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub local_authority: &'a str,
+    pub consortium: &'a str,
+    pub pupils: Option<u32>,
+    pub context: ContextMeasures,
+    pub family_id: Option<&'a str>,
+    pub capacity: Option<u32>,
+    pub religious_character: &'a str,
+}
 
-impl School {
-    /// Checks every range and length rule; field paths are the proto field
-    /// names. The id is checked where it is parsed ([`SchoolId::parse`]).
+impl SchoolFields<'_> {
+    /// Every range, length and text rule; field paths are the proto field
+    /// names.
     pub fn validate(&self) -> Violations {
         let mut v = Violations::new();
-        v.check_text(
-            "name",
-            &self.name,
-            1,
-            limits::NAME_MAX_CHARS,
-            TextKind::Line,
-        );
-        v.check_range("latitude", self.location.latitude, -90.0, 90.0);
-        v.check_range("longitude", self.location.longitude, -180.0, 180.0);
+        v.check_text("name", self.name, 1, limits::NAME_MAX_CHARS, TextKind::Line);
+        if let Some(latitude) = self.latitude {
+            v.check_range("latitude", latitude, -90.0, 90.0);
+        }
+        if let Some(longitude) = self.longitude {
+            v.check_range("longitude", longitude, -180.0, 180.0);
+        }
         v.check_text(
             "local_authority",
-            &self.local_authority,
+            self.local_authority,
             0,
             limits::AREA_MAX_CHARS,
             TextKind::Line,
         );
         v.check_text(
             "consortium",
-            &self.consortium,
+            self.consortium,
             0,
             limits::AREA_MAX_CHARS,
             TextKind::Line,
@@ -155,7 +176,7 @@ impl School {
                 v.check_range(field, value, 0.0, 100.0);
             }
         }
-        if let Some(family) = &self.family_id {
+        if let Some(family) = self.family_id {
             v.check_text(
                 "family_id",
                 family,
@@ -174,12 +195,40 @@ impl School {
         }
         v.check_text(
             "religious_character",
-            &self.religious_character,
+            self.religious_character,
             0,
             limits::RELIGIOUS_CHARACTER_MAX_CHARS,
             TextKind::Line,
         );
         v
+    }
+}
+
+/// Prefix of family ids the engine computes. A client sending one back (after
+/// reading a school) is treated as not giving a family, so it stays computed.
+pub(super) const COMPUTED_FAMILY_PREFIX: &str = "auto-";
+
+impl School {
+    /// Checks every range, length and text rule; field paths are the proto
+    /// field names. The id is checked where it is parsed ([`SchoolId::parse`]).
+    pub fn validate(&self) -> Violations {
+        self.fields().validate()
+    }
+
+    /// The school's checked fields.
+    pub fn fields(&self) -> SchoolFields<'_> {
+        SchoolFields {
+            name: &self.name,
+            latitude: Some(self.location.latitude),
+            longitude: Some(self.location.longitude),
+            local_authority: &self.local_authority,
+            consortium: &self.consortium,
+            pupils: self.pupils,
+            context: self.context,
+            family_id: self.family_id.as_deref(),
+            capacity: self.capacity,
+            religious_character: &self.religious_character,
+        }
     }
 
     /// The family the client gave, unless it is empty or a computed one.

@@ -21,7 +21,7 @@ use crate::domain::{MatchMode, Phase, Stage, StoredSchool};
 use super::config::ScoringConfig;
 use super::error::{Error, Result};
 use super::flow::Network;
-use super::matcher::{MatchQuery, RankedCandidate, explain, top_k_excluding};
+use super::matcher::{Constraints, RankedCandidate, SearchRequest, explain, search};
 use super::snapshot::Snapshot;
 
 /// Bounds on brokerage requests.
@@ -53,12 +53,14 @@ pub struct SeekerFilter {
     pub phase: Option<Phase>,
 }
 
-/// A brokerage run: who seeks, and the match request every seeker's search
-/// uses (its `school_id` and `limit` are set per seeker).
+/// A brokerage run: who seeks, and the constraints every seeker's search
+/// uses.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BrokerQuery {
     pub seekers: SeekerSelection,
-    pub template: MatchQuery,
+    pub constraints: Constraints,
+    /// Give every pair's components with their reasons.
+    pub explain: bool,
     /// Candidates first considered per seeker ([`limits::INITIAL_CANDIDATES`]
     /// by default; tests use fewer to make lists grow).
     pub initial_candidates: usize,
@@ -109,6 +111,8 @@ pub struct BrokerOutcome<'a> {
 
 /// One seeker's search result.
 struct Seeker<'a> {
+    /// Its snapshot index.
+    index: u32,
     school: &'a StoredSchool,
     /// How many pairs it can be in: 1, or its free places when it leads.
     places: i64,
@@ -121,23 +125,6 @@ struct Seeker<'a> {
     /// The lowest score the search listed, in units.
     floor: i64,
     asked: usize,
-}
-
-/// The same candidate, borrowing its school from `snapshot` rather than
-/// from the search that found it (whose lifetime the query shortens).
-fn rebind<'a>(snapshot: &'a Snapshot, candidate: &RankedCandidate<'_>) -> RankedCandidate<'a> {
-    let index = snapshot
-        .index_of(candidate.school.school.id.as_str())
-        .expect("a candidate comes from this snapshot");
-    RankedCandidate {
-        school: snapshot.school(index),
-        rank: candidate.rank,
-        distance_km: candidate.distance_km,
-        score: candidate.score,
-        stage_gap: candidate.stage_gap,
-        covered_focus: candidate.covered_focus,
-        components: candidate.components,
-    }
 }
 
 fn units(score: f64) -> i64 {
@@ -198,46 +185,37 @@ pub(crate) fn select_seekers(
 /// bar.
 pub(super) fn broker_with_progress<'a>(
     snapshot: &'a Snapshot,
-    query: &'a BrokerQuery,
-    config: &'a ScoringConfig,
+    query: &BrokerQuery,
+    config: &ScoringConfig,
     progress: &dyn Fn(usize, usize),
 ) -> Result<BrokerOutcome<'a>> {
     let indices = select_seekers(snapshot, &query.seekers, "a brokerage run")?;
-    let mode = query.template.mode;
-    let leads = mode == MatchMode::Lead;
-    // A query per seeker, kept alive for the borrowed results.
-    let queries: Vec<MatchQuery> = indices
-        .iter()
-        .map(|&index| {
-            let mut one = query.template.clone();
-            one.school_id = snapshot.school(index).school.id.to_string();
-            one.explain = false;
-            one
-        })
-        .collect();
-    let search = |query: &MatchQuery, asked: usize, school: &'a StoredSchool| {
-        let mut query = query.clone();
-        query.limit = asked;
+    let leads = query.constraints.mode == MatchMode::Lead;
+    let request = |limit: usize| SearchRequest {
+        constraints: &query.constraints,
+        limit,
+        explain: false,
         // A school is brokered as a seeker or as a partner, not both.
-        let outcome = top_k_excluding(snapshot, &query, config, &indices);
-        let (candidates, truncated, floor) = match outcome {
+        excluded: &indices,
+    };
+    let search = |seeker: u32, asked: usize| {
+        let school = snapshot.school(seeker);
+        let (candidates, truncated, floor) = match search(snapshot, seeker, &request(asked), config)
+        {
             Ok(outcome) => {
                 let truncated = outcome.candidates.len() == asked;
                 let floor = outcome.candidates.last().map_or(0, |c| units(c.score));
-                let kept: Vec<RankedCandidate<'a>> = outcome
-                    .candidates
-                    .iter()
-                    .map(|candidate| rebind(snapshot, candidate))
-                    .collect();
-                (Ok(kept), truncated, floor)
+                (Ok(outcome.candidates), truncated, floor)
             }
             Err(error) => (Err(error.to_string()), false, 0),
         };
         Seeker {
+            index: seeker,
             school,
-            places: match (leads, snapshot.index_of(school.school.id.as_str())) {
-                (true, Some(index)) => i64::from(snapshot.profile(index).free_capacity()),
-                _ => 1,
+            places: if leads {
+                i64::from(snapshot.free_places(seeker))
+            } else {
+                1
             },
             candidates,
             truncated,
@@ -247,10 +225,9 @@ pub(super) fn broker_with_progress<'a>(
     };
     let mut seekers: Vec<Seeker<'a>> = indices
         .iter()
-        .zip(&queries)
         .enumerate()
-        .map(|(done, (&index, one))| {
-            let searched = search(one, query.initial_candidates.max(1), snapshot.school(index));
+        .map(|(done, &index)| {
+            let searched = search(index, query.initial_candidates.max(1));
             progress(done + 1, indices.len());
             searched
         })
@@ -274,7 +251,7 @@ pub(super) fn broker_with_progress<'a>(
         }
         for s in uncertain {
             let asked = seekers[s].asked * 4;
-            seekers[s] = search(&queries[s], asked, seekers[s].school);
+            seekers[s] = search(seekers[s].index, asked);
         }
     };
 
@@ -308,10 +285,8 @@ pub(super) fn broker_with_progress<'a>(
             .expect("assigned seekers have candidates");
         for &c in chosen {
             let candidate = &candidates[c];
-            let partner = if query.template.explain {
-                let mut explained = queries[s].clone();
-                explained.explain = true;
-                rebind(snapshot, &explain(snapshot, &explained, config, candidate)?)
+            let partner = if query.explain {
+                explain(snapshot, seeker.index, &request(1), config, candidate)?
             } else {
                 candidate.clone()
             };

@@ -15,9 +15,12 @@ use crate::domain::{MatchMode, PartnershipKind, PartnershipStatus, Phase, PhaseR
 use super::broker::{SeekerSelection, select_seekers};
 use super::config::ScoringConfig;
 use super::error::{Error, Result};
-use super::matcher::{MatchQuery, pair_score, top_k_excluding};
+use super::matcher::{Constraints, SearchRequest, pair_score, search};
 use super::scoring::phase_affinity;
 use super::snapshot::Snapshot;
+
+/// Nearby candidates a group is grown from, per seed.
+const CANDIDATES_PER_SEED: usize = 40;
 
 /// What kind of groups to form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,21 +130,16 @@ pub(super) fn form_groups(
     let mut unavailable: Vec<u32> = (0..snapshot.len() as u32)
         .filter(|index| in_pool.binary_search(index).is_err())
         .collect();
-    let peer = |seeker: u32| {
-        let mut one = MatchQuery::new(
-            snapshot.school(seeker).school.id.as_str(),
-            MatchMode::Peer,
-            config,
-        );
-        one.phase_relation = match query.kind {
+    // The PEER constraints every member's search and cohesion use.
+    let peers = Constraints {
+        phase_relation: match query.kind {
             GroupKind::Cluster => PhaseRelation::SamePhase,
             GroupKind::Federation => PhaseRelation::AnyPhase,
-        };
-        one.max_distance_km = Some(query.max_distance_km);
-        one.limit = 40;
-        one
+        },
+        max_distance_km: Some(query.max_distance_km),
+        ..Constraints::new(MatchMode::Peer, config)
     };
-    let score = |a: u32, b: u32| pair_score(snapshot, &peer(a), config, b);
+    let score = |a: u32, b: u32| pair_score(snapshot, a, &peers, config, b);
     let mut groups = Vec::new();
     let mut grouped = 0u32;
     for &seed in &pool {
@@ -160,8 +158,13 @@ pub(super) fn form_groups(
         let mut excluded = unavailable.clone();
         excluded.push(seed);
         excluded.sort_unstable();
-        let seed_query = peer(seed);
-        let Ok(outcome) = top_k_excluding(snapshot, &seed_query, config, &excluded) else {
+        let request = SearchRequest {
+            constraints: &peers,
+            limit: CANDIDATES_PER_SEED,
+            explain: false,
+            excluded: &excluded,
+        };
+        let Ok(outcome) = search(snapshot, seed, &request, config) else {
             continue;
         };
         let mut candidates: Vec<u32> = outcome

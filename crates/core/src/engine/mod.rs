@@ -42,8 +42,8 @@ pub use error::{Error, Result};
 pub use families::{ComputedFamily, validate_sizes};
 pub use groups::{FormedGroup, GroupKind, GroupQuery, GroupsOutcome};
 pub use matcher::{
-    MatchOutcome, MatchQuery, RankedCandidate, SearchStats, WeightedComponent, brute_force, limits,
-    top_k,
+    Constraints, MatchOutcome, MatchQuery, RankedCandidate, SearchStats, WeightedComponent,
+    brute_force, limits, top_k,
 };
 pub use partnerships::{PartnershipFilter, PartnershipPage, PartnershipUpdate, Proposal};
 pub use persistence::{Change, InMemory, Persistence, StorageError};

@@ -8,7 +8,7 @@ use super::super::config::ScoringConfig;
 use super::super::error::{Error, Result};
 use super::super::scoring::{GroupSummary, NO_FAMILY, PerFactor, Profile, ScoringContext};
 use super::super::snapshot::Snapshot;
-use super::{MatchOutcome, MatchQuery, RankedCandidate, Scored, SearchStats, WeightedComponent};
+use super::{Constraints, MatchOutcome, RankedCandidate, Scored, SearchStats, WeightedComponent};
 
 /// Whether two schools share a language group (docs/domain.md: families split
 /// English-medium from Welsh-medium); unknown media never exclude.
@@ -22,89 +22,87 @@ fn same_language_group(seeker: &Profile, partner: &Profile) -> bool {
     }
 }
 
-/// Everything about one request that does not depend on the candidate.
-pub(super) struct MatchPlan<'a> {
-    pub(super) snapshot: &'a Snapshot,
-    pub(super) query: &'a MatchQuery,
-    pub(super) seeker_index: u32,
-    pub(super) seeker: &'a Profile,
-    pub(super) excluded: Vec<u32>,
-    /// Further exclusions, sorted, borrowed as given (brokerage passes
-    /// every seeker, for every seeker's search: copying and sorting them
-    /// each time would cost more than the search).
-    pub(super) also_excluded: &'a [u32],
-    pub(super) scoring: ScoringContext<'a>,
+/// One search, besides its seeker: what the search needs, borrowed from
+/// whoever asks (a Match, a brokerage run, group formation).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SearchRequest<'q> {
+    pub(crate) constraints: &'q Constraints,
+    pub(crate) limit: usize,
+    pub(crate) explain: bool,
+    /// Snapshot indices never to return, sorted (a Match's exclusions;
+    /// brokerage's seekers, who are not partners too).
+    pub(crate) excluded: &'q [u32],
 }
 
-impl<'a> MatchPlan<'a> {
-    /// The plan for `query`, also excluding the schools at `also_excluded`
-    /// (sorted indices; brokerage keeps seekers off the partner side).
+/// Everything about one search that does not depend on the candidate. The
+/// outcome borrows the snapshot (`'s`) only, not the request (`'q`).
+pub(super) struct MatchPlan<'s, 'q> {
+    pub(super) snapshot: &'s Snapshot,
+    pub(super) constraints: &'q Constraints,
+    pub(super) limit: usize,
+    pub(super) explain: bool,
+    pub(super) seeker_index: u32,
+    pub(super) seeker: &'s Profile,
+    /// Sorted, searched by bisection.
+    pub(super) excluded: &'q [u32],
+    /// Schools already in an ACTIVE partnership with the seeker, sorted.
+    pub(super) active_partners: &'s [u32],
+    pub(super) scoring: ScoringContext<'q>,
+}
+
+impl<'s, 'q> MatchPlan<'s, 'q> {
+    /// The plan for the seeker at `seeker_index` under `request`, or why the
+    /// seeker cannot be matched so.
     pub(super) fn new(
-        snapshot: &'a Snapshot,
-        query: &'a MatchQuery,
-        config: &'a ScoringConfig,
-        also_excluded: &'a [u32],
-    ) -> Result<MatchPlan<'a>> {
+        snapshot: &'s Snapshot,
+        seeker_index: u32,
+        request: &SearchRequest<'q>,
+        config: &'q ScoringConfig,
+    ) -> Result<MatchPlan<'s, 'q>> {
         debug_assert!(
-            also_excluded.is_sorted(),
+            request.excluded.is_sorted(),
             "exclusions are searched by bisection"
         );
-        query
-            .violations(usize::MAX)
-            .into_result(())
-            .map_err(Error::Invalid)?;
-        let seeker_index = snapshot
-            .index_of(&query.school_id)
-            .ok_or_else(|| Error::school_not_found(&query.school_id))?;
+        let constraints = request.constraints;
         let seeker = snapshot.profile(seeker_index);
         let seeker_school = &snapshot.school(seeker_index).school;
+        let id = seeker_school.id.as_str();
         if !seeker.open {
             return Err(Error::FailedPrecondition(format!(
-                "school {:?} is closed; closed schools are not matched",
-                query.school_id
+                "school {id:?} is closed; closed schools are not matched"
             )));
         }
-        if query.mode == MatchMode::Lead && seeker.free_capacity() == 0 {
+        if constraints.mode == MatchMode::Lead && seeker.free_capacity() == 0 {
             return Err(Error::FailedPrecondition(format!(
-                "school {:?} has no free capacity to lead (capacity {}); raise its capacity or use SUPPORT or PEER",
-                query.school_id, seeker.capacity
+                "school {id:?} has no free capacity to lead (capacity {}); raise its capacity or use SUPPORT or PEER",
+                seeker.capacity
             )));
         }
-        if query.same_consortium && seeker_school.consortium.trim().is_empty() {
+        if constraints.same_consortium && seeker_school.consortium.trim().is_empty() {
             return Err(Error::FailedPrecondition(format!(
-                "school {:?} has no consortium recorded, so same_consortium cannot apply",
-                query.school_id
+                "school {id:?} has no consortium recorded, so same_consortium cannot apply"
             )));
         }
-        if query.same_local_authority && seeker_school.local_authority.trim().is_empty() {
+        if constraints.same_local_authority && seeker_school.local_authority.trim().is_empty() {
             return Err(Error::FailedPrecondition(format!(
-                "school {:?} has no local authority recorded, so same_local_authority cannot apply",
-                query.school_id
+                "school {id:?} has no local authority recorded, so same_local_authority cannot apply"
             )));
         }
-        // Explicit exclusions, and schools already in an active partnership
-        // with the seeker (docs/matching.md).
-        let mut excluded: Vec<u32> = query
-            .exclude_ids
-            .iter()
-            .filter_map(|id| snapshot.index_of(id))
-            .chain(snapshot.active_partners(seeker_index).iter().copied())
-            .collect();
-        excluded.sort_unstable();
-        excluded.dedup();
         Ok(MatchPlan {
             snapshot,
-            query,
+            constraints,
+            limit: request.limit,
+            explain: request.explain,
             seeker_index,
             seeker,
-            excluded,
-            also_excluded,
+            excluded: request.excluded,
+            active_partners: snapshot.active_partners(seeker_index),
             scoring: ScoringContext::new(
                 config,
-                query.mode,
-                query.weights.normalised(),
-                query.proximity_scale_km,
-                query.focus,
+                constraints.mode,
+                constraints.weights.normalised(),
+                constraints.proximity_scale_km,
+                constraints.focus,
             ),
         })
     }
@@ -122,20 +120,24 @@ impl<'a> MatchPlan<'a> {
     /// for the bucket and whose members are all open.
     pub(super) fn admits_in_bucket(&self, index: u32, partner: &Profile) -> bool {
         let seeker = self.seeker;
-        let query = self.query;
+        let constraints = self.constraints;
         index != self.seeker_index
-            && (!query.same_consortium || partner.consortium == seeker.consortium)
-            && (!query.same_local_authority || partner.local_authority == seeker.local_authority)
-            && (!query.same_language_group || same_language_group(seeker, partner))
-            && (query.mode == MatchMode::Lead || partner.free_capacity() > 0)
+            && (!constraints.same_consortium || partner.consortium == seeker.consortium)
+            && (!constraints.same_local_authority
+                || partner.local_authority == seeker.local_authority)
+            && (!constraints.same_language_group || same_language_group(seeker, partner))
+            && (constraints.mode == MatchMode::Lead || partner.free_capacity() > 0)
             && (self.excluded.is_empty() || self.excluded.binary_search(&index).is_err())
-            && (self.also_excluded.is_empty() || self.also_excluded.binary_search(&index).is_err())
+            && (self.active_partners.is_empty()
+                || self.active_partners.binary_search(&index).is_err())
     }
 
     /// Whether a whole bucket of the index can hold eligible schools: the
     /// phase relation and stage direction are the same for all its members.
     pub(super) fn bucket_admits(&self, phase: Phase, stage: Option<Stage>) -> bool {
-        self.query.phase_relation.admits(self.seeker.phase, phase)
+        self.constraints
+            .phase_relation
+            .admits(self.seeker.phase, phase)
             && self.stage_direction_admits(stage)
     }
 
@@ -143,10 +145,10 @@ impl<'a> MatchPlan<'a> {
     /// member has free capacity where it is needed, and the group is not
     /// wholly in another consortium or local authority.
     pub(super) fn group_admits(&self, group: &GroupSummary) -> bool {
-        let query = self.query;
-        (query.mode == MatchMode::Lead || group.any_free_capacity())
-            && (!query.same_consortium || group.may_be_in_consortium(self.seeker.consortium))
-            && (!query.same_local_authority
+        let constraints = self.constraints;
+        (constraints.mode == MatchMode::Lead || group.any_free_capacity())
+            && (!constraints.same_consortium || group.may_be_in_consortium(self.seeker.consortium))
+            && (!constraints.same_local_authority
                 || group.may_be_in_local_authority(self.seeker.local_authority))
     }
 
@@ -154,7 +156,7 @@ impl<'a> MatchPlan<'a> {
     /// ahead; an unknown stage never excludes.
     pub(super) fn stage_direction_admits(&self, partner: Option<Stage>) -> bool {
         match (self.seeker.stage, partner) {
-            (Some(seeker), Some(partner)) => match self.query.mode {
+            (Some(seeker), Some(partner)) => match self.constraints.mode {
                 MatchMode::Support => partner >= seeker,
                 MatchMode::Lead => partner <= seeker,
                 MatchMode::Peer => true,
@@ -164,7 +166,7 @@ impl<'a> MatchPlan<'a> {
     }
 
     pub(super) fn within_distance(&self, distance_km: f64) -> bool {
-        self.query
+        self.constraints
             .max_distance_km
             .is_none_or(|max| distance_km <= max)
     }
@@ -198,7 +200,7 @@ impl<'a> MatchPlan<'a> {
         considered: u32,
         search_radius_km: f64,
         stats: SearchStats,
-    ) -> MatchOutcome<'a> {
+    ) -> MatchOutcome<'s> {
         let candidates = ranked
             .into_iter()
             .enumerate()
@@ -210,7 +212,7 @@ impl<'a> MatchPlan<'a> {
                 };
                 // The explanation is opt-in: building nine details per
                 // candidate is a good part of a match's cost.
-                let components = self.query.explain.then(|| {
+                let components = self.explain.then(|| {
                     let components =
                         self.scoring
                             .components(self.seeker, partner, scored.distance_km);

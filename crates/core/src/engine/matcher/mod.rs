@@ -18,10 +18,11 @@ use super::scoring::{Component, PerFactor};
 use super::snapshot::Snapshot;
 use filters::MatchPlan;
 
+pub(crate) use filters::SearchRequest;
 pub use oracle::brute_force;
-pub use query::{MatchQuery, limits};
+pub use query::{Constraints, MatchQuery, limits};
+pub(crate) use search::search;
 pub use search::top_k;
-pub(crate) use search::top_k_excluding;
 
 /// A scored component with its share of the weight.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -111,14 +112,20 @@ impl PartialEq for Scored {
 }
 impl Eq for Scored {}
 
-/// `candidate` (from a search for `query`'s seeker) with its explanation.
-pub(crate) fn explain<'a>(
-    snapshot: &'a Snapshot,
-    query: &'a MatchQuery,
-    config: &'a ScoringConfig,
-    candidate: &RankedCandidate<'a>,
-) -> Result<RankedCandidate<'a>> {
-    let plan = MatchPlan::new(snapshot, query, config, &[])?;
+/// `candidate` (from a search for the seeker at `seeker` under `request`)
+/// with its explanation.
+pub(crate) fn explain<'s>(
+    snapshot: &'s Snapshot,
+    seeker: u32,
+    request: &SearchRequest<'_>,
+    config: &ScoringConfig,
+    candidate: &RankedCandidate<'s>,
+) -> Result<RankedCandidate<'s>> {
+    let request = SearchRequest {
+        explain: true,
+        ..*request
+    };
+    let plan = MatchPlan::new(snapshot, seeker, &request, config)?;
     let index = snapshot
         .index_of(candidate.school.school.id.as_str())
         .ok_or_else(|| Error::school_not_found(candidate.school.school.id.as_str()))?;
@@ -141,15 +148,23 @@ pub(crate) fn explain<'a>(
     Ok(explained)
 }
 
-/// The score `query`'s seeker gives the school at `partner` (ignoring the
-/// hard filters): how group formation measures cohesion.
+/// The score the seeker at `seeker` gives the school at `partner` under
+/// `constraints` (ignoring the hard filters): how group formation measures
+/// cohesion.
 pub(crate) fn pair_score(
     snapshot: &Snapshot,
-    query: &MatchQuery,
+    seeker: u32,
+    constraints: &Constraints,
     config: &ScoringConfig,
     partner: u32,
 ) -> Result<f64> {
-    let plan = MatchPlan::new(snapshot, query, config, &[])?;
+    let request = SearchRequest {
+        constraints,
+        limit: 1,
+        explain: false,
+        excluded: &[],
+    };
+    let plan = MatchPlan::new(snapshot, seeker, &request, config)?;
     let profile = snapshot.profile(partner);
     Ok(plan
         .score(partner, profile, plan.distance_km(profile))

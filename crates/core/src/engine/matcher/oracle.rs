@@ -4,16 +4,24 @@
 use super::super::config::ScoringConfig;
 use super::super::error::Result;
 use super::super::snapshot::Snapshot;
-use super::filters::MatchPlan;
+use super::filters::{MatchPlan, SearchRequest};
+use super::search::resolve;
 use super::{MatchOutcome, MatchQuery, Scored, SearchStats};
 
 /// The reference: score every school that passes the filters, sort, cut.
-pub fn brute_force<'a>(
-    snapshot: &'a Snapshot,
-    query: &'a MatchQuery,
-    config: &'a ScoringConfig,
-) -> Result<MatchOutcome<'a>> {
-    let plan = MatchPlan::new(snapshot, query, config, &[])?;
+pub fn brute_force<'s>(
+    snapshot: &'s Snapshot,
+    query: &MatchQuery,
+    config: &ScoringConfig,
+) -> Result<MatchOutcome<'s>> {
+    let (seeker, excluded) = resolve(snapshot, query)?;
+    let request = SearchRequest {
+        constraints: &query.constraints,
+        limit: query.limit,
+        explain: query.explain,
+        excluded: &excluded,
+    };
+    let plan = MatchPlan::new(snapshot, seeker, &request, config)?;
     let mut all: Vec<Scored> = Vec::new();
     let mut radius = 0.0f64;
     for (index, partner) in snapshot.profiles().iter().enumerate() {

@@ -9,11 +9,11 @@ use std::collections::BinaryHeap;
 use crate::domain::{EARTH_RADIUS_KM, FocusSet, UnitVector};
 
 use super::super::config::ScoringConfig;
-use super::super::error::Result;
+use super::super::error::{Error, Result};
 use super::super::index::{MAX_INDEXED_AREAS, Side, TreeKind};
 use super::super::scoring::{GroupBounder, NO_FAMILY, Profile, SplitCoverage};
 use super::super::snapshot::Snapshot;
-use super::filters::MatchPlan;
+use super::filters::{MatchPlan, SearchRequest};
 use super::{MatchOutcome, MatchQuery, Scored, SearchStats};
 
 /// Slack on the pruning bound: a group's bound and its members' scores come
@@ -154,8 +154,8 @@ impl Ord for Pending {
 }
 
 /// The state of one best-first search.
-struct Search<'s> {
-    plan: &'s MatchPlan<'s>,
+struct Search<'p, 's, 'q> {
+    plan: &'p MatchPlan<'s, 'q>,
     snapshot: &'s Snapshot,
     bounder: GroupBounder<'s>,
     /// Weighted stage and phase terms of each bucket (exact per bucket).
@@ -174,7 +174,7 @@ struct Search<'s> {
     stats: SearchStats,
 }
 
-impl Search<'_> {
+impl Search<'_, '_, '_> {
     fn below_threshold(&self, bound: f64) -> bool {
         self.best
             .threshold()
@@ -268,23 +268,45 @@ impl Search<'_> {
 }
 
 /// The fast path: best-first branch and bound over the search index.
-pub fn top_k<'a>(
-    snapshot: &'a Snapshot,
-    query: &'a MatchQuery,
-    config: &'a ScoringConfig,
-) -> Result<MatchOutcome<'a>> {
-    top_k_excluding(snapshot, query, config, &[])
+pub fn top_k<'s>(
+    snapshot: &'s Snapshot,
+    query: &MatchQuery,
+    config: &ScoringConfig,
+) -> Result<MatchOutcome<'s>> {
+    let (seeker, excluded) = resolve(snapshot, query)?;
+    let request = SearchRequest {
+        constraints: &query.constraints,
+        limit: query.limit,
+        explain: query.explain,
+        excluded: &excluded,
+    };
+    search(snapshot, seeker, &request, config)
 }
 
-/// [`top_k`], also excluding the schools at `also_excluded` (sorted
-/// snapshot indices).
-pub(crate) fn top_k_excluding<'a>(
-    snapshot: &'a Snapshot,
-    query: &'a MatchQuery,
-    config: &'a ScoringConfig,
-    also_excluded: &'a [u32],
-) -> Result<MatchOutcome<'a>> {
-    let plan = MatchPlan::new(snapshot, query, config, also_excluded)?;
+/// The seeker's snapshot index and the excluded schools' (sorted; ids the
+/// registry does not have are ignored).
+pub(super) fn resolve(snapshot: &Snapshot, query: &MatchQuery) -> Result<(u32, Vec<u32>)> {
+    let seeker = snapshot
+        .index_of(query.seeker.as_str())
+        .ok_or_else(|| Error::school_not_found(query.seeker.as_str()))?;
+    let mut excluded: Vec<u32> = query
+        .exclude
+        .iter()
+        .filter_map(|id| snapshot.index_of(id.as_str()))
+        .collect();
+    excluded.sort_unstable();
+    excluded.dedup();
+    Ok((seeker, excluded))
+}
+
+/// The best-first search for the seeker at `seeker` (a snapshot index).
+pub(crate) fn search<'s>(
+    snapshot: &'s Snapshot,
+    seeker: u32,
+    request: &SearchRequest<'_>,
+    config: &ScoringConfig,
+) -> Result<MatchOutcome<'s>> {
+    let plan = MatchPlan::new(snapshot, seeker, request, config)?;
     let index = snapshot.index();
     let bounder = GroupBounder::new(&plan.scoring, plan.seeker);
     let bucket_terms = index
@@ -292,20 +314,23 @@ pub(crate) fn top_k_excluding<'a>(
         .iter()
         .map(|bucket| bounder.bucket_term(bucket.stage, bucket.phase))
         .collect();
-    let max_chord = query.max_distance_km.map_or(f64::INFINITY, |km| {
-        // Chord of the limit, widened a little so rounding never drops a
-        // group with a school exactly at the limit.
-        2.0 * (km / (2.0 * EARTH_RADIUS_KM))
-            .min(std::f64::consts::FRAC_PI_2)
-            .sin()
-            + 1e-9
-    });
+    let max_chord = plan
+        .constraints
+        .max_distance_km
+        .map_or(f64::INFINITY, |km| {
+            // Chord of the limit, widened a little so rounding never drops a
+            // group with a school exactly at the limit.
+            2.0 * (km / (2.0 * EARTH_RADIUS_KM))
+                .min(std::f64::consts::FRAC_PI_2)
+                .sin()
+                + 1e-9
+        });
     let mut search = Search {
         plan: &plan,
         snapshot,
         bounder,
         bucket_terms,
-        best: Best::new(query.limit),
+        best: Best::new(plan.limit),
         pending: BinaryHeap::with_capacity(256),
         considered: 0,
         farthest_considered: 0.0,
@@ -371,7 +396,9 @@ pub(crate) fn top_k_excluding<'a>(
         let chord = search.nearest_pruned_chord;
         UnitVector::chord_squared_to_km(chord * chord)
     } else {
-        query.max_distance_km.unwrap_or(search.farthest_considered)
+        plan.constraints
+            .max_distance_km
+            .unwrap_or(search.farthest_considered)
     };
     let ranked = search.best.heap.into_sorted_vec();
     Ok(plan.finish(ranked, search.considered, radius, search.stats))
