@@ -415,11 +415,7 @@ impl PartnershipRegistry for PartnershipService {
             .engine
             .list_partnerships(&filter, after.as_deref(), page_size);
         Ok(Response::new(pb::ListPartnershipsResponse {
-            partnerships: page
-                .partnerships
-                .iter()
-                .map(|p| partnership_to_proto(p))
-                .collect(),
+            partnerships: page.items.iter().map(|p| partnership_to_proto(p)).collect(),
             next_page_token: page
                 .next_after
                 .as_deref()

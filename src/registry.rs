@@ -214,7 +214,7 @@ impl SchoolRegistry for RegistryService {
         }
         let page = self.engine.list(&filter, after.as_deref(), page_size);
         Ok(Response::new(pb::ListSchoolsResponse {
-            schools: page.schools.iter().map(|s| school_to_proto(s)).collect(),
+            schools: page.items.iter().map(|s| school_to_proto(s)).collect(),
             next_page_token: page
                 .next_after
                 .as_deref()

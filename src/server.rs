@@ -10,6 +10,7 @@ use tokio::sync::oneshot;
 use tonic::service::Routes;
 use tonic::transport::server::Router;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use tower_layer::{Identity as NoLayer, Stack};
 
@@ -52,6 +53,20 @@ fn api_layers(options: &ServeOptions) -> ApiLayers {
     )
 }
 
+/// Reports `status` for each of partnermatch's services and for the server
+/// as a whole (the empty service name).
+async fn report_health(health: &HealthReporter, status: ServingStatus) {
+    use tonic::server::NamedService;
+    for service in [
+        <PartnerMatcherServer<MatcherService> as NamedService>::NAME,
+        <SchoolRegistryServer<RegistryService> as NamedService>::NAME,
+        <PartnershipRegistryServer<PartnershipService> as NamedService>::NAME,
+        "",
+    ] {
+        health.set_service_status(service, status).await;
+    }
+}
+
 /// Every service the server answers: partnermatch's three, health, and
 /// reflection v1 and v1alpha; and the reporter of their health.
 async fn routes(
@@ -59,15 +74,7 @@ async fn routes(
     options: &ServeOptions,
 ) -> anyhow::Result<(Routes, HealthReporter)> {
     let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<PartnerMatcherServer<MatcherService>>()
-        .await;
-    health
-        .set_serving::<SchoolRegistryServer<RegistryService>>()
-        .await;
-    health
-        .set_serving::<PartnershipRegistryServer<PartnershipService>>()
-        .await;
+    report_health(&health, ServingStatus::Serving).await;
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -318,18 +325,7 @@ pub async fn serve(
     let shutdown = async move {
         shutdown.await;
         tracing::info!("shutting down: draining in-flight calls");
-        health
-            .set_not_serving::<PartnerMatcherServer<MatcherService>>()
-            .await;
-        health
-            .set_not_serving::<SchoolRegistryServer<RegistryService>>()
-            .await;
-        health
-            .set_not_serving::<PartnershipRegistryServer<PartnershipService>>()
-            .await;
-        health
-            .set_service_status("", tonic_health::ServingStatus::NotServing)
-            .await;
+        report_health(&health, ServingStatus::NotServing).await;
         let _ = draining.send(());
     };
     let limits = options.connection_limits();

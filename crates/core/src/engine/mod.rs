@@ -45,7 +45,7 @@ pub use matcher::{
     Constraints, MatchOutcome, MatchQuery, RankedCandidate, SearchStats, WeightedComponent,
     brute_force, limits, top_k,
 };
-pub use partnerships::{PartnershipFilter, PartnershipPage, PartnershipUpdate, Proposal};
+pub use partnerships::{PartnershipFilter, PartnershipUpdate, Proposal};
 pub use persistence::{Change, InMemory, Persistence, StorageError};
 pub use registry::UpsertCounts;
 pub use scoring::{Component, Factor, PerFactor};
@@ -92,13 +92,13 @@ pub struct FamiliesReport {
     pub in_use: bool,
 }
 
-/// One page of a listing.
+/// One page of a listing in id order (schools, partnerships).
 #[derive(Debug, Clone)]
-pub struct ListPage {
-    pub schools: Vec<Arc<StoredSchool>>,
-    /// Id of the last school on this page when more follow.
+pub struct Page<T> {
+    pub items: Vec<Arc<T>>,
+    /// Id of the last item on this page when more follow.
     pub next_after: Option<String>,
-    /// Schools matching the filter over all pages.
+    /// Items matching the filter over all pages.
     pub total: u32,
 }
 
@@ -203,9 +203,14 @@ impl Engine {
     }
 
     /// Schools matching `filter` with ids after `after`, at most `page_size`.
-    pub fn list(&self, filter: &ListFilter, after: Option<&str>, page_size: usize) -> ListPage {
+    pub fn list(
+        &self,
+        filter: &ListFilter,
+        after: Option<&str>,
+        page_size: usize,
+    ) -> Page<StoredSchool> {
         let snapshot = self.snapshot.load();
-        let (schools, next_after, total) = paginate(
+        paginate(
             snapshot
                 .schools()
                 .iter()
@@ -213,12 +218,7 @@ impl Engine {
             |stored| stored.school.id.as_str(),
             after,
             page_size,
-        );
-        ListPage {
-            schools,
-            next_after,
-            total,
-        }
+        )
     }
 
     /// Creates or replaces one school.
@@ -321,7 +321,7 @@ impl Engine {
         filter: &PartnershipFilter,
         after: Option<&str>,
         page_size: usize,
-    ) -> PartnershipPage {
+    ) -> Page<Partnership> {
         let snapshot = self.snapshot.load();
         let in_consortium = |partnership: &Partnership| {
             let wanted = filter.consortium.trim();
@@ -332,7 +332,7 @@ impl Engine {
                         .is_some_and(|s| s.school.consortium.trim().eq_ignore_ascii_case(wanted))
                 })
         };
-        let (partnerships, next_after, total) = paginate(
+        paginate(
             snapshot.partnerships().iter().filter(|partnership| {
                 (filter.school_id.is_empty() || partnership.has_member(&filter.school_id))
                     && filter
@@ -344,12 +344,7 @@ impl Engine {
             |partnership| partnership.id.as_str(),
             after,
             page_size,
-        );
-        PartnershipPage {
-            partnerships,
-            next_after,
-            total,
-        }
+        )
     }
 
     /// Ranked partners for one school (the fast path), handed to `read`
@@ -517,7 +512,7 @@ fn paginate<'a, T: 'a>(
     id_of: impl Fn(&T) -> &str,
     after: Option<&str>,
     page_size: usize,
-) -> (Vec<Arc<T>>, Option<String>, u32) {
+) -> Page<T> {
     let mut total = 0u32;
     let mut page: Vec<Arc<T>> = Vec::new();
     let mut more = false;
@@ -535,5 +530,9 @@ fn paginate<'a, T: 'a>(
     let next_after = more
         .then(|| page.last().map(|last| id_of(last).to_owned()))
         .flatten();
-    (page, next_after, total)
+    Page {
+        items: page,
+        next_after,
+        total,
+    }
 }

@@ -3,8 +3,6 @@
 //! schools (members exist and are open, supporters have capacity, a school
 //! is in one hard federation at a time).
 
-use std::sync::Arc;
-
 use jiff::Timestamp;
 use jiff::civil::Date;
 
@@ -343,14 +341,4 @@ pub struct PartnershipFilter {
     pub kind: Option<PartnershipKind>,
     /// Partnerships with a member in this consortium (case-insensitive).
     pub consortium: String,
-}
-
-/// One page of partnerships.
-#[derive(Debug, Clone)]
-pub struct PartnershipPage {
-    pub partnerships: Vec<Arc<Partnership>>,
-    /// Id of the last partnership on this page when more follow.
-    pub next_after: Option<String>,
-    /// Partnerships matching the filter over all pages.
-    pub total: u32,
 }
