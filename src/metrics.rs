@@ -44,6 +44,7 @@ pub struct Metrics {
     latency: Histograms,
     shed: Counter,
     imports_abandoned: Counter,
+    in_flight: Gauge<i64, AtomicI64>,
     schools: Gauge<i64, AtomicI64>,
     partnerships: Gauge<i64, AtomicI64>,
 }
@@ -66,6 +67,7 @@ impl Default for Metrics {
         let latency: Histograms = Family::new_with_constructor(latency_histogram);
         let shed = Counter::default();
         let imports_abandoned = Counter::default();
+        let in_flight = Gauge::<i64, AtomicI64>::default();
         let schools = Gauge::<i64, AtomicI64>::default();
         let partnerships = Gauge::<i64, AtomicI64>::default();
         registry.register(
@@ -88,6 +90,11 @@ impl Default for Metrics {
             "ImportSchools streams that ended without being applied (cancelled, reset, deadline, dropped connection, malformed message)",
             imports_abandoned.clone(),
         );
+        registry.register(
+            "in_flight",
+            "gRPC calls being answered now",
+            in_flight.clone(),
+        );
         registry.register("schools", "Schools in the registry", schools.clone());
         registry.register(
             "partnerships",
@@ -100,6 +107,7 @@ impl Default for Metrics {
             latency,
             shed,
             imports_abandoned,
+            in_flight,
             schools,
             partnerships,
         }
@@ -116,6 +124,7 @@ impl Metrics {
     }
 
     fn observe(&self, rpc: &'static str, code: tonic::Code, seconds: f64) {
+        self.in_flight.dec();
         self.requests
             .get_or_create(&CallLabels {
                 rpc: rpc.to_owned(),
@@ -283,6 +292,7 @@ impl Step for Measure {
             .and_then(|value| value.to_str().ok())
             .and_then(parse_grpc_timeout)
             .map(|timeout| started + timeout);
+        self.metrics.in_flight.inc();
         let mut observation = Observation {
             metrics: Arc::clone(&self.metrics),
             rpc,

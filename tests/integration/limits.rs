@@ -204,6 +204,7 @@ async fn metrics_count_calls_by_rpc_and_code_and_the_registry() {
         "partnermatch_schools 2",
         "partnermatch_partnerships 0",
         "partnermatch_shed_total 0",
+        "partnermatch_in_flight 0",
         r#"partnermatch_request_duration_seconds_count{rpc="partnermatch.v1.SchoolRegistry/GetSchool"} 3"#,
     ] {
         assert!(text.contains(line), "no {line:?} in\n{text}");
@@ -213,12 +214,21 @@ async fn metrics_count_calls_by_rpc_and_code_and_the_registry() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_lets_a_call_in_flight_finish() {
-    let server = server_with(ServeOptions::default()).await;
+    let metrics = Arc::new(partnermatch::Metrics::default());
+    let server = server_with(ServeOptions {
+        metrics: Arc::clone(&metrics),
+        ..ServeOptions::default()
+    })
+    .await;
     let mut matcher = server.matcher().await;
     let call = tokio::spawn(async move { matcher.broker(everyone()).await });
-    // Let the call reach the server (it runs for well over 40 ms: see the
-    // deadline test), then start shutting down.
-    tokio::time::sleep(Duration::from_millis(10)).await;
+    // Once the call is in flight on the server, start shutting down.
+    while !metrics
+        .render(&server.engine)
+        .contains("partnermatch_in_flight 1")
+    {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     server.stop().await;
     let answer = call.await.unwrap().expect("the call in flight completes");
     assert!(answer.into_inner().seekers > 100);
