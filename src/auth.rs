@@ -34,33 +34,12 @@ use super::methods::Access;
 use super::protocol::Call;
 use super::step::{Answer, Step, answer_now, hand_on};
 
-/// What a token may do; each role can do everything the one before can.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Role {
-    Reader,
-    Writer,
-    Admin,
-}
-
-impl Role {
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::Reader => "reader",
-            Role::Writer => "writer",
-            Role::Admin => "admin",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Role> {
-        [Role::Reader, Role::Writer, Role::Admin]
-            .into_iter()
-            .find(|role| role.name().eq_ignore_ascii_case(text.trim()))
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+partnermatch_core::closed_set! {
+    /// What a token may do; each role can do everything the one before can.
+    pub enum Role {
+        Reader = "reader",
+        Writer = "writer",
+        Admin = "admin",
     }
 }
 

@@ -40,7 +40,7 @@ pub use matcher::MatcherService;
 pub use methods::required_role;
 pub use metrics::{Metrics, metrics_router};
 pub use partnerships::PartnershipService;
-pub use registry::{MAX_IMPORT_MESSAGES, RegistryService};
+pub use registry::RegistryService;
 pub use server::{
     ApiLayers, ServeOptions, TlsSettings, default_max_connections, open_files_limit,
     raise_open_files_limit, router, serve, service,

@@ -1,34 +1,26 @@
 //! The SchoolRegistry service: validate, convert, call the engine, convert
 //! back.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::domain::{SchoolId, TextKind, Violations};
-use crate::engine::{Engine, Error, FamilyConfig, ListFilter};
+use crate::dataset::{ImportBatch, MAX_RECORDS, RecordUnit};
+use crate::domain::{SchoolId, Violations};
+use crate::engine::{Engine, Error};
 
 use super::convert::{
-    encode_page_token, optional_phase, optional_stage, page_request, page_scope, phase_to_proto,
-    school_from_proto, school_to_proto,
+    families_to_proto, family_sizes_from_proto, import_message_from_proto, list_schools_from_proto,
+    list_schools_to_proto, rejection_to_proto, required_school, school_id, school_to_proto,
 };
 use super::error::{OrStatus, invalid, status_from_error};
 use super::metrics::Metrics;
 use super::pb;
 use super::pb::school_registry_server::SchoolRegistry;
 
-/// Most messages one ImportSchools stream may carry: as many as the rows
-/// of one CSV file.
-pub const MAX_IMPORT_MESSAGES: u32 = crate::dataset::MAX_ROWS as u32;
-
-/// Rejected messages an import answer describes; `rejected` counts the
-/// rest, so a stream of a million bad messages gets a small answer.
-pub(crate) const MAX_IMPORT_ERRORS_LISTED: usize = 1000;
-
 /// A long import logs its progress every this many messages.
-const IMPORT_PROGRESS_EVERY: u32 = 100_000;
+const IMPORT_PROGRESS_EVERY: u64 = 100_000;
 
 pub struct RegistryService {
     engine: Arc<Engine>,
@@ -72,7 +64,7 @@ impl ImportInProgress {
         }
     }
 
-    fn failed(&mut self, received: u32, status: &Status) {
+    fn failed(&mut self, received: u64, status: &Status) {
         if self.reported {
             return;
         }
@@ -115,24 +107,9 @@ fn malformed_stream(status: Status) -> Status {
     }
 }
 
-/// The `school` field of a request, converted; field paths start `school.`.
-fn required_school(school: Option<pb::School>) -> Result<crate::domain::School, Violations> {
-    match school {
-        Some(school) => school_from_proto(school).map_err(|v| v.prefixed("school")),
-        None => {
-            let mut v = Violations::new();
-            v.push("school", "is required");
-            Err(v)
-        }
-    }
-}
-
 fn parse_id(field: &str, id: &str) -> Result<SchoolId, Status> {
-    SchoolId::parse(id).map_err(|problem| {
-        let mut v = Violations::new();
-        v.push(field, problem);
-        invalid(v)
-    })
+    let mut v = Violations::new();
+    school_id(&mut v, field, id).ok_or_else(|| invalid(v))
 }
 
 #[tonic::async_trait]
@@ -165,63 +142,9 @@ impl SchoolRegistry for RegistryService {
         &self,
         request: Request<pb::ListSchoolsRequest>,
     ) -> Result<Response<pb::ListSchoolsResponse>, Status> {
-        let pb::ListSchoolsRequest {
-            page_size,
-            page_token,
-            consortium,
-            local_authority,
-            phase,
-            stage,
-            family_id,
-        } = request.into_inner();
-        let mut v = Violations::new();
-        let scope = page_scope(
-            "ListSchools",
-            &(&consortium, &local_authority, phase, stage, &family_id),
-        );
-        let (page_size, after) =
-            page_request(&mut v, "ListSchools", &scope, page_size, &page_token);
-        let filter = ListFilter {
-            phase: optional_phase(&mut v, "phase", phase),
-            stage: optional_stage(&mut v, "stage", stage),
-            consortium,
-            local_authority,
-            family_id,
-        };
-        v.check_text(
-            "consortium",
-            &filter.consortium,
-            0,
-            crate::domain::limits::AREA_MAX_CHARS,
-            TextKind::Line,
-        );
-        v.check_text(
-            "local_authority",
-            &filter.local_authority,
-            0,
-            crate::domain::limits::AREA_MAX_CHARS,
-            TextKind::Line,
-        );
-        v.check_text(
-            "family_id",
-            &filter.family_id,
-            0,
-            crate::domain::limits::FAMILY_ID_MAX_CHARS,
-            TextKind::Line,
-        );
-        if !v.is_empty() {
-            return Err(invalid(v));
-        }
-        let page = self.engine.list(&filter, after.as_deref(), page_size);
-        Ok(Response::new(pb::ListSchoolsResponse {
-            schools: page.items.iter().map(|s| school_to_proto(s)).collect(),
-            next_page_token: page
-                .next_after
-                .as_deref()
-                .map(|after| encode_page_token(&scope, after))
-                .unwrap_or_default(),
-            total_size: page.total,
-        }))
+        let (filter, page) = list_schools_from_proto(request.into_inner()).map_err(invalid)?;
+        let schools = self.engine.list(&filter, page.after.as_deref(), page.size);
+        Ok(Response::new(list_schools_to_proto(&schools, &page)))
     }
 
     async fn delete_school(
@@ -241,72 +164,29 @@ impl SchoolRegistry for RegistryService {
     ) -> Result<Response<pb::ImportSchoolsResponse>, Status> {
         let mut stream = request.into_inner();
         let mut import = ImportInProgress::new(&self.metrics);
-        let mut received = 0u32;
-        let mut rejected = 0u32;
-        let mut errors = Vec::new();
-        let mut valid = Vec::new();
-        // First position of each id in this stream, to reject repeats.
-        let mut positions: HashMap<String, u32> = HashMap::new();
+        let mut batch = ImportBatch::new(RecordUnit::Message);
         while let Some(message) = stream.message().await.map_err(|status| {
             let status = malformed_stream(status);
-            import.failed(received, &status);
+            import.failed(batch.records(), &status);
             status
         })? {
-            received += 1;
-            if received.is_multiple_of(IMPORT_PROGRESS_EVERY) {
-                tracing::info!(received, rejected, "import in progress");
+            let position = batch.records() + 1;
+            if position.is_multiple_of(IMPORT_PROGRESS_EVERY) {
+                tracing::info!(
+                    received = position,
+                    rejected = batch.rejected(),
+                    "import in progress"
+                );
             }
-            if received > MAX_IMPORT_MESSAGES {
+            if position > MAX_RECORDS {
                 let status = status_from_error(Error::ResourceExhausted(format!(
-                    "an import stream may carry at most {MAX_IMPORT_MESSAGES} schools; nothing was imported"
+                    "an import stream may carry at most {MAX_RECORDS} schools; nothing was imported"
                 )));
-                import.failed(received, &status);
+                import.failed(position, &status);
                 return Err(status);
             }
-            let pb::ImportSchoolsRequest { school } = message;
-            // As sent, cut to an id's length: the answer never echoes
-            // megabytes back.
-            let raw_id: String = school
-                .as_ref()
-                .map(|s| {
-                    s.id.chars()
-                        .take(crate::domain::limits::ID_MAX_CHARS)
-                        .collect()
-                })
-                .unwrap_or_default();
-            let converted = required_school(school);
-            let converted = converted.and_then(|school| match positions.get(school.id.as_str()) {
-                Some(first) => {
-                    let mut v = Violations::new();
-                    v.push(
-                        "school.id",
-                        format!("duplicate of message {first} in this stream"),
-                    );
-                    Err(v)
-                }
-                None => Ok(school),
-            });
-            match converted {
-                Ok(school) => {
-                    positions.insert(school.id.to_string(), received);
-                    valid.push(school);
-                }
-                Err(violations) => {
-                    rejected += 1;
-                    if errors.len() < MAX_IMPORT_ERRORS_LISTED {
-                        errors.push(pb::ImportError {
-                            index: received,
-                            school_id: raw_id,
-                            field: violations
-                                .iter()
-                                .next()
-                                .map(|v| v.field.clone())
-                                .unwrap_or_default(),
-                            message: violations.to_string(),
-                        });
-                    }
-                }
-            }
+            let (raw_id, school) = import_message_from_proto(message);
+            batch.offer(position, &raw_id, "school.id", school);
         }
         // The stream ended. A client that resets its stream (cancel,
         // deadline) also ends the body cleanly as hyper and tonic read it;
@@ -315,13 +195,17 @@ impl SchoolRegistry for RegistryService {
         // one turn for it before writing anything.
         tokio::task::yield_now().await;
         let abandoned = Arc::clone(&import.abandoned);
+        let received = batch.records();
+        let rejected = batch.rejected();
+        let errors = batch.rejections().iter().map(rejection_to_proto).collect();
+        let schools = batch.into_schools();
         let counts = self
             .write(move |engine| {
                 // Dropped while queued for the writer (a deadline): nothing.
                 if abandoned.load(Ordering::Acquire) {
                     return Ok(None);
                 }
-                engine.upsert_batch(valid).map(Some)
+                engine.upsert_batch(schools).map(Some)
             })
             .await
             .inspect_err(|status| import.failed(received, status))?
@@ -336,11 +220,11 @@ impl SchoolRegistry for RegistryService {
             "import finished"
         );
         Ok(Response::new(pb::ImportSchoolsResponse {
-            received,
+            received: received as u32,
             created: counts.created,
             updated: counts.updated,
             unchanged: counts.unchanged,
-            rejected,
+            rejected: rejected as u32,
             errors,
         }))
     }
@@ -349,37 +233,8 @@ impl SchoolRegistry for RegistryService {
         &self,
         request: Request<pb::ComputeFamiliesRequest>,
     ) -> Result<Response<pb::ComputeFamiliesResponse>, Status> {
-        let pb::ComputeFamiliesRequest {
-            target_size,
-            min_size,
-        } = request.into_inner();
-        let sizes = (target_size.is_some() || min_size.is_some()).then(|| {
-            let in_use = self.engine.config().families;
-            FamilyConfig {
-                target_size: target_size.map_or(in_use.target_size, |n| n as usize),
-                min_size: min_size.map_or(in_use.min_size, |n| n as usize),
-            }
-        });
+        let sizes = family_sizes_from_proto(request.into_inner(), self.engine.config().families);
         let report = self.engine.families(sizes).or_status()?;
-        Ok(Response::new(pb::ComputeFamiliesResponse {
-            families: report
-                .families
-                .iter()
-                .map(|family| pb::Family {
-                    id: family.id.clone(),
-                    phase: phase_to_proto(family.phase) as i32,
-                    language_group: family.language_group.to_owned(),
-                    size_band: family.size_band.to_owned(),
-                    member_ids: family.members.iter().map(ToString::to_string).collect(),
-                    challenge_min: family.challenge_min,
-                    challenge_max: family.challenge_max,
-                })
-                .collect(),
-            target_size: report.sizes.target_size as u32,
-            min_size: report.sizes.min_size as u32,
-            in_use: report.in_use,
-            given_family_schools: report.given,
-            without_challenge_index: report.without_challenge,
-        }))
+        Ok(Response::new(families_to_proto(&report)))
     }
 }

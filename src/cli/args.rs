@@ -8,7 +8,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use partnermatch_core::domain::{MatchMode, Phase, PhaseRelation, Stage};
+use std::ffi::OsStr;
+use std::marker::PhantomData;
+
+use clap::builder::{PossibleValue, TypedValueParser};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use partnermatch::Role;
+use partnermatch_core::domain::{ClosedSet, MatchMode, Phase, PhaseRelation, Stage};
 use serde::{Deserialize, Serialize};
 
 use super::report::Format;
@@ -69,17 +75,9 @@ pub enum TokenCommand {
     /// once) and the `role:sha256` line to configure with `serve --token`.
     New {
         /// The token's role.
-        #[arg(long, value_enum)]
-        role: RoleArg,
+        #[arg(long, value_parser = closed_set::<Role>())]
+        role: Role,
     },
-}
-
-/// What a token may do.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum RoleArg {
-    Reader,
-    Writer,
-    Admin,
 }
 
 /// Logging, for every command.
@@ -325,86 +323,56 @@ pub struct BenchArgs {
     pub limit: u32,
 }
 
-/// Who seeks partners: SUPPORT, LEAD or PEER.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum ModeArg {
-    /// Seekers receive support.
-    Support,
-    /// Seekers give support.
-    Lead,
-    /// Seekers work with peers.
-    Peer,
+/// Parses a flag's value into a value of a closed set by the set's own rule
+/// (any case, `-` or space for `_`, aliases), and lists its names in
+/// `--help` and in errors: the command line has no tables of its own.
+pub fn closed_set<T: ClosedSet>() -> ClosedSetParser<T> {
+    ClosedSetParser(PhantomData)
 }
 
-impl From<ModeArg> for MatchMode {
-    fn from(mode: ModeArg) -> MatchMode {
-        match mode {
-            ModeArg::Support => MatchMode::Support,
-            ModeArg::Lead => MatchMode::Lead,
-            ModeArg::Peer => MatchMode::Peer,
-        }
+#[derive(Debug)]
+pub struct ClosedSetParser<T>(PhantomData<T>);
+
+impl<T> Clone for ClosedSetParser<T> {
+    fn clone(&self) -> Self {
+        ClosedSetParser(PhantomData)
     }
 }
 
-/// Which phases partners may be in.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum PhaseRelationArg {
-    Same,
-    Cross,
-    Any,
-}
+impl<T: ClosedSet> TypedValueParser for ClosedSetParser<T> {
+    type Value = T;
 
-impl From<PhaseRelationArg> for PhaseRelation {
-    fn from(relation: PhaseRelationArg) -> PhaseRelation {
-        match relation {
-            PhaseRelationArg::Same => PhaseRelation::SamePhase,
-            PhaseRelationArg::Cross => PhaseRelation::CrossPhase,
-            PhaseRelationArg::Any => PhaseRelation::AnyPhase,
-        }
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<T, clap::Error> {
+        let text = value.to_string_lossy();
+        T::parse(&text).ok_or_else(|| {
+            let mut error = clap::Error::new(ErrorKind::InvalidValue).with_cmd(cmd);
+            if let Some(arg) = arg {
+                error.insert(
+                    ContextKind::InvalidArg,
+                    ContextValue::String(arg.to_string()),
+                );
+            }
+            error.insert(
+                ContextKind::InvalidValue,
+                ContextValue::String(text.into_owned()),
+            );
+            error.insert(
+                ContextKind::ValidValue,
+                ContextValue::Strings(T::VALUES.iter().map(|v| v.name().to_owned()).collect()),
+            );
+            error
+        })
     }
-}
 
-/// A phase, as the flags name it.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum PhaseArg {
-    Nursery,
-    Primary,
-    Middle,
-    Secondary,
-    Special,
-    Pru,
-}
-
-impl From<PhaseArg> for Phase {
-    fn from(phase: PhaseArg) -> Phase {
-        match phase {
-            PhaseArg::Nursery => Phase::Nursery,
-            PhaseArg::Primary => Phase::Primary,
-            PhaseArg::Middle => Phase::Middle,
-            PhaseArg::Secondary => Phase::Secondary,
-            PhaseArg::Special => Phase::Special,
-            PhaseArg::Pru => Phase::Pru,
-        }
-    }
-}
-
-/// A stage, as the flags name it.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum StageArg {
-    Red,
-    Amber,
-    Yellow,
-    Green,
-}
-
-impl From<StageArg> for Stage {
-    fn from(stage: StageArg) -> Stage {
-        match stage {
-            StageArg::Red => Stage::Red,
-            StageArg::Amber => Stage::Amber,
-            StageArg::Yellow => Stage::Yellow,
-            StageArg::Green => Stage::Green,
-        }
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(T::VALUES.iter().map(|value| {
+            PossibleValue::new(value.name()).aliases(value.aliases().iter().copied())
+        })))
     }
 }
 
@@ -426,20 +394,20 @@ pub struct BrokerArgs {
     pub local_authority: Option<String>,
 
     /// Seekers: open schools at these stages, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',')]
-    pub stages: Vec<StageArg>,
+    #[arg(long, value_parser = closed_set::<Stage>(), value_delimiter = ',')]
+    pub stages: Vec<Stage>,
 
     /// Seekers: open schools of this phase.
-    #[arg(long, value_enum)]
-    pub phase: Option<PhaseArg>,
+    #[arg(long, value_parser = closed_set::<Phase>())]
+    pub phase: Option<Phase>,
 
     /// Whether seekers receive, give or share support.
-    #[arg(long, value_enum, default_value = "support")]
-    pub mode: ModeArg,
+    #[arg(long, value_parser = closed_set::<MatchMode>(), default_value = "support")]
+    pub mode: MatchMode,
 
     /// Which phases partners may be in.
-    #[arg(long, value_enum, default_value = "same")]
-    pub phase_relation: PhaseRelationArg,
+    #[arg(long, value_parser = closed_set::<PhaseRelation>(), default_value = "same_phase")]
+    pub phase_relation: PhaseRelation,
 
     /// Pairs no farther apart than this, in km.
     #[arg(long)]

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 
 use partnermatch::{Metrics, ServeOptions, TlsSettings, Tokens, metrics_router};
 use partnermatch_core::dataset::{self, SyntheticConfig, SyntheticFocus};
-use partnermatch_core::domain::{Phase, School, Stage};
+use partnermatch_core::domain::School;
 use partnermatch_core::engine::{
     BrokerQuery, Constraints, Engine, EngineConfig, SeekerFilter, SeekerSelection, broker_limits,
 };
@@ -218,36 +218,40 @@ fn read_csv(args: &Config) -> anyhow::Result<Vec<School>> {
     let path = PathBuf::from(&args.data);
     let import = dataset::read_csv_path(&path)
         .with_context(|| format!("reading schools from {}", path.display()))?;
-    for rejected in &import.rejected {
-        tracing::warn!(file = %path.display(), "row rejected: {rejected}");
+    for rejection in import.rejections() {
+        tracing::warn!(file = %path.display(), "row rejected: {rejection}");
+    }
+    let unlisted = import.rejected() - import.rejections().len() as u64;
+    if unlisted > 0 {
+        tracing::warn!(file = %path.display(), "{unlisted} more rows rejected");
     }
     tracing::info!(
         file = %path.display(),
-        rows = import.rows,
-        loaded = import.schools.len(),
-        rejected = import.rejected.len(),
+        rows = import.records(),
+        loaded = import.schools().len(),
+        rejected = import.rejected(),
         "read schools from CSV"
     );
-    if import.schools.is_empty() {
+    if import.schools().is_empty() {
         bail!(
             "{} has no loadable schools ({} rows, all rejected)",
             path.display(),
-            import.rows
+            import.records()
         );
     }
-    Ok(import.schools)
+    Ok(import.into_schools())
 }
 
 pub(super) fn broker(args: BrokerArgs, config: &Config) -> anyhow::Result<()> {
     let engine = open_engine(config)?;
     let scoring = &engine.config().scoring;
     let constraints = Constraints {
-        phase_relation: args.phase_relation.into(),
+        phase_relation: args.phase_relation,
         max_distance_km: args.max_distance_km,
         same_consortium: args.same_consortium,
         same_local_authority: args.same_local_authority,
         same_language_group: args.same_language_group,
-        ..Constraints::new(args.mode.into(), scoring)
+        ..Constraints::new(args.mode, scoring)
     };
     let problems = constraints.validate();
     if !problems.is_empty() {
@@ -268,8 +272,8 @@ pub(super) fn broker(args: BrokerArgs, config: &Config) -> anyhow::Result<()> {
         (true, true) => SeekerSelection::Filter(SeekerFilter {
             consortium: args.consortium.unwrap_or_default(),
             local_authority: args.local_authority.unwrap_or_default(),
-            stages: args.stages.into_iter().map(Stage::from).collect(),
-            phase: args.phase.map(Phase::from),
+            stages: args.stages,
+            phase: args.phase,
         }),
     };
     let query = BrokerQuery {

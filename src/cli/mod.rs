@@ -13,9 +13,9 @@ use anyhow::Context;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use partnermatch::{Role, new_token};
+use partnermatch::new_token;
 
-use args::{Cli, Command, ConfigCommand, LogFormat, RoleArg, TokenCommand};
+use args::{Cli, Command, ConfigCommand, LogFormat, TokenCommand};
 use config::Config;
 
 /// Parses the command line, loads the configuration, starts logging and
@@ -43,11 +43,6 @@ pub fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token(TokenCommand::New { role }) => {
-            let role = match role {
-                RoleArg::Reader => Role::Reader,
-                RoleArg::Writer => Role::Writer,
-                RoleArg::Admin => Role::Admin,
-            };
             let (token, line) = new_token(role);
             println!("token: {token}");
             println!("serve --token {line}");

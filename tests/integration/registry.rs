@@ -280,7 +280,11 @@ async fn import_applies_valid_schools_and_reports_each_bad_one() {
             .message
             .contains("must be between -90 and 90, got 123")
     );
-    assert!(reply.errors[2].message.contains("duplicate of message 1"));
+    assert!(
+        reply.errors[2]
+            .message
+            .contains("duplicate id (first on message 1)")
+    );
     let ids: Vec<_> = server
         .engine
         .snapshot()

@@ -24,23 +24,23 @@ async fn real_welsh_schools_load_and_red_primaries_get_primaries_ahead() {
         .filter(|r| !r[lat].trim().is_empty() && !r[lon].trim().is_empty())
         .count();
     assert_eq!(
-        import.schools.len(),
+        import.schools().len(),
         with_coordinates,
         "rejected: {:?}",
-        import.rejected
+        import.rejections()
     );
-    assert_eq!(import.schools.len(), 1473);
-    assert!(import.rejected.is_empty(), "{:?}", import.rejected);
+    assert_eq!(import.schools().len(), 1473);
+    assert_eq!(import.rejected(), 0, "{:?}", import.rejections());
 
     let red_primaries: Vec<String> = import
-        .schools
+        .schools()
         .iter()
         .filter(|s| s.phase == Phase::Primary && s.stage == Some(Stage::Red))
         .map(|s| s.id.to_string())
         .collect();
     assert_eq!(red_primaries.len(), 18);
 
-    let server = TestServer::start(import.schools).await;
+    let server = TestServer::start(import.into_schools()).await;
     let mut matcher = server.matcher().await;
     for id in &red_primaries {
         let mut request = match_request(id, pb::MatchMode::Support);

@@ -128,7 +128,10 @@ fn school_from_row(row: &Row<'_>) -> Result<School, ReadError> {
 
 /// `literacy,numeracy`; empty for none.
 pub(super) fn focus_to_text(set: FocusSet) -> String {
-    set.iter().map(FocusArea::key).collect::<Vec<_>>().join(",")
+    set.iter()
+        .map(FocusArea::name)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 pub(super) fn focus_from_text(text: &str) -> Option<FocusSet> {

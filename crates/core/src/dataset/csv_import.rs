@@ -10,53 +10,18 @@
 //! (focus-area names separated by `;`), `capacity`, `family_id`, `open`.
 //!
 //! A bad row is never silently dropped: it is reported with its line number,
-//! the column and the reason, and the other rows still load.
+//! the column and the reason, and the other rows still load — by the same
+//! [`ImportBatch`] rules as an ImportSchools stream.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::io::Read;
 use std::path::Path;
 
+use super::import::{ImportBatch, MAX_RECORDS, RecordUnit};
 use crate::domain::{
     ContextMeasures, FocusArea, FocusSet, GeoPoint, LanguageMedium, Phase, School, SchoolId, Stage,
     Violations, limits, quoted,
 };
-
-/// Most data rows one file may hold: the same cap as an ImportSchools
-/// stream.
-pub const MAX_ROWS: u64 = 1_000_000;
-
-/// Why one row was not loaded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RowError {
-    /// 1-based line in the file (the header is line 1).
-    pub line: u64,
-    /// The row's school id, when it could be read.
-    pub school_id: Option<String>,
-    /// Column of the first problem.
-    pub column: String,
-    /// Every problem with the row.
-    pub message: String,
-}
-
-impl fmt::Display for RowError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}", self.line)?;
-        if let Some(id) = &self.school_id {
-            write!(f, " (school {id})")?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}
-
-/// The schools read from a file and the rows that were rejected.
-#[derive(Debug, Clone, Default)]
-pub struct CsvImport {
-    pub schools: Vec<School>,
-    pub rejected: Vec<RowError>,
-    /// Data rows read (loaded plus rejected).
-    pub rows: u64,
-}
 
 /// A problem with the file as a whole.
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +54,7 @@ pub enum CsvImportError {
 }
 
 /// Reads a CSV file of schools.
-pub fn read_csv_path(path: impl AsRef<Path>) -> Result<CsvImport, CsvImportError> {
+pub fn read_csv_path(path: impl AsRef<Path>) -> Result<ImportBatch, CsvImportError> {
     let path = path.as_ref();
     let file = std::fs::File::open(path).map_err(|source| CsvImportError::Open {
         path: path.display().to_string(),
@@ -149,23 +114,22 @@ impl Columns {
     }
 }
 
-/// Reads CSV text of schools: at most [`MAX_ROWS`] rows.
-pub fn read_csv(reader: impl Read) -> Result<CsvImport, CsvImportError> {
-    read_csv_capped(reader, MAX_ROWS)
+/// Reads CSV text of schools: at most [`MAX_RECORDS`] rows.
+pub fn read_csv(reader: impl Read) -> Result<ImportBatch, CsvImportError> {
+    read_csv_capped(reader, MAX_RECORDS)
 }
 
-fn read_csv_capped(reader: impl Read, max_rows: u64) -> Result<CsvImport, CsvImportError> {
+fn read_csv_capped(reader: impl Read, max_rows: u64) -> Result<ImportBatch, CsvImportError> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::None)
         .from_reader(reader);
     let header = reader.headers()?.clone();
     let columns = Columns::new(&header)?;
-    let mut import = CsvImport::default();
-    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut import = ImportBatch::new(RecordUnit::Line);
     let mut record = csv::StringRecord::new();
     loop {
-        if import.rows >= max_rows && reader.read_record(&mut record)? {
+        if import.records() >= max_rows && reader.read_record(&mut record)? {
             return Err(CsvImportError::TooManyRows(max_rows));
         }
         match reader.read_record(&mut record) {
@@ -173,17 +137,11 @@ fn read_csv_capped(reader: impl Read, max_rows: u64) -> Result<CsvImport, CsvImp
             Ok(true) => {}
             Err(error) => {
                 // Bad UTF-8 or quoting: report the row, keep reading.
-                import.rows += 1;
-                import.rejected.push(RowError {
-                    line: error.position().map_or(0, |p| p.line()),
-                    school_id: None,
-                    column: String::new(),
-                    message: format!("unreadable row: {error}"),
-                });
+                let line = error.position().map_or(0, |p| p.line());
+                import.offer_unreadable(line, format!("unreadable row: {error}"));
                 continue;
             }
         }
-        import.rows += 1;
         let line = record.position().map_or(0, |p| p.line());
         if record.len() != header.len() {
             // A quoted field that runs over line ends, in a file whose
@@ -201,48 +159,13 @@ fn read_csv_capped(reader: impl Read, max_rows: u64) -> Result<CsvImport, CsvImp
                     record.len()
                 )
             };
-            import.rejected.push(RowError {
-                line,
-                school_id: None,
-                column: String::new(),
-                message,
-            });
+            import.offer_unreadable(line, message);
             continue;
         }
-        let raw_id = record.get(columns.id.0).unwrap_or("").trim().to_owned();
-        match parse_row(&columns, &record) {
-            Ok(school) => {
-                if let Some(first) = seen.get(school.id.as_str()) {
-                    import.rejected.push(RowError {
-                        line,
-                        school_id: Some(raw_id),
-                        column: columns.id.1.to_owned(),
-                        message: format!(
-                            "{}: duplicate id (first on line {first}); this row is skipped",
-                            columns.id.1
-                        ),
-                    });
-                    continue;
-                }
-                seen.insert(school.id.to_string(), line);
-                import.schools.push(school);
-            }
-            Err(violations) => {
-                let column = violations
-                    .iter()
-                    .next()
-                    .map(|v| v.field.clone())
-                    .unwrap_or_default();
-                import.rejected.push(RowError {
-                    line,
-                    school_id: (!raw_id.is_empty()).then_some(raw_id),
-                    column,
-                    message: violations.to_string(),
-                });
-            }
-        }
+        let raw_id = record.get(columns.id.0).unwrap_or("");
+        import.offer(line, raw_id, columns.id.1, parse_row(&columns, &record));
     }
-    if import.rows == 0 {
+    if import.records() == 0 {
         return Err(CsvImportError::NoRows);
     }
     Ok(import)
@@ -261,13 +184,10 @@ fn parse_row(columns: &Columns, record: &csv::StringRecord) -> Result<School, Vi
             v.push("phase", "is required");
             None
         }
-        text => Phase::parse(text).or_else(|| {
-            v.push(
-                "phase",
-                format!("unknown phase {text:?} (expected nursery, primary, middle, secondary, special or pru)"),
-            );
-            None
-        }),
+        text => text
+            .parse::<Phase>()
+            .map_err(|unknown| v.push("phase", unknown.to_string()))
+            .ok(),
     };
 
     let latitude_text = get("latitude");
@@ -290,23 +210,16 @@ fn parse_row(columns: &Columns, record: &csv::StringRecord) -> Result<School, Vi
         if text.is_empty() {
             return None;
         }
-        Stage::parse(text).or_else(|| {
-            v.push(
-                column,
-                format!("unknown stage {text:?} (expected green, yellow, amber or red)"),
-            );
-            None
-        })
+        text.parse::<Stage>()
+            .map_err(|unknown| v.push(column, unknown.to_string()))
+            .ok()
     });
     let language_medium = match get("language_medium") {
         "" => None,
-        text => LanguageMedium::parse(text).or_else(|| {
-            v.push(
-                "language_medium",
-                format!("unknown language medium {text:?} (expected english, welsh, bilingual, dual or transitional)"),
-            );
-            None
-        }),
+        text => text
+            .parse::<LanguageMedium>()
+            .map_err(|unknown| v.push("language_medium", unknown.to_string()))
+            .ok(),
     };
     let pupils = parse_count(&mut v, "pupils", get("pupils"), limits::PUPILS_MAX);
     let capacity = parse_count(&mut v, "capacity", get("capacity"), limits::CAPACITY_MAX);
@@ -400,9 +313,9 @@ fn parse_focus(v: &mut Violations, column: &str, text: &str) -> FocusSet {
         .map(str::trim)
         .filter(|p| !p.is_empty())
     {
-        match FocusArea::parse(part) {
-            Some(area) => set.insert(area),
-            None => v.push(column, format!("unknown focus area {part:?}")),
+        match part.parse::<FocusArea>() {
+            Ok(area) => set.insert(area),
+            Err(unknown) => v.push(column, unknown.to_string()),
         }
     }
     set
@@ -426,24 +339,24 @@ mod tests {
              6602134,Nursery,Isle of Anglesey,GwE,nursery,,,LL77 7LZ,53.26,-4.36,,,\n"
         );
         let import = read_csv(text.as_bytes()).unwrap();
-        assert_eq!(import.rows, 6);
-        let ids: Vec<_> = import.schools.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(import.records(), 6);
+        let ids: Vec<_> = import.schools().iter().map(|s| s.id.as_str()).collect();
         assert_eq!(ids, ["6602130", "6602134"]);
-        let amlwch = &import.schools[0];
+        let amlwch = &import.schools()[0];
         assert_eq!(amlwch.stage, Some(Stage::Amber));
         assert_eq!(amlwch.language_medium, Some(LanguageMedium::Welsh));
         assert_eq!(amlwch.pupils, Some(279));
         assert_eq!(amlwch.context.fsm_percent, None);
-        let nursery = &import.schools[1];
+        let nursery = &import.schools()[1];
         assert_eq!(
             (nursery.stage, nursery.language_medium, nursery.pupils),
             (None, None, None)
         );
 
         let lines: Vec<_> = import
-            .rejected
+            .rejections()
             .iter()
-            .map(|r| (r.line, r.column.as_str()))
+            .map(|r| (r.position, r.field.as_str()))
             .collect();
         assert_eq!(
             lines,
@@ -454,8 +367,8 @@ mod tests {
                 (6, "school_number")
             ]
         );
-        assert!(import.rejected[0].message.contains("no coordinates"));
-        let bad = &import.rejected[2].message;
+        assert!(import.rejections()[0].message.contains("no coordinates"));
+        let bad = &import.rejections()[2].message;
         assert!(
             bad.contains("latitude: must be between -90 and 90, got 95"),
             "{bad}"
@@ -468,7 +381,7 @@ mod tests {
             bad.contains("language_medium: unknown language medium \"klingon\""),
             "{bad}"
         );
-        assert!(import.rejected[3].message.contains("first on line 2"));
+        assert!(import.rejections()[3].message.contains("first on line 2"));
     }
 
     #[test]
@@ -477,13 +390,13 @@ mod tests {
                     a1,Alpha,secondary,51.5,-3.2,literacy;numeracy,attendance,2,false,31.5,fam-x\n\
                     a2,Beta,secondary,51.5,-3.2,astrology,,1.5,maybe,101,\n";
         let import = read_csv(text.as_bytes()).unwrap();
-        assert_eq!(import.schools.len(), 1);
-        let alpha = &import.schools[0];
+        assert_eq!(import.schools().len(), 1);
+        let alpha = &import.schools()[0];
         assert_eq!(alpha.strengths.len(), 2);
         assert!(alpha.needs.contains(FocusArea::Attendance));
         assert_eq!((alpha.capacity, alpha.open), (Some(2), false));
         assert_eq!(alpha.family_id.as_deref(), Some("fam-x"));
-        let message = &import.rejected[0].message;
+        let message = &import.rejections()[0].message;
         for expected in [
             "strengths: unknown focus area",
             "capacity: must be a whole number",
@@ -504,8 +417,8 @@ mod tests {
     fn short_rows_are_reported() {
         let text = "id,name,phase,latitude,longitude\nx,Short,primary\n";
         let import = read_csv(text.as_bytes()).unwrap();
-        assert_eq!(import.rejected[0].line, 2);
-        assert!(import.rejected[0].message.contains("expected 5 fields"));
+        assert_eq!(import.rejections()[0].position, 2);
+        assert!(import.rejections()[0].message.contains("expected 5 fields"));
     }
 
     #[test]
@@ -527,7 +440,7 @@ mod tests {
         let text = "id,name,phase,latitude,longitude,pupils,capacity\n\
                     a1,Alpha,primary,51.5,-3.2,99999999999999999999,-1\n";
         let import = read_csv(text.as_bytes()).unwrap();
-        let message = &import.rejected[0].message;
+        let message = &import.rejections()[0].message;
         assert!(
             message.contains(
                 "pupils: must be a whole number from 0 to 20000, got \"99999999999999999999\""
@@ -546,9 +459,9 @@ mod tests {
                     a3,Gamma,primary,51.5,-3.2\n\
                     a4,Delta,primary,51.5,-3.2\n";
         let import = read_csv(text.as_bytes()).unwrap();
-        assert_eq!(import.schools.len(), 1);
-        let rejected = &import.rejected[0];
-        assert_eq!(rejected.line, 3);
+        assert_eq!(import.schools().len(), 1);
+        let rejected = &import.rejections()[0];
+        assert_eq!(rejected.position, 3);
         assert!(rejected.message.contains("not closed"), "{rejected}");
         assert!(rejected.message.contains("line 6"), "{rejected}");
     }
@@ -559,10 +472,10 @@ mod tests {
                     a1,\"Ysgol \u{1b}[31mCoch\",primary,51.5,-3.2\n\
                     a2,Ysgol y Ddôl,primary,51.5,-3.2\n";
         let import = read_csv(text.as_bytes()).unwrap();
-        assert_eq!(import.schools.len(), 1);
-        assert_eq!(import.schools[0].name, "Ysgol y Ddôl");
+        assert_eq!(import.schools().len(), 1);
+        assert_eq!(import.schools()[0].name, "Ysgol y Ddôl");
         assert!(
-            import.rejected[0]
+            import.rejections()[0]
                 .message
                 .contains("name: must not contain a control character")
         );
@@ -574,7 +487,7 @@ mod tests {
                     a1,A,primary,51.5,-3.2\n\
                     a2,B,primary,51.5,-3.2\n";
         assert_eq!(
-            read_csv_capped(text.as_bytes(), 2).unwrap().schools.len(),
+            read_csv_capped(text.as_bytes(), 2).unwrap().schools().len(),
             2
         );
         assert_eq!(

@@ -1,8 +1,12 @@
 //! Where schools come from: the embedded synthetic Wales-like population
-//! (docs/domain.md, "The data") and CSV files such as `data/wales/schools.csv`.
+//! (docs/domain.md, "The data"), CSV files such as `data/wales/schools.csv`,
+//! and the one set of import rules that CSV files and ImportSchools streams
+//! share.
 
 mod csv_import;
+mod import;
 mod synthetic;
 
-pub use csv_import::{CsvImport, CsvImportError, MAX_ROWS, RowError, read_csv, read_csv_path};
+pub use csv_import::{CsvImportError, read_csv, read_csv_path};
+pub use import::{ImportBatch, MAX_RECORDS, MAX_REJECTIONS_LISTED, RecordUnit, Rejection};
 pub use synthetic::{DEFAULT_SCHOOLS, DEFAULT_SEED, SyntheticConfig, SyntheticFocus, generate};

@@ -1,87 +1,35 @@
 //! Focus areas (docs/domain.md) and a compact set of them.
 
-use std::fmt;
-
-/// An area of practice: a strength (practice worthy of emulation) or a need
-/// (improvement priority).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum FocusArea {
-    DataAndTracking,
-    Literacy,
-    Numeracy,
-    SubjectSupport,
-    SelfEvaluation,
-    TeachingAndAssessment,
-    Curriculum,
-    MiddleLeadership,
-    SeniorLeadership,
-    Wellbeing,
-    Eal,
-    WelshLanguage,
-    FourteenToNineteen,
-    FoundationPhase,
-    ClosingFsmGap,
-    Attendance,
-    Behaviour,
-    Aln,
-    Governance,
-    BusinessManagement,
-    Transition,
+crate::closed_set! {
+    /// An area of practice: a strength (practice worthy of emulation) or a
+    /// need (improvement priority). Declaration order is the proto enum's.
+    /// Names are the machine names of CSV files (`data_and_tracking`).
+    pub enum FocusArea {
+        DataAndTracking = "data_and_tracking",
+        Literacy = "literacy",
+        Numeracy = "numeracy",
+        SubjectSupport = "subject_support",
+        SelfEvaluation = "self_evaluation",
+        TeachingAndAssessment = "teaching_and_assessment",
+        Curriculum = "curriculum",
+        MiddleLeadership = "middle_leadership",
+        SeniorLeadership = "senior_leadership",
+        Wellbeing = "wellbeing",
+        Eal = "eal",
+        WelshLanguage = "welsh_language",
+        FourteenToNineteen = "fourteen_to_nineteen",
+        FoundationPhase = "foundation_phase",
+        ClosingFsmGap = "closing_fsm_gap",
+        Attendance = "attendance",
+        Behaviour = "behaviour",
+        Aln = "aln",
+        Governance = "governance",
+        BusinessManagement = "business_management",
+        Transition = "transition",
+    }
 }
 
 impl FocusArea {
-    /// Every focus area, in declaration order (the order of the proto enum).
-    pub const ALL: [FocusArea; 21] = [
-        FocusArea::DataAndTracking,
-        FocusArea::Literacy,
-        FocusArea::Numeracy,
-        FocusArea::SubjectSupport,
-        FocusArea::SelfEvaluation,
-        FocusArea::TeachingAndAssessment,
-        FocusArea::Curriculum,
-        FocusArea::MiddleLeadership,
-        FocusArea::SeniorLeadership,
-        FocusArea::Wellbeing,
-        FocusArea::Eal,
-        FocusArea::WelshLanguage,
-        FocusArea::FourteenToNineteen,
-        FocusArea::FoundationPhase,
-        FocusArea::ClosingFsmGap,
-        FocusArea::Attendance,
-        FocusArea::Behaviour,
-        FocusArea::Aln,
-        FocusArea::Governance,
-        FocusArea::BusinessManagement,
-        FocusArea::Transition,
-    ];
-
-    /// Machine name, as used in CSV files (`data_and_tracking`).
-    pub fn key(self) -> &'static str {
-        match self {
-            FocusArea::DataAndTracking => "data_and_tracking",
-            FocusArea::Literacy => "literacy",
-            FocusArea::Numeracy => "numeracy",
-            FocusArea::SubjectSupport => "subject_support",
-            FocusArea::SelfEvaluation => "self_evaluation",
-            FocusArea::TeachingAndAssessment => "teaching_and_assessment",
-            FocusArea::Curriculum => "curriculum",
-            FocusArea::MiddleLeadership => "middle_leadership",
-            FocusArea::SeniorLeadership => "senior_leadership",
-            FocusArea::Wellbeing => "wellbeing",
-            FocusArea::Eal => "eal",
-            FocusArea::WelshLanguage => "welsh_language",
-            FocusArea::FourteenToNineteen => "fourteen_to_nineteen",
-            FocusArea::FoundationPhase => "foundation_phase",
-            FocusArea::ClosingFsmGap => "closing_fsm_gap",
-            FocusArea::Attendance => "attendance",
-            FocusArea::Behaviour => "behaviour",
-            FocusArea::Aln => "aln",
-            FocusArea::Governance => "governance",
-            FocusArea::BusinessManagement => "business_management",
-            FocusArea::Transition => "transition",
-        }
-    }
-
     /// Plain-English label for reasons ("data & tracking").
     pub fn label(self) -> &'static str {
         match self {
@@ -109,29 +57,8 @@ impl FocusArea {
         }
     }
 
-    /// Parses a machine name; case, spaces and hyphens are forgiven.
-    pub fn parse(text: &str) -> Option<FocusArea> {
-        let normalised: String = text
-            .trim()
-            .chars()
-            .map(|c| match c {
-                ' ' | '-' => '_',
-                c => c.to_ascii_lowercase(),
-            })
-            .collect();
-        FocusArea::ALL
-            .into_iter()
-            .find(|area| area.key() == normalised)
-    }
-
     fn bit(self) -> u32 {
         1 << (self as u32)
-    }
-}
-
-impl fmt::Display for FocusArea {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.label())
     }
 }
 
@@ -213,7 +140,7 @@ mod tests {
     #[test]
     fn keys_parse_back() {
         for area in FocusArea::ALL {
-            assert_eq!(FocusArea::parse(area.key()), Some(area));
+            assert_eq!(FocusArea::parse(area.name()), Some(area));
         }
         assert_eq!(
             FocusArea::parse(" Closing-FSM gap "),

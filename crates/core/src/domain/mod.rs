@@ -1,6 +1,7 @@
 //! The vocabulary of school-to-school support: schools, phases, improvement
 //! stages, language media and focus areas (docs/domain.md). No gRPC, no I/O.
 
+mod closed_set;
 mod focus;
 mod geo;
 mod partnership;
@@ -8,6 +9,7 @@ mod school;
 mod validation;
 mod vocabulary;
 
+pub use closed_set::{ClosedSet, UnknownName, same_name};
 pub use focus::{FocusArea, FocusSet};
 pub use geo::{EARTH_RADIUS_KM, GeoPoint, UnitVector};
 pub use partnership::limits as partnership_limits;

@@ -17,40 +17,9 @@ pub mod limits {
     pub const MEMBERS_MAX: usize = 12;
 }
 
-/// A closed set with stable lower-case names (stored in the database).
-macro_rules! named {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum $name {
-            $($(#[$vmeta])* $variant),+
-        }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            pub fn name(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text),+
-                }
-            }
-
-            pub fn parse(text: &str) -> Option<$name> {
-                $name::ALL.iter().copied().find(|value| value.name() == text)
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.name())
-            }
-        }
-    };
-}
-
-named! {
+crate::closed_set! {
     /// What a partnership is for (docs/domain.md).
-    PartnershipKind {
+    pub enum PartnershipKind {
         /// A school ahead supports one that needs to improve.
         Support = "support",
         /// Two schools at similar stages working together for mutual benefit.
@@ -71,11 +40,11 @@ named! {
     }
 }
 
-named! {
+crate::closed_set! {
     /// Where a partnership is in its lifecycle:
     /// PROPOSED → AGREED → ACTIVE → COMPLETED, or ENDED from any of the first
     /// three.
-    PartnershipStatus {
+    pub enum PartnershipStatus {
         Proposed = "proposed",
         Agreed = "agreed",
         Active = "active",
@@ -86,9 +55,9 @@ named! {
     }
 }
 
-named! {
+crate::closed_set! {
     /// The impact a partnership had, rated like the support categories.
-    ImpactRating {
+    pub enum ImpactRating {
         Red = "red",
         Amber = "amber",
         Yellow = "yellow",
@@ -96,9 +65,9 @@ named! {
     }
 }
 
-named! {
+crate::closed_set! {
     /// What a school does in a partnership.
-    MemberRole {
+    pub enum MemberRole {
         /// Gives support (SUPPORT, LEAD_EMERGING); uses its capacity while
         /// the partnership is ACTIVE.
         Supporter = "supporter",

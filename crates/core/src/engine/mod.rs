@@ -45,7 +45,7 @@ pub use matcher::{
     Constraints, MatchOutcome, MatchQuery, RankedCandidate, SearchStats, WeightedComponent,
     brute_force, limits, top_k,
 };
-pub use partnerships::{PartnershipFilter, PartnershipUpdate, Proposal};
+pub use partnerships::{PartnershipChanges, PartnershipFilter, PartnershipUpdate, Proposal};
 pub use persistence::{Change, InMemory, Persistence, StorageError};
 pub use registry::UpsertCounts;
 pub use scoring::{Component, Factor, PerFactor};

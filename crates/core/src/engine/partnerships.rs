@@ -33,12 +33,18 @@ impl Proposal {
     }
 }
 
-/// Changes to a partnership; `None` leaves a field as it is.
+/// A change to one partnership, based on the version the caller read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PartnershipUpdate {
     pub id: PartnershipId,
     /// The version the change is based on; must be the current one.
     pub version: u64,
+    pub changes: PartnershipChanges,
+}
+
+/// What an update changes; `None` leaves a field as it is.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PartnershipChanges {
     pub status: Option<PartnershipStatus>,
     pub focus: Option<FocusSet>,
     pub identified_need: Option<String>,
@@ -53,32 +59,28 @@ pub struct PartnershipUpdate {
 }
 
 impl PartnershipUpdate {
-    /// An update of `id` at `version` that changes nothing yet.
-    pub fn new(id: PartnershipId, version: u64) -> PartnershipUpdate {
-        PartnershipUpdate {
-            id,
-            version,
-            status: None,
-            focus: None,
-            identified_need: None,
-            strategic_objectives: None,
-            provision: None,
-            action_plan: None,
-            success_criteria: None,
-            review_date: None,
-            impact_rating: None,
-            impact_notes: None,
-        }
+    pub fn validate(&self) -> Violations {
+        let mut v = PartnershipUpdate::check_version(self.version);
+        v.extend(self.changes.validate());
+        v
     }
 
-    pub fn validate(&self) -> Violations {
+    /// Version 0 is no version: every stored partnership starts at 1.
+    pub fn check_version(version: u64) -> Violations {
         let mut v = Violations::new();
-        if self.version == 0 {
+        if version == 0 {
             v.push(
                 "version",
                 "is required: the version of the partnership the update is based on",
             );
         }
+        v
+    }
+}
+
+impl PartnershipChanges {
+    pub fn validate(&self) -> Violations {
+        let mut v = Violations::new();
         let texts = [
             ("identified_need", &self.identified_need),
             ("strategic_objectives", &self.strategic_objectives),
@@ -194,6 +196,7 @@ pub(super) fn update(
     update: PartnershipUpdate,
     now: Timestamp,
 ) -> Result<Option<Partnership>> {
+    let changes = update.changes;
     let current = registry
         .partnership(update.id.as_str())
         .ok_or_else(|| Error::partnership_not_found(update.id.as_str()))?;
@@ -204,7 +207,7 @@ pub(super) fn update(
         )));
     }
     // A status equal to the current one is no transition.
-    let transition = update.status.filter(|status| *status != current.status);
+    let transition = changes.status.filter(|status| *status != current.status);
     let mut next = Partnership::clone(current);
     if let Some(status) = transition {
         if !current.status.can_become(status) {
@@ -233,13 +236,13 @@ pub(super) fn update(
             next.finished_at = Some(now);
         }
         next.status = status;
-    } else if current.status.is_final() && !update.only_impact() {
+    } else if current.status.is_final() && !changes.only_impact() {
         return Err(Error::FailedPrecondition(format!(
             "partnership {} is {}: only its impact_rating and impact_notes can change",
             current.id, current.status
         )));
     }
-    if let Some(rating) = update.impact_rating {
+    if let Some(rating) = changes.impact_rating {
         if next.started_at.is_none() {
             return Err(Error::FailedPrecondition(format!(
                 "partnership {} has not been active, so its impact cannot be rated yet",
@@ -253,19 +256,19 @@ pub(super) fn update(
             *field = value;
         }
     };
-    set(&mut next.plan.identified_need, update.identified_need);
+    set(&mut next.plan.identified_need, changes.identified_need);
     set(
         &mut next.plan.strategic_objectives,
-        update.strategic_objectives,
+        changes.strategic_objectives,
     );
-    set(&mut next.plan.provision, update.provision);
-    set(&mut next.plan.action_plan, update.action_plan);
-    set(&mut next.plan.success_criteria, update.success_criteria);
-    set(&mut next.impact_notes, update.impact_notes);
-    if let Some(review_date) = update.review_date {
+    set(&mut next.plan.provision, changes.provision);
+    set(&mut next.plan.action_plan, changes.action_plan);
+    set(&mut next.plan.success_criteria, changes.success_criteria);
+    set(&mut next.impact_notes, changes.impact_notes);
+    if let Some(review_date) = changes.review_date {
         next.plan.review_date = review_date;
     }
-    if let Some(focus) = update.focus {
+    if let Some(focus) = changes.focus {
         next.focus = focus;
     }
     if next == **current {

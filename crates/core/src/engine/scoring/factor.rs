@@ -4,48 +4,24 @@
 
 use std::ops::{Index, IndexMut};
 
-/// The scoring components, in the order they are reported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Factor {
-    Stage,
-    Proximity,
-    Context,
-    Focus,
-    Phase,
-    Language,
-    Size,
-    Load,
-    TrackRecord,
+crate::closed_set! {
+    /// The scoring components, in the order they are reported. A factor's
+    /// name is its field in requests and reports.
+    pub enum Factor {
+        Stage = "stage",
+        Proximity = "proximity",
+        Context = "context",
+        Focus = "focus",
+        Phase = "phase",
+        Language = "language",
+        Size = "size",
+        Load = "load",
+        TrackRecord = "track_record",
+    }
 }
 
 impl Factor {
-    pub const ALL: [Factor; 9] = [
-        Factor::Stage,
-        Factor::Proximity,
-        Factor::Context,
-        Factor::Focus,
-        Factor::Phase,
-        Factor::Language,
-        Factor::Size,
-        Factor::Load,
-        Factor::TrackRecord,
-    ];
     pub const COUNT: usize = Factor::ALL.len();
-
-    /// The factor's name: its field in requests and reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Factor::Stage => "stage",
-            Factor::Proximity => "proximity",
-            Factor::Context => "context",
-            Factor::Focus => "focus",
-            Factor::Phase => "phase",
-            Factor::Language => "language",
-            Factor::Size => "size",
-            Factor::Load => "load",
-            Factor::TrackRecord => "track_record",
-        }
-    }
 }
 
 /// One value per factor, read and written by factor.

@@ -1,0 +1,224 @@
+//! One import, from whatever source: the rows of a CSV file or the messages
+//! of an ImportSchools stream. Each record is accepted or rejected with its
+//! position and reason; a school id met again is rejected, naming where it
+//! was first; every rejection is counted, the first
+//! [`MAX_REJECTIONS_LISTED`] are described. The accepted schools are then
+//! applied as one batch (`Engine::upsert_batch`), whole or not at all.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::domain::{School, SchoolId, Violations, limits};
+
+/// Most records one import may carry: the rows of one CSV file or the
+/// messages of one ImportSchools stream.
+pub const MAX_RECORDS: u64 = 1_000_000;
+
+/// Rejections an import describes; the rest are only counted, so a
+/// million bad records make a short report.
+pub const MAX_REJECTIONS_LISTED: usize = 1000;
+
+/// What a record's position counts: a file's lines or a stream's messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordUnit {
+    /// 1-based line in the file (the header is line 1).
+    Line,
+    /// 1-based message in the stream.
+    Message,
+}
+
+impl RecordUnit {
+    fn name(self) -> &'static str {
+        match self {
+            RecordUnit::Line => "line",
+            RecordUnit::Message => "message",
+        }
+    }
+}
+
+/// Why one record was not imported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub unit: RecordUnit,
+    /// 1-based line or message.
+    pub position: u64,
+    /// The record's school id as given (cut to an id's length), when it
+    /// had one.
+    pub school_id: Option<String>,
+    /// Field or column of the first problem; empty for a record that could
+    /// not be read at all.
+    pub field: String,
+    /// Every problem with the record.
+    pub message: String,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.unit.name(), self.position)?;
+        if let Some(id) = &self.school_id {
+            write!(f, " (school {id})")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// The records of one import as they arrive.
+#[derive(Debug)]
+pub struct ImportBatch {
+    unit: RecordUnit,
+    schools: Vec<School>,
+    /// Where each accepted id was first seen.
+    first_seen: HashMap<SchoolId, u64>,
+    rejections: Vec<Rejection>,
+    rejected: u64,
+    records: u64,
+}
+
+impl ImportBatch {
+    pub fn new(unit: RecordUnit) -> ImportBatch {
+        ImportBatch {
+            unit,
+            schools: Vec::new(),
+            first_seen: HashMap::new(),
+            rejections: Vec::new(),
+            rejected: 0,
+            records: 0,
+        }
+    }
+
+    /// Takes the next record, converted: accepted unless it is invalid or
+    /// its id was seen before. `raw_id` is the id as given, for the report;
+    /// `id_field` names the id's field or column in the source.
+    pub fn offer(
+        &mut self,
+        position: u64,
+        raw_id: &str,
+        id_field: &str,
+        record: Result<School, Violations>,
+    ) {
+        self.records += 1;
+        let school = record.and_then(|school| match self.first_seen.get(&school.id) {
+            Some(first) => {
+                let mut v = Violations::new();
+                v.push(
+                    id_field,
+                    format!(
+                        "duplicate id (first on {} {first}); this one is skipped",
+                        self.unit.name()
+                    ),
+                );
+                Err(v)
+            }
+            None => Ok(school),
+        });
+        match school {
+            Ok(school) => {
+                self.first_seen.insert(school.id.clone(), position);
+                self.schools.push(school);
+            }
+            Err(violations) => {
+                let field = violations
+                    .iter()
+                    .next()
+                    .map(|v| v.field.clone())
+                    .unwrap_or_default();
+                self.reject(position, raw_id, field, violations.to_string());
+            }
+        }
+    }
+
+    /// Takes a record that could not be read into fields at all.
+    pub fn offer_unreadable(&mut self, position: u64, message: String) {
+        self.records += 1;
+        self.reject(position, "", String::new(), message);
+    }
+
+    fn reject(&mut self, position: u64, raw_id: &str, field: String, message: String) {
+        self.rejected += 1;
+        if self.rejections.len() < MAX_REJECTIONS_LISTED {
+            let raw_id = raw_id.trim();
+            self.rejections.push(Rejection {
+                unit: self.unit,
+                position,
+                school_id: (!raw_id.is_empty())
+                    .then(|| raw_id.chars().take(limits::ID_MAX_CHARS).collect()),
+                field,
+                message,
+            });
+        }
+    }
+
+    /// Records taken so far, accepted or not.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// Records rejected so far (more than [`ImportBatch::rejections`] lists
+    /// beyond [`MAX_REJECTIONS_LISTED`]).
+    pub fn rejected(&self) -> u64 {
+        self.rejected
+    }
+
+    pub fn schools(&self) -> &[School] {
+        &self.schools
+    }
+
+    /// The first [`MAX_REJECTIONS_LISTED`] rejections, in order.
+    pub fn rejections(&self) -> &[Rejection] {
+        &self.rejections
+    }
+
+    /// The accepted schools, to apply.
+    pub fn into_schools(self) -> Vec<School> {
+        self.schools
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{GeoPoint, Phase};
+
+    fn school(id: &str) -> School {
+        School::new(
+            SchoolId::parse(id).unwrap(),
+            "A school",
+            Phase::Primary,
+            GeoPoint::new(51.5, -3.2),
+        )
+    }
+
+    #[test]
+    fn repeats_are_rejected_naming_the_first() {
+        let mut batch = ImportBatch::new(RecordUnit::Message);
+        batch.offer(1, "a", "school.id", Ok(school("a")));
+        batch.offer(2, "b", "school.id", Ok(school("b")));
+        batch.offer(3, "a", "school.id", Ok(school("a")));
+        assert_eq!((batch.records(), batch.rejected()), (3, 1));
+        let ids: Vec<_> = batch.schools().iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert_eq!(
+            batch.rejections()[0].to_string(),
+            "message 3 (school a): school.id: duplicate id (first on message 1); this one is skipped"
+        );
+    }
+
+    #[test]
+    fn every_rejection_is_counted_and_the_first_are_listed() {
+        let mut batch = ImportBatch::new(RecordUnit::Line);
+        let long_id = "x".repeat(10_000);
+        for line in 2..(MAX_REJECTIONS_LISTED as u64 + 12) {
+            let mut v = Violations::new();
+            v.push("phase", "is required");
+            batch.offer(line, &long_id, "school_number", Err(v));
+        }
+        assert_eq!(batch.rejected(), MAX_REJECTIONS_LISTED as u64 + 10);
+        assert_eq!(batch.rejections().len(), MAX_REJECTIONS_LISTED);
+        let first = &batch.rejections()[0];
+        assert_eq!((first.position, first.field.as_str()), (2, "phase"));
+        assert_eq!(
+            first.school_id.as_ref().map(String::len),
+            Some(limits::ID_MAX_CHARS)
+        );
+    }
+}
