@@ -12,6 +12,7 @@ use tonic::transport::server::Router;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
+use tower::ServiceBuilder;
 use tower_layer::{Identity as NoLayer, Stack};
 
 use crate::engine::Engine;
@@ -27,30 +28,27 @@ use super::protocol::Protocol;
 use super::step::StepLayer;
 use super::{MatcherService, PartnershipService, RegistryService, pb};
 
-/// The layers in front of every service, outermost first: metrics (every
-/// call is counted, refused ones too), the protocol check (only gRPC calls
-/// to served methods get further), authentication, then admission (so a
-/// refused call takes no slot).
-pub type ApiLayers = Stack<
-    StepLayer<Admission>,
-    Stack<StepLayer<Auth>, Stack<StepLayer<Protocol>, StepLayer<Measure>>>,
+/// The layers in front of every service, each a [`Step`](super::step::Step)
+/// made a layer by the one [`StepLayer`].
+pub type ApiLayers = ServiceBuilder<
+    Stack<
+        StepLayer<Admission>,
+        Stack<StepLayer<Auth>, Stack<StepLayer<Protocol>, Stack<StepLayer<Measure>, NoLayer>>>,
+    >,
 >;
 
+/// Outermost first: metrics (every call is counted, refused ones too), the
+/// protocol check (only gRPC calls to served methods get further),
+/// authentication, then admission (so a refused call takes no slot).
 fn api_layers(options: &ServeOptions) -> ApiLayers {
-    let metrics = &options.metrics;
-    Stack::new(
-        StepLayer(Admission::new(
+    ServiceBuilder::new()
+        .layer(StepLayer(Measure::new(Arc::clone(&options.metrics))))
+        .layer(StepLayer(Protocol))
+        .layer(StepLayer(Auth::new(options.tokens.clone())))
+        .layer(StepLayer(Admission::new(
             options.admission_limits(),
-            Arc::clone(metrics),
-        )),
-        Stack::new(
-            StepLayer(Auth::new(options.tokens.clone())),
-            Stack::new(
-                StepLayer(Protocol),
-                StepLayer(Measure::new(Arc::clone(metrics))),
-            ),
-        ),
-    )
+            Arc::clone(&options.metrics),
+        )))
 }
 
 /// Reports `status` for each of partnermatch's services and for the server
@@ -116,10 +114,7 @@ pub async fn service(
     options: &ServeOptions,
 ) -> anyhow::Result<<ApiLayers as tower_layer::Layer<Routes>>::Service> {
     let (routes, _health) = routes(engine, options).await?;
-    Ok(tower_layer::Layer::layer(
-        &api_layers(options),
-        routes.prepare(),
-    ))
+    Ok(api_layers(options).service(routes.prepare()))
 }
 
 /// Builds the server with every service mounted, and the reporter that

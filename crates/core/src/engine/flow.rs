@@ -11,10 +11,11 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-/// An arc and its reverse are stored side by side: arc `e`'s reverse is
+/// An arc of the network (`Edge`, not to hide `std::sync::Arc`). An arc and
+/// its reverse are stored side by side: arc `e`'s reverse is
 /// `e ^ 1`.
 #[derive(Debug, Clone)]
-struct Arc {
+struct Edge {
     to: usize,
     /// Remaining capacity.
     residual: i64,
@@ -23,7 +24,7 @@ struct Arc {
 
 #[derive(Debug, Clone, Default)]
 pub(super) struct Network {
-    arcs: Vec<Arc>,
+    arcs: Vec<Edge>,
     /// Arcs leaving each node, in insertion order (so results are
     /// deterministic).
     out: Vec<Vec<usize>>,
@@ -50,12 +51,12 @@ impl Network {
     /// Adds an arc; returns its id, for [`Network::flow`].
     pub(super) fn add_arc(&mut self, from: usize, to: usize, capacity: i64, cost: i64) -> usize {
         let id = self.arcs.len();
-        self.arcs.push(Arc {
+        self.arcs.push(Edge {
             to,
             residual: capacity,
             cost,
         });
-        self.arcs.push(Arc {
+        self.arcs.push(Edge {
             to: from,
             residual: 0,
             cost: -cost,
