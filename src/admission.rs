@@ -20,21 +20,19 @@
 //!    answers CANCELLED).
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::Status;
 use tonic::body::Body;
-use tower_service::Service;
 
 use super::auth::Principal;
 use super::body::{BodyProblem, answer_problem, first_message, read_unary};
 use super::methods::Shape;
 use super::metrics::Metrics;
 use super::protocol::Call;
-use super::step::{Answer, Step, answer_now};
+use super::step::{Answer, Next, Step, answer_now};
 
 /// How calls are admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,13 +135,7 @@ fn deadline_exceeded(budget: Duration, what: &str) -> Status {
 }
 
 impl Step for Admission {
-    fn call<S>(&self, request: http::Request<Body>, mut next: S) -> Answer
-    where
-        S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
-            + Send
-            + 'static,
-        S::Future: Send + 'static,
-    {
+    fn call<S: Next>(&self, request: http::Request<Body>, mut next: S) -> Answer {
         // Fails closed: the protocol layer tags every call it lets through.
         let Some(call) = request.extensions().get::<Call>().copied() else {
             return answer_now(Status::unimplemented("unknown method").into_http());
@@ -242,8 +234,10 @@ mod tests {
     use super::*;
     use crate::methods;
     use crate::step::StepLayer;
+    use std::convert::Infallible;
     use std::task::{Context, Poll};
     use tower_layer::Layer;
+    use tower_service::Service;
 
     /// An inner service that answers OK after `delay`.
     #[derive(Clone)]

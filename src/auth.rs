@@ -17,7 +17,6 @@
 //! client's address when authentication is off), so admission can keep
 //! one client to its share of the server.
 
-use std::convert::Infallible;
 use std::fmt;
 use std::sync::Arc;
 
@@ -28,11 +27,10 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tonic::Status;
 use tonic::body::Body;
-use tower_service::Service;
 
 use super::methods::Access;
 use super::protocol::Call;
-use super::step::{Answer, Step, answer_now, hand_on};
+use super::step::{Answer, Next, Step, answer_now, hand_on};
 
 partnermatch_core::closed_set! {
     /// What a token may do; each role can do everything the one before can.
@@ -196,13 +194,7 @@ fn authorise(tokens: &Tokens, request: &http::Request<Body>) -> Result<Option<Pr
 }
 
 impl Step for Auth {
-    fn call<S>(&self, mut request: http::Request<Body>, next: S) -> Answer
-    where
-        S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
-            + Send
-            + 'static,
-        S::Future: Send + 'static,
-    {
+    fn call<S: Next>(&self, mut request: http::Request<Body>, next: S) -> Answer {
         let principal = match &self.tokens {
             Some(tokens) => match authorise(tokens, &request) {
                 Ok(principal) => principal,

@@ -2,7 +2,6 @@
 //! by RPC and status code, latency histograms by RPC, requests shed, and
 //! the registry's school and partnership counts.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 use std::task::{Context, Poll};
@@ -15,14 +14,13 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tonic::body::Body;
-use tower_service::Service;
 
 use crate::engine::Engine;
 
 use super::connection::CallOnConnection;
 use super::methods;
 use super::protocol::{at_deadline, parse_grpc_timeout};
-use super::step::{Answer, Step};
+use super::step::{Answer, Next, Step};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
@@ -276,13 +274,7 @@ impl http_body::Body for ObservedBody {
 }
 
 impl Step for Measure {
-    fn call<S>(&self, request: http::Request<Body>, mut next: S) -> Answer
-    where
-        S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
-            + Send
-            + 'static,
-        S::Future: Send + 'static,
-    {
+    fn call<S: Next>(&self, request: http::Request<Body>, mut next: S) -> Answer {
         let started = Instant::now();
         let rpc = methods::lookup(request.uri().path())
             .map_or("unknown", |method| method.path.trim_start_matches('/'));

@@ -7,17 +7,15 @@
 //! (silently ignoring it would run the call without the deadline its client
 //! asked for). What passes carries a [`Call`] for the layers behind.
 
-use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
 use tonic::Status;
 use tonic::body::Body;
-use tower_service::Service;
 
 use crate::domain::quoted;
 
 use super::methods::{self, Method};
-use super::step::{Answer, Step, answer_now, hand_on};
+use super::step::{Answer, Next, Step, answer_now, hand_on};
 
 /// What the layers behind this one know about a call.
 #[derive(Debug, Clone, Copy)]
@@ -150,13 +148,7 @@ pub(crate) fn parse_grpc_timeout(value: &str) -> Option<Duration> {
 }
 
 impl Step for Protocol {
-    fn call<S>(&self, mut request: http::Request<Body>, next: S) -> Answer
-    where
-        S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
-            + Send
-            + 'static,
-        S::Future: Send + 'static,
-    {
+    fn call<S: Next>(&self, mut request: http::Request<Body>, next: S) -> Answer {
         match check(&request) {
             Ok(call) => {
                 request.extensions_mut().insert(call);

@@ -17,15 +17,34 @@ use tower_service::Service;
 pub(crate) type Answer =
     Pin<Box<dyn Future<Output = Result<http::Response<Body>, Infallible>> + Send>>;
 
+/// The service behind a step: what the next layer, or the services
+/// themselves, look like from in front.
+pub trait Next:
+    Service<
+        http::Request<Body>,
+        Response = http::Response<Body>,
+        Error = Infallible,
+        Future: Send + 'static,
+    > + Send
+    + 'static
+{
+}
+
+impl<S> Next for S where
+    S: Service<
+            http::Request<Body>,
+            Response = http::Response<Body>,
+            Error = Infallible,
+            Future: Send + 'static,
+        > + Send
+        + 'static
+{
+}
+
 /// One layer's decision about a call.
 pub trait Step: Clone + Send + Sync + 'static {
     /// Answers `request`, or hands it to `next` (a service polled ready).
-    fn call<S>(&self, request: http::Request<Body>, next: S) -> Answer
-    where
-        S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
-            + Send
-            + 'static,
-        S::Future: Send + 'static;
+    fn call<S: Next>(&self, request: http::Request<Body>, next: S) -> Answer;
 }
 
 /// An answer given at once, without the services behind.
@@ -34,11 +53,7 @@ pub(crate) fn answer_now(response: http::Response<Body>) -> Answer {
 }
 
 /// `request` handed on to `next` unchanged in its answer.
-pub(crate) fn hand_on<S>(request: http::Request<Body>, mut next: S) -> Answer
-where
-    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>,
-    S::Future: Send + 'static,
-{
+pub(crate) fn hand_on<S: Next>(request: http::Request<Body>, mut next: S) -> Answer {
     Box::pin(next.call(request))
 }
 
@@ -67,11 +82,7 @@ pub struct Stepped<T, S> {
 impl<T, S> Service<http::Request<Body>> for Stepped<T, S>
 where
     T: Step,
-    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
+    S: Next + Clone,
 {
     type Response = http::Response<Body>;
     type Error = Infallible;

@@ -2,7 +2,8 @@
 """Ask partnermatch for a school's partners with grpcio and print a table.
 
 The stubs are generated at run time from the repository's protos with
-grpcio-tools, so no generated code is committed and they never go stale.
+grpcio-tools (partnermatch_stubs.py, beside this file), so no generated code
+is committed and they never go stale.
 
     pip install -r examples/python/requirements.txt
     python3 examples/python/match_client.py --target 127.0.0.1:50051 \
@@ -13,35 +14,12 @@ status code and message are printed to stderr).
 """
 
 import argparse
-import importlib
-import importlib.resources
 import os
 import sys
-import tempfile
 
 import grpc
-from grpc_tools import protoc
 
-PROTO_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "proto")
-PROTO_FILES = ["partnermatch/v1/school.proto", "partnermatch/v1/registry.proto", "partnermatch/v1/matcher.proto"]
-
-
-def load_stubs():
-    """Compiles the protos into a temporary directory and imports them."""
-    out = tempfile.mkdtemp(prefix="partnermatch-py-")
-    well_known = str(importlib.resources.files("grpc_tools") / "_proto")
-    status = protoc.main(
-        ["protoc", f"-I{PROTO_ROOT}", f"-I{well_known}", f"--python_out={out}", f"--grpc_python_out={out}"]
-        + PROTO_FILES
-    )
-    if status != 0:
-        raise SystemExit(f"protoc failed with status {status}")
-    sys.path.insert(0, out)
-    return (
-        importlib.import_module("partnermatch.v1.school_pb2"),
-        importlib.import_module("partnermatch.v1.matcher_pb2"),
-        importlib.import_module("partnermatch.v1.matcher_pb2_grpc"),
-    )
+from partnermatch_stubs import load_stubs
 
 
 def main():
@@ -60,7 +38,7 @@ def main():
     )
     args = parser.parse_args()
 
-    school_pb2, matcher_pb2, matcher_grpc = load_stubs()
+    school_pb2, matcher_pb2, matcher_grpc = load_stubs("school_pb2", "matcher_pb2", "matcher_pb2_grpc")
     request = matcher_pb2.MatchRequest(
         school_id=args.school,
         mode=matcher_pb2.MatchMode.Value(f"MATCH_MODE_{args.mode.upper()}"),

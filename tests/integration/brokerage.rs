@@ -378,17 +378,17 @@ async fn compute_families_lists_the_families_schools_carry_and_previews_others()
 async fn form_groups_proposes_clusters_and_federations_with_their_reasons() {
     let server = TestServer::with_default_data().await;
     let mut matcher = server.matcher().await;
-    let gwe_primaries = || pb::SeekerFilter {
-        consortium: "GwE".into(),
-        phase: pb::Phase::Primary as i32,
+    let gwe_primary_clusters = || pb::FormGroupsRequest {
+        kind: pb::GroupKind::Cluster as i32,
+        filter: Some(pb::SeekerFilter {
+            consortium: "GwE".into(),
+            phase: pb::Phase::Primary as i32,
+            ..Default::default()
+        }),
         ..Default::default()
     };
     let clusters = matcher
-        .form_groups(pb::FormGroupsRequest {
-            kind: pb::GroupKind::Cluster as i32,
-            filter: Some(gwe_primaries()),
-            ..Default::default()
-        })
+        .form_groups(gwe_primary_clusters())
         .await
         .unwrap()
         .into_inner();
@@ -487,11 +487,7 @@ async fn form_groups_proposes_clusters_and_federations_with_their_reasons() {
             .version;
     }
     let again = matcher
-        .form_groups(pb::FormGroupsRequest {
-            kind: pb::GroupKind::Cluster as i32,
-            filter: Some(gwe_primaries()),
-            ..Default::default()
-        })
+        .form_groups(gwe_primary_clusters())
         .await
         .unwrap()
         .into_inner();

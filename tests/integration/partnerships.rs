@@ -53,6 +53,17 @@ fn to_status(
     }
 }
 
+/// A server with two schools, `lead` (green) and `red`, and a client.
+async fn lead_and_red() -> (TestServer, Client) {
+    let server = TestServer::start(vec![
+        school("lead").stage(Some(Stage::Green)),
+        school("red").stage(Some(Stage::Red)),
+    ])
+    .await;
+    let client = server.partnerships().await;
+    (server, client)
+}
+
 async fn propose(client: &mut Client, request: pb::ProposePartnershipRequest) -> pb::Partnership {
     client
         .propose_partnership(request)
@@ -75,6 +86,20 @@ async fn advance(
             .into_inner();
     }
     partnership
+}
+
+/// Agrees a proposed partnership, then tries to make it active, which must
+/// be refused: the refusal.
+async fn activation_refused(client: &mut Client, proposed: pb::Partnership) -> tonic::Status {
+    let agreed = advance(client, proposed, &[pb::PartnershipStatus::Agreed]).await;
+    client
+        .update_partnership(to_status(
+            &agreed.id,
+            agreed.version,
+            pb::PartnershipStatus::Active,
+        ))
+        .await
+        .expect_err("activation is refused")
 }
 
 const TO_ACTIVE: &[pb::PartnershipStatus] =
@@ -196,12 +221,7 @@ async fn the_lifecycle_runs_forward_and_keeps_its_record() {
 #[tokio::test]
 async fn every_transition_the_lifecycle_forbids_is_refused_and_changes_nothing() {
     use pb::PartnershipStatus::*;
-    let server = TestServer::start(vec![
-        school("lead").stage(Some(Stage::Green)),
-        school("red").stage(Some(Stage::Red)),
-    ])
-    .await;
-    let mut client = server.partnerships().await;
+    let (server, mut client) = lead_and_red().await;
     let all = [Proposed, Agreed, Active, Completed, Ended];
     // (from, path to reach it)
     let reach: [(pb::PartnershipStatus, &[pb::PartnershipStatus]); 5] = [
@@ -282,12 +302,7 @@ async fn every_transition_the_lifecycle_forbids_is_refused_and_changes_nothing()
 
 #[tokio::test]
 async fn a_stale_version_is_aborted_and_exactly_one_concurrent_update_wins() {
-    let server = TestServer::start(vec![
-        school("lead").stage(Some(Stage::Green)),
-        school("red").stage(Some(Stage::Red)),
-    ])
-    .await;
-    let mut client = server.partnerships().await;
+    let (server, mut client) = lead_and_red().await;
     let proposed = propose(&mut client, support("lead", "red", &[])).await;
     let updates = (0..8).map(|i| {
         let mut client = client.clone();
@@ -603,15 +618,7 @@ async fn active_partnerships_exclude_partners_and_use_capacity() {
     assert_eq!(candidate_ids(&ranked("seeker").await), ["two-places"]);
     // A full supporter cannot take another active partnership.
     let second = propose(&mut client, support("one-place", "other", &[])).await;
-    let second = advance(&mut client, second, &[pb::PartnershipStatus::Agreed]).await;
-    let status = client
-        .update_partnership(to_status(
-            &second.id,
-            second.version,
-            pb::PartnershipStatus::Active,
-        ))
-        .await
-        .unwrap_err();
+    let status = activation_refused(&mut client, second).await;
     assert_status(&status, Code::FailedPrecondition, "");
     assert!(
         status.message().contains("has no free capacity") && status.message().contains("p-000001"),
@@ -732,12 +739,7 @@ async fn completed_partnerships_rated_green_or_yellow_build_a_track_record() {
 
 #[tokio::test]
 async fn partnerships_are_kept_by_upserts_of_their_schools() {
-    let server = TestServer::start(vec![
-        school("lead").stage(Some(Stage::Green)),
-        school("red").stage(Some(Stage::Red)),
-    ])
-    .await;
-    let mut client = server.partnerships().await;
+    let (server, mut client) = lead_and_red().await;
     let active = propose(&mut client, support("lead", "red", &[])).await;
     let active = advance(&mut client, active, TO_ACTIVE).await;
     // Renaming a member (a new family for it) keeps its partnership edges.
@@ -824,15 +826,7 @@ async fn federations_clusters_and_lead_emerging_follow_their_rules() {
         group(pb::PartnershipKind::HardFederation, &["b", "c"]),
     )
     .await;
-    let second = advance(&mut client, second, &[pb::PartnershipStatus::Agreed]).await;
-    let status = client
-        .update_partnership(to_status(
-            &second.id,
-            second.version,
-            pb::PartnershipStatus::Active,
-        ))
-        .await
-        .unwrap_err();
+    let status = activation_refused(&mut client, second).await;
     assert_status(
         &status,
         Code::FailedPrecondition,

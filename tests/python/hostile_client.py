@@ -10,38 +10,17 @@ and that the abandoned imports left nothing behind.
 """
 
 import argparse
-import importlib
-import importlib.resources
 import json
 import os
 import sys
-import tempfile
 import threading
 import time
 
 import grpc
-from grpc_tools import protoc
 
-PROTO_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "proto")
-PROTO_FILES = [
-    "partnermatch/v1/school.proto",
-    "partnermatch/v1/registry.proto",
-    "partnermatch/v1/matcher.proto",
-]
-
-
-def load_stubs():
-    out = tempfile.mkdtemp(prefix="partnermatch-py-")
-    well_known = str(importlib.resources.files("grpc_tools") / "_proto")
-    status = protoc.main(
-        ["protoc", f"-I{PROTO_ROOT}", f"-I{well_known}", f"--python_out={out}", f"--grpc_python_out={out}"]
-        + PROTO_FILES
-    )
-    if status != 0:
-        raise SystemExit(f"protoc failed with status {status}")
-    sys.path.insert(0, out)
-    names = ["school_pb2", "registry_pb2", "registry_pb2_grpc", "matcher_pb2", "matcher_pb2_grpc"]
-    return [importlib.import_module(f"partnermatch.v1.{name}") for name in names]
+# The example client's stub loader, so both build their stubs one way.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "python"))
+from partnermatch_stubs import load_stubs  # noqa: E402
 
 
 def report(case, call):
@@ -60,7 +39,9 @@ def main():
     parser.add_argument("--target", required=True)
     parser.add_argument("--seeker", required=True, help="an existing school id")
     args = parser.parse_args()
-    school_pb2, registry_pb2, registry_grpc, matcher_pb2, matcher_grpc = load_stubs()
+    school_pb2, registry_pb2, registry_grpc, matcher_pb2, matcher_grpc = load_stubs(
+        "school_pb2", "registry_pb2", "registry_pb2_grpc", "matcher_pb2", "matcher_pb2_grpc"
+    )
 
     def school(school_id, needs=()):
         return school_pb2.School(

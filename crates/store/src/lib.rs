@@ -58,11 +58,42 @@ pub enum StoreError {
     Invalid { path: PathBuf, message: String },
 }
 
+/// `INSERT … ON CONFLICT (id) DO UPDATE` for `table` with `columns` (a
+/// comma-separated list starting with `id`): an upsert that updates in
+/// place (REPLACE would delete the row first, which rows referencing it do
+/// not allow). Parameters `?1`… follow `columns`.
+fn upsert_sql(table: &str, columns: &str) -> String {
+    let columns: Vec<&str> = columns.split(',').map(str::trim).collect();
+    let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
+    let updates: Vec<String> = columns[1..]
+        .iter()
+        .map(|column| format!("{column} = excluded.{column}"))
+        .collect();
+    format!(
+        "INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT (id) DO UPDATE SET {}",
+        columns.join(", "),
+        placeholders.join(", "),
+        updates.join(", ")
+    )
+}
+
 /// Why reading a table failed.
 enum ReadError {
     Sql(rusqlite::Error),
     /// A row whose values partnermatch would not have written.
     Invalid(String),
+}
+
+impl ReadError {
+    /// An error if the domain's rules found something wrong with a row
+    /// read back: `kind` and `id` name it ("school 6602130").
+    fn check(kind: &str, id: &str, violations: domain::Violations) -> Result<(), ReadError> {
+        if violations.is_empty() {
+            Ok(())
+        } else {
+            Err(ReadError::Invalid(format!("{kind} {id}: {violations}")))
+        }
+    }
 }
 
 impl From<rusqlite::Error> for ReadError {
@@ -188,6 +219,15 @@ mod tests {
         Partnership, PartnershipId, PartnershipKind, PartnershipStatus, Phase, Plan, School,
         SchoolId, Stage,
     };
+
+    #[test]
+    fn upserts_update_every_column_but_the_id() {
+        assert_eq!(
+            upsert_sql("t", "id, a, b"),
+            "INSERT INTO t (id, a, b) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (id) DO UPDATE SET a = excluded.a, b = excluded.b"
+        );
+    }
 
     #[test]
     fn migrations_are_valid() {

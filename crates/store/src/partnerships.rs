@@ -22,17 +22,7 @@ pub(super) fn put(
     transaction: &Transaction<'_>,
     partnership: &Partnership,
 ) -> rusqlite::Result<()> {
-    let updates = COLUMNS
-        .split(", ")
-        .skip(1)
-        .map(|column| format!("{column} = excluded.{column}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let mut statement = transaction.prepare_cached(&format!(
-        "INSERT INTO partnerships ({COLUMNS}) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
-         ON CONFLICT (id) DO UPDATE SET {updates}"
-    ))?;
+    let mut statement = transaction.prepare_cached(&super::upsert_sql("partnerships", COLUMNS))?;
     let plan = &partnership.plan;
     let time = |time: Timestamp| time.to_string();
     statement.execute(params![
@@ -81,13 +71,11 @@ pub(super) fn read_all(connection: &rusqlite::Connection) -> Result<Vec<Partners
         partnership.members = members_of
             .remove(partnership.id.as_str())
             .unwrap_or_default();
-        let violations = crate::domain::validate_members(partnership.kind, &partnership.members);
-        if !violations.is_empty() {
-            return Err(ReadError::Invalid(format!(
-                "partnership {}: {violations}",
-                partnership.id
-            )));
-        }
+        ReadError::check(
+            "partnership",
+            partnership.id.as_str(),
+            crate::domain::validate_members(partnership.kind, &partnership.members),
+        )?;
         partnerships.push(partnership);
     }
     Ok(partnerships)

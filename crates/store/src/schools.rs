@@ -13,19 +13,7 @@ const COLUMNS: &str = "id, name, phase, stage, language_medium, latitude, longit
      eal_percent, family_id, strengths, needs, capacity, religious_character, open";
 
 pub(super) fn upsert(transaction: &Transaction<'_>, schools: &[&School]) -> rusqlite::Result<()> {
-    // An upsert that updates in place: REPLACE would delete the row first,
-    // which partnership members referencing it do not allow.
-    let updates = COLUMNS
-        .split(", ")
-        .skip(1)
-        .map(|column| format!("{column} = excluded.{column}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let mut statement = transaction.prepare_cached(&format!(
-        "INSERT INTO schools ({COLUMNS}) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20) \
-         ON CONFLICT (id) DO UPDATE SET {updates}"
-    ))?;
+    let mut statement = transaction.prepare_cached(&super::upsert_sql("schools", COLUMNS))?;
     for school in schools {
         statement.execute(params![
             school.id.as_str(),
@@ -66,13 +54,7 @@ pub(super) fn read_all(connection: &rusqlite::Connection) -> Result<Vec<School>,
     let mut schools = Vec::new();
     while let Some(row) = rows.next()? {
         let school = school_from_row(row)?;
-        let violations = school.validate();
-        if !violations.is_empty() {
-            return Err(ReadError::Invalid(format!(
-                "school {}: {violations}",
-                school.id
-            )));
-        }
+        ReadError::check("school", school.id.as_str(), school.validate())?;
         schools.push(school);
     }
     Ok(schools)

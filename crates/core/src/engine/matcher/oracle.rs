@@ -4,8 +4,8 @@
 use super::super::config::ScoringConfig;
 use super::super::error::Result;
 use super::super::snapshot::Snapshot;
-use super::filters::{MatchPlan, SearchRequest};
-use super::search::resolve;
+use super::filters::MatchPlan;
+use super::search::with_request;
 use super::{MatchOutcome, MatchQuery, Scored, SearchStats};
 
 /// The reference: score every school that passes the filters, sort, cut.
@@ -14,14 +14,14 @@ pub fn brute_force<'s>(
     query: &MatchQuery,
     config: &ScoringConfig,
 ) -> Result<MatchOutcome<'s>> {
-    let (seeker, excluded) = resolve(snapshot, query)?;
-    let request = SearchRequest {
-        constraints: &query.constraints,
-        limit: query.limit,
-        explain: query.explain,
-        excluded: &excluded,
-    };
-    let plan = MatchPlan::new(snapshot, seeker, &request, config)?;
+    with_request(snapshot, query, |seeker, request| {
+        let plan = MatchPlan::new(snapshot, seeker, request, config)?;
+        Ok(score_all(snapshot, &plan))
+    })
+}
+
+/// Every school the plan admits, scored, sorted and cut to its limit.
+fn score_all<'s>(snapshot: &'s Snapshot, plan: &MatchPlan<'s, '_>) -> MatchOutcome<'s> {
     let mut all: Vec<Scored> = Vec::new();
     let mut radius = 0.0f64;
     for (index, partner) in snapshot.profiles().iter().enumerate() {
@@ -47,6 +47,6 @@ pub fn brute_force<'s>(
                     .cmp(&snapshot.school(b.index).school.id)
             })
     });
-    all.truncate(query.limit);
-    Ok(plan.finish(all, considered, radius, SearchStats::default()))
+    all.truncate(plan.limit);
+    plan.finish(all, considered, radius, SearchStats::default())
 }

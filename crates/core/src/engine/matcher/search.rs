@@ -273,19 +273,19 @@ pub fn top_k<'s>(
     query: &MatchQuery,
     config: &ScoringConfig,
 ) -> Result<MatchOutcome<'s>> {
-    let (seeker, excluded) = resolve(snapshot, query)?;
-    let request = SearchRequest {
-        constraints: &query.constraints,
-        limit: query.limit,
-        explain: query.explain,
-        excluded: &excluded,
-    };
-    search(snapshot, seeker, &request, config)
+    with_request(snapshot, query, |seeker, request| {
+        search(snapshot, seeker, request, config)
+    })
 }
 
-/// The seeker's snapshot index and the excluded schools' (sorted; ids the
-/// registry does not have are ignored).
-pub(super) fn resolve(snapshot: &Snapshot, query: &MatchQuery) -> Result<(u32, Vec<u32>)> {
+/// Runs `run` with the seeker's snapshot index and the query as a search
+/// request: its exclusions as snapshot indices (sorted; ids the registry
+/// does not have are ignored).
+pub(super) fn with_request<T>(
+    snapshot: &Snapshot,
+    query: &MatchQuery,
+    run: impl FnOnce(u32, &SearchRequest<'_>) -> Result<T>,
+) -> Result<T> {
     let seeker = snapshot
         .index_of(query.seeker.as_str())
         .ok_or_else(|| Error::school_not_found(query.seeker.as_str()))?;
@@ -296,7 +296,13 @@ pub(super) fn resolve(snapshot: &Snapshot, query: &MatchQuery) -> Result<(u32, V
         .collect();
     excluded.sort_unstable();
     excluded.dedup();
-    Ok((seeker, excluded))
+    let request = SearchRequest {
+        constraints: &query.constraints,
+        limit: query.limit,
+        explain: query.explain,
+        excluded: &excluded,
+    };
+    run(seeker, &request)
 }
 
 /// The best-first search for the seeker at `seeker` (a snapshot index).
