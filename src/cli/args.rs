@@ -15,6 +15,8 @@ use clap::builder::{PossibleValue, TypedValueParser};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use partnermatch::Role;
 use partnermatch_core::domain::{ClosedSet, MatchMode, Phase, PhaseRelation, Stage};
+use partnermatch_core::engine::Factor;
+use partnermatch_core::evaluation;
 use serde::{Deserialize, Serialize};
 
 use super::report::Format;
@@ -53,6 +55,11 @@ pub enum Command {
     /// Print the families of schools: phase, language group and size band,
     /// ordered by index of challenge and cut to --family-size.
     Families(FamiliesArgs),
+    /// Measure matching quality: Match, Broker and three baselines (the
+    /// nearest green schools, a DfE-style comparator, the nearest feasible
+    /// partners) on the same seekers — similar stages, language fit,
+    /// travel, needs covered, supporter load (docs/evaluation.md).
+    Evaluate(EvaluateArgs),
     /// Manage bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -376,11 +383,10 @@ impl<T: ClosedSet> TypedValueParser for ClosedSetParser<T> {
     }
 }
 
+/// Which schools seek partners (broker, evaluate): ids, or open schools
+/// matching every filter given.
 #[derive(Debug, clap::Args)]
-pub struct BrokerArgs {
-    #[command(flatten)]
-    pub data: DataArgs,
-
+pub struct SeekerArgs {
     /// Seekers by id, comma-separated (or use the filter flags).
     #[arg(long, value_delimiter = ',')]
     pub seekers: Vec<String>,
@@ -400,11 +406,12 @@ pub struct BrokerArgs {
     /// Seekers: open schools of this phase.
     #[arg(long, value_parser = closed_set::<Phase>())]
     pub phase: Option<Phase>,
+}
 
-    /// Whether seekers receive, give or share support.
-    #[arg(long, value_parser = closed_set::<MatchMode>(), default_value = "support")]
-    pub mode: MatchMode,
-
+/// What partners may be and how they are scored (broker, evaluate): the
+/// Match request's constraints.
+#[derive(Debug, clap::Args)]
+pub struct ConstraintArgs {
     /// Which phases partners may be in.
     #[arg(long, value_parser = closed_set::<PhaseRelation>(), default_value = "same_phase")]
     pub phase_relation: PhaseRelation,
@@ -425,9 +432,80 @@ pub struct BrokerArgs {
     #[arg(long)]
     pub same_language_group: bool,
 
+    /// A factor's weight instead of its default, as FACTOR=WEIGHT (e.g.
+    /// `language=0.2`); repeat for more factors. Factors: stage, proximity,
+    /// focus, context, track_record, phase, language, size, load.
+    #[arg(long = "weight", value_name = "FACTOR=WEIGHT", value_parser = parse_weight)]
+    pub weights: Vec<(Factor, f64)>,
+
+    /// Distance at which proximity falls to 1/e, km (default 40).
+    #[arg(long)]
+    pub proximity_scale_km: Option<f64>,
+}
+
+fn parse_weight(text: &str) -> Result<(Factor, f64), String> {
+    let (factor, weight) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected FACTOR=WEIGHT, got {text:?}"))?;
+    let factor: Factor = factor.trim().parse().map_err(|error| format!("{error}"))?;
+    let weight: f64 = weight
+        .trim()
+        .parse()
+        .map_err(|_| format!("the weight of {factor} must be a number, got {weight:?}"))?;
+    Ok((factor, weight))
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BrokerArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+
+    #[command(flatten)]
+    pub seekers: SeekerArgs,
+
+    /// Whether seekers receive, give or share support.
+    #[arg(long, value_parser = closed_set::<MatchMode>(), default_value = "support")]
+    pub mode: MatchMode,
+
+    #[command(flatten)]
+    pub constraints: ConstraintArgs,
+
     /// Give every pair's reasons (in JSON).
     #[arg(long)]
     pub explain: bool,
+
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EvaluateArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+
+    /// Seekers: without --seekers or --stages, the open red and amber
+    /// schools (of the phase and area the other filters give).
+    #[command(flatten)]
+    pub seekers: SeekerArgs,
+
+    #[command(flatten)]
+    pub constraints: ConstraintArgs,
+
+    /// Partners per seeker, 1–100 (Broker always gives one).
+    #[arg(long, default_value_t = evaluation::defaults::PARTNERS)]
+    pub partners: usize,
+
+    /// A Welsh-medium partner this near (km) counts as within reach when
+    /// measuring language fit.
+    #[arg(long, default_value_t = evaluation::defaults::REACH_KM)]
+    pub reach_km: f64,
+
+    /// Give schools with no strengths and no needs recorded synthetic ones
+    /// (drawn by phase, stage and medium from this seed), to measure focus
+    /// on real places whose focus areas are not published. The areas are
+    /// made up, so this runs on `--db :memory:` only.
+    #[arg(long, value_name = "SEED")]
+    pub simulate_focus: Option<u64>,
 
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,

@@ -8,13 +8,17 @@ use anyhow::{Context, bail};
 
 use partnermatch::{Metrics, ServeOptions, TlsSettings, Tokens, metrics_router};
 use partnermatch_core::dataset::{self, SyntheticConfig, SyntheticFocus};
-use partnermatch_core::domain::School;
+use partnermatch_core::domain::{MatchMode, School, Stage};
 use partnermatch_core::engine::{
-    BrokerQuery, Constraints, Engine, EngineConfig, SeekerFilter, SeekerSelection, broker_limits,
+    BrokerQuery, Constraints, Engine, EngineConfig, ScoringConfig, SeekerFilter, SeekerSelection,
+    broker_limits,
 };
+use partnermatch_core::evaluation::{self, EvaluationQuery};
 use partnermatch_store::SqliteStore;
 
-use super::args::{BenchArgs, BrokerArgs, FamiliesArgs, FocusData};
+use super::args::{
+    BenchArgs, BrokerArgs, ConstraintArgs, EvaluateArgs, FamiliesArgs, FocusData, SeekerArgs,
+};
 use super::config::Config;
 use super::loadgen::{self, LoadConfig};
 use super::report;
@@ -157,6 +161,15 @@ pub(super) fn serve(config: &Config) -> anyhow::Result<()> {
 
 /// Opens the database, then seeds it or imports into it as `--data` says.
 pub(super) fn open_engine(args: &Config) -> anyhow::Result<Engine> {
+    open_engine_with(args, |_| {})
+}
+
+/// [`open_engine`], with `prepare` given the schools to seed or import
+/// before they are written.
+fn open_engine_with(
+    args: &Config,
+    prepare: impl FnOnce(&mut Vec<School>),
+) -> anyhow::Result<Engine> {
     // A bad CSV stops start-up before any database file is touched.
     let csv_schools = match args.data.as_str() {
         "synthetic" => None,
@@ -176,7 +189,7 @@ pub(super) fn open_engine(args: &Config) -> anyhow::Result<Engine> {
     );
     let engine = Engine::open(config, Box::new(store), records)
         .with_context(|| format!("database {} holds an invalid record", args.db.display()))?;
-    let Some(schools) = csv_schools else {
+    let Some(mut schools) = csv_schools else {
         if stored > 0 {
             tracing::info!(
                 "the database holds schools, so it is not seeded (--data synthetic seeds an empty database only)"
@@ -191,7 +204,8 @@ pub(super) fn open_engine(args: &Config) -> anyhow::Result<Engine> {
                 FocusData::EveryArea => SyntheticFocus::EveryArea,
             },
         };
-        let schools = dataset::generate(config);
+        let mut schools = dataset::generate(config);
+        prepare(&mut schools);
         let counts = engine
             .upsert_batch(schools)
             .context("seeding the database with synthetic schools")?;
@@ -202,6 +216,7 @@ pub(super) fn open_engine(args: &Config) -> anyhow::Result<Engine> {
         );
         return Ok(engine);
     };
+    prepare(&mut schools);
     let counts = engine
         .upsert_batch(schools)
         .context("importing the CSV schools")?;
@@ -242,39 +257,71 @@ fn read_csv(args: &Config) -> anyhow::Result<Vec<School>> {
     Ok(import.into_schools())
 }
 
-pub(super) fn broker(args: BrokerArgs, config: &Config) -> anyhow::Result<()> {
-    let engine = open_engine(config)?;
-    let scoring = &engine.config().scoring;
-    let constraints = Constraints {
+/// The constraints the flags give, checked.
+fn constraints(
+    args: &ConstraintArgs,
+    mode: MatchMode,
+    scoring: &ScoringConfig,
+) -> anyhow::Result<Constraints> {
+    let mut constraints = Constraints {
         phase_relation: args.phase_relation,
         max_distance_km: args.max_distance_km,
         same_consortium: args.same_consortium,
         same_local_authority: args.same_local_authority,
         same_language_group: args.same_language_group,
-        ..Constraints::new(args.mode, scoring)
+        proximity_scale_km: args
+            .proximity_scale_km
+            .unwrap_or(scoring.proximity_scale_km),
+        ..Constraints::new(mode, scoring)
     };
+    for &(factor, weight) in &args.weights {
+        constraints.weights[factor] = weight;
+    }
     let problems = constraints.validate();
     if !problems.is_empty() {
         bail!("{problems}");
     }
+    Ok(constraints)
+}
+
+/// The seekers the flags name; `None` when they name none.
+fn seekers(args: SeekerArgs) -> anyhow::Result<Option<SeekerSelection>> {
     let filtered = args.consortium.is_some()
         || args.local_authority.is_some()
         || !args.stages.is_empty()
         || args.phase.is_some();
-    let seekers = match (args.seekers.is_empty(), filtered) {
+    Ok(match (args.seekers.is_empty(), filtered) {
         (false, true) => bail!("give --seekers or filter flags, not both"),
-        (true, false) => {
-            bail!(
-                "give --seekers or at least one of --consortium, --local-authority, --stages, --phase"
-            )
-        }
-        (false, false) => SeekerSelection::Ids(args.seekers),
-        (true, true) => SeekerSelection::Filter(SeekerFilter {
+        (true, false) => None,
+        (false, false) => Some(SeekerSelection::Ids(args.seekers)),
+        (true, true) => Some(SeekerSelection::Filter(SeekerFilter {
             consortium: args.consortium.unwrap_or_default(),
             local_authority: args.local_authority.unwrap_or_default(),
             stages: args.stages,
             phase: args.phase,
-        }),
+        })),
+    })
+}
+
+/// A progress bar on the terminal (hidden elsewhere) counting `unit`.
+fn progress_bar(message: &'static str, unit: &str) -> anyhow::Result<indicatif::ProgressBar> {
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{msg}} {{wide_bar}} {{pos}}/{{len}} {unit} ({{eta}})"
+        ))
+        .context("progress bar template")?,
+    );
+    bar.set_message(message);
+    Ok(bar)
+}
+
+pub(super) fn broker(args: BrokerArgs, config: &Config) -> anyhow::Result<()> {
+    let engine = open_engine(config)?;
+    let constraints = constraints(&args.constraints, args.mode, &engine.config().scoring)?;
+    let Some(seekers) = seekers(args.seekers)? else {
+        bail!(
+            "give --seekers or at least one of --consortium, --local-authority, --stages, --phase"
+        )
     };
     let query = BrokerQuery {
         seekers,
@@ -282,11 +329,7 @@ pub(super) fn broker(args: BrokerArgs, config: &Config) -> anyhow::Result<()> {
         explain: args.explain,
         initial_candidates: broker_limits::INITIAL_CANDIDATES,
     };
-    let bar = indicatif::ProgressBar::new(0).with_style(
-        indicatif::ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} seekers ({eta})")
-            .context("progress bar template")?,
-    );
-    bar.set_message("searching partners");
+    let bar = progress_bar("searching partners", "seekers")?;
     let progress = |done: usize, total: usize| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
@@ -296,6 +339,45 @@ pub(super) fn broker(args: BrokerArgs, config: &Config) -> anyhow::Result<()> {
         bar.finish_and_clear();
         report::write_brokerage(&mut stdout, outcome, args.format)
     })??;
+    Ok(())
+}
+
+pub(super) fn evaluate(args: EvaluateArgs, config: &Config) -> anyhow::Result<()> {
+    if args.simulate_focus.is_some() && config.db.as_os_str() != ":memory:" {
+        bail!("--simulate-focus makes up strengths and needs, so it runs on --db :memory: only");
+    }
+    let engine = open_engine_with(config, |schools| {
+        if let Some(seed) = args.simulate_focus {
+            dataset::fill_missing_focus(schools, seed);
+        }
+    })?;
+    let mut query = EvaluationQuery::new(&engine);
+    query.constraints = constraints(
+        &args.constraints,
+        MatchMode::Support,
+        &engine.config().scoring,
+    )?;
+    // Red and amber seekers unless ids or stages are given.
+    match seekers(args.seekers)? {
+        Some(SeekerSelection::Filter(mut filter)) => {
+            if filter.stages.is_empty() {
+                filter.stages = vec![Stage::Red, Stage::Amber];
+            }
+            query.seekers = SeekerSelection::Filter(filter);
+        }
+        Some(selection) => query.seekers = selection,
+        None => {}
+    }
+    query.partners = args.partners;
+    query.reach_km = args.reach_km;
+    let bar = progress_bar("placing partners", "seekers")?;
+    let progress = |done: usize, total: usize| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    };
+    let evaluation = evaluation::evaluate(&engine, &query, &progress)?;
+    bar.finish_and_clear();
+    report::write_evaluation(&mut std::io::stdout().lock(), &evaluation, args.format)?;
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! The command line: its arguments ([`args`]), the configuration they lay
 //! over the file and the defaults ([`config`]), what each command does
-//! ([`commands`]), and what only it needs — the reports of `broker` and
-//! `families` ([`report`]) and the `bench` load generator ([`loadgen`]).
+//! ([`commands`]), and what only it needs — the reports of `broker`,
+//! `families` and `evaluate` ([`report`]) and the `bench` load generator ([`loadgen`]).
 
 mod args;
 mod commands;
@@ -30,6 +30,7 @@ pub fn run() -> anyhow::Result<()> {
         }
         Command::Broker(args) => config::load(file, &[&cli.logging, &args.data])?,
         Command::Families(args) => config::load(file, &[&cli.logging, &args.data])?,
+        Command::Evaluate(args) => config::load(file, &[&cli.logging, &args.data])?,
         Command::Bench(_) | Command::Token(_) => config::load(file, &[&cli.logging])?,
     };
     start_logging(&config)?;
@@ -38,6 +39,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Bench(args) => commands::bench(args),
         Command::Broker(args) => commands::broker(args, &config),
         Command::Families(args) => commands::families(args, &config),
+        Command::Evaluate(args) => commands::evaluate(args, &config),
         Command::Config(ConfigCommand::Print(_)) => {
             print!("{}", config.to_toml()?);
             Ok(())

@@ -1,4 +1,4 @@
-//! How `partnermatch broker` and `partnermatch families` print their
+//! How `partnermatch broker`, `families` and `evaluate` print their
 //! results: an aligned table for people, CSV for spreadsheets, JSON for
 //! programs.
 
@@ -8,6 +8,7 @@ use serde_json::json;
 
 use partnermatch_core::domain::printable;
 use partnermatch_core::engine::{AssignmentSummary, BrokerOutcome, FamiliesReport};
+use partnermatch_core::evaluation::{Evaluation, Share};
 
 /// Output formats of the reporting commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -258,6 +259,92 @@ pub fn write_families(
             )
         }
     }
+}
+
+/// Prints an evaluation: one row per system. Shares are percentages in
+/// tables and fractions in CSV and JSON, with the counts they come from.
+pub fn write_evaluation(
+    out: &mut dyn Write,
+    evaluation: &Evaluation,
+    format: Format,
+) -> io::Result<()> {
+    let share_json =
+        |share: Share| json!({ "ratio": share.ratio(), "hits": share.hits, "of": share.of });
+    if format == Format::Json {
+        let value = json!({
+            "seekers": evaluation.seekers,
+            "partners": evaluation.partners,
+            "reach_km": evaluation.reach_km,
+            "systems": evaluation.systems.iter().map(|m| json!({
+                "system": m.system.name(),
+                "asked": m.asked,
+                "partners": m.partners,
+                "similar_stage": share_json(m.similar_stage),
+                "language_fit": share_json(m.language_fit),
+                "mean_km": m.mean_km,
+                "travel_ratio": m.travel_ratio,
+                "needs_covered": share_json(m.needs_covered),
+                "first_covers_need": share_json(m.first_covers_need),
+                "busiest_supporter": m.busiest_supporter,
+                "distinct_supporters": m.distinct_supporters,
+                "short": m.short,
+            })).collect::<Vec<_>>(),
+        });
+        return writeln!(out, "{}", serde_json::to_string_pretty(&value)?);
+    }
+    let table = format == Format::Table;
+    let share = |share: Share| match (share.ratio(), table) {
+        (None, _) => "n/a".to_owned(),
+        (Some(ratio), true) => format!("{:.0}%", ratio * 100.0),
+        (Some(ratio), false) => format!("{ratio:.4}"),
+    };
+    let number = |value: Option<f64>, places: usize| {
+        value.map_or_else(|| "n/a".to_owned(), |value| format!("{value:.places$}"))
+    };
+    let header = [
+        "system",
+        "asked",
+        "partners",
+        "similar_stage",
+        "language_fit",
+        "mean_km",
+        "travel_ratio",
+        "needs_covered",
+        "first_covers_need",
+        "busiest_supporter",
+        "distinct_supporters",
+        "short",
+    ];
+    let rows: Vec<Vec<String>> = evaluation
+        .systems
+        .iter()
+        .map(|m| {
+            vec![
+                m.system.name().to_owned(),
+                m.asked.to_string(),
+                m.partners.to_string(),
+                share(m.similar_stage),
+                share(m.language_fit),
+                number(m.mean_km, if table { 1 } else { 3 }),
+                number(m.travel_ratio, if table { 2 } else { 4 }),
+                share(m.needs_covered),
+                share(m.first_covers_need),
+                m.busiest_supporter.to_string(),
+                m.distinct_supporters.to_string(),
+                m.short.to_string(),
+            ]
+        })
+        .collect();
+    if !table {
+        return write_csv(out, &header, &rows);
+    }
+    write_table(out, &header, &rows)?;
+    let language = evaluation.systems.first().map_or(0, |m| m.language_fit.of);
+    writeln!(
+        out,
+        "\n{} seekers, {} partners each asked (Broker: 1); language fit over Welsh-medium seekers with {} Welsh-medium feasible partners within {} km ({} of Match's partners)",
+        evaluation.seekers, evaluation.partners, evaluation.partners, evaluation.reach_km, language
+    )
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ mod limits;
 mod loadgen;
 mod oracle;
 mod partnerships;
+mod quality;
 mod ranking;
 mod registry;
 mod standalone;

@@ -567,6 +567,31 @@ pub fn generate(config: SyntheticConfig) -> Vec<School> {
     schools
 }
 
+/// Gives every school with no strengths and no needs recorded synthetic
+/// ones, drawn as for the synthetic population (by phase, stage and
+/// medium); schools with a record keep it. Each school's draw depends only
+/// on `seed` and its id, so the result does not depend on the order. For
+/// measuring how focus is matched on real places and stages whose focus
+/// areas are not published; the areas are made up.
+pub fn fill_missing_focus(schools: &mut [School], seed: u64) {
+    for school in schools {
+        if !school.strengths.is_empty() || !school.needs.is_empty() {
+            continue;
+        }
+        // FNV-1a of the id: stable across runs and platforms.
+        let id_hash = school
+            .id
+            .as_str()
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+                (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+            });
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ id_hash);
+        (school.strengths, school.needs) =
+            focus_areas(&mut rng, school.phase, school.stage, school.language_medium);
+    }
+}
+
 fn choose_weighted<T: Copy>(rng: &mut ChaCha8Rng, options: &[(T, f64)]) -> T {
     let total: f64 = options.iter().map(|(_, w)| w).sum();
     let mut pick = rng.random_range(0.0..total);
@@ -896,5 +921,41 @@ mod tests {
         ids.dedup();
         assert_eq!(ids.len(), 6000);
         assert!(schools.iter().any(|s| s.consortium == "GwE (region 4)"));
+    }
+
+    #[test]
+    fn missing_focus_is_filled_by_seed_and_id_and_records_are_kept() {
+        let mut schools = generate(SyntheticConfig {
+            schools: 200,
+            ..SyntheticConfig::default()
+        });
+        let recorded = schools[0].clone();
+        for school in &mut schools[1..] {
+            school.strengths = FocusSet::EMPTY;
+            school.needs = FocusSet::EMPTY;
+        }
+        let mut filled = schools.clone();
+        fill_missing_focus(&mut filled, 7);
+        assert_eq!(filled[0], recorded, "a recorded focus is kept");
+        assert!(
+            filled[1..]
+                .iter()
+                .all(|s| !s.strengths.is_empty() || !s.needs.is_empty())
+        );
+        // Reds get needs: 3–4 each.
+        assert!(
+            filled
+                .iter()
+                .filter(|s| s.stage == Some(Stage::Red))
+                .all(|s| s.needs.len() >= 3)
+        );
+        let mut reversed = schools.clone();
+        reversed.reverse();
+        fill_missing_focus(&mut reversed, 7);
+        reversed.reverse();
+        assert_eq!(reversed, filled, "the order does not matter");
+        let mut other = schools;
+        fill_missing_focus(&mut other, 8);
+        assert_ne!(other, filled, "another seed, other areas");
     }
 }

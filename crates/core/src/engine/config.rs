@@ -22,10 +22,10 @@ impl Default for Weights {
     /// load refine.
     fn default() -> Weights {
         Weights(PerFactor::from_fn(|factor| match factor {
-            Factor::Stage => 0.30,
-            Factor::Proximity | Factor::Focus => 0.20,
-            Factor::Context | Factor::TrackRecord => 0.10,
-            Factor::Phase | Factor::Language | Factor::Size | Factor::Load => 0.05,
+            Factor::Stage | Factor::Proximity => 0.22,
+            Factor::Focus | Factor::Language => 0.15,
+            Factor::Context | Factor::TrackRecord => 0.07,
+            Factor::Phase | Factor::Size | Factor::Load => 0.04,
         }))
     }
 }
@@ -95,20 +95,24 @@ pub struct ScoringConfig {
     /// Track record: credit for a focus area proven by a completed
     /// partnership rated YELLOW (GREEN earns 1).
     pub yellow_track_record: f64,
+    /// Focus: the share of the component earned by covering any of the
+    /// areas wanted; the rest grows with the share covered.
+    pub focus_any_credit: f64,
 }
 
 impl Default for ScoringConfig {
     fn default() -> ScoringConfig {
         ScoringConfig {
             weights: Weights::default(),
-            directed_stage_curve: [0.7, 1.0, 0.3, 0.05],
+            directed_stage_curve: [0.85, 1.0, 0.3, 0.05],
             peer_stage_curve: [1.0, 0.6, 0.15, 0.0],
-            proximity_scale_km: 15.0,
+            proximity_scale_km: 40.0,
             challenge_range: 30.0,
             same_family_bonus: 0.25,
             size_ratio_floor: 10.0,
             neutral: 0.5,
             yellow_track_record: 0.6,
+            focus_any_credit: 0.5,
         }
     }
 }

@@ -26,14 +26,16 @@ use super::scoring::{GroupSummary, Profile, f32_down, f32_up};
 /// (`cargo bench --bench latency`). At most 255 (the count is a byte).
 pub(super) const LEAF_SIZE: usize = 32;
 
-/// How much one unit of each split dimension moves the default score:
-/// proximity 0.2 over 15 km, context 0.1·0.75 over 30 challenge points,
-/// size 0.05 over ln 10. Only the tree's shape depends on these.
-const KM_WEIGHT: f64 = 0.2 / 15.0;
-const CHALLENGE_WEIGHT: f64 = 0.075 / 30.0;
-const LN_PUPILS_WEIGHT: f64 = 0.05 / std::f64::consts::LN_10;
-/// Focus 0.2 over a typical three needs: one strength more or less.
-const STRENGTH_WEIGHT: f64 = 0.2 / 3.0;
+/// How much one unit of each split dimension moves the default score, near
+/// the seeker: proximity 0.22 over 40 km, context 0.07·0.75 over 30
+/// challenge points, size 0.04 over ln 10. Only the tree's shape depends on
+/// these.
+const KM_WEIGHT: f64 = 0.22 / 40.0;
+const CHALLENGE_WEIGHT: f64 = 0.07 * 0.75 / 30.0;
+const LN_PUPILS_WEIGHT: f64 = 0.04 / std::f64::consts::LN_10;
+/// Focus 0.15 over a typical three needs: one strength more or less (half
+/// the component is for covering any, half by the share).
+const STRENGTH_WEIGHT: f64 = 0.15 * 0.5 / 3.0;
 /// Split dimensions: three of position, challenge, size, strength count.
 const DIMENSIONS: usize = 6;
 

@@ -29,6 +29,7 @@ use arc_swap::ArcSwap;
 use crate::domain::{Partnership, Phase, School, Stage, StoredSchool};
 
 use broker::broker_with_progress;
+pub(crate) use broker::select_seekers;
 use families::compute_families;
 use groups::form_groups;
 use registry::Registry;

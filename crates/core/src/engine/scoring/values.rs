@@ -177,7 +177,18 @@ impl<'a> ScoringContext<'a> {
 
     /// Mean of the directions in which something is wanted, neutral if none.
     pub(super) fn focus_value(&self, forward: Option<f64>, backward: Option<f64>) -> f64 {
-        match (forward, backward) {
+        // Covering any wanted area earns the credit, the rest grows with
+        // the share: monotone in each share, so bounds from the best share
+        // stay bounds.
+        let credit = self.config.focus_any_credit;
+        let value = |share: f64| {
+            if share > 0.0 {
+                credit + (1.0 - credit) * share
+            } else {
+                0.0
+            }
+        };
+        match (forward.map(value), backward.map(value)) {
             (Some(a), Some(b)) => (a + b) / 2.0,
             (Some(share), None) | (None, Some(share)) => share,
             (None, None) => self.config.neutral,
@@ -296,7 +307,7 @@ pub(crate) fn language_affinity(a: LanguageMedium, b: LanguageMedium) -> f64 {
         (Welsh, DualStream) | (English, DualStream) | (English, Transitional) => 0.6,
         (Welsh, Transitional) => 0.5,
         (English, Bilingual) => 0.4,
-        (English, Welsh) => 0.1,
+        (English, Welsh) => 0.0,
         _ => 0.5,
     }
 }
@@ -367,7 +378,7 @@ mod tests {
         let support = context(MatchMode::Support);
         let value = |s: &ScoringContext, a, b| s.stage_value(Some(a), Some(b));
         assert_eq!(value(&support, Amber, Yellow), 1.0, "one ahead is best");
-        assert_eq!(value(&support, Amber, Amber), 0.7);
+        assert_eq!(value(&support, Amber, Amber), 0.85);
         assert_eq!(value(&support, Red, Yellow), 0.3);
         assert_eq!(value(&support, Red, Green), 0.05);
         assert_eq!(
@@ -408,7 +419,7 @@ mod tests {
     }
 
     #[test]
-    fn focus_is_the_share_covered_and_peer_the_mean_of_both_ways() {
+    fn focus_credits_any_area_covered_then_the_share_and_peer_the_mean_of_both_ways() {
         use FocusArea::*;
         let mut seeker = profile();
         seeker.needs = areas(&[Literacy, Numeracy, Attendance, Behaviour]);
@@ -424,16 +435,20 @@ mod tests {
                 backward.and_then(Coverage::share),
             )
         };
+        // Half for covering any area, the other half by the share covered.
         assert!(
-            (share(MatchMode::Support) - 0.5).abs() < EPSILON,
+            (share(MatchMode::Support) - 0.75).abs() < EPSILON,
             "2 of 4 needs"
         );
         assert!(
-            (share(MatchMode::Lead) - 0.5).abs() < EPSILON,
+            (share(MatchMode::Lead) - 0.75).abs() < EPSILON,
             "1 of the partner's 2"
         );
-        assert!((share(MatchMode::Peer) - 0.5).abs() < EPSILON);
+        assert!((share(MatchMode::Peer) - 0.75).abs() < EPSILON);
         let s = context(MatchMode::Support);
+        assert_eq!(s.focus_value(Some(0.0), None), 0.0, "nothing covered");
+        assert!((s.focus_value(Some(0.25), None) - 0.625).abs() < EPSILON);
+        assert_eq!(s.focus_value(Some(1.0), None), 1.0, "everything covered");
         assert_eq!(s.focus_value(None, None), 0.5, "nothing wanted: neutral");
         assert_eq!(
             s.covered_focus(&seeker, &partner),
@@ -467,7 +482,8 @@ mod tests {
         }
         assert_eq!(
             language_affinity(LanguageMedium::Welsh, LanguageMedium::English),
-            0.1
+            0.0,
+            "nothing shared in the language of teaching"
         );
         assert_eq!(
             language_affinity(LanguageMedium::Welsh, LanguageMedium::Bilingual),
