@@ -3,8 +3,9 @@
 //! it into the default), `*_UNSPECIFIED` means "not given".
 
 use crate::domain::{
-    FocusArea, FocusSet, ImpactRating, LanguageMedium, MatchMode, MemberRole, PartnershipKind,
-    PartnershipStatus, Phase, PhaseRelation, Stage, Violations,
+    EvaluationArea, EvaluationFramework, FocusArea, FocusSet, Grade, ImpactRating, Judgement,
+    LanguageMedium, MatchMode, MemberRole, PartnershipKind, PartnershipStatus, Phase,
+    PhaseRelation, Stage, Violations,
 };
 use crate::engine::{Factor, GroupKind};
 use crate::pb;
@@ -76,6 +77,22 @@ proto_enums! {
     PartnershipStatus { Proposed, Agreed, Active, Completed, Ended }
     ImpactRating { Red, Amber, Yellow, Green }
     MemberRole { Supporter, Supported, Member }
+    EvaluationFramework { OfstedReportCard, OfstedLegacy, Estyn, WalesCategory, Local }
+    EvaluationArea {
+        Overall, Inclusion, CurriculumAndTeaching, Achievement, AttendanceAndBehaviour,
+        PersonalDevelopmentAndWellbeing, LeadershipAndGovernance, EarlyYears, SixthForm,
+        Safeguarding, CategoryOfConcern, QualityOfEducation, BehaviourAndAttitudes,
+        PersonalDevelopment, LeadershipAndManagement, Learning,
+        WellbeingAndAttitudesToLearning, TeachingAndLearningExperiences,
+        CareSupportAndGuidance, FollowUp,
+    }
+    Judgement {
+        Exceptional, StrongStandard, ExpectedStandard, NeedsAttention, UrgentImprovement,
+        Outstanding, Good, RequiresImprovement, Inadequate, Excellent, Adequate,
+        Unsatisfactory, Green, Yellow, Amber, Red, SpecialMeasures, SeriousWeaknesses,
+        SignificantImprovement, EstynReview, Met, NotMet,
+    }
+    Grade { UrgentImprovement, NeedsAttention, ExpectedStandard, StrongStandard, Exceptional }
 }
 
 /// An enum field as sent: `None` (reported) for a number the proto does

@@ -12,6 +12,7 @@
 //! messages themselves.
 
 mod enums;
+mod evidence;
 mod matching;
 mod pages;
 mod partnerships;
@@ -32,3 +33,33 @@ pub(crate) use schools::{
     list_schools_to_proto, rejection_to_proto, required_school, school_id,
 };
 pub use schools::{school_from_proto, school_to_proto};
+
+/// A `YYYY-MM-DD` date field within `(earliest, latest)`; the violation
+/// names `field`.
+fn date(
+    v: &mut crate::domain::Violations,
+    field: &str,
+    text: &str,
+    (earliest, latest): (jiff::civil::Date, jiff::civil::Date),
+) -> Option<jiff::civil::Date> {
+    match text.parse::<jiff::civil::Date>() {
+        Ok(date) if text.len() == 10 && (earliest..=latest).contains(&date) => Some(date),
+        Ok(date) if text.len() == 10 => {
+            v.push(
+                field,
+                format!("must be between {earliest} and {latest}, got {date}"),
+            );
+            None
+        }
+        _ => {
+            v.push(
+                field,
+                format!(
+                    "must be a date YYYY-MM-DD, got {}",
+                    crate::domain::quoted(text)
+                ),
+            );
+            None
+        }
+    }
+}

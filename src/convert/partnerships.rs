@@ -5,7 +5,7 @@ use jiff::civil::Date;
 
 use crate::domain::{
     Member, MemberRole, Partnership, PartnershipId, PartnershipKind, Plan, TextKind, Violations,
-    limits, partnership_limits, quoted,
+    limits, partnership_limits,
 };
 use crate::engine::{Page, PartnershipChanges, PartnershipFilter, PartnershipUpdate, Proposal};
 use crate::pb;
@@ -63,36 +63,18 @@ pub(crate) fn partnership_id(v: &mut Violations, field: &str, id: &str) -> Optio
         .ok()
 }
 
-/// `YYYY-MM-DD`; empty is `None`.
-fn review_date(v: &mut Violations, text: &str) -> Option<Date> {
-    if text.is_empty() {
-        return None;
-    }
-    let (earliest, latest) = REVIEW_DATES;
-    match text.parse::<Date>() {
-        Ok(date) if text.len() == 10 && (earliest..=latest).contains(&date) => Some(date),
-        Ok(date) if text.len() == 10 => {
-            v.push(
-                "review_date",
-                format!("must be between {earliest} and {latest}, got {date}"),
-            );
-            None
-        }
-        _ => {
-            v.push(
-                "review_date",
-                format!("must be a date YYYY-MM-DD, got {}", quoted(text)),
-            );
-            None
-        }
-    }
-}
-
 /// Review dates a partnership may have: year 0 or 9999 is a typing slip.
 const REVIEW_DATES: (Date, Date) = (
     jiff::civil::date(2000, 1, 1),
     jiff::civil::date(2199, 12, 31),
 );
+
+/// `YYYY-MM-DD`; empty is `None`.
+fn review_date(v: &mut Violations, text: &str) -> Option<Date> {
+    (!text.is_empty())
+        .then(|| super::date(v, "review_date", text, REVIEW_DATES))
+        .flatten()
+}
 
 pub(crate) fn proposal_from_proto(
     request: pb::ProposePartnershipRequest,

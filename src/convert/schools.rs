@@ -3,7 +3,7 @@
 use crate::dataset::Rejection;
 use crate::domain::{
     ContextMeasures, GeoPoint, School, SchoolFields, SchoolId, StoredSchool, TextKind, Violations,
-    limits,
+    limits, validate_evaluations,
 };
 use crate::engine::{FamiliesReport, FamilyConfig, ListFilter, Page};
 use crate::pb;
@@ -11,6 +11,7 @@ use crate::pb;
 use super::enums::{
     focus_set_from_proto, focus_set_to_proto, optional, optional_to_wire, required, to_wire,
 };
+use super::evidence::{evaluations_from_proto, evaluations_to_proto, evidence_to_proto};
 use super::pages::{PageRequest, next_page_token, page_request};
 
 /// A school id field.
@@ -48,6 +49,9 @@ pub fn school_from_proto(school: pb::School) -> Result<School, Violations> {
         open,
         // Output only: derived from capacity and stage.
         effective_capacity: _,
+        evaluations,
+        // Output only: derived from the evaluations.
+        evidence: _,
     } = school;
     let mut v = Violations::new();
     let id = school_id(&mut v, "id", &id);
@@ -62,6 +66,8 @@ pub fn school_from_proto(school: pb::School) -> Result<School, Violations> {
     }
     let strengths = focus_set_from_proto(&mut v, "strengths", &strengths);
     let needs = focus_set_from_proto(&mut v, "needs", &needs);
+    let evaluations = evaluations_from_proto(&mut v, evaluations);
+    v.extend(validate_evaluations(&evaluations));
     let context = ContextMeasures {
         fsm_percent,
         deprivation_percent,
@@ -104,6 +110,7 @@ pub fn school_from_proto(school: pb::School) -> Result<School, Violations> {
             capacity,
             religious_character,
             open: open.unwrap_or(true),
+            evaluations,
         }),
         _ => Err(v),
     }
@@ -146,6 +153,8 @@ pub fn school_to_proto(stored: &StoredSchool) -> pb::School {
         religious_character: school.religious_character.clone(),
         open: Some(school.open),
         effective_capacity: stored.capacity,
+        evaluations: evaluations_to_proto(&school.evaluations, &stored.evidence),
+        evidence: Some(evidence_to_proto(&stored.evidence)),
     }
 }
 
@@ -287,12 +296,12 @@ mod tests {
         proto.open = Some(false);
         let school = school_from_proto(proto.clone()).unwrap();
         assert_eq!(school.strengths.len(), 1, "duplicates removed");
-        let stored = StoredSchool {
-            challenge_index: Some(22.5),
-            family_id: Some("auto-x".into()),
-            capacity: 2,
+        let mut stored = StoredSchool::new(
             school,
-        };
+            Some(22.5),
+            &crate::engine::EvidenceConfig::default().rules(),
+        );
+        stored.family_id = Some("auto-x".into());
         let back = school_to_proto(&stored);
         assert_eq!(back.id, proto.id);
         assert_eq!(back.strengths, vec![pb::FocusArea::Literacy as i32]);

@@ -4,7 +4,7 @@
 
 use partnermatch::{match_query_from_proto, pb, school_from_proto, school_to_proto};
 use partnermatch_core::domain::StoredSchool;
-use partnermatch_core::engine::ScoringConfig;
+use partnermatch_core::engine::{EvidenceConfig, ScoringConfig};
 use proptest::prelude::*;
 
 /// Any f64 at all, the awkward ones often.
@@ -59,12 +59,9 @@ proptest! {
         match school_from_proto(message.clone()) {
             Ok(school) => {
                 // What was accepted comes back as it was sent.
-                let stored = StoredSchool {
-                    school: school.clone(),
-                    challenge_index: None,
-                    family_id: school.family_id.clone(),
-                    capacity: 0,
-                };
+                let mut stored =
+                    StoredSchool::new(school.clone(), None, &EvidenceConfig::default().rules());
+                stored.family_id = school.family_id.clone();
                 let again = school_from_proto(school_to_proto(&stored)).unwrap();
                 prop_assert_eq!(again, school);
             }

@@ -68,6 +68,7 @@ prop_compose! {
             capacity,
             religious_character: String::new(),
             open,
+            evaluations: Vec::new(),
         }
     }
 }

@@ -30,6 +30,7 @@ use crate::engine::{Change, Persistence, Records, StorageError};
 const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../migrations/0001_schools.sql")),
     M::up(include_str!("../migrations/0002_partnerships.sql")),
+    M::up(include_str!("../migrations/0003_evaluations.sql")),
 ];
 
 /// A database path meaning "no file": a throwaway in-memory database.
@@ -215,9 +216,9 @@ impl Persistence for SqliteStore {
 mod tests {
     use super::*;
     use crate::domain::{
-        ContextMeasures, FocusArea, GeoPoint, ImpactRating, LanguageMedium, Member, MemberRole,
-        Partnership, PartnershipId, PartnershipKind, PartnershipStatus, Phase, Plan, School,
-        SchoolId, Stage,
+        ContextMeasures, Evaluation, EvaluationArea, EvaluationFramework, FocusArea, GeoPoint,
+        ImpactRating, Judgement, LanguageMedium, Member, MemberRole, Partnership, PartnershipId,
+        PartnershipKind, PartnershipStatus, Phase, Plan, School, SchoolId, Stage,
     };
 
     #[test]
@@ -259,6 +260,22 @@ mod tests {
             capacity: Some(4),
             religious_character: "Church in Wales".into(),
             open: false,
+            evaluations: vec![
+                Evaluation {
+                    framework: EvaluationFramework::Estyn,
+                    area: EvaluationArea::Learning,
+                    judgement: Judgement::Good,
+                    date: jiff::civil::date(2021, 11, 30),
+                    source: "https://www.estyn.gov.wales/".into(),
+                },
+                Evaluation {
+                    framework: EvaluationFramework::WalesCategory,
+                    area: EvaluationArea::Overall,
+                    judgement: Judgement::Amber,
+                    date: jiff::civil::date(2019, 1, 31),
+                    source: String::new(),
+                },
+            ],
         }
     }
 

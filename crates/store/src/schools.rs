@@ -4,8 +4,11 @@ use rusqlite::{Row, Transaction, params};
 
 use super::ReadError;
 
+use std::collections::HashMap;
+
 use crate::domain::{
-    ContextMeasures, FocusArea, FocusSet, GeoPoint, LanguageMedium, Phase, School, SchoolId, Stage,
+    ContextMeasures, Evaluation, EvaluationArea, EvaluationFramework, FocusArea, FocusSet,
+    GeoPoint, Judgement, LanguageMedium, Phase, School, SchoolId, Stage,
 };
 
 const COLUMNS: &str = "id, name, phase, stage, language_medium, latitude, longitude, \
@@ -37,11 +40,36 @@ pub(super) fn upsert(transaction: &Transaction<'_>, schools: &[&School]) -> rusq
             school.religious_character,
             school.open,
         ])?;
+        write_evaluations(transaction, school)?;
+    }
+    Ok(())
+}
+
+/// Replaces the school's evaluations with its current ones.
+fn write_evaluations(transaction: &Transaction<'_>, school: &School) -> rusqlite::Result<()> {
+    transaction
+        .prepare_cached("DELETE FROM evaluations WHERE school_id = ?1")?
+        .execute([school.id.as_str()])?;
+    let mut insert = transaction.prepare_cached(
+        "INSERT INTO evaluations (school_id, position, framework, area, judgement, date, source) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for (position, evaluation) in school.evaluations.iter().enumerate() {
+        insert.execute(params![
+            school.id.as_str(),
+            position as i64,
+            evaluation.framework.name(),
+            evaluation.area.name(),
+            evaluation.judgement.name(),
+            evaluation.date.to_string(),
+            evaluation.source,
+        ])?;
     }
     Ok(())
 }
 
 pub(super) fn delete(transaction: &Transaction<'_>, id: &str) -> rusqlite::Result<()> {
+    transaction.execute("DELETE FROM evaluations WHERE school_id = ?1", [id])?;
     transaction.execute("DELETE FROM schools WHERE id = ?1", [id])?;
     Ok(())
 }
@@ -51,13 +79,53 @@ pub(super) fn read_all(connection: &rusqlite::Connection) -> Result<Vec<School>,
     let mut statement =
         connection.prepare(&format!("SELECT {COLUMNS} FROM schools ORDER BY id"))?;
     let mut rows = statement.query([])?;
+    let mut evaluations = read_evaluations(connection)?;
     let mut schools = Vec::new();
     while let Some(row) = rows.next()? {
-        let school = school_from_row(row)?;
+        let mut school = school_from_row(row)?;
+        school.evaluations = evaluations.remove(school.id.as_str()).unwrap_or_default();
         ReadError::check("school", school.id.as_str(), school.validate())?;
         schools.push(school);
     }
     Ok(schools)
+}
+
+/// Every school's evaluations, in their order, by school id.
+fn read_evaluations(
+    connection: &rusqlite::Connection,
+) -> Result<HashMap<String, Vec<Evaluation>>, ReadError> {
+    let mut statement = connection.prepare(
+        "SELECT school_id, framework, area, judgement, date, source FROM evaluations \
+         ORDER BY school_id, position",
+    )?;
+    let mut rows = statement.query([])?;
+    let mut evaluations: HashMap<String, Vec<Evaluation>> = HashMap::new();
+    while let Some(row) = rows.next()? {
+        let school: String = row.get("school_id")?;
+        let text = |column: &str| -> Result<String, ReadError> { Ok(row.get(column)?) };
+        let invalid = |column: &str, value: &str| {
+            ReadError::Invalid(format!(
+                "evaluation of school {school:?}: {column} {value:?} is not valid"
+            ))
+        };
+        let (framework, area, judgement, date) = (
+            text("framework")?,
+            text("area")?,
+            text("judgement")?,
+            text("date")?,
+        );
+        let evaluation = Evaluation {
+            framework: EvaluationFramework::parse(&framework)
+                .ok_or_else(|| invalid("framework", &framework))?,
+            area: EvaluationArea::parse(&area).ok_or_else(|| invalid("area", &area))?,
+            judgement: Judgement::parse(&judgement)
+                .ok_or_else(|| invalid("judgement", &judgement))?,
+            date: date.parse().map_err(|_| invalid("date", &date))?,
+            source: row.get("source")?,
+        };
+        evaluations.entry(school).or_default().push(evaluation);
+    }
+    Ok(evaluations)
 }
 
 fn school_from_row(row: &Row<'_>) -> Result<School, ReadError> {
@@ -104,6 +172,7 @@ fn school_from_row(row: &Row<'_>) -> Result<School, ReadError> {
         capacity: row.get("capacity")?,
         religious_character: row.get("religious_character")?,
         open: row.get("open")?,
+        evaluations: Vec::new(),
         id: school_id,
     })
 }

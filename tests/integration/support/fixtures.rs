@@ -48,6 +48,7 @@ pub fn school(id: &str) -> School {
         capacity: None,
         religious_character: "none".into(),
         open: true,
+        evaluations: Vec::new(),
     }
 }
 
@@ -109,12 +110,12 @@ pub fn candidate_ids(response: &pb::MatchResponse) -> Vec<String> {
 
 /// A proto school as a client would send it: only the client's fields.
 pub fn school_proto(school: &School) -> pb::School {
-    let stored = partnermatch_core::domain::StoredSchool {
-        school: school.clone(),
-        challenge_index: None,
-        family_id: school.family_id.clone(),
-        capacity: 0,
-    };
+    let mut stored = partnermatch_core::domain::StoredSchool::new(
+        school.clone(),
+        None,
+        &partnermatch_core::engine::EvidenceConfig::default().rules(),
+    );
+    stored.family_id = school.family_id.clone();
     partnermatch::school_to_proto(&stored)
 }
 

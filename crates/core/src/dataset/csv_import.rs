@@ -266,6 +266,7 @@ fn parse_row(columns: &Columns, record: &csv::StringRecord) -> Result<School, Vi
         capacity,
         religious_character: get("religious_character").to_owned(),
         open,
+        evaluations: Vec::new(),
     };
     v.extend(school.validate());
     v.into_result(school)

@@ -764,6 +764,7 @@ fn make_school(
         capacity,
         religious_character: religious_character.to_owned(),
         open: !rng.random_bool(0.01),
+        evaluations: Vec::new(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! stages, language media and focus areas (docs/domain.md). No gRPC, no I/O.
 
 mod closed_set;
+mod evidence;
 mod focus;
 mod geo;
 mod partnership;
@@ -10,6 +11,11 @@ mod validation;
 mod vocabulary;
 
 pub use closed_set::{ClosedSet, UnknownName, same_name};
+pub use evidence::limits as evidence_limits;
+pub use evidence::{
+    Derivation, Evaluation, EvaluationArea, EvaluationFramework, Evidence, EvidenceRules, Grade,
+    Judgement, derive as derive_evidence, validate_evaluations,
+};
 pub use focus::{FocusArea, FocusSet};
 pub use geo::{EARTH_RADIUS_KM, GeoPoint, UnitVector};
 pub use partnership::limits as partnership_limits;

@@ -3,7 +3,10 @@
 use std::borrow::Borrow;
 use std::fmt;
 
-use super::{FocusSet, GeoPoint, LanguageMedium, Phase, Stage, TextKind, Violations};
+use super::{
+    Evaluation, Evidence, EvidenceRules, FocusSet, GeoPoint, LanguageMedium, Phase, Stage,
+    TextKind, Violations, derive_evidence, validate_evaluations,
+};
 
 /// Bounds on school fields, shared by the API, CSV import and tests.
 pub mod limits {
@@ -116,6 +119,9 @@ pub struct School {
     pub capacity: Option<u32>,
     pub religious_character: String,
     pub open: bool,
+    /// Inspection and local judgements, from which the stage, strengths and
+    /// needs are derived when not given.
+    pub evaluations: Vec<Evaluation>,
 }
 
 /// The fields of a school record that have rules besides the id and phase
@@ -212,7 +218,9 @@ impl School {
     /// Checks every range, length and text rule; field paths are the proto
     /// field names. The id is checked where it is parsed ([`SchoolId::parse`]).
     pub fn validate(&self) -> Violations {
-        self.fields().validate()
+        let mut v = self.fields().validate();
+        v.extend(validate_evaluations(&self.evaluations));
+        v
     }
 
     /// The school's checked fields.
@@ -237,12 +245,6 @@ impl School {
             .as_deref()
             .filter(|family| !family.is_empty() && !family.starts_with(COMPUTED_FAMILY_PREFIX))
     }
-
-    /// Capacity as given, or the default for the stage.
-    pub fn effective_capacity(&self) -> u32 {
-        self.capacity
-            .unwrap_or_else(|| Stage::default_capacity(self.stage))
-    }
 }
 
 impl School {
@@ -266,6 +268,7 @@ impl School {
             capacity: None,
             religious_character: String::new(),
             open: true,
+            evaluations: Vec::new(),
         }
     }
 }
@@ -295,6 +298,53 @@ pub struct StoredSchool {
     pub family_id: Option<String>,
     /// Capacity as given, or the default for the stage.
     pub capacity: u32,
+    /// The stage, strengths and needs in use — given, or derived from the
+    /// evaluations — with their reasons.
+    pub evidence: Evidence,
+}
+
+impl StoredSchool {
+    /// The school with what is derived from it alone: its evidence under
+    /// `rules`, its capacity, and `challenge_index` (computed by the
+    /// caller, which knows the weights); no family yet.
+    pub fn new(
+        school: School,
+        challenge_index: Option<f64>,
+        rules: &EvidenceRules,
+    ) -> StoredSchool {
+        let evidence = derive_evidence(
+            &school.evaluations,
+            school.stage,
+            school.strengths,
+            school.needs,
+            rules,
+        );
+        let capacity = school
+            .capacity
+            .unwrap_or_else(|| Stage::default_capacity(evidence.stage.value()));
+        StoredSchool {
+            school,
+            challenge_index,
+            family_id: None,
+            capacity,
+            evidence,
+        }
+    }
+
+    /// The stage in use: given, or derived from current evidence.
+    pub fn stage(&self) -> Option<Stage> {
+        self.evidence.stage.value()
+    }
+
+    /// The strengths in use: given, or derived from current evidence.
+    pub fn strengths(&self) -> FocusSet {
+        self.evidence.strengths.value().unwrap_or(FocusSet::EMPTY)
+    }
+
+    /// The needs in use: given, or derived from current evidence.
+    pub fn needs(&self) -> FocusSet {
+        self.evidence.needs.value().unwrap_or(FocusSet::EMPTY)
+    }
 }
 
 #[cfg(test)]

@@ -162,7 +162,7 @@ pub(crate) fn select_seekers(
                         && matches(&filter.local_authority, &school.local_authority)
                         && filter.phase.is_none_or(|phase| phase == school.phase)
                         && (filter.stages.is_empty()
-                            || school.stage.is_some_and(|s| filter.stages.contains(&s)))
+                            || stored.stage().is_some_and(|s| filter.stages.contains(&s)))
                 })
                 .map(|(index, _)| index as u32)
                 .collect()

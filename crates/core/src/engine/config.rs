@@ -2,7 +2,7 @@
 
 use std::ops::{Index, IndexMut};
 
-use crate::domain::Violations;
+use crate::domain::{EvidenceRules, Violations};
 
 use super::scoring::{Factor, PerFactor};
 
@@ -156,10 +156,43 @@ impl Default for FamilyConfig {
     }
 }
 
+/// How evidence is read (docs/domain.md, "Evidence").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EvidenceConfig {
+    /// Evidence older than this many years counts as unknown.
+    pub max_age_years: i16,
+    /// The date evidence is judged at; `None` is the day the engine opens
+    /// (fixed for its life, so answers do not change at midnight).
+    pub as_of: Option<jiff::civil::Date>,
+}
+
+impl Default for EvidenceConfig {
+    fn default() -> EvidenceConfig {
+        EvidenceConfig {
+            max_age_years: EvidenceRules::DEFAULT_MAX_AGE_YEARS,
+            as_of: None,
+        }
+    }
+}
+
+impl EvidenceConfig {
+    /// Largest `max_age_years` accepted.
+    pub const MAX_AGE_YEARS: i16 = 100;
+
+    /// The rules, as of the configured date or today.
+    pub fn rules(&self) -> EvidenceRules {
+        EvidenceRules {
+            as_of: self.as_of.unwrap_or_else(|| jiff::Zoned::now().date()),
+            max_age_years: self.max_age_years,
+        }
+    }
+}
+
 /// Everything the engine can be tuned with.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EngineConfig {
     pub scoring: ScoringConfig,
     pub challenge: ChallengeWeights,
     pub families: FamilyConfig,
+    pub evidence: EvidenceConfig,
 }

@@ -38,7 +38,9 @@ pub use broker::{
     AssignmentSummary, BrokerOutcome, BrokerQuery, Pairing, SeekerFilter, SeekerSelection,
     Unassigned, limits as broker_limits,
 };
-pub use config::{ChallengeWeights, EngineConfig, FamilyConfig, ScoringConfig, Weights};
+pub use config::{
+    ChallengeWeights, EngineConfig, EvidenceConfig, FamilyConfig, ScoringConfig, Weights,
+};
 pub use error::{Error, Result};
 pub use families::{ComputedFamily, validate_sizes};
 pub use groups::{FormedGroup, GroupKind, GroupQuery, GroupsOutcome};
@@ -74,7 +76,7 @@ impl ListFilter {
         text_matches(&self.consortium, &school.consortium)
             && text_matches(&self.local_authority, &school.local_authority)
             && self.phase.is_none_or(|phase| phase == school.phase)
-            && self.stage.is_none_or(|stage| Some(stage) == school.stage)
+            && self.stage.is_none_or(|stage| Some(stage) == stored.stage())
             && (self.family_id.is_empty()
                 || stored.family_id.as_deref() == Some(self.family_id.as_str()))
     }
@@ -160,6 +162,9 @@ impl Engine {
         records: Records,
     ) -> Result<Engine> {
         validate_all(&records.schools)?;
+        // Evidence is judged at one date for the engine's life.
+        let mut config = config;
+        config.evidence.as_of = Some(config.evidence.rules().as_of);
         let config = Arc::new(config);
         let mut registry = Registry::new(Arc::clone(&config));
         registry.upsert_all(records.schools);

@@ -107,12 +107,12 @@ impl Registry {
     pub(crate) fn upsert_all(&mut self, schools: impl IntoIterator<Item = School>) -> UpsertCounts {
         let mut counts = UpsertCounts::default();
         for school in schools {
-            let stored = Arc::new(StoredSchool {
-                challenge_index: challenge_index(&school.context, &self.config.challenge),
-                family_id: None,
-                capacity: school.effective_capacity(),
+            let challenge = challenge_index(&school.context, &self.config.challenge);
+            let stored = Arc::new(StoredSchool::new(
                 school,
-            });
+                challenge,
+                &self.config.evidence.rules(),
+            ));
             match self.schools.get_mut(&stored.school.id) {
                 Some(entry) if entry.stored.school == stored.school => counts.unchanged += 1,
                 Some(entry) => {

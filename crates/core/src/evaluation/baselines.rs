@@ -2,7 +2,7 @@
 //! broker without the engine would do. Both honour the request's area and
 //! distance constraints, as the engine does, but nothing else of it.
 
-use crate::domain::{LanguageMedium, Phase, School, Stage};
+use crate::domain::{LanguageMedium, Phase, School, Stage, StoredSchool};
 use crate::engine::{Constraints, Snapshot};
 
 /// How many of the most similar schools a comparator lists before the
@@ -52,8 +52,8 @@ fn admits(constraints: &Constraints, seeker: &School, partner: &School) -> bool 
 }
 
 /// Not behind the seeker (an unknown stage on either side passes).
-fn not_behind(seeker: &School, partner: &School) -> bool {
-    match (seeker.stage, partner.stage) {
+fn not_behind(seeker: &StoredSchool, partner: &StoredSchool) -> bool {
+    match (seeker.stage(), partner.stage()) {
         (Some(s), Some(p)) => p >= s,
         _ => true,
     }
@@ -66,7 +66,7 @@ fn ranked_by(
     snapshot: &Snapshot,
     seeker: u32,
     constraints: &Constraints,
-    key: impl Fn(&School) -> Option<f64>,
+    key: impl Fn(&StoredSchool) -> Option<f64>,
 ) -> impl Iterator<Item = u32> {
     let seeker = &snapshot.school(seeker).school;
     let mut ranked: Vec<(f64, u32)> = snapshot
@@ -74,7 +74,7 @@ fn ranked_by(
         .iter()
         .enumerate()
         .filter(|(_, stored)| admits(constraints, seeker, &stored.school))
-        .filter_map(|(index, stored)| key(&stored.school).map(|key| (key, index as u32)))
+        .filter_map(|(index, stored)| key(stored).map(|key| (key, index as u32)))
         .collect();
     ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     ranked.into_iter().map(|(_, index)| index)
@@ -90,7 +90,8 @@ pub(super) fn nearest_green(
 ) -> Vec<u32> {
     let location = snapshot.school(seeker).school.location;
     ranked_by(snapshot, seeker, constraints, |partner| {
-        (partner.stage == Some(Stage::Green)).then(|| location.distance_km(partner.location))
+        (partner.stage() == Some(Stage::Green))
+            .then(|| location.distance_km(partner.school.location))
     })
     .take(k)
     .collect()
@@ -168,12 +169,12 @@ impl Comparator {
         constraints: &Constraints,
         k: usize,
     ) -> Vec<u32> {
-        let seeker_school = &snapshot.school(seeker).school;
+        let seeker_school = snapshot.school(seeker);
         ranked_by(snapshot, seeker, constraints, |partner| {
-            self.dissimilarity(seeker_school, partner)
+            self.dissimilarity(&seeker_school.school, &partner.school)
         })
         .take(DFE_COMPARATOR_POOL)
-        .filter(|&index| not_behind(seeker_school, &snapshot.school(index).school))
+        .filter(|&index| not_behind(seeker_school, snapshot.school(index)))
         .take(k)
         .collect()
     }

@@ -93,8 +93,11 @@ pub fn measure(
     references: &[Reference],
     focus: Option<FocusSet>,
 ) -> Metrics {
-    let school = |index: u32| &snapshot.school(index).school;
-    let distance = |a: u32, b: u32| school(a).location.distance_km(school(b).location);
+    let school = |index: u32| snapshot.school(index);
+    let distance = |a: u32, b: u32| {
+        let location = |index: u32| school(index).school.location;
+        location(a).distance_km(location(b))
+    };
     let mut metrics = Metrics {
         system,
         asked,
@@ -115,7 +118,7 @@ pub fn measure(
     for (placement, reference) in placements.iter().zip(references) {
         debug_assert_eq!(placement.seeker, reference.seeker);
         let seeker = school(placement.seeker);
-        let needs = focus.unwrap_or(seeker.needs);
+        let needs = focus.unwrap_or(seeker.needs());
         let language_counted = reference
             .welsh_medium_in_reach
             .is_some_and(|within| within >= asked);
@@ -124,7 +127,7 @@ pub fn measure(
             let partner = school(partner_index);
             metrics.partners += 1;
             *appearances.entry(partner_index).or_default() += 1;
-            if let (Some(s), Some(p)) = (seeker.stage, partner.stage) {
+            if let (Some(s), Some(p)) = (seeker.stage(), partner.stage()) {
                 metrics
                     .similar_stage
                     .count((0..=1).contains(&(p.level() - s.level())));
@@ -132,10 +135,10 @@ pub fn measure(
             if language_counted {
                 metrics
                     .language_fit
-                    .count(partner.language_medium == Some(LanguageMedium::Welsh));
+                    .count(partner.school.language_medium == Some(LanguageMedium::Welsh));
             }
             if !needs.is_empty() {
-                let covers = !needs.intersection(partner.strengths).is_empty();
+                let covers = !needs.intersection(partner.strengths()).is_empty();
                 metrics.needs_covered.count(covers);
                 if rank == 0 {
                     metrics.first_covers_need.count(covers);

@@ -1,0 +1,111 @@
+//! Evaluations and the evidence derived from them.
+
+use jiff::civil::Date;
+
+use crate::domain::{
+    Derivation, Evaluation, EvaluationArea, EvaluationFramework, Evidence, FocusSet, Judgement,
+    Violations, evidence_limits,
+};
+use crate::pb;
+
+use super::enums::{focus_set_to_proto, optional_to_wire, required, to_wire};
+
+/// Dates an evaluation may have: before 1990 or after 2199 is a typing slip.
+const EVALUATION_DATES: (Date, Date) = (
+    jiff::civil::date(1990, 1, 1),
+    jiff::civil::date(2199, 12, 31),
+);
+
+/// A school's evaluations from the wire; field paths `evaluations[i].…`.
+/// Whether each framework judges the area with that word is checked with
+/// the rest of the school ([`crate::domain::validate_evaluations`]).
+pub(crate) fn evaluations_from_proto(
+    v: &mut Violations,
+    evaluations: Vec<pb::Evaluation>,
+) -> Vec<Evaluation> {
+    if !v.check_count(
+        "evaluations",
+        "evaluations",
+        evaluations.len(),
+        evidence_limits::MAX_EVALUATIONS,
+    ) {
+        return Vec::new();
+    }
+    let mut read = Vec::with_capacity(evaluations.len());
+    for (i, evaluation) in evaluations.into_iter().enumerate() {
+        let pb::Evaluation {
+            framework,
+            area,
+            judgement,
+            date,
+            source,
+            // Output only.
+            grade: _,
+            stale: _,
+        } = evaluation;
+        let field = |name: &str| format!("evaluations[{i}].{name}");
+        let framework = required::<EvaluationFramework>(v, &field("framework"), framework);
+        let area = required::<EvaluationArea>(v, &field("area"), area);
+        let judgement = required::<Judgement>(v, &field("judgement"), judgement);
+        let date = super::date(v, &field("date"), &date, EVALUATION_DATES);
+        if let (Some(framework), Some(area), Some(judgement), Some(date)) =
+            (framework, area, judgement, date)
+        {
+            read.push(Evaluation {
+                framework,
+                area,
+                judgement,
+                date,
+                source,
+            });
+        }
+    }
+    read
+}
+
+pub(crate) fn evaluations_to_proto(
+    evaluations: &[Evaluation],
+    evidence: &Evidence,
+) -> Vec<pb::Evaluation> {
+    evaluations
+        .iter()
+        .zip(evidence.stale.iter().chain(std::iter::repeat(&false)))
+        .map(|(evaluation, stale)| pb::Evaluation {
+            framework: to_wire(evaluation.framework),
+            area: to_wire(evaluation.area),
+            judgement: to_wire(evaluation.judgement),
+            date: evaluation.date.to_string(),
+            source: evaluation.source.clone(),
+            grade: optional_to_wire(evaluation.grade()),
+            stale: *stale,
+        })
+        .collect()
+}
+
+pub(crate) fn evidence_to_proto(evidence: &Evidence) -> pb::Evidence {
+    let (strengths, strengths_reason) = focus_with_reason(&evidence.strengths);
+    let (needs, needs_reason) = focus_with_reason(&evidence.needs);
+    pb::Evidence {
+        stage: optional_to_wire(evidence.stage.value()),
+        stage_reason: reason(&evidence.stage),
+        strengths,
+        strengths_reason,
+        needs,
+        needs_reason,
+        safeguarding_not_met: evidence.safeguarding_not_met,
+    }
+}
+
+fn focus_with_reason(derivation: &Derivation<FocusSet>) -> (Vec<i32>, String) {
+    (
+        focus_set_to_proto(derivation.value().unwrap_or(FocusSet::EMPTY)),
+        reason(derivation),
+    )
+}
+
+fn reason<T>(derivation: &Derivation<T>) -> String {
+    match derivation {
+        Derivation::Given(_) => "given".to_owned(),
+        Derivation::Derived(_, reason) | Derivation::Unknown(reason) => reason.clone(),
+    }
+}
