@@ -168,6 +168,19 @@ pub struct DataArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub family_min_size: Option<usize>,
+
+    /// Evidence older than this many years (1–100) counts as unknown when
+    /// deriving stages, strengths and needs (default 4). The Welsh
+    /// categories of 2019 need 10 to count today.
+    #[arg(long, env = "PARTNERMATCH_EVIDENCE_MAX_AGE_YEARS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence_max_age_years: Option<i16>,
+
+    /// The date evidence is judged at, YYYY-MM-DD (default: the day the
+    /// server starts), for answers that must not change with the calendar.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence_as_of: Option<String>,
 }
 
 /// The server's options; each default is in [`super::config::Config`].

@@ -177,6 +177,7 @@ fn open_engine_with(
     };
     let config = EngineConfig {
         families: args.families(),
+        evidence: args.evidence()?,
         ..EngineConfig::default()
     };
     let (store, records) = SqliteStore::open(&args.db)?;
@@ -346,9 +347,10 @@ pub(super) fn evaluate(args: EvaluateArgs, config: &Config) -> anyhow::Result<()
     if args.simulate_focus.is_some() && config.db.as_os_str() != ":memory:" {
         bail!("--simulate-focus makes up strengths and needs, so it runs on --db :memory: only");
     }
+    let evidence = config.evidence()?;
     let engine = open_engine_with(config, |schools| {
         if let Some(seed) = args.simulate_focus {
-            dataset::fill_missing_focus(schools, seed);
+            dataset::fill_missing_focus(schools, seed, &evidence.rules());
         }
     })?;
     let mut query = EvaluationQuery::new(&engine);
@@ -376,6 +378,11 @@ pub(super) fn evaluate(args: EvaluateArgs, config: &Config) -> anyhow::Result<()
         bar.set_position(done as u64);
     };
     let evaluation = evaluation::evaluate(&engine, &query, &progress)?;
+    if evaluation.seekers == 0 {
+        bail!(
+            "no open school is a seeker here; if the stages come from old evidence (the Welsh categories of 2019), count it with --evidence-max-age-years 10"
+        );
+    }
     bar.finish_and_clear();
     report::write_evaluation(&mut std::io::stdout().lock(), &evaluation, args.format)?;
     Ok(())

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use partnermatch::ServeOptions;
 use partnermatch_core::dataset::{DEFAULT_SCHOOLS, DEFAULT_SEED};
-use partnermatch_core::engine::{FamilyConfig, validate_sizes};
+use partnermatch_core::engine::{EvidenceConfig, FamilyConfig, validate_sizes};
 
 use super::args::{FocusData, LogFormat};
 
@@ -31,6 +31,8 @@ pub struct Config {
     pub synthetic_focus: FocusData,
     pub family_size: usize,
     pub family_min_size: usize,
+    pub evidence_max_age_years: i16,
+    pub evidence_as_of: Option<String>,
     pub tokens: Vec<String>,
     pub no_auth: bool,
     pub shutdown_grace_secs: f64,
@@ -68,6 +70,8 @@ impl Default for Config {
             synthetic_focus: FocusData::Realistic,
             family_size: families.target_size,
             family_min_size: families.min_size,
+            evidence_max_age_years: EvidenceConfig::default().max_age_years,
+            evidence_as_of: None,
             tokens: Vec::new(),
             no_auth: false,
             shutdown_grace_secs: secs(serve.shutdown_grace),
@@ -169,7 +173,33 @@ impl Config {
         if !problems.is_empty() {
             bail!("family_size / family_min_size: {problems}");
         }
+        within(
+            "evidence_max_age_years",
+            u64::try_from(self.evidence_max_age_years).unwrap_or(0),
+            1,
+            EvidenceConfig::MAX_AGE_YEARS as u64,
+        )?;
+        self.evidence()?;
         Ok(())
+    }
+
+    /// How evidence is read: the age limit and the date it is judged at.
+    pub fn evidence(&self) -> anyhow::Result<EvidenceConfig> {
+        let as_of = match &self.evidence_as_of {
+            None => None,
+            Some(text) => Some(
+                text.parse::<jiff::civil::Date>()
+                    .ok()
+                    .filter(|_| text.len() == 10)
+                    .with_context(|| {
+                        format!("evidence_as_of must be a date YYYY-MM-DD, got {text:?}")
+                    })?,
+            ),
+        };
+        Ok(EvidenceConfig {
+            max_age_years: self.evidence_max_age_years,
+            as_of,
+        })
     }
 
     pub fn families(&self) -> FamilyConfig {

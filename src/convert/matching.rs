@@ -197,7 +197,8 @@ pub(crate) fn candidate_to_proto(candidate: &RankedCandidate<'_>) -> pb::Candida
         school_id: school.id.to_string(),
         name: school.name.clone(),
         phase: to_wire(school.phase),
-        stage: optional_to_wire(school.stage),
+        // The stage in use, given or derived.
+        stage: optional_to_wire(candidate.school.stage()),
         distance_km: candidate.distance_km,
         score: candidate.score,
         stage_gap: candidate.stage_gap,
@@ -406,12 +407,13 @@ pub(crate) fn groups_to_proto(
                     .members
                     .iter()
                     .map(|&index| {
-                        let school = &snapshot.school(index).school;
+                        let stored = snapshot.school(index);
+                        let school = &stored.school;
                         pb::GroupMember {
                             school_id: school.id.to_string(),
                             name: school.name.clone(),
                             phase: to_wire(school.phase),
-                            stage: optional_to_wire(school.stage),
+                            stage: optional_to_wire(stored.stage()),
                             pupils: school.pupils,
                         }
                     })

@@ -9,6 +9,7 @@ mod brokerage;
 mod concurrency;
 mod conversions;
 mod durability;
+mod evidence;
 mod exhaustion;
 mod external;
 mod hostile;

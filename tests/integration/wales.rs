@@ -4,7 +4,8 @@
 
 use partnermatch::pb;
 use partnermatch_core::dataset::read_csv_path;
-use partnermatch_core::domain::{Phase, Stage};
+use partnermatch_core::domain::{EvaluationFramework, Judgement, Phase, Stage};
+use partnermatch_core::engine::{Engine, EngineConfig, EvidenceConfig};
 
 use crate::support::fixtures::{match_request, wales_csv};
 use crate::support::server::TestServer;
@@ -32,15 +33,34 @@ async fn real_welsh_schools_load_and_red_primaries_get_primaries_ahead() {
     assert_eq!(import.schools().len(), 1473);
     assert_eq!(import.rejected(), 0, "{:?}", import.rejections());
 
+    // The 2019 categories are evidence dated 2019: stale under the default
+    // four years, so counted here with ten.
     let red_primaries: Vec<String> = import
         .schools()
         .iter()
-        .filter(|s| s.phase == Phase::Primary && s.stage == Some(Stage::Red))
+        .filter(|s| {
+            s.phase == Phase::Primary
+                && s.evaluations.iter().any(|e| {
+                    e.framework == EvaluationFramework::WalesCategory
+                        && e.judgement == Judgement::Red
+                })
+        })
         .map(|s| s.id.to_string())
         .collect();
     assert_eq!(red_primaries.len(), 18);
+    assert!(import.schools().iter().all(|s| s.stage.is_none()));
 
-    let server = TestServer::start(import.into_schools()).await;
+    let config = EngineConfig {
+        evidence: EvidenceConfig {
+            max_age_years: 10,
+            ..EvidenceConfig::default()
+        },
+        ..EngineConfig::default()
+    };
+    let engine = Engine::with_schools(config, import.into_schools()).unwrap();
+    let red = engine.get(&red_primaries[0]).unwrap();
+    assert_eq!(red.stage(), Some(Stage::Red));
+    let server = TestServer::with_engine(std::sync::Arc::new(engine)).await;
     let mut matcher = server.matcher().await;
     for id in &red_primaries {
         let mut request = match_request(id, pb::MatchMode::Support);

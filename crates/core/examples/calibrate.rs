@@ -5,14 +5,24 @@
 //! population with Match's and Broker's metrics.
 //!
 //!     cargo run --release -p partnermatch-core --example calibrate -- data/wales/schools.csv
+//!
+//! The Welsh 2019 categories are counted with ten years of evidence.
 
 use partnermatch_core::dataset::{self, SyntheticConfig};
 use partnermatch_core::domain::School;
-use partnermatch_core::engine::{Engine, EngineConfig, Factor, ScoringConfig};
+use partnermatch_core::engine::{Engine, EngineConfig, EvidenceConfig, Factor, ScoringConfig};
 use partnermatch_core::evaluation::{EvaluationQuery, Metrics, Share, System, evaluate};
 
 /// The seed of the focus areas simulated on the Welsh schools.
 const FOCUS_SEED: u64 = 2015;
+
+/// The Welsh categories (2019) count: ten years of evidence.
+fn evidence() -> EvidenceConfig {
+    EvidenceConfig {
+        max_age_years: 10,
+        ..EvidenceConfig::default()
+    }
+}
 
 type Knob = fn(&mut ScoringConfig);
 
@@ -50,7 +60,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .ok_or("usage: calibrate <welsh schools csv>")?;
     let mut wales = dataset::read_csv_path(std::path::Path::new(&path))?.into_schools();
-    dataset::fill_missing_focus(&mut wales, FOCUS_SEED);
+    dataset::fill_missing_focus(&mut wales, FOCUS_SEED, &evidence().rules());
     let populations = [
         ("wales", wales),
         ("synthetic", dataset::generate(SyntheticConfig::default())),
@@ -88,6 +98,7 @@ fn run(
 ) -> Result<(Metrics, Metrics), Box<dyn std::error::Error>> {
     let config = EngineConfig {
         scoring: scoring.clone(),
+        evidence: evidence(),
         ..EngineConfig::default()
     };
     let engine = Engine::with_schools(config, schools.to_vec())?;

@@ -6,8 +6,18 @@
 //! `id`), `name`, `phase`, `latitude`, `longitude`. Optional:
 //! `local_authority`, `consortium`, `language_medium`, `religious_character`,
 //! `pupils`, `fsm_percent`, `deprivation_percent`, `aln_percent`,
-//! `eal_percent`, `support_category_2019` (or `stage`), `strengths`, `needs`
-//! (focus-area names separated by `;`), `capacity`, `family_id`, `open`.
+//! `eal_percent`, `stage` (a given stage), `strengths`, `needs` (focus-area
+//! names separated by `;`), `capacity`, `family_id`, `open`.
+//!
+//! Evidence (docs/domain.md, "Evidence"):
+//! - `support_category_2019` (green … red) becomes a `wales_category`
+//!   evaluation of the school overall dated [`CATEGORY_2019_DATE`] — not a
+//!   given stage, so it is stale under the default evidence age;
+//! - `evaluation_framework`, `evaluation_date` (YYYY-MM-DD) and optional
+//!   `evaluation_source` describe one inspection, and each column named
+//!   after an evaluation area (`leadership_and_governance`,
+//!   `attendance_and_behaviour`, `safeguarding`, `overall`, …) holds that
+//!   area's judgement word (`strong standard`, `good`, `met`, …).
 //!
 //! A bad row is never silently dropped: it is reported with its line number,
 //! the column and the reason, and the other rows still load — by the same
@@ -19,8 +29,9 @@ use std::path::Path;
 
 use super::import::{ImportBatch, MAX_RECORDS, RecordUnit};
 use crate::domain::{
-    ContextMeasures, FocusArea, FocusSet, GeoPoint, LanguageMedium, Phase, School, SchoolId, Stage,
-    Violations, limits, quoted,
+    ContextMeasures, Evaluation, EvaluationArea, EvaluationFramework, FocusArea, FocusSet,
+    GeoPoint, Judgement, LanguageMedium, Phase, School, SchoolId, Stage, Violations, limits,
+    quoted,
 };
 
 /// A problem with the file as a whole.
@@ -63,11 +74,16 @@ pub fn read_csv_path(path: impl AsRef<Path>) -> Result<ImportBatch, CsvImportErr
     read_csv(std::io::BufReader::new(file))
 }
 
+/// The date given to the 2019 Welsh categories (the file gives the year
+/// only; the categories were published at the start of 2019).
+pub const CATEGORY_2019_DATE: jiff::civil::Date = jiff::civil::date(2019, 1, 31);
+
 /// Column positions, looked up once from the header.
 struct Columns {
     by_name: HashMap<String, usize>,
     id: (usize, &'static str),
-    stage: Option<(usize, &'static str)>,
+    /// Columns holding a judgement of an evaluation area.
+    areas: Vec<(usize, EvaluationArea)>,
 }
 
 impl Columns {
@@ -96,13 +112,17 @@ impl Columns {
         };
         let id = first_of(&["school_number", "id"])
             .ok_or(CsvImportError::MissingColumn("school_number"))?;
-        let stage = first_of(&["support_category_2019", "stage"]);
         for required in ["name", "phase", "latitude", "longitude"] {
             if !by_name.contains_key(required) {
                 return Err(CsvImportError::MissingColumn(required));
             }
         }
-        Ok(Columns { by_name, id, stage })
+        let mut areas: Vec<(usize, EvaluationArea)> = EvaluationArea::ALL
+            .into_iter()
+            .filter_map(|area| by_name.get(area.name()).map(|i| (*i, area)))
+            .collect();
+        areas.sort();
+        Ok(Columns { by_name, id, areas })
     }
 
     fn get<'r>(&self, record: &'r csv::StringRecord, name: &str) -> &'r str {
@@ -205,15 +225,14 @@ fn parse_row(columns: &Columns, record: &csv::StringRecord) -> Result<School, Vi
     let latitude = parse_number(&mut v, "latitude", latitude_text);
     let longitude = parse_number(&mut v, "longitude", longitude_text);
 
-    let stage = columns.stage.and_then(|(index, column)| {
-        let text = record.get(index).unwrap_or("").trim();
-        if text.is_empty() {
-            return None;
-        }
-        text.parse::<Stage>()
-            .map_err(|unknown| v.push(column, unknown.to_string()))
-            .ok()
-    });
+    let stage = match get("stage") {
+        "" => None,
+        text => text
+            .parse::<Stage>()
+            .map_err(|unknown| v.push("stage", unknown.to_string()))
+            .ok(),
+    };
+    let evaluations = parse_evaluations(&mut v, columns, record);
     let language_medium = match get("language_medium") {
         "" => None,
         text => text
@@ -266,10 +285,87 @@ fn parse_row(columns: &Columns, record: &csv::StringRecord) -> Result<School, Vi
         capacity,
         religious_character: get("religious_character").to_owned(),
         open,
-        evaluations: Vec::new(),
+        evaluations,
     };
     v.extend(school.validate());
     v.into_result(school)
+}
+
+/// The row's evaluations: its 2019 category, then one per area column with
+/// a judgement, all of the inspection the evaluation columns describe.
+fn parse_evaluations(
+    v: &mut Violations,
+    columns: &Columns,
+    record: &csv::StringRecord,
+) -> Vec<Evaluation> {
+    let get = |name: &str| columns.get(record, name);
+    let mut evaluations = Vec::new();
+    let judgement = |v: &mut Violations, column: &str, text: &str| {
+        text.parse::<Judgement>()
+            .map_err(|unknown| v.push(column, unknown.to_string()))
+            .ok()
+    };
+    let category = get("support_category_2019");
+    if !category.is_empty()
+        && let Some(judgement) = judgement(v, "support_category_2019", category)
+    {
+        evaluations.push(Evaluation {
+            framework: EvaluationFramework::WalesCategory,
+            area: EvaluationArea::Overall,
+            judgement,
+            date: CATEGORY_2019_DATE,
+            source: "Welsh Government national school categorisation, 2019".into(),
+        });
+    }
+    let judged: Vec<(EvaluationArea, &str, &str)> = columns
+        .areas
+        .iter()
+        .filter_map(|&(index, area)| {
+            let text = record.get(index).unwrap_or("").trim();
+            (!text.is_empty()).then_some((area, area.name(), text))
+        })
+        .collect();
+    if judged.is_empty() {
+        return evaluations;
+    }
+    let framework = match get("evaluation_framework") {
+        "" => {
+            v.push(
+                "evaluation_framework",
+                "is required when an area column holds a judgement",
+            );
+            None
+        }
+        text => text
+            .parse::<EvaluationFramework>()
+            .map_err(|unknown| v.push("evaluation_framework", unknown.to_string()))
+            .ok(),
+    };
+    let date_text = get("evaluation_date");
+    let date = match date_text.parse::<jiff::civil::Date>() {
+        Ok(date) if date_text.len() == 10 => Some(date),
+        _ => {
+            v.push(
+                "evaluation_date",
+                format!("must be a date YYYY-MM-DD, got {}", quoted(date_text)),
+            );
+            None
+        }
+    };
+    for (area, column, text) in judged {
+        if let (Some(framework), Some(date), Some(judgement)) =
+            (framework, date, judgement(v, column, text))
+        {
+            evaluations.push(Evaluation {
+                framework,
+                area,
+                judgement,
+                date,
+                source: get("evaluation_source").to_owned(),
+            });
+        }
+    }
+    evaluations
 }
 
 /// An empty cell is `None`; anything else must be a number.
@@ -344,7 +440,18 @@ mod tests {
         let ids: Vec<_> = import.schools().iter().map(|s| s.id.as_str()).collect();
         assert_eq!(ids, ["6602130", "6602134"]);
         let amlwch = &import.schools()[0];
-        assert_eq!(amlwch.stage, Some(Stage::Amber));
+        // The 2019 category is evidence, not a given stage.
+        assert_eq!(amlwch.stage, None);
+        assert_eq!(
+            amlwch.evaluations,
+            [Evaluation {
+                framework: EvaluationFramework::WalesCategory,
+                area: EvaluationArea::Overall,
+                judgement: Judgement::Amber,
+                date: CATEGORY_2019_DATE,
+                source: "Welsh Government national school categorisation, 2019".into(),
+            }]
+        );
         assert_eq!(amlwch.language_medium, Some(LanguageMedium::Welsh));
         assert_eq!(amlwch.pupils, Some(279));
         assert_eq!(amlwch.context.fsm_percent, None);
@@ -375,7 +482,7 @@ mod tests {
             "{bad}"
         );
         assert!(
-            bad.contains("support_category_2019: unknown stage \"purple\""),
+            bad.contains("support_category_2019: unknown judgement \"purple\""),
             "{bad}"
         );
         assert!(
@@ -494,6 +601,58 @@ mod tests {
         assert_eq!(
             read_csv_capped(text.as_bytes(), 1).unwrap_err().to_string(),
             "the file has more than 1 rows of schools, the most one import takes; split it into several files"
+        );
+    }
+
+    #[test]
+    fn evaluation_columns_give_one_inspection_per_row() {
+        let text = "id,name,phase,latitude,longitude,evaluation_framework,evaluation_date,evaluation_source,leadership_and_governance,Attendance_And_Behaviour,safeguarding\n\
+                    e1,Card,primary,51.5,-3.2,report card,2026-01-20,ofsted.gov.uk/1,strong standard,needs attention,met\n\
+                    e2,Nothing,primary,51.5,-3.2,,,,,,\n\
+                    e3,No Framework,primary,51.5,-3.2,,2026-01-20,,expected,,\n\
+                    e4,Wrong Word,primary,51.5,-3.2,ofsted_legacy,2026-01-20,,,good,\n\
+                    e5,Bad Date,primary,51.5,-3.2,local,20/01/2026,,expected,,\n";
+        let import = read_csv(text.as_bytes()).unwrap();
+        let ids: Vec<_> = import.schools().iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["e1", "e2"]);
+        let card = &import.schools()[0].evaluations;
+        assert_eq!(card.len(), 3);
+        assert!(
+            card.iter()
+                .all(|e| e.framework == EvaluationFramework::OfstedReportCard
+                    && e.date == jiff::civil::date(2026, 1, 20)
+                    && e.source == "ofsted.gov.uk/1")
+        );
+        assert_eq!(
+            card.iter()
+                .map(|e| (e.area, e.judgement))
+                .collect::<Vec<_>>(),
+            [
+                (
+                    EvaluationArea::LeadershipAndGovernance,
+                    Judgement::StrongStandard
+                ),
+                (
+                    EvaluationArea::AttendanceAndBehaviour,
+                    Judgement::NeedsAttention
+                ),
+                (EvaluationArea::Safeguarding, Judgement::Met),
+            ],
+            "in column order"
+        );
+        assert!(import.schools()[1].evaluations.is_empty());
+        let fields: Vec<_> = import
+            .rejections()
+            .iter()
+            .map(|r| (r.position, r.field.as_str()))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                (4, "evaluation_framework"),
+                (5, "evaluations[0].area"),
+                (6, "evaluation_date"),
+            ]
         );
     }
 }

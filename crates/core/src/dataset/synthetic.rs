@@ -14,7 +14,8 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, LogNormal, Normal};
 
 use crate::domain::{
-    ContextMeasures, FocusArea, FocusSet, GeoPoint, LanguageMedium, Phase, School, SchoolId, Stage,
+    ContextMeasures, EvidenceRules, FocusArea, FocusSet, GeoPoint, LanguageMedium, Phase, School,
+    SchoolId, Stage, derive_evidence,
 };
 
 /// Schools in the embedded default population (Wales has about 1,470).
@@ -568,12 +569,13 @@ pub fn generate(config: SyntheticConfig) -> Vec<School> {
 }
 
 /// Gives every school with no strengths and no needs recorded synthetic
-/// ones, drawn as for the synthetic population (by phase, stage and
-/// medium); schools with a record keep it. Each school's draw depends only
-/// on `seed` and its id, so the result does not depend on the order. For
-/// measuring how focus is matched on real places and stages whose focus
-/// areas are not published; the areas are made up.
-pub fn fill_missing_focus(schools: &mut [School], seed: u64) {
+/// ones, drawn as for the synthetic population (by phase, stage — given, or
+/// derived from its evidence under `rules` — and medium); schools with a
+/// record keep it. Each school's draw depends only on `seed` and its id,
+/// so the result does not depend on the order. For measuring how focus is
+/// matched on real places and stages whose focus areas are not published;
+/// the areas are made up.
+pub fn fill_missing_focus(schools: &mut [School], seed: u64, rules: &EvidenceRules) {
     for school in schools {
         if !school.strengths.is_empty() || !school.needs.is_empty() {
             continue;
@@ -587,8 +589,17 @@ pub fn fill_missing_focus(schools: &mut [School], seed: u64) {
                 (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
             });
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ id_hash);
+        let stage = derive_evidence(
+            &school.evaluations,
+            school.stage,
+            FocusSet::EMPTY,
+            FocusSet::EMPTY,
+            rules,
+        )
+        .stage
+        .value();
         (school.strengths, school.needs) =
-            focus_areas(&mut rng, school.phase, school.stage, school.language_medium);
+            focus_areas(&mut rng, school.phase, stage, school.language_medium);
     }
 }
 
@@ -924,6 +935,11 @@ mod tests {
         assert!(schools.iter().any(|s| s.consortium == "GwE (region 4)"));
     }
 
+    const RULES: EvidenceRules = EvidenceRules {
+        as_of: jiff::civil::date(2026, 11, 29),
+        max_age_years: 4,
+    };
+
     #[test]
     fn missing_focus_is_filled_by_seed_and_id_and_records_are_kept() {
         let mut schools = generate(SyntheticConfig {
@@ -936,7 +952,7 @@ mod tests {
             school.needs = FocusSet::EMPTY;
         }
         let mut filled = schools.clone();
-        fill_missing_focus(&mut filled, 7);
+        fill_missing_focus(&mut filled, 7, &RULES);
         assert_eq!(filled[0], recorded, "a recorded focus is kept");
         assert!(
             filled[1..]
@@ -952,11 +968,11 @@ mod tests {
         );
         let mut reversed = schools.clone();
         reversed.reverse();
-        fill_missing_focus(&mut reversed, 7);
+        fill_missing_focus(&mut reversed, 7, &RULES);
         reversed.reverse();
         assert_eq!(reversed, filled, "the order does not matter");
         let mut other = schools;
-        fill_missing_focus(&mut other, 8);
+        fill_missing_focus(&mut other, 8, &RULES);
         assert_ne!(other, filled, "another seed, other areas");
     }
 }

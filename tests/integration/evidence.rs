@@ -1,0 +1,214 @@
+//! Evaluations through the real gRPC interface (README "Evidence"):
+//! 1. a school with report-card grades and no stage gets its stage,
+//!    strengths and needs derived, each with its reason, and is matched on
+//!    them;
+//! 2. stale evidence is unknown, marked and explained;
+//! 3. an evaluation its framework cannot give is refused by field and
+//!    changes nothing.
+
+use partnermatch::pb;
+use partnermatch_core::domain::Stage;
+use tonic::Code;
+
+use crate::support::fixtures::{SchoolExt, match_request, school, school_proto};
+use crate::support::server::TestServer;
+use crate::support::status::{assert_invalid_field, assert_status};
+
+fn evaluation(area: pb::EvaluationArea, judgement: pb::Judgement, date: &str) -> pb::Evaluation {
+    pb::Evaluation {
+        framework: pb::EvaluationFramework::OfstedReportCard as i32,
+        area: area as i32,
+        judgement: judgement as i32,
+        date: date.into(),
+        source: "https://reports.ofsted.gov.uk/".into(),
+        ..pb::Evaluation::default()
+    }
+}
+
+/// A school without a stage, with a report card: strong leadership and
+/// attendance, achievement needing attention.
+fn report_card_school(id: &str) -> pb::School {
+    use pb::EvaluationArea as A;
+    use pb::Judgement as J;
+    let mut proto = school_proto(&school(id).stage(None));
+    proto.evaluations = vec![
+        evaluation(A::LeadershipAndGovernance, J::StrongStandard, "2026-01-20"),
+        evaluation(A::AttendanceAndBehaviour, J::Exceptional, "2026-01-20"),
+        evaluation(A::Achievement, J::NeedsAttention, "2026-01-20"),
+        evaluation(A::Safeguarding, J::Met, "2026-01-20"),
+    ];
+    proto
+}
+
+#[tokio::test]
+async fn report_card_grades_give_stage_strengths_and_needs_and_are_matched_on() {
+    let server = TestServer::start(vec![
+        school("ahead").stage(Some(Stage::Yellow)).at(1.0, 0.0),
+        school("behind").stage(Some(Stage::Red)).at(0.5, 0.0),
+    ])
+    .await;
+    let mut registry = server.registry().await;
+    let stored = registry
+        .upsert_school(pb::UpsertSchoolRequest {
+            school: Some(report_card_school("card")),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .school
+        .unwrap();
+    assert_eq!(stored.stage, pb::Stage::Unspecified as i32, "none given");
+    let evidence = stored.evidence.unwrap();
+    assert_eq!(evidence.stage, pb::Stage::Amber as i32);
+    assert_eq!(
+        evidence.stage_reason,
+        "ofsted_report_card 2026-01-20: 3 areas graded; achievement needs attention"
+    );
+    use pb::FocusArea as F;
+    let areas = |list: &[F]| list.iter().map(|&a| a as i32).collect::<Vec<_>>();
+    assert_eq!(
+        evidence.strengths,
+        areas(&[
+            F::SelfEvaluation,
+            F::SeniorLeadership,
+            F::Attendance,
+            F::Behaviour,
+            F::Governance
+        ])
+    );
+    assert_eq!(
+        evidence.needs,
+        areas(&[F::DataAndTracking, F::Literacy, F::Numeracy])
+    );
+    assert!(!evidence.safeguarding_not_met);
+    assert_eq!(
+        stored.effective_capacity, 1,
+        "the default for the derived stage"
+    );
+    let grades: Vec<i32> = stored.evaluations.iter().map(|e| e.grade).collect();
+    assert_eq!(
+        grades,
+        [
+            pb::Grade::StrongStandard as i32,
+            pb::Grade::Exceptional as i32,
+            pb::Grade::NeedsAttention as i32,
+            pb::Grade::Unspecified as i32,
+        ]
+    );
+
+    // Matched as amber: SUPPORT never offers the red school behind it, and
+    // the stage component explains the derived stage.
+    let mut matcher = server.matcher().await;
+    let mut request = match_request("card", pb::MatchMode::Support);
+    request.explain = true;
+    let reply = matcher.r#match(request).await.unwrap().into_inner();
+    let ids: Vec<&str> = reply
+        .candidates
+        .iter()
+        .map(|c| c.school_id.as_str())
+        .collect();
+    assert_eq!(ids, ["ahead"]);
+    assert_eq!(reply.candidates[0].stage_gap, Some(1));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn stale_evidence_is_unknown_marked_and_explained() {
+    let server = TestServer::start(Vec::new()).await;
+    let mut registry = server.registry().await;
+    let mut proto = school_proto(&school("old").stage(None));
+    proto.evaluations = vec![pb::Evaluation {
+        framework: pb::EvaluationFramework::WalesCategory as i32,
+        area: pb::EvaluationArea::Overall as i32,
+        judgement: pb::Judgement::Amber as i32,
+        date: "2019-01-31".into(),
+        ..pb::Evaluation::default()
+    }];
+    let stored = registry
+        .upsert_school(pb::UpsertSchoolRequest {
+            school: Some(proto),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .school
+        .unwrap();
+    let evidence = stored.evidence.unwrap();
+    assert_eq!(evidence.stage, pb::Stage::Unspecified as i32);
+    assert_eq!(
+        evidence.stage_reason,
+        "no current evidence (wales_category overall amber 2019-01-31: older than 4 years)"
+    );
+    assert!(stored.evaluations[0].stale);
+    server.stop().await;
+}
+
+/// A change that makes an evaluation invalid.
+type Mutation = fn(&mut pb::Evaluation);
+
+#[tokio::test]
+async fn evaluations_a_framework_cannot_give_are_refused_by_field() {
+    let server = TestServer::start(Vec::new()).await;
+    let mut registry = server.registry().await;
+    let refuse = |mutate: Mutation| {
+        let mut proto = report_card_school("bad");
+        mutate(&mut proto.evaluations[1]);
+        pb::UpsertSchoolRequest {
+            school: Some(proto),
+        }
+    };
+    let cases: [(Mutation, &str, &str); 6] = [
+        (
+            |e| e.area = pb::EvaluationArea::Learning as i32,
+            "school.evaluations[1].area",
+            "ofsted_report_card does not judge learning",
+        ),
+        (
+            |e| e.judgement = pb::Judgement::Good as i32,
+            "school.evaluations[1].judgement",
+            "it gives: exceptional, strong_standard",
+        ),
+        (
+            |e| e.judgement = 99,
+            "school.evaluations[1].judgement",
+            "unknown enum value 99",
+        ),
+        (
+            |e| e.framework = 0,
+            "school.evaluations[1].framework",
+            "is required",
+        ),
+        (
+            |e| e.date = "20/01/2026".into(),
+            "school.evaluations[1].date",
+            "must be a date YYYY-MM-DD",
+        ),
+        (
+            |e| e.source = "x".repeat(201),
+            "school.evaluations[1].source",
+            "at most 200",
+        ),
+    ];
+    for (mutate, field, fragment) in cases {
+        let status = registry.upsert_school(refuse(mutate)).await.unwrap_err();
+        assert_invalid_field(&status, field);
+        assert_status(&status, Code::InvalidArgument, fragment);
+    }
+    let mut many = report_card_school("many");
+    many.evaluations = vec![many.evaluations[0].clone(); 65];
+    let status = registry
+        .upsert_school(pb::UpsertSchoolRequest { school: Some(many) })
+        .await
+        .unwrap_err();
+    assert_status(
+        &status,
+        Code::InvalidArgument,
+        "school.evaluations: must have at most 64 evaluations, got 65",
+    );
+    let missing = registry
+        .get_school(pb::GetSchoolRequest { id: "bad".into() })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound, "nothing was written");
+    server.stop().await;
+}
