@@ -219,6 +219,7 @@ pub(crate) fn match_response_to_proto(
         search_radius_km: outcome.search_radius_km,
         seeker: Some(school_to_proto(outcome.seeker)),
         took_micros,
+        excluded_for_safeguarding: outcome.excluded_for_safeguarding,
     }
 }
 

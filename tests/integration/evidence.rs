@@ -212,3 +212,67 @@ async fn evaluations_a_framework_cannot_give_are_refused_by_field() {
     assert_eq!(missing.code(), Code::NotFound, "nothing was written");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn safeguarding_not_met_is_never_proposed_to_support_or_lead_and_is_counted() {
+    use pb::EvaluationArea as A;
+    use pb::Judgement as J;
+    // The best supporter on every other count, next door, but its latest
+    // report card has safeguarding not met.
+    let mut flagged = school_proto(&school("flagged").stage(Some(Stage::Green)).at(0.1, 0.0));
+    flagged.evaluations = vec![
+        evaluation(A::LeadershipAndGovernance, J::StrongStandard, "2026-02-02"),
+        evaluation(A::Safeguarding, J::NotMet, "2026-02-02"),
+    ];
+    let server = TestServer::start(vec![
+        school("seeker").stage(Some(Stage::Amber)),
+        school("other").stage(Some(Stage::Yellow)).at(5.0, 0.0),
+    ])
+    .await;
+    let mut registry = server.registry().await;
+    let stored = registry
+        .upsert_school(pb::UpsertSchoolRequest {
+            school: Some(flagged),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .school
+        .unwrap();
+    assert!(stored.evidence.unwrap().safeguarding_not_met);
+
+    let mut matcher = server.matcher().await;
+    for mode in [pb::MatchMode::Support, pb::MatchMode::Peer] {
+        let reply = matcher
+            .r#match(match_request("seeker", mode))
+            .await
+            .unwrap()
+            .into_inner();
+        let ids: Vec<&str> = reply
+            .candidates
+            .iter()
+            .map(|c| c.school_id.as_str())
+            .collect();
+        assert_eq!(ids, ["other"], "{mode:?}");
+        assert_eq!(reply.excluded_for_safeguarding, 1, "{mode:?}");
+    }
+    // Out of reach anyway: not counted.
+    let mut near = match_request("seeker", pb::MatchMode::Support);
+    near.max_distance_km = Some(0.05);
+    let reply = matcher.r#match(near).await.unwrap().into_inner();
+    assert_eq!(reply.excluded_for_safeguarding, 0);
+
+    let status = matcher
+        .r#match(match_request("flagged", pb::MatchMode::Lead))
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::FailedPrecondition, "safeguarding not met");
+    // It may still seek support itself.
+    let reply = matcher
+        .r#match(match_request("flagged", pb::MatchMode::Peer))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!reply.candidates.is_empty());
+    server.stop().await;
+}

@@ -5,10 +5,12 @@
 //! populations carry partnerships: active ones (excluded partners, support
 //! places in use) and completed, rated ones (track records).
 
+use jiff::civil;
 use partnermatch_core::domain::{
-    ContextMeasures, FocusSet, GeoPoint, ImpactRating, LanguageMedium, MatchMode, Member,
-    MemberRole, Partnership, PartnershipId, PartnershipKind, PartnershipStatus, Phase,
-    PhaseRelation, Plan, School, SchoolId, Stage,
+    ContextMeasures, Evaluation, EvaluationArea, EvaluationFramework, FocusSet, GeoPoint,
+    ImpactRating, Judgement, LanguageMedium, MatchMode, Member, MemberRole, Partnership,
+    PartnershipId, PartnershipKind, PartnershipStatus, Phase, PhaseRelation, Plan, School,
+    SchoolId, Stage,
 };
 use partnermatch_core::engine::{
     Constraints, Engine, EngineConfig, Factor, InMemory, MatchQuery, Records, Weights, brute_force,
@@ -43,11 +45,19 @@ prop_compose! {
         capacity in prop::option::weighted(0.3, 0u32..4),
         open in prop::bool::weighted(0.9),
         area in 0usize..3,
+        // Evidence: none, a report card (current or stale, with or without
+        // a given stage and focus, safeguarding sometimes not met), or a
+        // Welsh category.
+        evidence in 0u8..5,
+        grades in prop::collection::vec(0usize..5, 4),
+        stale in prop::bool::weighted(0.3),
+        safeguarding_met in prop::bool::weighted(0.7),
+        derive_focus in any::<bool>(),
     ) -> School {
         let jitter = if snap { 0.0 } else { jitter };
         let mask = if sparse { 0b1000_0100_0010_0001 } else { u32::MAX };
         let (local_authority, consortium) = [("Cardiff", "CSC"), ("Vale of Glamorgan", "CSC"), ("Newport", "EAS")][area];
-        School {
+        let mut school = School {
             id: SchoolId::parse("placeholder").unwrap(),
             name: "x".into(),
             phase,
@@ -69,7 +79,52 @@ prop_compose! {
             religious_character: String::new(),
             open,
             evaluations: Vec::new(),
+        };
+        let date = if stale { civil::date(2018, 3, 1) } else { civil::date(2026, 1, 20) };
+        let judged = |framework, area, judgement| Evaluation {
+            framework,
+            area,
+            judgement,
+            date,
+            source: String::new(),
+        };
+        match evidence {
+            2 | 3 => {
+                use EvaluationArea as A;
+                const FIVE: [Judgement; 5] = [
+                    Judgement::UrgentImprovement,
+                    Judgement::NeedsAttention,
+                    Judgement::ExpectedStandard,
+                    Judgement::StrongStandard,
+                    Judgement::Exceptional,
+                ];
+                let areas = [A::LeadershipAndGovernance, A::AttendanceAndBehaviour, A::Achievement, A::Inclusion];
+                school.evaluations = areas
+                    .into_iter()
+                    .zip(&grades)
+                    .map(|(area, &grade)| judged(EvaluationFramework::OfstedReportCard, area, FIVE[grade]))
+                    .collect();
+                school.evaluations.push(judged(
+                    EvaluationFramework::OfstedReportCard,
+                    A::Safeguarding,
+                    if safeguarding_met { Judgement::Met } else { Judgement::NotMet },
+                ));
+                if evidence == 2 {
+                    school.stage = None;
+                }
+                if derive_focus {
+                    school.strengths = FocusSet::EMPTY;
+                    school.needs = FocusSet::EMPTY;
+                }
+            }
+            4 => {
+                let category = [Judgement::Red, Judgement::Amber, Judgement::Yellow, Judgement::Green][grades[0] % 4];
+                school.evaluations = vec![judged(EvaluationFramework::WalesCategory, EvaluationArea::Overall, category)];
+                school.stage = None;
+            }
+            _ => {}
         }
+        school
     }
 }
 

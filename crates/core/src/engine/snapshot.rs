@@ -29,6 +29,9 @@ pub struct Snapshot {
     /// Schools in an ACTIVE partnership with each school, sorted; only
     /// schools with some.
     active_partners: HashMap<u32, Vec<u32>>,
+    /// Open schools whose safeguarding is not met, in index order: never
+    /// supporters, and few, so a match counts them by looking at each.
+    safeguarding_not_met: Vec<u32>,
 }
 
 impl Snapshot {
@@ -91,6 +94,7 @@ impl Snapshot {
                     consortium: intern_area(&school.consortium),
                     local_authority: intern_area(&school.local_authority),
                     open: school.open,
+                    safeguarding_not_met: stored.evidence.safeguarding_not_met,
                 }
             })
             .collect();
@@ -117,7 +121,14 @@ impl Snapshot {
             partners.sort_unstable();
             partners.dedup();
         }
+        let safeguarding_not_met = profiles
+            .iter()
+            .enumerate()
+            .filter(|(_, profile)| profile.open && profile.safeguarding_not_met)
+            .map(|(index, _)| index as u32)
+            .collect();
         Snapshot {
+            safeguarding_not_met,
             by_id,
             family_members,
             partnerships,
@@ -197,6 +208,11 @@ impl Snapshot {
 
     /// Indices of the schools in an ACTIVE partnership with school `index`,
     /// sorted.
+    /// Open schools whose safeguarding is not met.
+    pub(crate) fn safeguarding_not_met(&self) -> &[u32] {
+        &self.safeguarding_not_met
+    }
+
     pub(crate) fn active_partners(&self, index: u32) -> &[u32] {
         self.active_partners.get(&index).map_or(&[], Vec::as_slice)
     }

@@ -72,6 +72,11 @@ impl<'s, 'q> MatchPlan<'s, 'q> {
                 "school {id:?} is closed; closed schools are not matched"
             )));
         }
+        if constraints.mode == MatchMode::Lead && seeker.safeguarding_not_met {
+            return Err(Error::FailedPrecondition(format!(
+                "school {id:?} has safeguarding not met in its most recent evidence, so it is not proposed to lead; use SUPPORT or PEER"
+            )));
+        }
         if constraints.mode == MatchMode::Lead && seeker.free_capacity() == 0 {
             return Err(Error::FailedPrecondition(format!(
                 "school {id:?} has no free capacity to lead (capacity {}); raise its capacity or use SUPPORT or PEER",
@@ -119,6 +124,35 @@ impl<'s, 'q> MatchPlan<'s, 'q> {
     /// bucket, whose phase relation and stage direction were checked once
     /// for the bucket and whose members are all open.
     pub(super) fn admits_in_bucket(&self, index: u32, partner: &Profile) -> bool {
+        self.admits_in_bucket_but_safeguarding(index, partner)
+            && !(self.partner_supports() && partner.safeguarding_not_met)
+    }
+
+    /// Whether the partner gives support (SUPPORT, PEER), so its
+    /// safeguarding must not be "not met".
+    fn partner_supports(&self) -> bool {
+        self.constraints.mode != MatchMode::Lead
+    }
+
+    /// Schools every other hard filter admits (and within the distance
+    /// limit) but safeguarding excludes: counted in the outcome.
+    pub(super) fn excluded_for_safeguarding(&self) -> u32 {
+        if !self.partner_supports() {
+            return 0;
+        }
+        self.snapshot
+            .safeguarding_not_met()
+            .iter()
+            .filter(|&&index| {
+                let partner = self.snapshot.profile(index);
+                self.bucket_admits(partner.phase, partner.stage)
+                    && self.admits_in_bucket_but_safeguarding(index, partner)
+                    && self.within_distance(self.distance_km(partner))
+            })
+            .count() as u32
+    }
+
+    fn admits_in_bucket_but_safeguarding(&self, index: u32, partner: &Profile) -> bool {
         let seeker = self.seeker;
         let constraints = self.constraints;
         index != self.seeker_index
@@ -234,6 +268,7 @@ impl<'s, 'q> MatchPlan<'s, 'q> {
             })
             .collect();
         MatchOutcome {
+            excluded_for_safeguarding: self.excluded_for_safeguarding(),
             seeker: self.snapshot.school(self.seeker_index),
             candidates,
             considered,

@@ -73,6 +73,9 @@ pub struct MatchOutcome<'a> {
     /// Every eligible school within this distance was scored.
     pub search_radius_km: f64,
     pub stats: SearchStats,
+    /// Schools every other hard filter admits but whose safeguarding is
+    /// not met: never proposed to support.
+    pub excluded_for_safeguarding: u32,
 }
 
 /// A scored school, ordered best first: higher score, then nearer, then

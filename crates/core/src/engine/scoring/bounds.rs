@@ -500,6 +500,7 @@ mod tests {
                 consortium,
                 local_authority,
                 open: true,
+                safeguarding_not_met: false,
             }
         }
     }

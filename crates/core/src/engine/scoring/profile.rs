@@ -69,6 +69,9 @@ pub(crate) struct Profile {
     pub consortium: u32,
     pub local_authority: u32,
     pub open: bool,
+    /// Its most recent current safeguarding judgement is "not met": it is
+    /// never proposed to support or lead.
+    pub safeguarding_not_met: bool,
 }
 
 impl Profile {

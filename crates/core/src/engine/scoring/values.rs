@@ -367,6 +367,7 @@ mod tests {
             consortium: 0,
             local_authority: 0,
             open: true,
+            safeguarding_not_met: false,
         }
     }
 
