@@ -276,3 +276,97 @@ async fn safeguarding_not_met_is_never_proposed_to_support_or_lead_and_is_counte
     assert!(!reply.candidates.is_empty());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn with_a_focus_the_stage_compares_grades_in_that_area() {
+    use pb::EvaluationArea as A;
+    use pb::Judgement as J;
+    let card = |id: &str, north_km: f64, grades: [(A, J); 3]| {
+        let mut proto = school_proto(&school(id).stage(None).at(north_km, 0.0));
+        proto.evaluations = grades
+            .into_iter()
+            .map(|(area, judgement)| evaluation(area, judgement, "2026-01-20"))
+            .collect();
+        proto
+    };
+    let server = TestServer::start(vec![
+        // Green overall, no evidence by area: two grades above the seeker's
+        // attendance.
+        school("green").stage(Some(Stage::Green)).at(1.0, 0.0),
+    ])
+    .await;
+    let mut registry = server.registry().await;
+    for proto in [
+        // Amber: attendance and behaviour need attention.
+        card(
+            "seeker",
+            0.0,
+            [
+                (A::AttendanceAndBehaviour, J::NeedsAttention),
+                (A::LeadershipAndGovernance, J::ExpectedStandard),
+                (A::Achievement, J::ExpectedStandard),
+            ],
+        ),
+        // Amber overall (achievement), but one step ahead in attendance.
+        card(
+            "steady",
+            2.0,
+            [
+                (A::AttendanceAndBehaviour, J::ExpectedStandard),
+                (A::LeadershipAndGovernance, J::ExpectedStandard),
+                (A::Achievement, J::NeedsAttention),
+            ],
+        ),
+    ] {
+        registry
+            .upsert_school(pb::UpsertSchoolRequest {
+                school: Some(proto),
+            })
+            .await
+            .unwrap();
+    }
+    let mut matcher = server.matcher().await;
+    let mut request = match_request("seeker", pb::MatchMode::Support);
+    request.focus = vec![pb::FocusArea::Attendance as i32];
+    request.explain = true;
+    let reply = matcher.r#match(request).await.unwrap().into_inner();
+    let ids: Vec<&str> = reply
+        .candidates
+        .iter()
+        .map(|c| c.school_id.as_str())
+        .collect();
+    assert_eq!(ids, ["steady", "green"], "the area-ahead partner first");
+    let stage = |rank: usize| {
+        reply.candidates[rank]
+            .components
+            .iter()
+            .find(|c| c.factor == pb::Factor::Stage as i32)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(stage(0).value, 1.0);
+    assert_eq!(
+        stage(0).reason,
+        "by area, seeker → partner: attendance needs attention → expected standard (one step ahead in the area is best)"
+    );
+    assert!(
+        (stage(1).value - 0.3).abs() < 1e-12,
+        "two steps: {:?}",
+        stage(1)
+    );
+    assert!(
+        stage(1)
+            .reason
+            .contains("attendance needs attention → green overall")
+    );
+
+    // Without a focus the seeker's needs (attendance, behaviour) are the
+    // areas; a match about nothing compares overall stages.
+    let reply = matcher
+        .r#match(match_request("seeker", pb::MatchMode::Support))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reply.candidates[0].school_id, "steady");
+    server.stop().await;
+}

@@ -51,7 +51,7 @@ pub use matcher::{
 pub use partnerships::{PartnershipChanges, PartnershipFilter, PartnershipUpdate, Proposal};
 pub use persistence::{Change, InMemory, Persistence, StorageError};
 pub use registry::UpsertCounts;
-pub use scoring::{Component, Factor, PerFactor};
+pub use scoring::{AreaGrades, Component, Factor, PerFactor};
 pub use snapshot::Snapshot;
 
 /// Which schools a listing returns. Empty strings and `None` mean any.

@@ -10,7 +10,7 @@ use crate::domain::{MemberRole, Partnership, PartnershipStatus, StoredSchool};
 
 use super::index::SearchIndex;
 use super::registry::Registry;
-use super::scoring::{NO_FAMILY, Profile, TrackRecord};
+use super::scoring::{AreaGrades, NO_FAMILY, Profile, TrackRecord};
 
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -83,6 +83,13 @@ impl Snapshot {
                     family,
                     strengths: stored.strengths(),
                     needs: stored.needs(),
+                    area_grades: AreaGrades::from_grades(
+                        stored
+                            .evidence
+                            .area_grades
+                            .iter()
+                            .map(|(area, grade, _)| (*area, *grade)),
+                    ),
                     pupils: school.pupils,
                     ln_pupils: f64::from(school.pupils.unwrap_or(1).max(1)).ln(),
                     capacity: stored.capacity,

@@ -11,7 +11,7 @@ use crate::domain::{EARTH_RADIUS_KM, FocusSet, UnitVector};
 use super::super::config::ScoringConfig;
 use super::super::error::{Error, Result};
 use super::super::index::{MAX_INDEXED_AREAS, Side, TreeKind};
-use super::super::scoring::{GroupBounder, NO_FAMILY, Profile, SplitCoverage};
+use super::super::scoring::{BucketTerm, GroupBounder, NO_FAMILY, Profile, SplitCoverage};
 use super::super::snapshot::Snapshot;
 use super::filters::{MatchPlan, SearchRequest};
 use super::{MatchOutcome, MatchQuery, Scored, SearchStats};
@@ -159,7 +159,7 @@ struct Search<'p, 's, 'q> {
     snapshot: &'s Snapshot,
     bounder: GroupBounder<'s>,
     /// Weighted stage and phase terms of each bucket (exact per bucket).
-    bucket_terms: Vec<f64>,
+    bucket_terms: Vec<BucketTerm>,
     best: Best,
     pending: BinaryHeap<Pending>,
     considered: u32,

@@ -8,7 +8,7 @@ use crate::domain::{FocusSet, LanguageMedium, MatchMode, Phase, Stage};
 
 use super::super::index::Side;
 use super::factor::Factor;
-use super::profile::Profile;
+use super::profile::{AreaGrades, Profile};
 use super::values::{ScoringContext, phase_affinity};
 
 impl ScoringContext<'_> {
@@ -154,11 +154,27 @@ impl<'a> GroupBounder<'a> {
         }
     }
 
-    /// The weighted stage and phase terms, exact for a bucket.
-    pub(crate) fn bucket_term(&self, stage: Option<Stage>, phase: Phase) -> f64 {
+    /// The weighted stage and phase terms of a bucket: exact for members
+    /// without area grades, and a bound for those with some (whose stage
+    /// component is per area when the match is about areas).
+    pub(crate) fn bucket_term(&self, stage: Option<Stage>, phase: Phase) -> BucketTerm {
         let w = &self.scoring.weights;
-        w[Factor::Stage] * self.scoring.stage_value(self.seeker.stage, stage)
-            + w[Factor::Phase] * phase_affinity(self.seeker.phase, phase)
+        let phase_term = w[Factor::Phase] * phase_affinity(self.seeker.phase, phase);
+        let exact = w[Factor::Stage]
+            * self
+                .scoring
+                .stage_component(self.seeker, stage, AreaGrades::NONE)
+            + phase_term;
+        let graded = if self.scoring.stage_areas(self.seeker).is_empty() {
+            exact
+        } else {
+            // No ladder value exceeds the best of its curve.
+            w[Factor::Stage] * self.scoring.best_level_value() + phase_term
+        };
+        BucketTerm {
+            exact,
+            graded: graded.max(exact),
+        }
     }
 
     /// The proximity term's bound for a point at least `chord` away (as a
@@ -175,7 +191,7 @@ impl<'a> GroupBounder<'a> {
     /// search knows of the members' coverage of the seeker's areas.
     pub(crate) fn bound(
         &self,
-        bucket_term: f64,
+        bucket_term: BucketTerm,
         group: &GroupSummary,
         chord: f64,
         split: SplitCoverage,
@@ -214,6 +230,11 @@ impl<'a> GroupBounder<'a> {
         let load = match scoring.mode {
             MatchMode::Support | MatchMode::Peer => group.max_free_share(),
             MatchMode::Lead => seeker.free_share(),
+        };
+        let bucket_term = if group.flags & ANY_AREA_GRADES != 0 {
+            bucket_term.graded
+        } else {
+            bucket_term.exact
         };
         bucket_term
             + self.proximity_bound(chord)
@@ -329,6 +350,15 @@ const UNKNOWN_CHALLENGE: u8 = 2;
 const UNKNOWN_PUPILS: u8 = 4;
 const ANY_FREE_CAPACITY: u8 = 8;
 const ANY_TRACK_RECORD: u8 = 16;
+const ANY_AREA_GRADES: u8 = 32;
+
+/// A bucket's stage and phase terms: [`BucketTerm::exact`] for groups
+/// without area grades, [`BucketTerm::graded`] (no smaller) for groups with.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct BucketTerm {
+    pub(crate) exact: f64,
+    pub(crate) graded: f64,
+}
 
 /// What the score bound needs to know about a group of schools: the union or
 /// range of each attribute the components read. Packed (36 bytes) so an
@@ -390,7 +420,8 @@ impl GroupSummary {
                 | flag(profile.challenge.is_none(), UNKNOWN_CHALLENGE)
                 | flag(profile.pupils.is_none(), UNKNOWN_PUPILS)
                 | flag(profile.free_capacity() > 0, ANY_FREE_CAPACITY)
-                | flag(!profile.track_record.is_empty(), ANY_TRACK_RECORD),
+                | flag(!profile.track_record.is_empty(), ANY_TRACK_RECORD)
+                | flag(!profile.area_grades.is_empty(), ANY_AREA_GRADES),
             max_free_share: (profile.free_share() * 255.0).ceil().min(255.0) as u8,
             members: 1,
         }
@@ -453,7 +484,7 @@ mod tests {
     use super::super::factor::PerFactor;
     use super::super::profile::{NO_FAMILY, TrackRecord};
     use super::*;
-    use crate::domain::{FocusArea, GeoPoint, LanguageMedium, Phase, Stage};
+    use crate::domain::{FocusArea, GeoPoint, Grade, LanguageMedium, Phase, Stage};
 
     fn focus_set(bits: u32) -> FocusSet {
         FocusArea::ALL
@@ -477,6 +508,8 @@ mod tests {
             capacity in 0u32..4, active in 0u32..3,
             green in 0u32..(1 << 21), yellow in 0u32..(1 << 21), record in prop::bool::weighted(0.3),
             consortium in 0u32..3, local_authority in 0u32..4,
+            graded in prop::bool::weighted(0.4),
+            grades in prop::collection::vec((0usize..21, 1usize..6), 0..8),
         ) -> Profile {
             let mask = if sparse { 0b1000_0100_0010_0001 } else { u32::MAX };
             Profile {
@@ -488,6 +521,13 @@ mod tests {
                 family: family.unwrap_or(NO_FAMILY),
                 strengths: focus_set(strengths & mask),
                 needs: if no_needs { FocusSet::EMPTY } else { focus_set(needs & mask) },
+                area_grades: if graded {
+                    AreaGrades::from_grades(
+                        grades.into_iter().map(|(area, grade)| (FocusArea::ALL[area], Grade::ALL[grade - 1])),
+                    )
+                } else {
+                    AreaGrades::NONE
+                },
                 pupils,
                 ln_pupils: f64::from(pupils.unwrap_or(1).max(1)).ln(),
                 capacity,

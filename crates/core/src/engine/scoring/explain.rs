@@ -5,10 +5,10 @@
 
 use std::fmt::Write as _;
 
-use crate::domain::{FocusSet, LanguageMedium, MatchMode, Phase, Stage};
+use crate::domain::{FocusArea, FocusSet, Grade, LanguageMedium, MatchMode, Phase, Stage};
 
 use super::factor::{Factor, PerFactor};
-use super::profile::{NO_FAMILY, Profile, TrackRecord};
+use super::profile::{AreaGrades, NO_FAMILY, Profile, TrackRecord};
 use super::values::{Coverage, ScoringContext, language_affinity, phase_affinity, proximity_value};
 
 impl ScoringContext<'_> {
@@ -45,11 +45,19 @@ impl ScoringContext<'_> {
     }
 
     pub(super) fn stage(&self, seeker: &Profile, partner: &Profile) -> Component {
+        let by_area = !(seeker.area_grades.is_empty() && partner.area_grades.is_empty());
         Component::new(Detail::Stage {
             mode: self.mode,
             seeker: seeker.stage,
             partner: partner.stage,
-            value: self.stage_value(seeker.stage, partner.stage),
+            areas: if by_area {
+                self.stage_areas(seeker)
+            } else {
+                FocusSet::EMPTY
+            },
+            seeker_grades: seeker.area_grades,
+            partner_grades: partner.area_grades,
+            value: self.stage_component(seeker, partner.stage, partner.area_grades),
         })
     }
 
@@ -118,6 +126,10 @@ pub enum Detail {
         mode: MatchMode,
         seeker: Option<Stage>,
         partner: Option<Stage>,
+        /// The areas compared grade by grade (empty: the overall stages).
+        areas: FocusSet,
+        seeker_grades: AreaGrades,
+        partner_grades: AreaGrades,
         value: f64,
     },
     Proximity {
@@ -213,6 +225,20 @@ impl Component {
     /// One plain-English sentence saying why the component has its value.
     pub fn reason(&self) -> String {
         match self.detail {
+            Detail::Stage {
+                mode,
+                seeker,
+                partner,
+                areas,
+                seeker_grades,
+                partner_grades,
+                ..
+            } if !areas.is_empty() => area_stage_reason(
+                mode,
+                areas,
+                (seeker, seeker_grades),
+                (partner, partner_grades),
+            ),
             Detail::Stage {
                 mode,
                 seeker,
@@ -389,6 +415,42 @@ fn track_record_reason(
     }
     text.push_str(": a proven track record");
     text
+}
+
+/// Per area: "literacy needs attention → strong standard"; a side without
+/// evidence in the area shows its overall stage ("amber overall").
+fn area_stage_reason(
+    mode: MatchMode,
+    areas: FocusSet,
+    seeker: (Option<Stage>, AreaGrades),
+    partner: (Option<Stage>, AreaGrades),
+) -> String {
+    let side = |(stage, grades): (Option<Stage>, AreaGrades), area: FocusArea| match (
+        grades.level(area),
+        stage,
+    ) {
+        (Some(level), _) => Grade::ALL[(level - 1) as usize].label().to_owned(),
+        (None, Some(stage)) => format!("{stage} overall"),
+        (None, None) => "unknown".to_owned(),
+    };
+    let compared = areas
+        .iter()
+        .map(|area| {
+            format!(
+                "{} {} → {}",
+                area.label(),
+                side(seeker, area),
+                side(partner, area)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let best = match mode {
+        MatchMode::Support => "one step ahead in the area is best",
+        MatchMode::Lead => "one step behind in the area is best",
+        MatchMode::Peer => "the same grade in the area is best",
+    };
+    format!("by area, seeker → partner: {compared} ({best})")
 }
 
 fn stage_reason(mode: MatchMode, seeker: Option<Stage>, partner: Option<Stage>) -> String {

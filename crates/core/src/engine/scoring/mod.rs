@@ -18,6 +18,7 @@ mod values;
 pub use explain::Component;
 pub use factor::{Factor, PerFactor};
 
-pub(crate) use bounds::{GroupBounder, GroupSummary, SplitCoverage, f32_down, f32_up};
+pub(crate) use bounds::{BucketTerm, GroupBounder, GroupSummary, SplitCoverage, f32_down, f32_up};
+pub use profile::AreaGrades;
 pub(crate) use profile::{NO_FAMILY, Profile, TrackRecord};
 pub(crate) use values::{ScoringContext, phase_affinity};

@@ -1,7 +1,36 @@
 //! What scoring reads of a school, packed so one candidate is one small
 //! record.
 
-use crate::domain::{FocusSet, LanguageMedium, Phase, Stage, UnitVector};
+use crate::domain::{FocusArea, FocusSet, Grade, LanguageMedium, Phase, Stage, UnitVector};
+
+/// A school's grade in each focus area from its current evidence, packed
+/// three bits an area (0: no evidence; 1–5: urgent improvement …
+/// exceptional), so it costs a profile eight bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AreaGrades(u64);
+
+impl AreaGrades {
+    pub const NONE: AreaGrades = AreaGrades(0);
+
+    pub fn from_grades(grades: impl IntoIterator<Item = (FocusArea, Grade)>) -> AreaGrades {
+        let mut packed = 0u64;
+        for (area, grade) in grades {
+            let shift = 3 * area as u32;
+            packed = (packed & !(0b111 << shift)) | ((grade.level() as u64) << shift);
+        }
+        AreaGrades(packed)
+    }
+
+    /// The grade's level (1–5) in `area`, if evidenced.
+    pub fn level(self, area: FocusArea) -> Option<i32> {
+        let level = (self.0 >> (3 * area as u32)) & 0b111;
+        (level != 0).then_some(level as i32)
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
 
 /// Focus areas in which a school completed partnerships whose impact was
 /// rated GREEN, and those rated YELLOW at best (design: a database of
@@ -58,6 +87,8 @@ pub(crate) struct Profile {
     pub family: u32,
     pub strengths: FocusSet,
     pub needs: FocusSet,
+    /// Grades by focus area from current evidence.
+    pub area_grades: AreaGrades,
     pub pupils: Option<u32>,
     /// Natural log of pupils (at least 1), precomputed for the size component.
     pub ln_pupils: f64,

@@ -6,7 +6,7 @@ use crate::domain::{FocusSet, LanguageMedium, MatchMode, Phase, Stage};
 use super::super::config::ScoringConfig;
 use super::super::index::Side;
 use super::factor::{Factor, PerFactor};
-use super::profile::{NO_FAMILY, Profile, TrackRecord};
+use super::profile::{AreaGrades, NO_FAMILY, Profile, TrackRecord};
 
 /// Per-request inputs of the scoring functions.
 #[derive(Debug, Clone)]
@@ -83,7 +83,7 @@ impl<'a> ScoringContext<'a> {
         let w = &self.weights;
         let same_family = seeker.family != NO_FAMILY && seeker.family == partner.family;
         let (forward, backward) = self.coverages(seeker, partner);
-        w[Factor::Stage] * self.stage_value(seeker.stage, partner.stage)
+        w[Factor::Stage] * self.stage_component(seeker, partner.stage, partner.area_grades)
             + w[Factor::Context]
                 * self.context_value(
                     self.challenge_similarity(seeker.challenge, partner.challenge),
@@ -112,8 +112,60 @@ impl<'a> ScoringContext<'a> {
         partial + self.proximity_term(distance_km)
     }
 
+    /// The focus areas the stage is compared in: the request's focus, else
+    /// the seeker's needs (SUPPORT, PEER) or the strengths it offers (LEAD).
+    pub(crate) fn stage_areas(&self, seeker: &Profile) -> FocusSet {
+        match self.mode {
+            MatchMode::Support | MatchMode::Peer => self.seeker_wants(seeker),
+            MatchMode::Lead => self.seeker_offers(seeker),
+        }
+    }
+
+    /// The stage component (README "Evidence"): when either school has
+    /// grades in the areas the match is about, the mean over those areas of
+    /// the grade ladder (one step ahead best in SUPPORT, mirrored in LEAD,
+    /// the same grade in PEER), each side falling back to its overall stage
+    /// where an area has no evidence; otherwise the overall stages.
+    pub(crate) fn stage_component(
+        &self,
+        seeker: &Profile,
+        partner_stage: Option<Stage>,
+        partner_grades: AreaGrades,
+    ) -> f64 {
+        let areas = self.stage_areas(seeker);
+        if areas.is_empty() || (seeker.area_grades.is_empty() && partner_grades.is_empty()) {
+            return self.stage_value(seeker.stage, partner_stage);
+        }
+        let overall = |stage: Option<Stage>| stage.map(Stage::level);
+        let total: f64 = areas
+            .iter()
+            .map(|area| {
+                self.level_value(
+                    seeker.area_grades.level(area).or(overall(seeker.stage)),
+                    partner_grades.level(area).or(overall(partner_stage)),
+                )
+            })
+            .sum();
+        total / f64::from(areas.len())
+    }
+
     /// The stage component for two stages in this mode.
     pub(crate) fn stage_value(&self, seeker: Option<Stage>, partner: Option<Stage>) -> f64 {
+        self.level_value(seeker.map(Stage::level), partner.map(Stage::level))
+    }
+
+    /// The most any ladder gives in this mode.
+    pub(crate) fn best_level_value(&self) -> f64 {
+        let curve = match self.mode {
+            MatchMode::Support | MatchMode::Lead => &self.config.directed_stage_curve,
+            MatchMode::Peer => &self.config.peer_stage_curve,
+        };
+        curve.iter().copied().fold(self.config.neutral, f64::max)
+    }
+
+    /// The ladder for two levels (stages 1–4, grades 1–5, on one scale:
+    /// red is urgent improvement, green strong standard).
+    pub(crate) fn level_value(&self, seeker: Option<i32>, partner: Option<i32>) -> f64 {
         let (Some(s), Some(p)) = (seeker, partner) else {
             return self.config.neutral;
         };
@@ -124,15 +176,9 @@ impl<'a> ScoringContext<'a> {
                 .unwrap_or(0.0)
         };
         match self.mode {
-            MatchMode::Support => {
-                curve_value(&self.config.directed_stage_curve, p.level() - s.level())
-            }
-            MatchMode::Lead => {
-                curve_value(&self.config.directed_stage_curve, s.level() - p.level())
-            }
-            MatchMode::Peer => {
-                curve_value(&self.config.peer_stage_curve, (p.level() - s.level()).abs())
-            }
+            MatchMode::Support => curve_value(&self.config.directed_stage_curve, p - s),
+            MatchMode::Lead => curve_value(&self.config.directed_stage_curve, s - p),
+            MatchMode::Peer => curve_value(&self.config.peer_stage_curve, (p - s).abs()),
         }
     }
 
@@ -359,6 +405,7 @@ mod tests {
             family: NO_FAMILY,
             strengths: FocusSet::EMPTY,
             needs: FocusSet::EMPTY,
+            area_grades: AreaGrades::NONE,
             pupils: None,
             ln_pupils: 0.0,
             capacity: 2,
