@@ -8,16 +8,20 @@
 //!     cargo bench --bench latency -- 30000        # chosen sizes
 //!     cargo bench --bench latency -- 30000 every-area
 //!                       # also schools that have every strength and need
+//!     cargo bench --bench latency -- 30000 report-cards
+//!                       # also schools whose stages come from report cards
 //!
 //! Under `cargo test` it runs one small size once, as a smoke test.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use partnermatch_core::dataset::{DEFAULT_SEED, SyntheticConfig, SyntheticFocus, generate};
+use partnermatch_core::dataset::{
+    DEFAULT_SEED, SyntheticConfig, SyntheticFocus, add_report_cards, generate,
+};
 use partnermatch_core::domain::MatchMode;
 use partnermatch_core::engine::{
-    Engine, EngineConfig, MatchOutcome, MatchQuery, Result, SearchStats,
+    Engine, EngineConfig, EvidenceConfig, MatchOutcome, MatchQuery, Result, SearchStats,
 };
 
 const DEFAULT_SIZES: [usize; 4] = [1_000, 10_000, 30_000, 100_000];
@@ -76,29 +80,44 @@ fn main() {
         (true, true) => DEFAULT_SIZES.to_vec(),
         (true, false) => sizes,
     };
-    let mut data = vec![SyntheticFocus::Realistic];
+    let mut data = vec![(SyntheticFocus::Realistic, false)];
     if !benchmarking || args.iter().any(|a| a == "every-area") {
-        data.push(SyntheticFocus::EveryArea);
+        data.push((SyntheticFocus::EveryArea, false));
+    }
+    if !benchmarking || args.iter().any(|a| a == "report-cards") {
+        data.push((SyntheticFocus::Realistic, true));
     }
     println!(
         "| schools | data | mode | fast p50 µs | fast p99 µs | oracle p50 µs | oracle p99 µs | speed-up (p50) | groups bounded | scored | index build ms |"
     );
     println!("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for (size, focus) in sizes
+    for (size, (focus, report_cards)) in sizes
         .iter()
-        .flat_map(|&size| data.iter().map(move |&focus| (size, focus)))
+        .flat_map(|&size| data.iter().map(move |&data| (size, data)))
     {
-        let schools = generate(SyntheticConfig {
+        let mut schools = generate(SyntheticConfig {
             schools: size,
             seed: DEFAULT_SEED,
             focus,
         });
-        let data_name = match focus {
-            SyntheticFocus::Realistic => "default",
-            SyntheticFocus::EveryArea => "every area",
+        if report_cards {
+            add_report_cards(&mut schools, DEFAULT_SEED);
+        }
+        let data_name = match (focus, report_cards) {
+            (_, true) => "report cards",
+            (SyntheticFocus::Realistic, false) => "default",
+            (SyntheticFocus::EveryArea, false) => "every area",
+        };
+        // Evidence judged at one fixed date, so runs compare.
+        let config = EngineConfig {
+            evidence: EvidenceConfig {
+                as_of: Some(jiff::civil::date(2026, 11, 29)),
+                ..EvidenceConfig::default()
+            },
+            ..EngineConfig::default()
         };
         let started = Instant::now();
-        let engine = Engine::with_schools(EngineConfig::default(), schools).expect("valid");
+        let engine = Engine::with_schools(config, schools).expect("valid");
         let build_ms = started.elapsed().as_secs_f64() * 1e3;
         let snapshot = engine.snapshot();
         for mode in [MatchMode::Support, MatchMode::Lead, MatchMode::Peer] {

@@ -110,6 +110,17 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where synthetic schools' stages come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EvidenceData {
+    /// A given stage, as the Welsh categories were.
+    Stages,
+    /// Report cards (dated, some stale, some missing) from which the server
+    /// derives each stage.
+    ReportCards,
+}
+
 /// Which strengths and needs synthetic schools have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -157,6 +168,12 @@ pub struct DataArgs {
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub synthetic_focus: Option<FocusData>,
+
+    /// Where the synthetic schools' stages come from: `stages` (given, the
+    /// default) or `report-cards` (evaluations the stage is derived from).
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub synthetic_evidence: Option<EvidenceData>,
 
     /// Target size of computed families of schools, 2–100 (default 11).
     #[arg(long)]

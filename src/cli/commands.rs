@@ -17,7 +17,8 @@ use partnermatch_core::evaluation::{self, EvaluationQuery};
 use partnermatch_store::SqliteStore;
 
 use super::args::{
-    BenchArgs, BrokerArgs, ConstraintArgs, EvaluateArgs, FamiliesArgs, FocusData, SeekerArgs,
+    BenchArgs, BrokerArgs, ConstraintArgs, EvaluateArgs, EvidenceData, FamiliesArgs, FocusData,
+    SeekerArgs,
 };
 use super::config::Config;
 use super::loadgen::{self, LoadConfig};
@@ -206,6 +207,9 @@ fn open_engine_with(
             },
         };
         let mut schools = dataset::generate(config);
+        if args.synthetic_evidence == EvidenceData::ReportCards {
+            dataset::add_report_cards(&mut schools, args.seed);
+        }
         prepare(&mut schools);
         let counts = engine
             .upsert_batch(schools)

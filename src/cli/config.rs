@@ -14,7 +14,7 @@ use partnermatch::ServeOptions;
 use partnermatch_core::dataset::{DEFAULT_SCHOOLS, DEFAULT_SEED};
 use partnermatch_core::engine::{EvidenceConfig, FamilyConfig, validate_sizes};
 
-use super::args::{FocusData, LogFormat};
+use super::args::{EvidenceData, FocusData, LogFormat};
 
 /// Everything `serve` runs with; `broker` and `families` read the data
 /// options of the same file.
@@ -29,6 +29,7 @@ pub struct Config {
     pub schools: usize,
     pub seed: u64,
     pub synthetic_focus: FocusData,
+    pub synthetic_evidence: EvidenceData,
     pub family_size: usize,
     pub family_min_size: usize,
     pub evidence_max_age_years: i16,
@@ -68,6 +69,7 @@ impl Default for Config {
             schools: DEFAULT_SCHOOLS,
             seed: DEFAULT_SEED,
             synthetic_focus: FocusData::Realistic,
+            synthetic_evidence: EvidenceData::Stages,
             family_size: families.target_size,
             family_min_size: families.min_size,
             evidence_max_age_years: EvidenceConfig::default().max_age_years,

@@ -4,7 +4,7 @@
 //! skipping a group whose bound is below the K-th score never loses a
 //! partner.
 
-use crate::domain::{FocusSet, LanguageMedium, MatchMode, Phase, Stage};
+use crate::domain::{FocusArea, FocusSet, LanguageMedium, MatchMode, Phase, Stage};
 
 use super::super::index::Side;
 use super::factor::Factor;
@@ -114,6 +114,9 @@ impl ScoringContext<'_> {
 pub(crate) struct GroupBounder<'a> {
     scoring: &'a ScoringContext<'a>,
     seeker: &'a Profile,
+    /// The seeker's level in each area the stage is compared in (its grade,
+    /// else its overall stage); empty when the match is about no areas.
+    stage_areas: Vec<Option<i32>>,
     /// Weighted language bound for each set of media (a [`MediumSet`]).
     language: [f64; 64],
     /// Earth radius over the proximity scale: chord length → exponent.
@@ -146,9 +149,21 @@ impl<'a> GroupBounder<'a> {
             };
             scoring.weights[Factor::Language] * best
         });
+        let overall = seeker.stage.map(Stage::level);
+        let stage_areas = if seeker.area_grades.is_empty() && scoring.stage_areas(seeker).is_empty()
+        {
+            Vec::new()
+        } else {
+            scoring
+                .stage_areas(seeker)
+                .iter()
+                .map(|area| seeker.area_grades.level(area).or(overall))
+                .collect()
+        };
         GroupBounder {
             scoring,
             seeker,
+            stage_areas,
             language,
             exponent_per_chord: crate::domain::EARTH_RADIUS_KM / scoring.proximity_scale_km,
         }
@@ -165,16 +180,37 @@ impl<'a> GroupBounder<'a> {
                 .scoring
                 .stage_component(self.seeker, stage, AreaGrades::NONE)
             + phase_term;
-        let graded = if self.scoring.stage_areas(self.seeker).is_empty() {
-            exact
-        } else {
-            // No ladder value exceeds the best of its curve.
-            w[Factor::Stage] * self.scoring.best_level_value() + phase_term
-        };
         BucketTerm {
             exact,
-            graded: graded.max(exact),
+            phase_term,
+            stage,
         }
+    }
+
+    /// The stage and phase terms' bound for a group with area grades in
+    /// `low..=high`: per area the seeker wants, the best ladder value over
+    /// the partner levels a member could have there — a grade in the range,
+    /// or the bucket's stage where it has none — averaged. Exactly the
+    /// bucket's term when the match is about no areas.
+    fn graded_term(&self, bucket: &BucketTerm, grades: u8) -> f64 {
+        let areas = &self.stage_areas;
+        if areas.is_empty() {
+            return bucket.exact;
+        }
+        let (low, high) = grade_range(grades);
+        let fallback = bucket.stage.map(Stage::level);
+        let total: f64 = areas
+            .iter()
+            .map(|&seeker_level| {
+                (low..=high)
+                    .map(Some)
+                    .chain(std::iter::once(fallback))
+                    .map(|partner| self.scoring.level_value(seeker_level, partner))
+                    .fold(0.0, f64::max)
+            })
+            .sum();
+        let stage_bound = total / areas.len() as f64;
+        (self.scoring.weights[Factor::Stage] * stage_bound + bucket.phase_term).max(bucket.exact)
     }
 
     /// The proximity term's bound for a point at least `chord` away (as a
@@ -232,7 +268,7 @@ impl<'a> GroupBounder<'a> {
             MatchMode::Lead => seeker.free_share(),
         };
         let bucket_term = if group.flags & ANY_AREA_GRADES != 0 {
-            bucket_term.graded
+            self.graded_term(&bucket_term, group.grades)
         } else {
             bucket_term.exact
         };
@@ -352,12 +388,14 @@ const ANY_FREE_CAPACITY: u8 = 8;
 const ANY_TRACK_RECORD: u8 = 16;
 const ANY_AREA_GRADES: u8 = 32;
 
-/// A bucket's stage and phase terms: [`BucketTerm::exact`] for groups
-/// without area grades, [`BucketTerm::graded`] (no smaller) for groups with.
+/// A bucket's stage and phase terms: exact for groups without area grades;
+/// for groups with some, the stage part is bounded from the group's grade
+/// range and the bucket's stage.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct BucketTerm {
     pub(crate) exact: f64,
-    pub(crate) graded: f64,
+    phase_term: f64,
+    stage: Option<Stage>,
 }
 
 /// What the score bound needs to know about a group of schools: the union or
@@ -383,6 +421,21 @@ pub(crate) struct GroupSummary {
     max_free_share: u8,
     /// Members (saturating at 255).
     members: u8,
+    /// The lowest (low nibble) and highest (high nibble) grade level any
+    /// member has in any area; empty (15, 0) when none has grades. Fits
+    /// the padding: the summary stays 36 bytes.
+    grades: u8,
+}
+
+/// Grade range of no grade: low 15, high 0.
+const NO_GRADES: u8 = 0x0f;
+
+fn grade_range(grades: u8) -> (i32, i32) {
+    (i32::from(grades & 0x0f), i32::from(grades >> 4))
+}
+
+fn grades_of(low: i32, high: i32) -> u8 {
+    (low as u8 & 0x0f) | ((high as u8) << 4)
 }
 
 impl GroupSummary {
@@ -400,6 +453,7 @@ impl GroupSummary {
         flags: 0,
         max_free_share: 0,
         members: 0,
+        grades: NO_GRADES,
     };
 
     pub(crate) fn of(profile: &Profile) -> GroupSummary {
@@ -424,6 +478,15 @@ impl GroupSummary {
                 | flag(!profile.area_grades.is_empty(), ANY_AREA_GRADES),
             max_free_share: (profile.free_share() * 255.0).ceil().min(255.0) as u8,
             members: 1,
+            grades: {
+                let levels = FocusArea::ALL
+                    .into_iter()
+                    .filter_map(|area| profile.area_grades.level(area));
+                let (low, high) = levels.fold((15, 0), |(low, high), level| {
+                    (low.min(level), high.max(level))
+                });
+                grades_of(low, high)
+            },
         }
     }
 
@@ -446,6 +509,11 @@ impl GroupSummary {
             flags: self.flags | other.flags,
             max_free_share: self.max_free_share.max(other.max_free_share),
             members: self.members.saturating_add(other.members),
+            grades: {
+                let (a_low, a_high) = grade_range(self.grades);
+                let (b_low, b_high) = grade_range(other.grades);
+                grades_of(a_low.min(b_low), a_high.max(b_high))
+            },
         }
     }
 

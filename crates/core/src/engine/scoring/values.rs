@@ -154,15 +154,6 @@ impl<'a> ScoringContext<'a> {
         self.level_value(seeker.map(Stage::level), partner.map(Stage::level))
     }
 
-    /// The most any ladder gives in this mode.
-    pub(crate) fn best_level_value(&self) -> f64 {
-        let curve = match self.mode {
-            MatchMode::Support | MatchMode::Lead => &self.config.directed_stage_curve,
-            MatchMode::Peer => &self.config.peer_stage_curve,
-        };
-        curve.iter().copied().fold(self.config.neutral, f64::max)
-    }
-
     /// The ladder for two levels (stages 1–4, grades 1–5, on one scale:
     /// red is urgent improvement, green strong standard).
     pub(crate) fn level_value(&self, seeker: Option<i32>, partner: Option<i32>) -> f64 {
