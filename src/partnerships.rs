@@ -9,7 +9,7 @@ use crate::engine::{Engine, Error};
 
 use super::convert::{
     list_partnerships_from_proto, list_partnerships_to_proto, partnership_id, partnership_to_proto,
-    proposal_from_proto, update_from_proto,
+    partnership_with_impact_to_proto, proposal_from_proto, update_from_proto,
 };
 use super::error::{OrStatus, invalid};
 use super::pb;
@@ -72,7 +72,11 @@ impl PartnershipRegistry for PartnershipService {
         let mut v = Violations::new();
         let id = partnership_id(&mut v, "id", &id).ok_or_else(|| invalid(v))?;
         let partnership = self.engine.get_partnership(id.as_str()).or_status()?;
-        Ok(Response::new(partnership_to_proto(&partnership)))
+        let impact = self.engine.partnership_impact(&partnership);
+        Ok(Response::new(partnership_with_impact_to_proto(
+            &partnership,
+            &impact,
+        )))
     }
 
     async fn list_partnerships(

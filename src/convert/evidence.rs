@@ -63,13 +63,14 @@ pub(crate) fn evaluations_from_proto(
     read
 }
 
+/// Evaluations with their `stale` flags (missing flags: not stale).
 pub(crate) fn evaluations_to_proto(
     evaluations: &[Evaluation],
-    evidence: &Evidence,
+    stale: &[bool],
 ) -> Vec<pb::Evaluation> {
     evaluations
         .iter()
-        .zip(evidence.stale.iter().chain(std::iter::repeat(&false)))
+        .zip(stale.iter().chain(std::iter::repeat(&false)))
         .map(|(evaluation, stale)| pb::Evaluation {
             framework: to_wire(evaluation.framework),
             area: to_wire(evaluation.area),

@@ -7,7 +7,9 @@ use crate::domain::{
     Member, MemberRole, Partnership, PartnershipId, PartnershipKind, Plan, TextKind, Violations,
     limits, partnership_limits,
 };
-use crate::engine::{Page, PartnershipChanges, PartnershipFilter, PartnershipUpdate, Proposal};
+use crate::engine::{
+    AreaImpact, Page, PartnershipChanges, PartnershipFilter, PartnershipUpdate, Proposal,
+};
 use crate::pb;
 
 use super::enums::{
@@ -54,6 +56,32 @@ pub(crate) fn partnership_to_proto(partnership: &Partnership) -> pb::Partnership
         updated_at: Some(timestamp_to_proto(partnership.updated_at)),
         started_at: partnership.started_at.map(timestamp_to_proto),
         finished_at: partnership.finished_at.map(timestamp_to_proto),
+        impact_evidence: Vec::new(),
+    }
+}
+
+/// A partnership with the evidence of its impact (GetPartnership).
+pub(crate) fn partnership_with_impact_to_proto(
+    partnership: &Partnership,
+    impact: &[AreaImpact],
+) -> pb::Partnership {
+    pb::Partnership {
+        impact_evidence: impact.iter().map(area_impact_to_proto).collect(),
+        ..partnership_to_proto(partnership)
+    }
+}
+
+fn area_impact_to_proto(impact: &AreaImpact) -> pb::AreaImpact {
+    let evaluation = |evaluation: &Option<_>| {
+        evaluation
+            .as_ref()
+            .and_then(|e| super::evidence::evaluations_to_proto(std::slice::from_ref(e), &[]).pop())
+    };
+    pb::AreaImpact {
+        school_id: impact.school_id.to_string(),
+        area: to_wire(impact.area),
+        before: evaluation(&impact.before),
+        after: evaluation(&impact.after),
     }
 }
 

@@ -153,7 +153,7 @@ pub fn school_to_proto(stored: &StoredSchool) -> pb::School {
         religious_character: school.religious_character.clone(),
         open: Some(school.open),
         effective_capacity: stored.capacity,
-        evaluations: evaluations_to_proto(&school.evaluations, &stored.evidence),
+        evaluations: evaluations_to_proto(&school.evaluations, &stored.evidence.stale),
         evidence: Some(evidence_to_proto(&stored.evidence)),
     }
 }

@@ -880,3 +880,86 @@ async fn federations_clusters_and_lead_emerging_follow_their_rules() {
     assert!(!candidate_ids(&ranked).contains(&"b".to_owned()));
     server.stop().await;
 }
+
+/// `school` (red) with an Estyn judgement of learning on `date`.
+fn judged(id: &str, judgement: pb::Judgement, date: &str) -> pb::School {
+    let mut proto = school_proto(&school(id).stage(Some(Stage::Red)));
+    proto.evaluations.push(pb::Evaluation {
+        framework: pb::EvaluationFramework::Estyn as i32,
+        area: pb::EvaluationArea::Learning as i32,
+        judgement: judgement as i32,
+        date: date.into(),
+        ..Default::default()
+    });
+    proto
+}
+
+#[tokio::test]
+async fn get_partnership_shows_the_supported_schools_grades_before_and_after() {
+    let (server, mut client) = lead_and_red().await;
+    let mut registry = server.registry().await;
+    let upsert = |school: pb::School| pb::UpsertSchoolRequest {
+        school: Some(school),
+    };
+    registry
+        .upsert_school(upsert(judged("red", pb::Judgement::Adequate, "2021-03-10")))
+        .await
+        .unwrap();
+    let proposed = propose(
+        &mut client,
+        support("lead", "red", &[pb::FocusArea::Literacy]),
+    )
+    .await;
+    let started = advance(&mut client, proposed, TO_ACTIVE).await;
+    let get = |id: String| pb::GetPartnershipRequest { id };
+    let active = client
+        .get_partnership(get(started.id.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    let before_only = &active.impact_evidence;
+    assert_eq!(before_only.len(), 1, "one supported school, one area");
+    assert_eq!(before_only[0].school_id, "red");
+    assert_eq!(before_only[0].area, pb::FocusArea::Literacy as i32);
+    let before = before_only[0].before.as_ref().unwrap();
+    assert_eq!(
+        (before.judgement, before.grade, before.date.as_str()),
+        (
+            pb::Judgement::Adequate as i32,
+            pb::Grade::NeedsAttention as i32,
+            "2021-03-10"
+        )
+    );
+    assert!(before_only[0].after.is_none(), "not finished");
+
+    let completed = advance(&mut client, started, &[pb::PartnershipStatus::Completed]).await;
+    assert!(
+        completed.impact_evidence.is_empty(),
+        "only GetPartnership gathers evidence"
+    );
+    // A later inspection (dated after today's completion) finds it good.
+    let mut inspected = judged("red", pb::Judgement::Adequate, "2021-03-10");
+    inspected.evaluations.push(pb::Evaluation {
+        judgement: pb::Judgement::Good as i32,
+        date: "2199-01-01".into(),
+        ..inspected.evaluations[0].clone()
+    });
+    registry.upsert_school(upsert(inspected)).await.unwrap();
+    let finished = client
+        .get_partnership(get(completed.id))
+        .await
+        .unwrap()
+        .into_inner();
+    let impact = &finished.impact_evidence[0];
+    assert_eq!(impact.before.as_ref().unwrap().date, "2021-03-10");
+    let after = impact.after.as_ref().unwrap();
+    assert_eq!(
+        (after.judgement, after.grade, after.date.as_str()),
+        (
+            pb::Judgement::Good as i32,
+            pb::Grade::ExpectedStandard as i32,
+            "2199-01-01"
+        )
+    );
+    server.stop().await;
+}

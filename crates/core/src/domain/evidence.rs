@@ -348,6 +348,23 @@ impl Evaluation {
     }
 }
 
+/// The most recent graded evaluation of an area that speaks for `focus`
+/// dated strictly after `after` and strictly before `before` (either bound
+/// optional), current or not: evidence of impact, not used in scoring.
+pub fn latest_grade_between(
+    evaluations: &[Evaluation],
+    focus: FocusArea,
+    after: Option<Date>,
+    before: Option<Date>,
+) -> Option<&Evaluation> {
+    evaluations
+        .iter()
+        .filter(|e| e.grade().is_some() && e.area.focus_areas().contains(&focus))
+        .filter(|e| after.is_none_or(|after| e.date > after))
+        .filter(|e| before.is_none_or(|before| e.date < before))
+        .max_by(|a, b| a.date.cmp(&b.date).then_with(|| b.cmp(a)))
+}
+
 fn names<T: super::ClosedSet>(values: &[T]) -> String {
     values
         .iter()

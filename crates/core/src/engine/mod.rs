@@ -26,7 +26,10 @@ use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 use arc_swap::ArcSwap;
 
-use crate::domain::{Partnership, Phase, School, Stage, StoredSchool};
+use crate::domain::{
+    Evaluation, FocusArea, MemberRole, Partnership, Phase, School, SchoolId, Stage, StoredSchool,
+    latest_grade_between,
+};
 
 use broker::broker_with_progress;
 pub(crate) use broker::select_seekers;
@@ -53,6 +56,16 @@ pub use persistence::{Change, InMemory, Persistence, StorageError};
 pub use registry::UpsertCounts;
 pub use scoring::{AreaGrades, Component, Factor, PerFactor};
 pub use snapshot::Snapshot;
+
+/// A supported school's grade in one focus area of a partnership, before it
+/// started and after it finished: evidence of impact, not scored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AreaImpact {
+    pub school_id: SchoolId,
+    pub area: FocusArea,
+    pub before: Option<Evaluation>,
+    pub after: Option<Evaluation>,
+}
 
 /// Which schools a listing returns. Empty strings and `None` mean any.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -310,6 +323,49 @@ impl Engine {
                 .cloned()
                 .ok_or_else(|| Error::partnership_not_found(id.as_str())),
         }
+    }
+
+    /// The supported schools' grades in the partnership's focus areas
+    /// before it started and after it finished (README "Evidence"): one
+    /// entry per supported member (every member of a partnership without
+    /// one, such as peers) and area with some evidence; none before the
+    /// partnership starts.
+    pub fn partnership_impact(&self, partnership: &Partnership) -> Vec<AreaImpact> {
+        let Some(started) = partnership.started_at else {
+            return Vec::new();
+        };
+        let date = |time: jiff::Timestamp| time.to_zoned(jiff::tz::TimeZone::UTC).date();
+        let (started, finished) = (date(started), partnership.finished_at.map(date));
+        let snapshot = self.snapshot.load();
+        let anyone_supported = partnership
+            .members
+            .iter()
+            .any(|member| member.role == MemberRole::Supported);
+        let mut impact = Vec::new();
+        for member in &partnership.members {
+            if anyone_supported && member.role != MemberRole::Supported {
+                continue;
+            }
+            let Some(school) = snapshot.get(member.school_id.as_str()) else {
+                continue;
+            };
+            let evaluations = &school.school.evaluations;
+            for area in partnership.focus.iter() {
+                let before = latest_grade_between(evaluations, area, None, Some(started));
+                let after = finished.and_then(|finished| {
+                    latest_grade_between(evaluations, area, Some(finished), None)
+                });
+                if before.is_some() || after.is_some() {
+                    impact.push(AreaImpact {
+                        school_id: member.school_id.clone(),
+                        area,
+                        before: before.cloned(),
+                        after: after.cloned(),
+                    });
+                }
+            }
+        }
+        impact
     }
 
     pub fn get_partnership(&self, id: &str) -> Result<Arc<Partnership>> {
