@@ -7,6 +7,7 @@
 //!    changes nothing.
 
 use partnermatch::pb;
+use partnermatch::pb::school_registry_client::SchoolRegistryClient;
 use partnermatch_core::domain::Stage;
 use tonic::Code;
 
@@ -23,6 +24,22 @@ fn evaluation(area: pb::EvaluationArea, judgement: pb::Judgement, date: &str) ->
         source: "https://reports.ofsted.gov.uk/".into(),
         ..pb::Evaluation::default()
     }
+}
+
+/// The school as stored by UpsertSchool.
+async fn upserted(
+    registry: &mut SchoolRegistryClient<tonic::transport::Channel>,
+    school: pb::School,
+) -> pb::School {
+    registry
+        .upsert_school(pb::UpsertSchoolRequest {
+            school: Some(school),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .school
+        .unwrap()
 }
 
 /// A school without a stage, with a report card: strong leadership and
@@ -48,15 +65,7 @@ async fn report_card_grades_give_stage_strengths_and_needs_and_are_matched_on() 
     ])
     .await;
     let mut registry = server.registry().await;
-    let stored = registry
-        .upsert_school(pb::UpsertSchoolRequest {
-            school: Some(report_card_school("card")),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .school
-        .unwrap();
+    let stored = upserted(&mut registry, report_card_school("card")).await;
     assert_eq!(stored.stage, pb::Stage::Unspecified as i32, "none given");
     let evidence = stored.evidence.unwrap();
     assert_eq!(evidence.stage, pb::Stage::Amber as i32);
@@ -124,15 +133,7 @@ async fn stale_evidence_is_unknown_marked_and_explained() {
         date: "2019-01-31".into(),
         ..pb::Evaluation::default()
     }];
-    let stored = registry
-        .upsert_school(pb::UpsertSchoolRequest {
-            school: Some(proto),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .school
-        .unwrap();
+    let stored = upserted(&mut registry, proto).await;
     let evidence = stored.evidence.unwrap();
     assert_eq!(evidence.stage, pb::Stage::Unspecified as i32);
     assert_eq!(
@@ -166,7 +167,7 @@ async fn evaluations_a_framework_cannot_give_are_refused_by_field() {
         (
             |e| e.judgement = pb::Judgement::Good as i32,
             "school.evaluations[1].judgement",
-            "it gives: exceptional, strong_standard",
+            "it gives: urgent_improvement, needs_attention",
         ),
         (
             |e| e.judgement = 99,
@@ -230,15 +231,7 @@ async fn safeguarding_not_met_is_never_proposed_to_support_or_lead_and_is_counte
     ])
     .await;
     let mut registry = server.registry().await;
-    let stored = registry
-        .upsert_school(pb::UpsertSchoolRequest {
-            school: Some(flagged),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .school
-        .unwrap();
+    let stored = upserted(&mut registry, flagged).await;
     assert!(stored.evidence.unwrap().safeguarding_not_met);
 
     let mut matcher = server.matcher().await;
@@ -318,12 +311,7 @@ async fn with_a_focus_the_stage_compares_grades_in_that_area() {
             ],
         ),
     ] {
-        registry
-            .upsert_school(pb::UpsertSchoolRequest {
-                school: Some(proto),
-            })
-            .await
-            .unwrap();
+        upserted(&mut registry, proto).await;
     }
     let mut matcher = server.matcher().await;
     let mut request = match_request("seeker", pb::MatchMode::Support);

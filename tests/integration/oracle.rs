@@ -91,18 +91,11 @@ prop_compose! {
         match evidence {
             2 | 3 => {
                 use EvaluationArea as A;
-                const FIVE: [Judgement; 5] = [
-                    Judgement::UrgentImprovement,
-                    Judgement::NeedsAttention,
-                    Judgement::ExpectedStandard,
-                    Judgement::StrongStandard,
-                    Judgement::Exceptional,
-                ];
                 let areas = [A::LeadershipAndGovernance, A::AttendanceAndBehaviour, A::Achievement, A::Inclusion];
                 school.evaluations = areas
                     .into_iter()
                     .zip(&grades)
-                    .map(|(area, &grade)| judged(EvaluationFramework::OfstedReportCard, area, FIVE[grade]))
+                    .map(|(area, &grade)| judged(EvaluationFramework::OfstedReportCard, area, Judgement::FIVE_POINT[grade]))
                     .collect();
                 school.evaluations.push(judged(
                     EvaluationFramework::OfstedReportCard,

@@ -30,8 +30,8 @@ use std::path::Path;
 use super::import::{ImportBatch, MAX_RECORDS, RecordUnit};
 use crate::domain::{
     ContextMeasures, Evaluation, EvaluationArea, EvaluationFramework, FocusArea, FocusSet,
-    GeoPoint, Judgement, LanguageMedium, Phase, School, SchoolId, Stage, Violations, limits,
-    quoted,
+    GeoPoint, Judgement, LanguageMedium, Phase, School, SchoolId, Stage, UnknownName, Violations,
+    limits, quoted,
 };
 
 /// A problem with the file as a whole.
@@ -199,16 +199,7 @@ fn parse_row(columns: &Columns, record: &csv::StringRecord) -> Result<School, Vi
         .map_err(|problem| v.push(id_column, problem))
         .ok();
 
-    let phase = match get("phase") {
-        "" => {
-            v.push("phase", "is required");
-            None
-        }
-        text => text
-            .parse::<Phase>()
-            .map_err(|unknown| v.push("phase", unknown.to_string()))
-            .ok(),
-    };
+    let phase = required_named::<Phase>(&mut v, "phase", get("phase"), "is required");
 
     let latitude_text = get("latitude");
     let longitude_text = get("longitude");
@@ -225,21 +216,10 @@ fn parse_row(columns: &Columns, record: &csv::StringRecord) -> Result<School, Vi
     let latitude = parse_number(&mut v, "latitude", latitude_text);
     let longitude = parse_number(&mut v, "longitude", longitude_text);
 
-    let stage = match get("stage") {
-        "" => None,
-        text => text
-            .parse::<Stage>()
-            .map_err(|unknown| v.push("stage", unknown.to_string()))
-            .ok(),
-    };
+    let stage = named::<Stage>(&mut v, "stage", get("stage"));
     let evaluations = parse_evaluations(&mut v, columns, record);
-    let language_medium = match get("language_medium") {
-        "" => None,
-        text => text
-            .parse::<LanguageMedium>()
-            .map_err(|unknown| v.push("language_medium", unknown.to_string()))
-            .ok(),
-    };
+    let language_medium =
+        named::<LanguageMedium>(&mut v, "language_medium", get("language_medium"));
     let pupils = parse_count(&mut v, "pupils", get("pupils"), limits::PUPILS_MAX);
     let capacity = parse_count(&mut v, "capacity", get("capacity"), limits::CAPACITY_MAX);
     let context = ContextMeasures {
@@ -300,14 +280,8 @@ fn parse_evaluations(
 ) -> Vec<Evaluation> {
     let get = |name: &str| columns.get(record, name);
     let mut evaluations = Vec::new();
-    let judgement = |v: &mut Violations, column: &str, text: &str| {
-        text.parse::<Judgement>()
-            .map_err(|unknown| v.push(column, unknown.to_string()))
-            .ok()
-    };
-    let category = get("support_category_2019");
-    if !category.is_empty()
-        && let Some(judgement) = judgement(v, "support_category_2019", category)
+    if let Some(judgement) =
+        named::<Judgement>(v, "support_category_2019", get("support_category_2019"))
     {
         evaluations.push(Evaluation {
             framework: EvaluationFramework::WalesCategory,
@@ -328,19 +302,12 @@ fn parse_evaluations(
     if judged.is_empty() {
         return evaluations;
     }
-    let framework = match get("evaluation_framework") {
-        "" => {
-            v.push(
-                "evaluation_framework",
-                "is required when an area column holds a judgement",
-            );
-            None
-        }
-        text => text
-            .parse::<EvaluationFramework>()
-            .map_err(|unknown| v.push("evaluation_framework", unknown.to_string()))
-            .ok(),
-    };
+    let framework = required_named::<EvaluationFramework>(
+        v,
+        "evaluation_framework",
+        get("evaluation_framework"),
+        "is required when an area column holds a judgement",
+    );
     let date_text = get("evaluation_date");
     let date = match date_text.parse::<jiff::civil::Date>() {
         Ok(date) if date_text.len() == 10 => Some(date),
@@ -354,7 +321,7 @@ fn parse_evaluations(
     };
     for (area, column, text) in judged {
         if let (Some(framework), Some(date), Some(judgement)) =
-            (framework, date, judgement(v, column, text))
+            (framework, date, named::<Judgement>(v, column, text))
         {
             evaluations.push(Evaluation {
                 framework,
@@ -366,6 +333,33 @@ fn parse_evaluations(
         }
     }
     evaluations
+}
+
+/// A value of a closed set, by name; an empty cell is `None`.
+fn named<T: std::str::FromStr<Err = UnknownName>>(
+    v: &mut Violations,
+    column: &str,
+    text: &str,
+) -> Option<T> {
+    if text.is_empty() {
+        return None;
+    }
+    text.parse::<T>()
+        .map_err(|unknown| v.push(column, unknown.to_string()))
+        .ok()
+}
+
+/// [`named`], where an empty cell is reported as `missing`.
+fn required_named<T: std::str::FromStr<Err = UnknownName>>(
+    v: &mut Violations,
+    column: &str,
+    text: &str,
+    missing: &str,
+) -> Option<T> {
+    if text.is_empty() {
+        v.push(column, missing);
+    }
+    named(v, column, text)
 }
 
 /// An empty cell is `None`; anything else must be a number.

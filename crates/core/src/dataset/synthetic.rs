@@ -622,13 +622,6 @@ pub fn add_report_cards(schools: &mut [School], seed: u64) {
         A::Inclusion,
         A::PersonalDevelopmentAndWellbeing,
     ];
-    const FIVE: [Judgement; 5] = [
-        Judgement::UrgentImprovement,
-        Judgement::NeedsAttention,
-        Judgement::ExpectedStandard,
-        Judgement::StrongStandard,
-        Judgement::Exceptional,
-    ];
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_ca4d);
     for school in schools {
         let Some(stage) = school.stage.take() else {
@@ -661,11 +654,14 @@ pub fn add_report_cards(schools: &mut [School], seed: u64) {
                     _ => 0,
                 };
                 let grade = (base + step).clamp(0, 4);
-                judged(area, FIVE[grade as usize])
+                judged(area, Judgement::FIVE_POINT[grade as usize])
             })
             .collect();
         // The stage decides leadership (the stage rule reads it first).
-        evaluations[0] = judged(A::LeadershipAndGovernance, FIVE[base as usize]);
+        evaluations[0] = judged(
+            A::LeadershipAndGovernance,
+            Judgement::FIVE_POINT[base as usize],
+        );
         let met = rng.random_bool(0.98);
         evaluations.push(judged(
             A::Safeguarding,

@@ -135,6 +135,16 @@ crate::closed_set! {
 }
 
 impl Judgement {
+    /// The report card's (and a local authority's) five words, weakest
+    /// first: `FIVE_POINT[g.level() - 1]` words grade `g`.
+    pub const FIVE_POINT: [Judgement; 5] = [
+        Judgement::UrgentImprovement,
+        Judgement::NeedsAttention,
+        Judgement::ExpectedStandard,
+        Judgement::StrongStandard,
+        Judgement::Exceptional,
+    ];
+
     /// The judgement on the one scale (docs/domain.md, the mapping table).
     /// Ofsted's and Estyn's old top grades map to strong standard, not
     /// exceptional: exceptional is the report card's new grade for practice
@@ -226,20 +236,15 @@ impl EvaluationFramework {
     /// The judgements this framework gives in `area`.
     pub fn judgements(self, area: EvaluationArea) -> &'static [Judgement] {
         use Judgement::*;
-        const FIVE_POINT: &[Judgement] = &[
-            Exceptional,
-            StrongStandard,
-            ExpectedStandard,
-            NeedsAttention,
-            UrgentImprovement,
-        ];
         match (self, area) {
             (_, EvaluationArea::Safeguarding) => &[Met, NotMet],
             (_, EvaluationArea::CategoryOfConcern) => &[SpecialMeasures, SeriousWeaknesses],
             (_, EvaluationArea::FollowUp) => {
                 &[SpecialMeasures, SignificantImprovement, EstynReview]
             }
-            (EvaluationFramework::OfstedReportCard | EvaluationFramework::Local, _) => FIVE_POINT,
+            (EvaluationFramework::OfstedReportCard | EvaluationFramework::Local, _) => {
+                &Judgement::FIVE_POINT
+            }
             (EvaluationFramework::OfstedLegacy, _) => {
                 &[Outstanding, Good, RequiresImprovement, Inadequate]
             }
