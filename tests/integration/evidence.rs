@@ -11,7 +11,7 @@ use partnermatch::pb::school_registry_client::SchoolRegistryClient;
 use partnermatch_core::domain::Stage;
 use tonic::Code;
 
-use crate::support::fixtures::{SchoolExt, match_request, school, school_proto};
+use crate::support::fixtures::{SchoolExt, candidate_ids, match_request, school, school_proto};
 use crate::support::server::TestServer;
 use crate::support::status::{assert_invalid_field, assert_status};
 
@@ -111,11 +111,7 @@ async fn report_card_grades_give_stage_strengths_and_needs_and_are_matched_on() 
     let mut request = match_request("card", pb::MatchMode::Support);
     request.explain = true;
     let reply = matcher.r#match(request).await.unwrap().into_inner();
-    let ids: Vec<&str> = reply
-        .candidates
-        .iter()
-        .map(|c| c.school_id.as_str())
-        .collect();
+    let ids = candidate_ids(&reply);
     assert_eq!(ids, ["ahead"]);
     assert_eq!(reply.candidates[0].stage_gap, Some(1));
     server.stop().await;
@@ -241,11 +237,7 @@ async fn safeguarding_not_met_is_never_proposed_to_support_or_lead_and_is_counte
             .await
             .unwrap()
             .into_inner();
-        let ids: Vec<&str> = reply
-            .candidates
-            .iter()
-            .map(|c| c.school_id.as_str())
-            .collect();
+        let ids = candidate_ids(&reply);
         assert_eq!(ids, ["other"], "{mode:?}");
         assert_eq!(reply.excluded_for_safeguarding, 1, "{mode:?}");
     }
@@ -318,11 +310,7 @@ async fn with_a_focus_the_stage_compares_grades_in_that_area() {
     request.focus = vec![pb::FocusArea::Attendance as i32];
     request.explain = true;
     let reply = matcher.r#match(request).await.unwrap().into_inner();
-    let ids: Vec<&str> = reply
-        .candidates
-        .iter()
-        .map(|c| c.school_id.as_str())
-        .collect();
+    let ids = candidate_ids(&reply);
     assert_eq!(ids, ["steady", "green"], "the area-ahead partner first");
     let stage = |rank: usize| {
         reply.candidates[rank]
