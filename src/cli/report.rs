@@ -160,7 +160,7 @@ pub fn write_brokerage(
                                 "factor": factor.name(),
                                 "value": c.component.value,
                                 "contribution": c.contribution,
-                                "reason": c.component.reason(),
+                                "reason": c.component.reason_between(pairing.seeker, pairing.partner.school),
                             }))
                             .collect::<Vec<_>>()
                     }),

@@ -1,6 +1,6 @@
 //! Matching: Match, Broker and FormGroups requests and their answers.
 
-use crate::domain::{MatchMode, SchoolId, Stage, TextKind, Violations};
+use crate::domain::{MatchMode, SchoolId, Stage, StoredSchool, TextKind, Violations};
 use crate::engine::{
     AssignmentSummary, BrokerOutcome, BrokerQuery, Constraints, Factor, GroupKind, GroupQuery,
     GroupsOutcome, MatchOutcome, MatchQuery, RankedCandidate, ScoringConfig, SeekerFilter,
@@ -178,7 +178,11 @@ fn weight_in_proto(weights: &pb::Weights, factor: Factor) -> Option<f64> {
     }
 }
 
-pub(crate) fn candidate_to_proto(candidate: &RankedCandidate<'_>) -> pb::Candidate {
+/// A ranked partner of `seeker`.
+pub(crate) fn candidate_to_proto(
+    seeker: &StoredSchool,
+    candidate: &RankedCandidate<'_>,
+) -> pb::Candidate {
     let school = &candidate.school.school;
     let components = candidate
         .components
@@ -189,7 +193,7 @@ pub(crate) fn candidate_to_proto(candidate: &RankedCandidate<'_>) -> pb::Candida
             value: weighted.component.value,
             weight: weighted.weight,
             contribution: weighted.contribution,
-            reason: weighted.component.reason(),
+            reason: weighted.component.reason_between(seeker, candidate.school),
         })
         .collect();
     pb::Candidate {
@@ -214,7 +218,11 @@ pub(crate) fn match_response_to_proto(
     took_micros: u64,
 ) -> pb::MatchResponse {
     pb::MatchResponse {
-        candidates: outcome.candidates.iter().map(candidate_to_proto).collect(),
+        candidates: outcome
+            .candidates
+            .iter()
+            .map(|candidate| candidate_to_proto(outcome.seeker, candidate))
+            .collect(),
         considered: outcome.considered,
         search_radius_km: outcome.search_radius_km,
         seeker: Some(school_to_proto(outcome.seeker)),
@@ -448,7 +456,7 @@ pub(crate) fn broker_response_to_proto(
             .map(|pairing| pb::BrokeredPair {
                 seeker_id: pairing.seeker.school.id.to_string(),
                 seeker_name: pairing.seeker.school.name.clone(),
-                partner: Some(candidate_to_proto(&pairing.partner)),
+                partner: Some(candidate_to_proto(pairing.seeker, &pairing.partner)),
             })
             .collect(),
         unassigned: outcome

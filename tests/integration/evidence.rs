@@ -323,7 +323,8 @@ async fn with_a_focus_the_stage_compares_grades_in_that_area() {
     assert_eq!(stage(0).value, 1.0);
     assert_eq!(
         stage(0).reason,
-        "by area, seeker → partner: attendance needs attention → expected standard (one step ahead in the area is best)"
+        "by area, seeker → partner: attendance needs attention → expected standard (one step ahead in the area is best); \
+         evidence: attendance: seeker ofsted_report_card 2026-01-20, partner ofsted_report_card 2026-01-20"
     );
     assert!(
         (stage(1).value - 0.3).abs() < 1e-12,

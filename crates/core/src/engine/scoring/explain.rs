@@ -5,7 +5,9 @@
 
 use std::fmt::Write as _;
 
-use crate::domain::{FocusArea, FocusSet, Grade, LanguageMedium, MatchMode, Phase, Stage};
+use crate::domain::{
+    FocusArea, FocusSet, Grade, LanguageMedium, MatchMode, Phase, Stage, StoredSchool,
+};
 
 use super::factor::{Factor, PerFactor};
 use super::profile::{AreaGrades, NO_FAMILY, Profile, TrackRecord};
@@ -223,6 +225,43 @@ impl Component {
     }
 
     /// One plain-English sentence saying why the component has its value.
+    /// [`Component::reason`], with the dates of the evidence behind a stage
+    /// compared area by area ("attendance: seeker ofsted_report_card
+    /// 2026-01-20, partner overall stage").
+    pub fn reason_between(&self, seeker: &StoredSchool, partner: &StoredSchool) -> String {
+        let reason = self.reason();
+        let Detail::Stage { areas, .. } = self.detail else {
+            return reason;
+        };
+        if areas.is_empty() {
+            return reason;
+        }
+        let source = |school: &StoredSchool, area: FocusArea| {
+            school
+                .evidence
+                .area_grades
+                .iter()
+                .find(|(graded, _, _)| *graded == area)
+                .map_or_else(
+                    || "overall stage".to_owned(),
+                    |(_, _, e)| format!("{} {}", e.framework, e.date),
+                )
+        };
+        let dates = areas
+            .iter()
+            .map(|area| {
+                format!(
+                    "{}: seeker {}, partner {}",
+                    area.label(),
+                    source(seeker, area),
+                    source(partner, area)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        format!("{reason}; evidence: {dates}")
+    }
+
     pub fn reason(&self) -> String {
         match self.detail {
             Detail::Stage {
