@@ -198,6 +198,13 @@ pub struct DataArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evidence_as_of: Option<String>,
+
+    /// The stage rule's bar for green from area grades, 0–1: leadership
+    /// strong or better and at least this share of the graded areas strong
+    /// or better (default 0.5).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence_green_share: Option<f64>,
 }
 
 /// The server's options; each default is in [`super::config::Config`].

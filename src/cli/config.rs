@@ -34,6 +34,7 @@ pub struct Config {
     pub family_min_size: usize,
     pub evidence_max_age_years: i16,
     pub evidence_as_of: Option<String>,
+    pub evidence_green_share: f64,
     pub tokens: Vec<String>,
     pub no_auth: bool,
     pub shutdown_grace_secs: f64,
@@ -74,6 +75,7 @@ impl Default for Config {
             family_min_size: families.min_size,
             evidence_max_age_years: EvidenceConfig::default().max_age_years,
             evidence_as_of: None,
+            evidence_green_share: EvidenceConfig::default().green_share,
             tokens: Vec::new(),
             no_auth: false,
             shutdown_grace_secs: secs(serve.shutdown_grace),
@@ -198,9 +200,16 @@ impl Config {
                     })?,
             ),
         };
+        if !(0.0..=1.0).contains(&self.evidence_green_share) {
+            bail!(
+                "evidence_green_share must be between 0 and 1, got {}",
+                self.evidence_green_share
+            );
+        }
         Ok(EvidenceConfig {
             max_age_years: self.evidence_max_age_years,
             as_of,
+            green_share: self.evidence_green_share,
         })
     }
 

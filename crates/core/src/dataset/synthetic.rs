@@ -1010,6 +1010,7 @@ mod tests {
     const RULES: EvidenceRules = EvidenceRules {
         as_of: jiff::civil::date(2026, 11, 29),
         max_age_years: 4,
+        green_share: EvidenceRules::DEFAULT_GREEN_SHARE,
     };
 
     #[test]

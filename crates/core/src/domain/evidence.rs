@@ -394,16 +394,20 @@ pub fn validate_evaluations(evaluations: &[Evaluation]) -> Violations {
 }
 
 /// How evidence becomes a stage, strengths and needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EvidenceRules {
     /// The date evidence is judged at (the server's start by default).
     pub as_of: Date,
     /// Evidence older than this counts as unknown.
     pub max_age_years: i16,
+    /// The stage rule's bar for green by area grades: leadership strong or
+    /// better and at least this share of the graded areas too.
+    pub green_share: f64,
 }
 
 impl EvidenceRules {
     pub const DEFAULT_MAX_AGE_YEARS: i16 = 4;
+    pub const DEFAULT_GREEN_SHARE: f64 = 0.5;
 
     /// Whether evidence of `date` is too old to count.
     pub fn is_stale(&self, date: Date) -> bool {
@@ -503,7 +507,7 @@ pub fn derive(
 
     let stage = match given_stage {
         Some(stage) => Derivation::Given(stage),
-        None => derive_stage(&current, &stale_lines),
+        None => derive_stage(&current, &stale_lines, rules.green_share),
     };
     let collect = |wanted: fn(Grade) -> bool| {
         area_grades
@@ -562,9 +566,9 @@ fn unknown_reason(stale: &[String]) -> String {
 /// 2. otherwise an overall judgement maps by grade (strong or better green,
 ///    expected yellow, needs attention amber);
 /// 3. otherwise the area grades: any needing attention ⇒ amber; leadership
-///    strong or better and at least half the areas strong or better ⇒
-///    green; else yellow.
-fn derive_stage(current: &[&Evaluation], stale: &[String]) -> Derivation<Stage> {
+///    strong or better and at least half the areas (`green_share`) strong or
+///    better ⇒ green; else yellow.
+fn derive_stage(current: &[&Evaluation], stale: &[String], green_share: f64) -> Derivation<Stage> {
     let Some(latest) = current.first() else {
         return Derivation::Unknown(unknown_reason(stale));
     };
@@ -625,7 +629,7 @@ fn derive_stage(current: &[&Evaluation], stale: &[String]) -> Derivation<Stage> 
     let leadership_strong = graded
         .iter()
         .any(|(e, grade)| e.area.is_leadership() && *grade >= Grade::StrongStandard);
-    if leadership_strong && strong * 2 >= graded.len() {
+    if leadership_strong && strong as f64 >= green_share * graded.len() as f64 {
         Derivation::Derived(
             Stage::Green,
             format!("{summary}; leadership and {strong} areas strong or better"),
@@ -659,6 +663,7 @@ mod tests {
     const RULES: EvidenceRules = EvidenceRules {
         as_of: AS_OF,
         max_age_years: 4,
+        green_share: EvidenceRules::DEFAULT_GREEN_SHARE,
     };
 
     fn derive_plain(evaluations: &[Evaluation]) -> Evidence {
@@ -747,6 +752,23 @@ mod tests {
         );
         assert_eq!(strong.needs.value(), Some(FocusSet::EMPTY));
         assert!(!strong.safeguarding_not_met);
+        // A stricter bar for green: every graded area strong or better.
+        let strict = EvidenceRules {
+            green_share: 1.0,
+            ..RULES
+        };
+        let stricter = derive(
+            &card(&[
+                (A::LeadershipAndGovernance, J::StrongStandard),
+                (A::AttendanceAndBehaviour, J::Exceptional),
+                (A::Achievement, J::ExpectedStandard),
+            ]),
+            None,
+            FocusSet::EMPTY,
+            FocusSet::EMPTY,
+            &strict,
+        );
+        assert_eq!(stricter.stage.value(), Some(Stage::Yellow));
 
         let expected = derive_plain(&card(&[
             (A::LeadershipAndGovernance, J::ExpectedStandard),

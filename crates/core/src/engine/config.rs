@@ -157,13 +157,16 @@ impl Default for FamilyConfig {
 }
 
 /// How evidence is read (docs/domain.md, "Evidence").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EvidenceConfig {
     /// Evidence older than this many years counts as unknown.
     pub max_age_years: i16,
     /// The date evidence is judged at; `None` is the day the engine opens
     /// (fixed for its life, so answers do not change at midnight).
     pub as_of: Option<jiff::civil::Date>,
+    /// The stage rule's bar for green by area grades (0–1): leadership
+    /// strong or better and at least this share of the graded areas.
+    pub green_share: f64,
 }
 
 impl Default for EvidenceConfig {
@@ -171,6 +174,7 @@ impl Default for EvidenceConfig {
         EvidenceConfig {
             max_age_years: EvidenceRules::DEFAULT_MAX_AGE_YEARS,
             as_of: None,
+            green_share: EvidenceRules::DEFAULT_GREEN_SHARE,
         }
     }
 }
@@ -184,6 +188,7 @@ impl EvidenceConfig {
         EvidenceRules {
             as_of: self.as_of.unwrap_or_else(|| jiff::Zoned::now().date()),
             max_age_years: self.max_age_years,
+            green_share: self.green_share,
         }
     }
 }
