@@ -9,7 +9,7 @@
 //!     cargo bench --bench latency -- 30000 every-area
 //!                       # also schools that have every strength and need
 //!     cargo bench --bench latency -- 30000 report-cards
-//!                       # also schools whose stages come from report cards
+//!                       # also every school with current report cards
 //!
 //! Under `cargo test` it runs one small size once, as a smoke test.
 
@@ -17,7 +17,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use partnermatch_core::dataset::{
-    DEFAULT_SEED, SyntheticConfig, SyntheticFocus, add_report_cards, generate,
+    DEFAULT_SEED, ReportCardMix, SyntheticConfig, SyntheticFocus, add_report_cards, generate,
 };
 use partnermatch_core::domain::MatchMode;
 use partnermatch_core::engine::{
@@ -101,7 +101,7 @@ fn main() {
             focus,
         });
         if report_cards {
-            add_report_cards(&mut schools, DEFAULT_SEED);
+            add_report_cards(&mut schools, DEFAULT_SEED, ReportCardMix::ALL_CURRENT);
         }
         let data_name = match (focus, report_cards) {
             (_, true) => "report cards",

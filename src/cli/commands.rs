@@ -208,7 +208,7 @@ fn open_engine_with(
         };
         let mut schools = dataset::generate(config);
         if args.synthetic_evidence == EvidenceData::ReportCards {
-            dataset::add_report_cards(&mut schools, args.seed);
+            dataset::add_report_cards(&mut schools, args.seed, dataset::ReportCardMix::REALISTIC);
         }
         prepare(&mut schools);
         let counts = engine

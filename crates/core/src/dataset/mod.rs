@@ -10,6 +10,6 @@ mod synthetic;
 pub use csv_import::{CATEGORY_2019_DATE, CsvImportError, read_csv, read_csv_path};
 pub use import::{ImportBatch, MAX_RECORDS, MAX_REJECTIONS_LISTED, RecordUnit, Rejection};
 pub use synthetic::{
-    DEFAULT_SCHOOLS, DEFAULT_SEED, SyntheticConfig, SyntheticFocus, add_report_cards,
-    fill_missing_focus, generate,
+    DEFAULT_SCHOOLS, DEFAULT_SEED, ReportCardMix, SyntheticConfig, SyntheticFocus,
+    add_report_cards, fill_missing_focus, generate,
 };

@@ -608,11 +608,11 @@ pub fn fill_missing_focus(schools: &mut [School], seed: u64, rules: &EvidenceRul
 /// report-card areas and safeguarding, graded around each school's stage
 /// (red → urgent improvement … green → strong standard, a step either way
 /// for some areas, exceptional for some strong schools), safeguarding met
-/// for 98%. 15% of schools have no evidence and 20% only evidence from
-/// 2018–2021 (stale under the default four years); the rest are dated
-/// 2023–2026. Strengths and needs stay as given. The same seed gives the
-/// same evidence.
-pub fn add_report_cards(schools: &mut [School], seed: u64) {
+/// for 98%. `mix` says which share of schools has no evidence and which
+/// only evidence from 2018–2021 (stale under the default four years); the
+/// rest are dated 2023–2026. Strengths and needs stay as given. The same
+/// seed gives the same evidence.
+pub fn add_report_cards(schools: &mut [School], seed: u64, mix: ReportCardMix) {
     use crate::domain::{Evaluation, EvaluationArea as A, EvaluationFramework, Judgement};
     const AREAS: [A; 6] = [
         A::LeadershipAndGovernance,
@@ -628,10 +628,10 @@ pub fn add_report_cards(schools: &mut [School], seed: u64) {
             continue;
         };
         let evidence: f64 = rng.random();
-        if evidence < 0.15 {
+        if evidence < mix.missing {
             continue;
         }
-        let year = if evidence < 0.35 {
+        let year = if evidence < mix.missing + mix.stale {
             rng.random_range(2018..=2021)
         } else {
             rng.random_range(2023..=2026)
@@ -673,6 +673,28 @@ pub fn add_report_cards(schools: &mut [School], seed: u64) {
         ));
         school.evaluations = evaluations;
     }
+}
+
+/// Which shares of a synthetic population lack evidence, or have only
+/// stale evidence ([`add_report_cards`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReportCardMix {
+    pub missing: f64,
+    pub stale: f64,
+}
+
+impl ReportCardMix {
+    /// As a real population might be: 15% never inspected under report
+    /// cards or its predecessors on record, 20% only long ago.
+    pub const REALISTIC: ReportCardMix = ReportCardMix {
+        missing: 0.15,
+        stale: 0.20,
+    };
+    /// Every school with current evidence: the heaviest case for matching.
+    pub const ALL_CURRENT: ReportCardMix = ReportCardMix {
+        missing: 0.0,
+        stale: 0.0,
+    };
 }
 
 fn choose_weighted<T: Copy>(rng: &mut ChaCha8Rng, options: &[(T, f64)]) -> T {
@@ -1053,10 +1075,10 @@ mod tests {
     fn report_cards_replace_stages_some_missing_some_stale() {
         let mut schools = generate(SyntheticConfig::default());
         let stages: Vec<Option<Stage>> = schools.iter().map(|s| s.stage).collect();
-        add_report_cards(&mut schools, 1);
+        add_report_cards(&mut schools, 1, ReportCardMix::REALISTIC);
         assert!(schools.iter().all(|s| s.stage.is_none()));
         let mut again = generate(SyntheticConfig::default());
-        add_report_cards(&mut again, 1);
+        add_report_cards(&mut again, 1, ReportCardMix::REALISTIC);
         assert_eq!(again, schools, "the same seed, the same evidence");
         let with = schools.iter().filter(|s| !s.evaluations.is_empty()).count();
         let share = with as f64 / schools.len() as f64;
