@@ -74,6 +74,14 @@ impl LanguageMedium {
             None => "na",
         }
     }
+
+    /// Whether two schools share a language group (English-medium, or
+    /// Welsh-medium and bilingual); an unknown medium never excludes.
+    pub fn same_group(a: Option<LanguageMedium>, b: Option<LanguageMedium>) -> bool {
+        a.is_none()
+            || b.is_none()
+            || LanguageMedium::family_group(a) == LanguageMedium::family_group(b)
+    }
 }
 
 crate::closed_set! {

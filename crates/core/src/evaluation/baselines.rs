@@ -42,10 +42,7 @@ fn admits(constraints: &Constraints, seeker: &School, partner: &School) -> bool 
         && (!constraints.same_local_authority
             || same_text(&seeker.local_authority, &partner.local_authority))
         && (!constraints.same_language_group
-            || seeker.language_medium.is_none()
-            || partner.language_medium.is_none()
-            || LanguageMedium::family_group(seeker.language_medium)
-                == LanguageMedium::family_group(partner.language_medium))
+            || LanguageMedium::same_group(seeker.language_medium, partner.language_medium))
         && constraints
             .max_distance_km
             .is_none_or(|max| seeker.location.distance_km(partner.location) <= max)

@@ -10,18 +10,6 @@ use super::super::scoring::{GroupSummary, NO_FAMILY, PerFactor, Profile, Scoring
 use super::super::snapshot::Snapshot;
 use super::{Constraints, MatchOutcome, RankedCandidate, Scored, SearchStats, WeightedComponent};
 
-/// Whether two schools share a language group (docs/domain.md: families split
-/// English-medium from Welsh-medium); unknown media never exclude.
-fn same_language_group(seeker: &Profile, partner: &Profile) -> bool {
-    match (seeker.language, partner.language) {
-        (Some(_), Some(_)) => {
-            LanguageMedium::family_group(seeker.language)
-                == LanguageMedium::family_group(partner.language)
-        }
-        _ => true,
-    }
-}
-
 /// One search, besides its seeker: what the search needs, borrowed from
 /// whoever asks (a Match, a brokerage run, group formation).
 #[derive(Debug, Clone, Copy)]
@@ -159,7 +147,8 @@ impl<'s, 'q> MatchPlan<'s, 'q> {
             && (!constraints.same_consortium || partner.consortium == seeker.consortium)
             && (!constraints.same_local_authority
                 || partner.local_authority == seeker.local_authority)
-            && (!constraints.same_language_group || same_language_group(seeker, partner))
+            && (!constraints.same_language_group
+                || LanguageMedium::same_group(seeker.language, partner.language))
             && (constraints.mode == MatchMode::Lead || partner.free_capacity() > 0)
             && (self.excluded.is_empty() || self.excluded.binary_search(&index).is_err())
             && (self.active_partners.is_empty()
