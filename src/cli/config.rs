@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use partnermatch::ServeOptions;
 use partnermatch_core::dataset::{DEFAULT_SCHOOLS, DEFAULT_SEED};
+use partnermatch_core::domain::parse_date;
 use partnermatch_core::engine::{EvidenceConfig, FamilyConfig, validate_sizes};
 
 use super::args::{EvidenceData, FocusData, LogFormat};
@@ -191,14 +192,9 @@ impl Config {
     pub fn evidence(&self) -> anyhow::Result<EvidenceConfig> {
         let as_of = match &self.evidence_as_of {
             None => None,
-            Some(text) => Some(
-                text.parse::<jiff::civil::Date>()
-                    .ok()
-                    .filter(|_| text.len() == 10)
-                    .with_context(|| {
-                        format!("evidence_as_of must be a date YYYY-MM-DD, got {text:?}")
-                    })?,
-            ),
+            Some(text) => Some(parse_date(text).with_context(|| {
+                format!("evidence_as_of must be a date YYYY-MM-DD, got {text:?}")
+            })?),
         };
         if !(0.0..=1.0).contains(&self.evidence_green_share) {
             bail!(

@@ -42,24 +42,14 @@ fn date(
     text: &str,
     (earliest, latest): (jiff::civil::Date, jiff::civil::Date),
 ) -> Option<jiff::civil::Date> {
-    match text.parse::<jiff::civil::Date>() {
-        Ok(date) if text.len() == 10 && (earliest..=latest).contains(&date) => Some(date),
-        Ok(date) if text.len() == 10 => {
-            v.push(
-                field,
-                format!("must be between {earliest} and {latest}, got {date}"),
-            );
-            None
-        }
-        _ => {
-            v.push(
-                field,
-                format!(
-                    "must be a date YYYY-MM-DD, got {}",
-                    crate::domain::quoted(text)
-                ),
-            );
-            None
-        }
+    let date = v.check_date(field, text)?;
+    if (earliest..=latest).contains(&date) {
+        Some(date)
+    } else {
+        v.push(
+            field,
+            format!("must be between {earliest} and {latest}, got {date}"),
+        );
+        None
     }
 }

@@ -308,17 +308,7 @@ fn parse_evaluations(
         get("evaluation_framework"),
         "is required when an area column holds a judgement",
     );
-    let date_text = get("evaluation_date");
-    let date = match date_text.parse::<jiff::civil::Date>() {
-        Ok(date) if date_text.len() == 10 => Some(date),
-        _ => {
-            v.push(
-                "evaluation_date",
-                format!("must be a date YYYY-MM-DD, got {}", quoted(date_text)),
-            );
-            None
-        }
-    };
+    let date = v.check_date("evaluation_date", get("evaluation_date"));
     for (area, column, text) in judged {
         if let (Some(framework), Some(date), Some(judgement)) =
             (framework, date, named::<Judgement>(v, column, text))

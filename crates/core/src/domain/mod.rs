@@ -25,6 +25,7 @@ pub use partnership::{
 };
 pub use school::{ContextMeasures, School, SchoolFields, SchoolId, StoredSchool, limits};
 pub use validation::{
-    FieldViolation, MAX_REPORTED_VIOLATIONS, TextKind, Violations, printable, quoted, unsafe_char,
+    FieldViolation, MAX_REPORTED_VIOLATIONS, TextKind, Violations, parse_date, printable, quoted,
+    unsafe_char,
 };
 pub use vocabulary::{LanguageMedium, MatchMode, Phase, PhaseRelation, Stage};

@@ -193,6 +193,19 @@ impl Violations {
         }
     }
 
+    /// Reads a date written exactly `YYYY-MM-DD`; anything else is a
+    /// violation of `field`.
+    pub fn check_date(&mut self, field: &str, text: &str) -> Option<jiff::civil::Date> {
+        let date = parse_date(text);
+        if date.is_none() {
+            self.push(
+                field,
+                format!("must be a date YYYY-MM-DD, got {}", quoted(text)),
+            );
+        }
+        date
+    }
+
     /// Checks that `value` is a finite number within `[min, max]`.
     pub fn check_range(&mut self, field: &str, value: f64, min: f64, max: f64) {
         if !value.is_finite() {
@@ -274,6 +287,14 @@ impl IntoIterator for Violations {
     fn into_iter(self) -> Self::IntoIter {
         self.reported.into_iter()
     }
+}
+
+/// A date written exactly `YYYY-MM-DD` (jiff alone also reads longer
+/// forms, such as a date with a time).
+pub fn parse_date(text: &str) -> Option<jiff::civil::Date> {
+    text.parse()
+        .ok()
+        .filter(|_| text.len() == "YYYY-MM-DD".len())
 }
 
 #[cfg(test)]
