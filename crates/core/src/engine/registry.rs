@@ -106,13 +106,10 @@ impl Registry {
     /// recomputes the families. Cannot fail, so a batch is applied whole.
     pub(crate) fn upsert_all(&mut self, schools: impl IntoIterator<Item = School>) -> UpsertCounts {
         let mut counts = UpsertCounts::default();
+        let rules = self.config.evidence.rules();
         for school in schools {
             let challenge = challenge_index(&school.context, &self.config.challenge);
-            let stored = Arc::new(StoredSchool::new(
-                school,
-                challenge,
-                &self.config.evidence.rules(),
-            ));
+            let stored = Arc::new(StoredSchool::new(school, challenge, &rules));
             match self.schools.get_mut(&stored.school.id) {
                 Some(entry) if entry.stored.school == stored.school => counts.unchanged += 1,
                 Some(entry) => {

@@ -139,44 +139,39 @@ pub fn evaluate(
     let mut references = Vec::with_capacity(total);
     let comparator = baselines::Comparator::new(&snapshot);
     let scoring = &engine.config().scoring;
+    // The same for every seeker: nearest first, and nearest within reach.
+    let nearest = nearest_constraints(&query.constraints, None);
+    let reach = query
+        .constraints
+        .max_distance_km
+        .map_or(query.reach_km, |max| max.min(query.reach_km));
+    let nearest_in_reach = nearest_constraints(&query.constraints, Some(reach));
+    let welsh_medium =
+        |index: u32| snapshot.school(index).school.language_medium == Some(LanguageMedium::Welsh);
     for (done, &seeker) in seekers.iter().enumerate() {
         progress(done, total);
         let id = &snapshot.school(seeker).school.id;
         let query_for = |constraints: &Constraints, limit: usize| MatchQuery {
+            constraints: constraints.clone(),
             limit,
-            ..MatchQuery {
-                constraints: constraints.clone(),
-                ..MatchQuery::new(id.clone(), MatchMode::Support, scoring)
-            }
+            ..MatchQuery::new(id.clone(), MatchMode::Support, scoring)
         };
         let ranked = |query: &MatchQuery| -> Result<Vec<u32>> {
             Ok(indices(&snapshot, &top_k(&snapshot, query, scoring)?))
         };
         let matched = ranked(&query_for(&query.constraints, query.partners))?;
-        let nearest = nearest_constraints(&query.constraints, None);
         let feasible = ranked(&query_for(&nearest, query.partners))?;
-        let welsh_in_reach =
-            if snapshot.school(seeker).school.language_medium == Some(LanguageMedium::Welsh) {
-                let max = query
-                    .constraints
-                    .max_distance_km
-                    .map_or(query.reach_km, |max| max.min(query.reach_km));
-                let within = ranked(&query_for(
-                    &nearest_constraints(&query.constraints, Some(max)),
-                    limits::MAX_LIMIT,
-                ))?;
-                Some(
-                    within
-                        .iter()
-                        .filter(|&&partner| {
-                            snapshot.school(partner).school.language_medium
-                                == Some(LanguageMedium::Welsh)
-                        })
-                        .count(),
-                )
-            } else {
-                None
-            };
+        let welsh_in_reach = if welsh_medium(seeker) {
+            let within = ranked(&query_for(&nearest_in_reach, limits::MAX_LIMIT))?;
+            Some(
+                within
+                    .into_iter()
+                    .filter(|&partner| welsh_medium(partner))
+                    .count(),
+            )
+        } else {
+            None
+        };
         for system in System::ALL {
             let partners = match system {
                 System::Match => matched.clone(),

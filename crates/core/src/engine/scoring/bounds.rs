@@ -150,16 +150,11 @@ impl<'a> GroupBounder<'a> {
             scoring.weights[Factor::Language] * best
         });
         let overall = seeker.stage.map(Stage::level);
-        let stage_areas = if seeker.area_grades.is_empty() && scoring.stage_areas(seeker).is_empty()
-        {
-            Vec::new()
-        } else {
-            scoring
-                .stage_areas(seeker)
-                .iter()
-                .map(|area| seeker.area_grades.level(area).or(overall))
-                .collect()
-        };
+        let stage_areas = scoring
+            .stage_areas(seeker)
+            .iter()
+            .map(|area| seeker.area_grades.level(area).or(overall))
+            .collect();
         GroupBounder {
             scoring,
             seeker,
