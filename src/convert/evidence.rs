@@ -71,16 +71,20 @@ pub(crate) fn evaluations_to_proto(
     evaluations
         .iter()
         .zip(stale.iter().chain(std::iter::repeat(&false)))
-        .map(|(evaluation, stale)| pb::Evaluation {
-            framework: to_wire(evaluation.framework),
-            area: to_wire(evaluation.area),
-            judgement: to_wire(evaluation.judgement),
-            date: evaluation.date.to_string(),
-            source: evaluation.source.clone(),
-            grade: optional_to_wire(evaluation.grade()),
-            stale: *stale,
-        })
+        .map(|(evaluation, stale)| evaluation_to_proto(evaluation, *stale))
         .collect()
+}
+
+pub(crate) fn evaluation_to_proto(evaluation: &Evaluation, stale: bool) -> pb::Evaluation {
+    pb::Evaluation {
+        framework: to_wire(evaluation.framework),
+        area: to_wire(evaluation.area),
+        judgement: to_wire(evaluation.judgement),
+        date: evaluation.date.to_string(),
+        source: evaluation.source.clone(),
+        grade: optional_to_wire(evaluation.grade()),
+        stale,
+    }
 }
 
 pub(crate) fn evidence_to_proto(evidence: &Evidence) -> pb::Evidence {

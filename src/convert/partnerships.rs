@@ -4,8 +4,8 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 
 use crate::domain::{
-    Member, MemberRole, Partnership, PartnershipId, PartnershipKind, Plan, TextKind, Violations,
-    limits, partnership_limits,
+    Evaluation, Member, MemberRole, Partnership, PartnershipId, PartnershipKind, Plan, TextKind,
+    Violations, limits, partnership_limits,
 };
 use crate::engine::{
     AreaImpact, Page, PartnershipChanges, PartnershipFilter, PartnershipUpdate, Proposal,
@@ -72,10 +72,11 @@ pub(crate) fn partnership_with_impact_to_proto(
 }
 
 fn area_impact_to_proto(impact: &AreaImpact) -> pb::AreaImpact {
-    let evaluation = |evaluation: &Option<_>| {
+    // Impact evidence is shown whatever its age: not marked stale.
+    let evaluation = |evaluation: &Option<Evaluation>| {
         evaluation
             .as_ref()
-            .and_then(|e| super::evidence::evaluations_to_proto(std::slice::from_ref(e), &[]).pop())
+            .map(|e| super::evidence::evaluation_to_proto(e, false))
     };
     pb::AreaImpact {
         school_id: impact.school_id.to_string(),

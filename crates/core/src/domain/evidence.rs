@@ -447,8 +447,9 @@ pub struct Evidence {
     /// proposed to support or lead.
     pub safeguarding_not_met: bool,
     /// Each focus area's grade from the most recent current evaluation of an
-    /// area that speaks for it, with that evaluation.
-    pub area_grades: Vec<(FocusArea, Grade, Evaluation)>,
+    /// area that speaks for it, with that evaluation's position in the
+    /// school's evaluations.
+    pub area_grades: Vec<(FocusArea, Grade, usize)>,
     /// For each evaluation, in order: too old to be used.
     pub stale: Vec<bool>,
 }
@@ -478,28 +479,28 @@ pub fn derive(
             )
         })
         .collect();
-    let mut current: Vec<&Evaluation> = evaluations
+    let mut positioned: Vec<(usize, &Evaluation)> = evaluations
         .iter()
-        .zip(&stale)
-        .filter(|(_, stale)| !**stale)
-        .map(|(evaluation, _)| evaluation)
+        .enumerate()
+        .filter(|(position, _)| !stale[*position])
         .collect();
     // Most recent first; on one date, the framework and area order.
-    current.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.cmp(b)));
+    positioned.sort_by(|(_, a), (_, b)| b.date.cmp(&a.date).then_with(|| a.cmp(b)));
+    let current: Vec<&Evaluation> = positioned.iter().map(|(_, e)| *e).collect();
 
     let safeguarding_not_met = current
         .iter()
         .find(|e| e.area == EvaluationArea::Safeguarding)
         .is_some_and(|e| e.judgement == Judgement::NotMet);
 
-    let mut area_grades: Vec<(FocusArea, Grade, Evaluation)> = Vec::new();
-    for evaluation in &current {
+    let mut area_grades: Vec<(FocusArea, Grade, usize)> = Vec::new();
+    for &(position, evaluation) in &positioned {
         let Some(grade) = evaluation.grade() else {
             continue;
         };
         for &focus in evaluation.area.focus_areas() {
             if !area_grades.iter().any(|(area, _, _)| *area == focus) {
-                area_grades.push((focus, grade, (*evaluation).clone()));
+                area_grades.push((focus, grade, position));
             }
         }
     }
@@ -887,15 +888,16 @@ mod tests {
             J::StrongStandard,
             jiff::civil::date(2026, 2, 3),
         );
-        let evidence = derive_plain(&[older, newer.clone()]);
+        let evidence = derive_plain(&[older, newer]);
         let attendance = evidence
             .area_grades
             .iter()
             .find(|(area, _, _)| *area == FocusArea::Attendance)
             .unwrap();
         assert_eq!(
-            (attendance.1, &attendance.2),
-            (Grade::StrongStandard, &newer)
+            (attendance.1, attendance.2),
+            (Grade::StrongStandard, 1),
+            "the newer, second evaluation"
         );
         // The newer inspection supersedes the older one for the stage.
         assert_eq!(evidence.stage.value(), Some(Stage::Yellow));

@@ -242,9 +242,10 @@ impl Component {
                 .area_grades
                 .iter()
                 .find(|(graded, _, _)| *graded == area)
+                .and_then(|&(_, _, position)| school.school.evaluations.get(position))
                 .map_or_else(
                     || "overall stage".to_owned(),
-                    |(_, _, e)| format!("{} {}", e.framework, e.date),
+                    |e| format!("{} {}", e.framework, e.date),
                 )
         };
         let dates = areas
