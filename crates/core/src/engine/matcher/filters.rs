@@ -96,6 +96,7 @@ impl<'s, 'q> MatchPlan<'s, 'q> {
                 constraints.weights.normalised(),
                 constraints.proximity_scale_km,
                 constraints.focus,
+                seeker,
             ),
         })
     }

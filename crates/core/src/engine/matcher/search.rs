@@ -126,6 +126,8 @@ impl Split {
 #[derive(Debug, Clone, Copy)]
 struct Pending {
     bound: f64,
+    /// Bound on the members' terms other than stage and proximity.
+    other_terms: f64,
     /// Chord from the seeker to the group's nearest possible point.
     chord: f64,
     bucket: u32,
@@ -205,12 +207,13 @@ impl Search<'_, '_, '_> {
             chord,
             coverage,
         );
-        if self.below_threshold(bound) {
+        if self.below_threshold(bound.score) {
             self.nearest_pruned_chord = self.nearest_pruned_chord.min(chord);
             return;
         }
         self.pending.push(Pending {
-            bound,
+            bound: bound.score,
+            other_terms: bound.other_terms,
             chord,
             bucket,
             tree,
@@ -239,8 +242,10 @@ impl Search<'_, '_, '_> {
         let group = &tree.nodes[next.node as usize];
         let chord = next.chord;
         self.stats.leaves_opened += 1;
-        // Proximity can be no higher than at the leaf's nearest point.
+        // Proximity can be no higher than at the leaf's nearest point, nor
+        // the other terms than the leaf's bound on them.
         let proximity_bound = self.bounder.proximity_bound(chord);
+        let others_bound = next.other_terms + proximity_bound;
         let range = group.members();
         for (&member, partner) in tree.members[range.clone()]
             .iter()
@@ -252,8 +257,14 @@ impl Search<'_, '_, '_> {
             {
                 continue;
             }
-            // Rule the school out before paying for its distance.
-            let partial = plan.scoring.partial_score(plan.seeker, partner);
+            // Rule the school out on its stage term (a few table lookups),
+            // then on its partial score, before paying for its distance.
+            let stage = plan.scoring.stage_term(partner);
+            if self.below_threshold(stage + others_bound) {
+                self.nearest_pruned_chord = self.nearest_pruned_chord.min(chord);
+                continue;
+            }
+            let partial = stage + plan.scoring.other_terms(plan.seeker, partner);
             self.stats.partial_scores += 1;
             if self.below_threshold(partial + proximity_bound) {
                 self.nearest_pruned_chord = self.nearest_pruned_chord.min(chord);

@@ -9,7 +9,7 @@ use crate::domain::{FocusArea, FocusSet, LanguageMedium, MatchMode, Phase, Stage
 use super::super::index::Side;
 use super::factor::Factor;
 use super::profile::{AreaGrades, Profile};
-use super::values::{ScoringContext, phase_affinity};
+use super::values::{LEVELS, ScoringContext, StageLadder, phase_affinity};
 
 impl ScoringContext<'_> {
     /// The best track-record value any member of `group` could have.
@@ -114,9 +114,10 @@ impl ScoringContext<'_> {
 pub(crate) struct GroupBounder<'a> {
     scoring: &'a ScoringContext<'a>,
     seeker: &'a Profile,
-    /// The seeker's level in each area the stage is compared in (its grade,
-    /// else its overall stage); empty when the match is about no areas.
-    stage_areas: Vec<Option<i32>>,
+    /// For each set of partner levels (a bit per ladder slot), the sum over
+    /// the areas the match is about of the best ladder value among them;
+    /// unused when the match is about no areas.
+    stage_by_levels: [f64; 1 << LEVELS],
     /// Weighted language bound for each set of media (a [`MediumSet`]).
     language: [f64; 64],
     /// Earth radius over the proximity scale: chord length → exponent.
@@ -149,16 +150,21 @@ impl<'a> GroupBounder<'a> {
             };
             scoring.weights[Factor::Language] * best
         });
-        let overall = seeker.stage.map(Stage::level);
-        let stage_areas = scoring
-            .stage_areas(seeker)
-            .iter()
-            .map(|area| seeker.area_grades.level(area).or(overall))
-            .collect();
+        let mut stage_by_levels = [0.0; 1 << LEVELS];
+        for (_, values) in &scoring.ladder.by_area {
+            // Best value per set of levels: the best without its lowest
+            // level, or that level's value.
+            let mut best = [0.0f64; 1 << LEVELS];
+            for levels in 1..best.len() {
+                let lowest = levels.trailing_zeros() as usize;
+                best[levels] = best[levels & (levels - 1)].max(values[lowest]);
+                stage_by_levels[levels] += best[levels];
+            }
+        }
         GroupBounder {
             scoring,
             seeker,
-            stage_areas,
+            stage_by_levels,
             language,
             exponent_per_chord: crate::domain::EARTH_RADIUS_KM / scoring.proximity_scale_km,
         }
@@ -170,11 +176,8 @@ impl<'a> GroupBounder<'a> {
     pub(crate) fn bucket_term(&self, stage: Option<Stage>, phase: Phase) -> BucketTerm {
         let w = &self.scoring.weights;
         let phase_term = w[Factor::Phase] * phase_affinity(self.seeker.phase, phase);
-        let exact = w[Factor::Stage]
-            * self
-                .scoring
-                .stage_component(self.seeker, stage, AreaGrades::NONE)
-            + phase_term;
+        let exact =
+            w[Factor::Stage] * self.scoring.stage_component(stage, AreaGrades::NONE) + phase_term;
         BucketTerm {
             exact,
             phase_term,
@@ -183,28 +186,19 @@ impl<'a> GroupBounder<'a> {
     }
 
     /// The stage and phase terms' bound for a group with area grades in
-    /// `low..=high`: per area the seeker wants, the best ladder value over
+    /// `low..=high`: per area the match is about, the best ladder value over
     /// the partner levels a member could have there — a grade in the range,
     /// or the bucket's stage where it has none — averaged. Exactly the
     /// bucket's term when the match is about no areas.
     fn graded_term(&self, bucket: &BucketTerm, grades: u8) -> f64 {
-        let areas = &self.stage_areas;
-        if areas.is_empty() {
+        let areas = self.scoring.ladder.by_area.len();
+        if areas == 0 {
             return bucket.exact;
         }
         let (low, high) = grade_range(grades);
-        let fallback = bucket.stage.map(Stage::level);
-        let total: f64 = areas
-            .iter()
-            .map(|&seeker_level| {
-                (low..=high)
-                    .map(Some)
-                    .chain(std::iter::once(fallback))
-                    .map(|partner| self.scoring.level_value(seeker_level, partner))
-                    .fold(0.0, f64::max)
-            })
-            .sum();
-        let stage_bound = total / areas.len() as f64;
+        let in_range = (low..=high).fold(0, |levels, level| levels | 1 << level);
+        let levels = in_range | 1 << StageLadder::slot(bucket.stage.map(Stage::level));
+        let stage_bound = self.stage_by_levels[levels] / areas as f64;
         (self.scoring.weights[Factor::Stage] * stage_bound + bucket.phase_term).max(bucket.exact)
     }
 
@@ -226,7 +220,7 @@ impl<'a> GroupBounder<'a> {
         group: &GroupSummary,
         chord: f64,
         split: SplitCoverage,
-    ) -> f64 {
+    ) -> GroupBound {
         let scoring = self.scoring;
         let seeker = self.seeker;
         let w = &scoring.weights;
@@ -262,22 +256,33 @@ impl<'a> GroupBounder<'a> {
             MatchMode::Support | MatchMode::Peer => group.max_free_share(),
             MatchMode::Lead => seeker.free_share(),
         };
-        let bucket_term = if group.flags & ANY_AREA_GRADES != 0 {
+        let stage_and_phase = if group.flags & ANY_AREA_GRADES != 0 {
             self.graded_term(&bucket_term, group.grades)
         } else {
             bucket_term.exact
         };
-        bucket_term
-            + self.proximity_bound(chord)
-            // Without the family bonus: the seeker's family members are
-            // scored before the search and skipped by it.
-            + w[Factor::Context] * scoring.context_value(similarity, false)
+        // Without the family bonus: the seeker's family members are scored
+        // before the search and skipped by it.
+        let others_but_phase = w[Factor::Context] * scoring.context_value(similarity, false)
             + w[Factor::Focus] * scoring.focus_bound(seeker, group, split)
             + self.language[usize::from(group.languages.0)]
             + w[Factor::Size] * size
             + w[Factor::Load] * load
-            + w[Factor::TrackRecord] * scoring.track_record_bound(seeker, group)
+            + w[Factor::TrackRecord] * scoring.track_record_bound(seeker, group);
+        GroupBound {
+            score: stage_and_phase + self.proximity_bound(chord) + others_but_phase,
+            other_terms: bucket_term.phase_term + others_but_phase,
+        }
     }
+}
+
+/// A group's bounds: on its members' scores, and on their
+/// [`ScoringContext::other_terms`] (every term but stage and proximity), so
+/// the search can rule a member out from its exact stage term alone.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct GroupBound {
+    pub(crate) score: f64,
+    pub(crate) other_terms: f64,
 }
 
 /// What a search knows of how many of the seeker's areas (on the side it
@@ -665,7 +670,7 @@ mod tests {
             let total: f64 = weights.values().sum();
             prop_assume!(total > 0.0);
             let weights = PerFactor::from_fn(|factor| weights[factor] / total);
-            let scoring = ScoringContext::new(&config, mode, weights, scale_km, focus);
+            let scoring = ScoringContext::new(&config, mode, weights, scale_km, focus, &seeker);
             let bounder = GroupBounder::new(&scoring, &seeker);
             let outside: Vec<&Profile> = members
                 .iter()
@@ -685,8 +690,13 @@ mod tests {
                 let distance = seeker.unit.distance_km(member.unit);
                 let score = scoring.score(scoring.partial_score(&seeker, member), distance);
                 prop_assert!(
-                    bound + 1e-9 >= score,
-                    "bound {bound} below a member's score {score}"
+                    bound.score + 1e-9 >= score,
+                    "bound {} below a member's score {score}", bound.score
+                );
+                let others = scoring.other_terms(&seeker, member);
+                prop_assert!(
+                    bound.other_terms + 1e-9 >= others,
+                    "bound on the other terms {} below a member's {others}", bound.other_terms
                 );
             }
             // Members that all cover exactly `count` of the seeker's areas
@@ -704,7 +714,9 @@ mod tests {
                     for member in &exact {
                         let distance = seeker.unit.distance_km(member.unit);
                         let score = scoring.score(scoring.partial_score(&seeker, member), distance);
-                        prop_assert!(bound + 1e-9 >= score, "exactly {count}: {bound} < {score}");
+                        prop_assert!(bound.score + 1e-9 >= score, "exactly {count}: {} < {score}", bound.score);
+                        let others = scoring.other_terms(&seeker, member);
+                        prop_assert!(bound.other_terms + 1e-9 >= others, "exactly {count}: {} < {others}", bound.other_terms);
                     }
                 }
             }

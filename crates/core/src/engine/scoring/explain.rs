@@ -59,7 +59,7 @@ impl ScoringContext<'_> {
             },
             seeker_grades: seeker.area_grades,
             partner_grades: partner.area_grades,
-            value: self.stage_component(seeker, partner.stage, partner.area_grades),
+            value: self.stage_component(partner.stage, partner.area_grades),
         })
     }
 

@@ -1,7 +1,7 @@
 //! The score functions: each component's value for a pair of schools, and
 //! the score summed from them. Unknown inputs score the neutral value.
 
-use crate::domain::{FocusSet, LanguageMedium, MatchMode, Phase, Stage};
+use crate::domain::{FocusArea, FocusSet, LanguageMedium, MatchMode, Phase, Stage};
 
 use super::super::config::ScoringConfig;
 use super::super::index::Side;
@@ -21,6 +21,35 @@ pub(crate) struct ScoringContext<'a> {
     pub focus: Option<FocusSet>,
     /// `config.size_ratio_floor.ln()`, computed once.
     pub ln_size_ratio_floor: f64,
+    /// The seeker's stage ladder, worked out once per match.
+    pub(super) ladder: StageLadder,
+}
+
+/// How many partner levels a ladder table holds: 0 for no evidence and no
+/// stage, then levels 1–5 (stages 1–4 and grades 1–5 on one scale).
+pub(super) const LEVELS: usize = 6;
+
+/// One seeker's stage component as tables: for its overall stage and for
+/// each area the match is about, the ladder value of every level a partner
+/// could have (index 0: none). Scoring a partner is then a lookup per area
+/// instead of a ladder per area, and the bounds read the same tables.
+#[derive(Debug, Clone)]
+pub(crate) struct StageLadder {
+    /// By the partner's overall stage level: for matches about no areas,
+    /// or where neither school has area grades.
+    overall: [f64; LEVELS],
+    /// Per area the match is about, in area order: by the partner's level
+    /// there (its grade, else its stage).
+    pub(super) by_area: Vec<(FocusArea, [f64; LEVELS])>,
+    /// Whether the seeker has grades in any area.
+    seeker_graded: bool,
+}
+
+impl StageLadder {
+    /// The index of a partner level in a ladder table.
+    pub(super) fn slot(level: Option<i32>) -> usize {
+        level.map_or(0, |level| level as usize)
+    }
 }
 
 impl<'a> ScoringContext<'a> {
@@ -30,14 +59,48 @@ impl<'a> ScoringContext<'a> {
         weights: PerFactor<f64>,
         proximity_scale_km: f64,
         focus: Option<FocusSet>,
+        seeker: &Profile,
     ) -> ScoringContext<'a> {
-        ScoringContext {
+        let mut scoring = ScoringContext {
             config,
             mode,
             weights,
             proximity_scale_km,
             focus,
             ln_size_ratio_floor: config.size_ratio_floor.ln(),
+            ladder: StageLadder {
+                overall: [0.0; LEVELS],
+                by_area: Vec::new(),
+                seeker_graded: false,
+            },
+        };
+        scoring.ladder = scoring.stage_ladder(seeker);
+        scoring
+    }
+
+    /// The seeker's ladder tables (README "Evidence"): per area, the
+    /// seeker's level is its grade there, else its overall stage.
+    fn stage_ladder(&self, seeker: &Profile) -> StageLadder {
+        let overall_level = seeker.stage.map(Stage::level);
+        let table = |seeker_level: Option<i32>| -> [f64; LEVELS] {
+            std::array::from_fn(|slot| {
+                let partner = (slot > 0).then_some(slot as i32);
+                self.level_value(seeker_level, partner)
+            })
+        };
+        StageLadder {
+            overall: table(overall_level),
+            by_area: self
+                .stage_areas(seeker)
+                .iter()
+                .map(|area| {
+                    (
+                        area,
+                        table(seeker.area_grades.level(area).or(overall_level)),
+                    )
+                })
+                .collect(),
+            seeker_graded: !seeker.area_grades.is_empty(),
         }
     }
 
@@ -76,19 +139,30 @@ impl<'a> ScoringContext<'a> {
     }
 
     /// The score without its proximity term: every other component's
-    /// weighted value, summed in factor order. Needs no distance and no
-    /// transcendental function, so the search can rule a school out with it
-    /// before paying for the distance.
+    /// weighted value. Needs no distance and no transcendental function, so
+    /// the search can rule a school out with it before paying for the
+    /// distance. The stage term is added to the others last, so the search
+    /// can check it on its own first (it is what area grades move).
     pub(crate) fn partial_score(&self, seeker: &Profile, partner: &Profile) -> f64 {
+        self.stage_term(partner) + self.other_terms(seeker, partner)
+    }
+
+    /// The stage component's weighted value.
+    pub(crate) fn stage_term(&self, partner: &Profile) -> f64 {
+        self.weights[Factor::Stage] * self.stage_component(partner.stage, partner.area_grades)
+    }
+
+    /// The weighted values of every component but stage and proximity,
+    /// summed in factor order.
+    pub(crate) fn other_terms(&self, seeker: &Profile, partner: &Profile) -> f64 {
         let w = &self.weights;
         let same_family = seeker.family != NO_FAMILY && seeker.family == partner.family;
         let (forward, backward) = self.coverages(seeker, partner);
-        w[Factor::Stage] * self.stage_component(seeker, partner.stage, partner.area_grades)
-            + w[Factor::Context]
-                * self.context_value(
-                    self.challenge_similarity(seeker.challenge, partner.challenge),
-                    same_family,
-                )
+        w[Factor::Context]
+            * self.context_value(
+                self.challenge_similarity(seeker.challenge, partner.challenge),
+                same_family,
+            )
             + w[Factor::Focus]
                 * self.focus_value(
                     forward.and_then(Coverage::share),
@@ -121,35 +195,36 @@ impl<'a> ScoringContext<'a> {
         }
     }
 
-    /// The stage component (README "Evidence"): when either school has
-    /// grades in the areas the match is about, the mean over those areas of
-    /// the grade ladder (one step ahead best in SUPPORT, mirrored in LEAD,
-    /// the same grade in PEER), each side falling back to its overall stage
-    /// where an area has no evidence; otherwise the overall stages.
+    /// The stage component (README "Evidence") of a partner for the
+    /// context's seeker: when either school has grades in the areas the
+    /// match is about, the mean over those areas of the grade ladder (one
+    /// step ahead best in SUPPORT, mirrored in LEAD, the same grade in
+    /// PEER), each side falling back to its overall stage where an area has
+    /// no evidence; otherwise the overall stages.
     pub(crate) fn stage_component(
         &self,
-        seeker: &Profile,
         partner_stage: Option<Stage>,
         partner_grades: AreaGrades,
     ) -> f64 {
-        let areas = self.stage_areas(seeker);
-        if areas.is_empty() || (seeker.area_grades.is_empty() && partner_grades.is_empty()) {
-            return self.stage_value(seeker.stage, partner_stage);
+        let ladder = &self.ladder;
+        let stage_slot = StageLadder::slot(partner_stage.map(Stage::level));
+        if ladder.by_area.is_empty() || (!ladder.seeker_graded && partner_grades.is_empty()) {
+            return ladder.overall[stage_slot];
         }
-        let overall = |stage: Option<Stage>| stage.map(Stage::level);
-        let total: f64 = areas
+        let total: f64 = ladder
+            .by_area
             .iter()
-            .map(|area| {
-                self.level_value(
-                    seeker.area_grades.level(area).or(overall(seeker.stage)),
-                    partner_grades.level(area).or(overall(partner_stage)),
-                )
+            .map(|(area, values)| {
+                values[partner_grades
+                    .level(*area)
+                    .map_or(stage_slot, |level| level as usize)]
             })
             .sum();
-        total / f64::from(areas.len())
+        total / ladder.by_area.len() as f64
     }
 
     /// The stage component for two stages in this mode.
+    #[cfg(test)]
     pub(crate) fn stage_value(&self, seeker: Option<Stage>, partner: Option<Stage>) -> f64 {
         self.level_value(seeker.map(Stage::level), partner.map(Stage::level))
     }
@@ -377,9 +452,20 @@ mod tests {
     use crate::domain::{FocusArea, GeoPoint};
 
     fn context(mode: MatchMode) -> ScoringContext<'static> {
+        context_for(mode, &profile())
+    }
+
+    fn context_for(mode: MatchMode, seeker: &Profile) -> ScoringContext<'static> {
         static CONFIG: std::sync::OnceLock<ScoringConfig> = std::sync::OnceLock::new();
         let config = CONFIG.get_or_init(ScoringConfig::default);
-        ScoringContext::new(config, mode, config.weights.normalised(), 15.0, None)
+        ScoringContext::new(
+            config,
+            mode,
+            config.weights.normalised(),
+            15.0,
+            None,
+            seeker,
+        )
     }
 
     fn areas(list: &[FocusArea]) -> FocusSet {
@@ -573,7 +659,7 @@ mod tests {
         partner.strengths = areas(&[Literacy]);
         partner.challenge = Some(30.0);
         for mode in [MatchMode::Support, MatchMode::Peer] {
-            let s = context(mode);
+            let s = context_for(mode, &seeker);
             let partial = s.partial_score(&seeker, &partner);
             let score = s.score(partial, 12.0);
             assert!((score - (partial + s.proximity_term(12.0))).abs() < EPSILON);
@@ -585,5 +671,70 @@ mod tests {
             assert!((summed - score).abs() < 1e-12, "{summed} vs {score}");
             assert!((0.0..=1.0).contains(&score));
         }
+    }
+
+    #[test]
+    fn the_stage_component_is_the_mean_ladder_over_the_areas_with_stage_fallbacks() {
+        use crate::domain::Grade;
+        use FocusArea::*;
+        let mut seeker = profile();
+        seeker.stage = Some(Stage::Amber);
+        seeker.needs = areas(&[Attendance, Behaviour, Literacy]);
+        seeker.area_grades = AreaGrades::from_grades([
+            (Attendance, Grade::NeedsAttention),
+            (Behaviour, Grade::UrgentImprovement),
+        ]);
+        let partner_grades = AreaGrades::from_grades([
+            (Attendance, Grade::StrongStandard),
+            (Literacy, Grade::ExpectedStandard),
+        ]);
+        for mode in [MatchMode::Support, MatchMode::Lead, MatchMode::Peer] {
+            let s = context_for(mode, &seeker);
+            let level = |grades: AreaGrades, area, stage: Option<Stage>| {
+                grades.level(area).or(stage.map(Stage::level))
+            };
+            let direct = |partner_stage: Option<Stage>, grades: AreaGrades| {
+                seeker
+                    .needs
+                    .iter()
+                    .map(|area| {
+                        s.level_value(
+                            level(seeker.area_grades, area, seeker.stage),
+                            level(grades, area, partner_stage),
+                        )
+                    })
+                    .sum::<f64>()
+                    / 3.0
+            };
+            if mode == MatchMode::Lead {
+                // LEAD compares the areas the seeker offers: it offers none,
+                // so the overall stages decide.
+                assert_eq!(
+                    s.stage_component(Some(Stage::Yellow), partner_grades),
+                    s.stage_value(seeker.stage, Some(Stage::Yellow))
+                );
+                continue;
+            }
+            for stage in [None, Some(Stage::Yellow), Some(Stage::Green)] {
+                assert_eq!(
+                    s.stage_component(stage, partner_grades),
+                    direct(stage, partner_grades),
+                    "{mode:?}, partner at {stage:?}"
+                );
+                assert_eq!(
+                    s.stage_component(stage, AreaGrades::NONE),
+                    direct(stage, AreaGrades::NONE),
+                    "{mode:?}, ungraded partner at {stage:?}: the seeker's grades still count"
+                );
+            }
+        }
+        // Neither school graded: the overall stages, whatever the areas.
+        let mut ungraded = seeker;
+        ungraded.area_grades = AreaGrades::NONE;
+        let s = context_for(MatchMode::Support, &ungraded);
+        assert_eq!(
+            s.stage_component(Some(Stage::Yellow), AreaGrades::NONE),
+            s.stage_value(Some(Stage::Amber), Some(Stage::Yellow))
+        );
     }
 }
