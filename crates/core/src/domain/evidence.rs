@@ -454,6 +454,16 @@ pub struct Evidence {
     pub stale: Vec<bool>,
 }
 
+impl Evidence {
+    /// The current grade of a focus area, if any evaluation speaks for it.
+    pub fn grade(&self, focus: FocusArea) -> Option<Grade> {
+        self.area_grades
+            .iter()
+            .find(|(area, _, _)| *area == focus)
+            .map(|(_, grade, _)| *grade)
+    }
+}
+
 /// Derives a school's stage, strengths and needs from its evaluations under
 /// `rules`; a given stage, strengths or needs wins (docs/domain.md, the
 /// stage rule).

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use crate::domain::{FocusSet, LanguageMedium};
+use crate::domain::{FocusSet, Grade, LanguageMedium, Stage, StoredSchool};
 use crate::engine::Snapshot;
 
 use super::System;
@@ -59,6 +59,11 @@ pub struct Metrics {
     /// Partners at the seeker's stage or one ahead, of the partners whose
     /// stage and seeker's stage are known.
     pub similar_stage: Share,
+    /// The same by area, where the stage is compared by area: of the
+    /// seeker's needs (or the request's focus) in which either school has a
+    /// current grade, per partner, those where the partner's level (grade,
+    /// else stage) is the seeker's or one ahead.
+    pub similar_in_areas: Share,
     /// Welsh-medium partners, of the partners of Welsh-medium seekers that
     /// have at least as many feasible Welsh-medium partners within reach as
     /// partners asked for.
@@ -104,6 +109,7 @@ pub fn measure(
         seekers: placements.len() as u32,
         partners: 0,
         similar_stage: Share::default(),
+        similar_in_areas: Share::default(),
         language_fit: Share::default(),
         mean_km: None,
         travel_ratio: None,
@@ -131,6 +137,21 @@ pub fn measure(
                 metrics
                     .similar_stage
                     .count((0..=1).contains(&(p.level() - s.level())));
+            }
+            for area in needs.iter() {
+                let (seeker_grade, partner_grade) =
+                    (seeker.evidence.grade(area), partner.evidence.grade(area));
+                if seeker_grade.is_none() && partner_grade.is_none() {
+                    continue;
+                }
+                let level = |grade: Option<Grade>, school: &StoredSchool| {
+                    grade.map(Grade::level).or(school.stage().map(Stage::level))
+                };
+                if let (Some(s), Some(p)) =
+                    (level(seeker_grade, seeker), level(partner_grade, partner))
+                {
+                    metrics.similar_in_areas.count((0..=1).contains(&(p - s)));
+                }
             }
             if language_counted {
                 metrics
@@ -167,7 +188,7 @@ pub fn measure(
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::domain::{FocusArea, GeoPoint, School, Stage};
+    use crate::domain::{FocusArea, GeoPoint, School};
     use crate::engine::{Engine, EngineConfig};
 
     /// A school `km` north of the seeker's spot.
@@ -239,6 +260,7 @@ pub(super) mod tests {
         assert_eq!((m.seekers, m.partners), (2, 4));
         // p1 and p5 are one ahead of amber, p2 two ahead.
         assert_eq!(m.similar_stage, Share { hits: 3, of: 4 });
+        assert_eq!(m.similar_in_areas, Share::default(), "no grades anywhere");
         // Only the Welsh-medium seeker counts: p1 and p5 are Welsh-medium.
         assert_eq!(m.language_fit, Share { hits: 2, of: 3 });
         // Only s has needs: p1 covers literacy; p2 and p5 cover neither.
@@ -296,5 +318,57 @@ pub(super) mod tests {
         assert_eq!((m.partners, m.short, m.busiest_supporter), (0, 1, 0));
         assert_eq!((m.mean_km, m.travel_ratio), (None, None));
         assert_eq!(m.similar_stage.ratio(), None);
+    }
+
+    #[test]
+    fn similar_in_areas_compares_the_needs_either_school_has_grades_in() {
+        use crate::domain::{Evaluation, EvaluationArea, EvaluationFramework, Judgement};
+        use FocusArea::*;
+        use LanguageMedium::English;
+        use Stage::*;
+        let achievement = |judgement| Evaluation {
+            framework: EvaluationFramework::OfstedReportCard,
+            area: EvaluationArea::Achievement,
+            judgement,
+            date: jiff::civil::date(2026, 6, 1),
+            source: String::new(),
+        };
+        let mut seeker = school_at("s", 0.0, Amber, English, &[]);
+        seeker.needs = [Literacy, Numeracy].into_iter().collect();
+        seeker.evaluations = vec![achievement(Judgement::NeedsAttention)];
+        let mut graded = school_at("graded", 1.0, Amber, English, &[Literacy]);
+        graded.evaluations = vec![achievement(Judgement::ExpectedStandard)];
+        let ungraded = school_at("ungraded", 2.0, Green, English, &[Literacy]);
+        let config = EngineConfig {
+            evidence: crate::engine::EvidenceConfig {
+                as_of: Some(jiff::civil::date(2026, 11, 29)),
+                ..Default::default()
+            },
+            ..EngineConfig::default()
+        };
+        let engine = Engine::with_schools(config, vec![seeker, graded, ungraded]).expect("valid");
+        let snapshot = engine.snapshot();
+        let at = |id: &str| snapshot.index_of(id).expect("in the population");
+        let m = measure(
+            &snapshot,
+            System::Match,
+            2,
+            &[Placement {
+                seeker: at("s"),
+                partners: vec![at("graded"), at("ungraded")],
+            }],
+            &[Reference {
+                seeker: at("s"),
+                nearest_feasible: vec![at("graded"), at("ungraded")],
+                welsh_medium_in_reach: None,
+            }],
+            None,
+        );
+        // Overall: amber and green are two apart; amber and amber similar.
+        assert_eq!(m.similar_stage, Share { hits: 1, of: 2 });
+        // By area: needs attention (2) against expected (3) in literacy and
+        // numeracy, one ahead; against green (4) where only the seeker is
+        // graded, two ahead.
+        assert_eq!(m.similar_in_areas, Share { hits: 2, of: 4 });
     }
 }
