@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use crate::domain::{EARTH_RADIUS_KM, FocusArea, FocusSet, Phase, Stage, UnitVector};
 
-use super::scoring::{GroupSummary, Profile, f32_down, f32_up};
+use super::scoring::{AreaLevels, GroupSummary, Profile, f32_down, f32_up};
 
 /// Largest number of schools in a leaf. Leaves are scanned sequentially
 /// with the cheap partial score, which costs less than bounding more,
@@ -37,6 +37,9 @@ const LN_PUPILS_WEIGHT: f64 = 0.04 / std::f64::consts::LN_10;
 /// the component is for covering any, half by the share).
 const STRENGTH_WEIGHT: f64 = 0.15 * 0.5 / 3.0;
 /// Split dimensions: three of position, challenge, size, strength count.
+/// Grades are not split on: splitting on the level in each focus area
+/// (weighted from a sixth to eight times a stage step) made the leaves
+/// wider apart and the search open more of them, not fewer.
 const DIMENSIONS: usize = 6;
 
 /// One node of a tree: one cache line.
@@ -99,17 +102,25 @@ pub(crate) struct Tree {
     pub profiles: Vec<Profile>,
     /// `nodes[0]` is the root.
     pub nodes: Vec<Node>,
+    /// The grade levels of each node's members, by node (read only for
+    /// groups with area grades, so kept out of the node's cache line).
+    pub levels: Vec<AreaLevels>,
 }
 
 impl Tree {
     fn build(profiles: &[Profile], mut members: Vec<u32>) -> Tree {
-        let mut nodes = Vec::with_capacity(2 * members.len() / LEAF_SIZE + 1);
-        nodes.push(Node::placeholder());
-        build_node(profiles, &mut members, 0, &mut nodes, 0);
+        let capacity = 2 * members.len() / LEAF_SIZE + 1;
+        let mut built = Built {
+            nodes: Vec::with_capacity(capacity),
+            levels: Vec::with_capacity(capacity),
+        };
+        built.push_placeholders(1);
+        build_node(profiles, &mut members, 0, &mut built, 0);
         Tree {
             profiles: members.iter().map(|m| profiles[*m as usize]).collect(),
             members,
-            nodes,
+            nodes: built.nodes,
+            levels: built.levels,
         }
     }
 }
@@ -292,38 +303,54 @@ fn coordinate(profile: &Profile, dimension: usize) -> f64 {
     }
 }
 
+/// A tree's nodes and their grade levels, as they are built.
+struct Built {
+    nodes: Vec<Node>,
+    levels: Vec<AreaLevels>,
+}
+
+impl Built {
+    fn push_placeholders(&mut self, count: usize) {
+        for _ in 0..count {
+            self.nodes.push(Node::placeholder());
+            self.levels.push(AreaLevels::default());
+        }
+    }
+}
+
 /// Builds the subtree over `members` (which start at `offset` in the
-/// tree) into `nodes[slot]`, reordering the members. Children are given
-/// adjacent slots; summaries and boxes are merged bottom-up.
+/// tree) into slot `slot`, reordering the members. Children are given
+/// adjacent slots; summaries, boxes and levels are merged bottom-up.
 fn build_node(
     profiles: &[Profile],
     members: &mut [u32],
     offset: usize,
-    nodes: &mut Vec<Node>,
+    built: &mut Built,
     slot: usize,
 ) {
-    let node = if members.len() > LEAF_SIZE {
+    let (node, levels) = if members.len() > LEAF_SIZE {
         let dimension = widest_dimension(profiles, members);
         let middle = members.len() / 2;
         members.select_nth_unstable_by(middle, |a, b| {
             coordinate(&profiles[*a as usize], dimension)
                 .total_cmp(&coordinate(&profiles[*b as usize], dimension))
         });
-        let first = nodes.len();
-        nodes.push(Node::placeholder());
-        nodes.push(Node::placeholder());
+        let first = built.nodes.len();
+        built.push_placeholders(2);
         let (left, right) = members.split_at_mut(middle);
-        build_node(profiles, left, offset, nodes, first);
-        build_node(profiles, right, offset + middle, nodes, first + 1);
-        let (l, r) = (&nodes[first], &nodes[first + 1]);
-        Node {
+        build_node(profiles, left, offset, built, first);
+        build_node(profiles, right, offset + middle, built, first + 1);
+        let (l, r) = (&built.nodes[first], &built.nodes[first + 1]);
+        let node = Node {
             low: std::array::from_fn(|axis| l.low[axis].min(r.low[axis])),
             high: std::array::from_fn(|axis| l.high[axis].max(r.high[axis])),
             summary: l.summary.merge(&r.summary),
             first: first as u32,
-        }
+        };
+        (node, built.levels[first].union(built.levels[first + 1]))
     } else {
         let mut summary = GroupSummary::of(&profiles[members[0] as usize]);
+        let mut levels = AreaLevels::default();
         let (mut low, mut high) = ([f64::INFINITY; 3], [f64::NEG_INFINITY; 3]);
         for (i, &member) in members.iter().enumerate() {
             let profile = &profiles[member as usize];
@@ -334,15 +361,18 @@ fn build_node(
             if i > 0 {
                 summary = summary.merge(&GroupSummary::of(profile));
             }
+            levels = levels.union(AreaLevels::of(profile.area_grades));
         }
-        Node {
+        let node = Node {
             low: low.map(f32_down),
             high: high.map(f32_up),
             summary,
             first: offset as u32,
-        }
+        };
+        (node, levels)
     };
-    nodes[slot] = node;
+    built.nodes[slot] = node;
+    built.levels[slot] = levels;
 }
 
 /// The dimension whose known values spread most, in score units.

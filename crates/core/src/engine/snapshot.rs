@@ -29,9 +29,10 @@ pub struct Snapshot {
     /// Schools in an ACTIVE partnership with each school, sorted; only
     /// schools with some.
     active_partners: HashMap<u32, Vec<u32>>,
-    /// Open schools whose safeguarding is not met, in index order: never
-    /// supporters, and few, so a match counts them by looking at each.
-    safeguarding_not_met: Vec<u32>,
+    /// Open schools whose safeguarding is not met, in index order, with
+    /// their profiles: never supporters, and few, so a match counts them by
+    /// reading each — one sequential run rather than a lookup apiece.
+    safeguarding_not_met: Vec<(u32, Profile)>,
 }
 
 impl Snapshot {
@@ -132,7 +133,7 @@ impl Snapshot {
             .iter()
             .enumerate()
             .filter(|(_, profile)| profile.open && profile.safeguarding_not_met)
-            .map(|(index, _)| index as u32)
+            .map(|(index, profile)| (index as u32, *profile))
             .collect();
         Snapshot {
             safeguarding_not_met,
@@ -213,13 +214,13 @@ impl Snapshot {
             .map(|position| &self.partnerships[position])
     }
 
-    /// Indices of the schools in an ACTIVE partnership with school `index`,
-    /// sorted.
-    /// Open schools whose safeguarding is not met.
-    pub(crate) fn safeguarding_not_met(&self) -> &[u32] {
+    /// Open schools whose safeguarding is not met, with their profiles.
+    pub(crate) fn safeguarding_not_met(&self) -> &[(u32, Profile)] {
         &self.safeguarding_not_met
     }
 
+    /// Indices of the schools in an ACTIVE partnership with school `index`,
+    /// sorted.
     pub(crate) fn active_partners(&self, index: u32) -> &[u32] {
         self.active_partners.get(&index).map_or(&[], Vec::as_slice)
     }

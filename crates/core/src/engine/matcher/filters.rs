@@ -132,11 +132,13 @@ impl<'s, 'q> MatchPlan<'s, 'q> {
         self.snapshot
             .safeguarding_not_met()
             .iter()
-            .filter(|&&index| {
-                let partner = self.snapshot.profile(index);
+            .filter(|(index, partner)| {
                 self.bucket_admits(partner.phase, partner.stage)
-                    && self.admits_in_bucket_but_safeguarding(index, partner)
-                    && self.within_distance(self.distance_km(partner))
+                    && self.admits_in_bucket_but_safeguarding(*index, partner)
+                    && self
+                        .constraints
+                        .max_distance_km
+                        .is_none_or(|max| self.distance_km(partner) <= max)
             })
             .count() as u32
     }

@@ -204,6 +204,7 @@ impl Search<'_, '_, '_> {
         let bound = self.bounder.bound(
             self.bucket_terms[bucket as usize],
             &group.summary,
+            tree_ref.levels[node as usize],
             chord,
             coverage,
         );

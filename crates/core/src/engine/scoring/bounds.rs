@@ -8,7 +8,7 @@ use crate::domain::{FocusArea, FocusSet, LanguageMedium, MatchMode, Phase, Stage
 
 use super::super::index::Side;
 use super::factor::Factor;
-use super::profile::{AreaGrades, Profile};
+use super::profile::{AreaGrades, AreaLevels, Profile};
 use super::values::{LEVELS, ScoringContext, StageLadder, phase_affinity};
 
 impl ScoringContext<'_> {
@@ -114,10 +114,10 @@ impl ScoringContext<'_> {
 pub(crate) struct GroupBounder<'a> {
     scoring: &'a ScoringContext<'a>,
     seeker: &'a Profile,
-    /// For each set of partner levels (a bit per ladder slot), the sum over
-    /// the areas the match is about of the best ladder value among them;
-    /// unused when the match is about no areas.
-    stage_by_levels: [f64; 1 << LEVELS],
+    /// For each area the match is about, in the ladder's order: for each
+    /// set of partner levels (a bit per ladder slot), the best ladder value
+    /// among them.
+    best_by_levels: Vec<(FocusArea, [f64; 1 << LEVELS])>,
     /// Weighted language bound for each set of media (a [`MediumSet`]).
     language: [f64; 64],
     /// Earth radius over the proximity scale: chord length → exponent.
@@ -150,21 +150,25 @@ impl<'a> GroupBounder<'a> {
             };
             scoring.weights[Factor::Language] * best
         });
-        let mut stage_by_levels = [0.0; 1 << LEVELS];
-        for (_, values) in &scoring.ladder.by_area {
-            // Best value per set of levels: the best without its lowest
-            // level, or that level's value.
-            let mut best = [0.0f64; 1 << LEVELS];
-            for levels in 1..best.len() {
-                let lowest = levels.trailing_zeros() as usize;
-                best[levels] = best[levels & (levels - 1)].max(values[lowest]);
-                stage_by_levels[levels] += best[levels];
-            }
-        }
+        let best_by_levels = scoring
+            .ladder
+            .by_area
+            .iter()
+            .map(|(area, values)| {
+                // The best of a set: the best without its lowest level, or
+                // that level's value.
+                let mut best = [0.0f64; 1 << LEVELS];
+                for levels in 1..best.len() {
+                    let lowest = levels.trailing_zeros() as usize;
+                    best[levels] = best[levels & (levels - 1)].max(values[lowest]);
+                }
+                (*area, best)
+            })
+            .collect();
         GroupBounder {
             scoring,
             seeker,
-            stage_by_levels,
+            best_by_levels,
             language,
             exponent_per_chord: crate::domain::EARTH_RADIUS_KM / scoring.proximity_scale_km,
         }
@@ -185,20 +189,27 @@ impl<'a> GroupBounder<'a> {
         }
     }
 
-    /// The stage and phase terms' bound for a group with area grades in
-    /// `low..=high`: per area the match is about, the best ladder value over
-    /// the partner levels a member could have there — a grade in the range,
-    /// or the bucket's stage where it has none — averaged. Exactly the
-    /// bucket's term when the match is about no areas.
-    fn graded_term(&self, bucket: &BucketTerm, grades: u8) -> f64 {
-        let areas = self.scoring.ladder.by_area.len();
+    /// The stage and phase terms' bound for a group whose members have the
+    /// grade `levels`: per area the match is about, the best ladder value
+    /// over the levels present there — the bucket's stage standing for
+    /// members without a grade there — averaged. Exactly the bucket's term
+    /// when the match is about no areas.
+    fn graded_term(&self, bucket: &BucketTerm, levels: AreaLevels) -> f64 {
+        let areas = self.best_by_levels.len();
         if areas == 0 {
             return bucket.exact;
         }
-        let (low, high) = grade_range(grades);
-        let in_range = (low..=high).fold(0, |levels, level| levels | 1 << level);
-        let levels = in_range | 1 << StageLadder::slot(bucket.stage.map(Stage::level));
-        let stage_bound = self.stage_by_levels[levels] / areas as f64;
+        let stage_bit = 1 << StageLadder::slot(bucket.stage.map(Stage::level));
+        let total: f64 = self
+            .best_by_levels
+            .iter()
+            .map(|(area, best)| {
+                let present = levels.in_area(*area);
+                let ungraded = if present & 1 != 0 { stage_bit } else { 0 };
+                best[(present & !1) | ungraded]
+            })
+            .sum();
+        let stage_bound = total / areas as f64;
         (self.scoring.weights[Factor::Stage] * stage_bound + bucket.phase_term).max(bucket.exact)
     }
 
@@ -212,12 +223,14 @@ impl<'a> GroupBounder<'a> {
     }
 
     /// Bound on the score of any member of `group` in a bucket with
-    /// `bucket_term`, its nearest point `chord` away; `split` is what the
-    /// search knows of the members' coverage of the seeker's areas.
+    /// `bucket_term`, its nearest point `chord` away, its members' grades
+    /// `levels`; `split` is what the search knows of the members' coverage
+    /// of the seeker's areas.
     pub(crate) fn bound(
         &self,
         bucket_term: BucketTerm,
         group: &GroupSummary,
+        levels: AreaLevels,
         chord: f64,
         split: SplitCoverage,
     ) -> GroupBound {
@@ -257,7 +270,7 @@ impl<'a> GroupBounder<'a> {
             MatchMode::Lead => seeker.free_share(),
         };
         let stage_and_phase = if group.flags & ANY_AREA_GRADES != 0 {
-            self.graded_term(&bucket_term, group.grades)
+            self.graded_term(&bucket_term, levels)
         } else {
             bucket_term.exact
         };
@@ -421,21 +434,6 @@ pub(crate) struct GroupSummary {
     max_free_share: u8,
     /// Members (saturating at 255).
     members: u8,
-    /// The lowest (low nibble) and highest (high nibble) grade level any
-    /// member has in any area; empty (15, 0) when none has grades. Fits
-    /// the padding: the summary stays 36 bytes.
-    grades: u8,
-}
-
-/// Grade range of no grade: low 15, high 0.
-const NO_GRADES: u8 = 0x0f;
-
-fn grade_range(grades: u8) -> (i32, i32) {
-    (i32::from(grades & 0x0f), i32::from(grades >> 4))
-}
-
-fn grades_of(low: i32, high: i32) -> u8 {
-    (low as u8 & 0x0f) | ((high as u8) << 4)
 }
 
 impl GroupSummary {
@@ -453,7 +451,6 @@ impl GroupSummary {
         flags: 0,
         max_free_share: 0,
         members: 0,
-        grades: NO_GRADES,
     };
 
     pub(crate) fn of(profile: &Profile) -> GroupSummary {
@@ -478,15 +475,6 @@ impl GroupSummary {
                 | flag(!profile.area_grades.is_empty(), ANY_AREA_GRADES),
             max_free_share: (profile.free_share() * 255.0).ceil().min(255.0) as u8,
             members: 1,
-            grades: {
-                let levels = FocusArea::ALL
-                    .into_iter()
-                    .filter_map(|area| profile.area_grades.level(area));
-                let (low, high) = levels.fold((15, 0), |(low, high), level| {
-                    (low.min(level), high.max(level))
-                });
-                grades_of(low, high)
-            },
         }
     }
 
@@ -509,11 +497,6 @@ impl GroupSummary {
             flags: self.flags | other.flags,
             max_free_share: self.max_free_share.max(other.max_free_share),
             members: self.members.saturating_add(other.members),
-            grades: {
-                let (a_low, a_high) = grade_range(self.grades);
-                let (b_low, b_high) = grade_range(other.grades);
-                grades_of(a_low.min(b_low), a_high.max(b_high))
-            },
         }
     }
 
@@ -685,7 +668,10 @@ mod tests {
                 .map(|m| seeker.unit.chord_squared(m.unit).sqrt())
                 .fold(f64::INFINITY, f64::min);
             let bucket = bounder.bucket_term(outside[0].stage, outside[0].phase);
-            let bound = bounder.bound(bucket, &group, chord, SplitCoverage::Unknown);
+            let levels_of = |members: &[&Profile]| {
+                members.iter().fold(AreaLevels::default(), |levels, m| levels.union(AreaLevels::of(m.area_grades)))
+            };
+            let bound = bounder.bound(bucket, &group, levels_of(&outside), chord, SplitCoverage::Unknown);
             for member in &outside {
                 let distance = seeker.unit.distance_km(member.unit);
                 let score = scoring.score(scoring.partial_score(&seeker, member), distance);
@@ -710,7 +696,7 @@ mod tests {
                         .collect();
                     let Some((first, rest)) = exact.split_first() else { continue };
                     let group = rest.iter().fold(GroupSummary::of(first), |g, m| g.merge(&GroupSummary::of(m)));
-                    let bound = bounder.bound(bucket, &group, chord, SplitCoverage::Exactly(count));
+                    let bound = bounder.bound(bucket, &group, levels_of(&exact), chord, SplitCoverage::Exactly(count));
                     for member in &exact {
                         let distance = seeker.unit.distance_km(member.unit);
                         let score = scoring.score(scoring.partial_score(&seeker, member), distance);

@@ -32,6 +32,34 @@ impl AreaGrades {
     }
 }
 
+/// The grade levels a group of schools has in each focus area, six bits an
+/// area: bit 0 when some member has no grade there (it is compared at its
+/// stage), bits 1–5 for the levels present. 126 bits, so a bound can take
+/// each area's best level present instead of the best of any area's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct AreaLevels(u128);
+
+impl AreaLevels {
+    /// The levels of one school.
+    pub(crate) fn of(grades: AreaGrades) -> AreaLevels {
+        let mut bits = 0u128;
+        for area in FocusArea::ALL {
+            let slot = grades.level(area).map_or(0, |level| level as u32);
+            bits |= 1 << (6 * area as u32 + slot);
+        }
+        AreaLevels(bits)
+    }
+
+    pub(crate) fn union(self, other: AreaLevels) -> AreaLevels {
+        AreaLevels(self.0 | other.0)
+    }
+
+    /// The levels present in `area`: bit 0 for no grade, bits 1–5 by level.
+    pub(crate) fn in_area(self, area: FocusArea) -> usize {
+        ((self.0 >> (6 * area as u32)) & 0b11_1111) as usize
+    }
+}
+
 /// Focus areas in which a school completed partnerships whose impact was
 /// rated GREEN, and those rated YELLOW at best (design: a database of
 /// practice worthy of emulation).
