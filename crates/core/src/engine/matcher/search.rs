@@ -11,7 +11,9 @@ use crate::domain::{EARTH_RADIUS_KM, FocusSet, UnitVector};
 use super::super::config::ScoringConfig;
 use super::super::error::{Error, Result};
 use super::super::index::{MAX_INDEXED_AREAS, Side, TreeKind};
-use super::super::scoring::{BucketTerm, GroupBounder, NO_FAMILY, Profile, SplitCoverage};
+use super::super::scoring::{
+    AreaLevels, BucketTerm, GroupBounder, NO_FAMILY, Profile, SplitCoverage,
+};
 use super::super::snapshot::Snapshot;
 use super::filters::{MatchPlan, SearchRequest};
 use super::{MatchOutcome, MatchQuery, Scored, SearchStats};
@@ -204,7 +206,12 @@ impl Search<'_, '_, '_> {
         let bound = self.bounder.bound(
             self.bucket_terms[bucket as usize],
             &group.summary,
-            tree_ref.levels[node as usize],
+            // Read only where it counts: the levels are a second cache line.
+            if group.summary.any_area_grades() {
+                tree_ref.levels[node as usize]
+            } else {
+                AreaLevels::default()
+            },
             chord,
             coverage,
         );

@@ -116,8 +116,9 @@ pub(crate) struct GroupBounder<'a> {
     seeker: &'a Profile,
     /// For each area the match is about, in the ladder's order: for each
     /// set of partner levels (a bit per ladder slot), the best ladder value
-    /// among them.
-    best_by_levels: Vec<(FocusArea, [f64; 1 << LEVELS])>,
+    /// among them. Worked out at the first group with area grades: most
+    /// populations have none.
+    best_by_levels: std::cell::OnceCell<Vec<(FocusArea, [f64; 1 << LEVELS])>>,
     /// Weighted language bound for each set of media (a [`MediumSet`]).
     language: [f64; 64],
     /// Earth radius over the proximity scale: chord length → exponent.
@@ -150,7 +151,19 @@ impl<'a> GroupBounder<'a> {
             };
             scoring.weights[Factor::Language] * best
         });
-        let best_by_levels = scoring
+        GroupBounder {
+            scoring,
+            seeker,
+            best_by_levels: std::cell::OnceCell::new(),
+            language,
+            exponent_per_chord: crate::domain::EARTH_RADIUS_KM / scoring.proximity_scale_km,
+        }
+    }
+
+    /// For each area the match is about: the best ladder value of each set
+    /// of partner levels.
+    fn best_by_levels(&self) -> Vec<(FocusArea, [f64; 1 << LEVELS])> {
+        self.scoring
             .ladder
             .by_area
             .iter()
@@ -164,14 +177,7 @@ impl<'a> GroupBounder<'a> {
                 }
                 (*area, best)
             })
-            .collect();
-        GroupBounder {
-            scoring,
-            seeker,
-            best_by_levels,
-            language,
-            exponent_per_chord: crate::domain::EARTH_RADIUS_KM / scoring.proximity_scale_km,
-        }
+            .collect()
     }
 
     /// The weighted stage and phase terms of a bucket: exact for members
@@ -195,13 +201,13 @@ impl<'a> GroupBounder<'a> {
     /// members without a grade there — averaged. Exactly the bucket's term
     /// when the match is about no areas.
     fn graded_term(&self, bucket: &BucketTerm, levels: AreaLevels) -> f64 {
-        let areas = self.best_by_levels.len();
+        let best_by_levels = self.best_by_levels.get_or_init(|| self.best_by_levels());
+        let areas = best_by_levels.len();
         if areas == 0 {
             return bucket.exact;
         }
         let stage_bit = 1 << StageLadder::slot(bucket.stage.map(Stage::level));
-        let total: f64 = self
-            .best_by_levels
+        let total: f64 = best_by_levels
             .iter()
             .map(|(area, best)| {
                 let present = levels.in_area(*area);
@@ -269,7 +275,7 @@ impl<'a> GroupBounder<'a> {
             MatchMode::Support | MatchMode::Peer => group.max_free_share(),
             MatchMode::Lead => seeker.free_share(),
         };
-        let stage_and_phase = if group.flags & ANY_AREA_GRADES != 0 {
+        let stage_and_phase = if group.any_area_grades() {
             self.graded_term(&bucket_term, levels)
         } else {
             bucket_term.exact
@@ -506,6 +512,10 @@ impl GroupSummary {
 
     pub(crate) fn any_without_needs(&self) -> bool {
         self.flags & ANY_WITHOUT_NEEDS != 0
+    }
+
+    pub(crate) fn any_area_grades(&self) -> bool {
+        self.flags & ANY_AREA_GRADES != 0
     }
 
     pub(crate) fn any_free_capacity(&self) -> bool {
