@@ -71,8 +71,10 @@ impl PartnershipRegistry for PartnershipService {
         let pb::GetPartnershipRequest { id } = request.into_inner();
         let mut v = Violations::new();
         let id = partnership_id(&mut v, "id", &id).ok_or_else(|| invalid(v))?;
-        let partnership = self.engine.get_partnership(id.as_str()).or_status()?;
-        let impact = self.engine.partnership_impact(&partnership);
+        let (partnership, impact) = self
+            .engine
+            .get_partnership_with_impact(id.as_str())
+            .or_status()?;
         Ok(Response::new(partnership_with_impact_to_proto(
             &partnership,
             &impact,

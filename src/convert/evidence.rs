@@ -1,7 +1,5 @@
 //! Evaluations and the evidence derived from them.
 
-use jiff::civil::Date;
-
 use crate::domain::{
     Derivation, Evaluation, EvaluationArea, EvaluationFramework, Evidence, FocusSet, Judgement,
     Violations, evidence_limits,
@@ -9,12 +7,6 @@ use crate::domain::{
 use crate::pb;
 
 use super::enums::{focus_set_to_proto, optional_to_wire, required, to_wire};
-
-/// Dates an evaluation may have: before 1990 or after 2199 is a typing slip.
-const EVALUATION_DATES: (Date, Date) = (
-    jiff::civil::date(1990, 1, 1),
-    jiff::civil::date(2199, 12, 31),
-);
 
 /// A school's evaluations from the wire; field paths `evaluations[i].…`.
 /// Whether each framework judges the area with that word is checked with
@@ -47,7 +39,7 @@ pub(crate) fn evaluations_from_proto(
         let framework = required::<EvaluationFramework>(v, &field("framework"), framework);
         let area = required::<EvaluationArea>(v, &field("area"), area);
         let judgement = required::<Judgement>(v, &field("judgement"), judgement);
-        let date = super::date(v, &field("date"), &date, EVALUATION_DATES);
+        let date = v.check_date_within(&field("date"), &date, evidence_limits::DATES);
         if let (Some(framework), Some(area), Some(judgement), Some(date)) =
             (framework, area, judgement, date)
         {

@@ -33,23 +33,3 @@ pub(crate) use schools::{
     list_schools_to_proto, rejection_to_proto, required_school, school_id,
 };
 pub use schools::{school_from_proto, school_to_proto};
-
-/// A `YYYY-MM-DD` date field within `(earliest, latest)`; the violation
-/// names `field`.
-fn date(
-    v: &mut crate::domain::Violations,
-    field: &str,
-    text: &str,
-    (earliest, latest): (jiff::civil::Date, jiff::civil::Date),
-) -> Option<jiff::civil::Date> {
-    let date = v.check_date(field, text)?;
-    if (earliest..=latest).contains(&date) {
-        Some(date)
-    } else {
-        v.push(
-            field,
-            format!("must be between {earliest} and {latest}, got {date}"),
-        );
-        None
-    }
-}

@@ -101,7 +101,7 @@ const REVIEW_DATES: (Date, Date) = (
 /// `YYYY-MM-DD`; empty is `None`.
 fn review_date(v: &mut Violations, text: &str) -> Option<Date> {
     (!text.is_empty())
-        .then(|| super::date(v, "review_date", text, REVIEW_DATES))
+        .then(|| v.check_date_within("review_date", text, REVIEW_DATES))
         .flatten()
 }
 

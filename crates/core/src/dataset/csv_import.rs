@@ -13,7 +13,7 @@
 //! - `support_category_2019` (green … red) becomes a `wales_category`
 //!   evaluation of the school overall dated [`CATEGORY_2019_DATE`] — not a
 //!   given stage, so it is stale under the default evidence age;
-//! - `evaluation_framework`, `evaluation_date` (YYYY-MM-DD) and optional
+//! - `evaluation_framework`, `evaluation_date` (YYYY-MM-DD, 1990–2199) and optional
 //!   `evaluation_source` describe one inspection, and each column named
 //!   after an evaluation area (`leadership_and_governance`,
 //!   `attendance_and_behaviour`, `safeguarding`, `overall`, …) holds that
@@ -308,7 +308,11 @@ fn parse_evaluations(
         get("evaluation_framework"),
         "is required when an area column holds a judgement",
     );
-    let date = v.check_date("evaluation_date", get("evaluation_date"));
+    let date = v.check_date_within(
+        "evaluation_date",
+        get("evaluation_date"),
+        crate::domain::evidence_limits::DATES,
+    );
     for (area, column, text) in judged {
         if let (Some(framework), Some(date), Some(judgement)) =
             (framework, date, named::<Judgement>(v, column, text))
@@ -595,7 +599,8 @@ mod tests {
                     e2,Nothing,primary,51.5,-3.2,,,,,,\n\
                     e3,No Framework,primary,51.5,-3.2,,2026-01-20,,expected,,\n\
                     e4,Wrong Word,primary,51.5,-3.2,ofsted_legacy,2026-01-20,,,good,\n\
-                    e5,Bad Date,primary,51.5,-3.2,local,20/01/2026,,expected,,\n";
+                    e5,Bad Date,primary,51.5,-3.2,local,20/01/2026,,expected,,\n\
+                    e6,Typing Slip,primary,51.5,-3.2,local,1026-01-20,,expected,,\n";
         let import = read_csv(text.as_bytes()).unwrap();
         let ids: Vec<_> = import.schools().iter().map(|s| s.id.as_str()).collect();
         assert_eq!(ids, ["e1", "e2"]);
@@ -636,7 +641,14 @@ mod tests {
                 (4, "evaluation_framework"),
                 (5, "evaluations[0].area"),
                 (6, "evaluation_date"),
+                (7, "evaluation_date"),
             ]
+        );
+        let slip = &import.rejections()[3];
+        assert!(
+            slip.message.contains("between 1990-01-01 and 2199-12-31"),
+            "{}",
+            slip.message
         );
     }
 }

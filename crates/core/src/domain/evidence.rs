@@ -22,6 +22,12 @@ pub mod limits {
     /// Evaluations one school may carry.
     pub const MAX_EVALUATIONS: usize = 64;
     pub const SOURCE_MAX_CHARS: usize = 200;
+    /// Dates an evaluation may have: before 1990 or after 2199 is a typing
+    /// slip.
+    pub const DATES: (jiff::civil::Date, jiff::civil::Date) = (
+        jiff::civil::date(1990, 1, 1),
+        jiff::civil::date(2199, 12, 31),
+    );
 }
 
 crate::closed_set! {
@@ -338,6 +344,7 @@ impl Evaluation {
                 ),
             );
         }
+        v.check_date_range(&format!("{prefix}.date"), self.date, limits::DATES);
         v.check_text(
             &format!("{prefix}.source"),
             &self.source,
@@ -478,17 +485,16 @@ pub fn derive(
         .iter()
         .map(|evaluation| rules.is_stale(evaluation.date))
         .collect();
-    let stale_lines: Vec<String> = evaluations
-        .iter()
-        .zip(&stale)
-        .filter(|(_, stale)| **stale)
-        .map(|(e, _)| {
-            format!(
-                "{} {} {} {}: older than {} years",
-                e.framework, e.area, e.judgement, e.date, rules.max_age_years
-            )
-        })
-        .collect();
+    // Described only when a reason needs them: most writes never do.
+    let stale_evidence = StaleEvidence {
+        evaluations: evaluations
+            .iter()
+            .zip(&stale)
+            .filter(|(_, stale)| **stale)
+            .map(|(e, _)| e)
+            .collect(),
+        max_age_years: rules.max_age_years,
+    };
     let mut positioned: Vec<(usize, &Evaluation)> = evaluations
         .iter()
         .enumerate()
@@ -518,7 +524,7 @@ pub fn derive(
 
     let stage = match given_stage {
         Some(stage) => Derivation::Given(stage),
-        None => derive_stage(&current, &stale_lines, rules.green_share),
+        None => derive_stage(&current, &stale_evidence, rules.green_share),
     };
     let collect = |wanted: fn(Grade) -> bool| {
         area_grades
@@ -531,7 +537,7 @@ pub fn derive(
         if !given.is_empty() {
             Derivation::Given(given)
         } else if area_grades.is_empty() && current.is_empty() {
-            Derivation::Unknown(unknown_reason(&stale_lines))
+            Derivation::Unknown(stale_evidence.unknown_reason())
         } else if area_grades.is_empty() {
             Derivation::Unknown("no current grade of an area that speaks for focus areas".into())
         } else {
@@ -559,14 +565,27 @@ pub fn derive(
     }
 }
 
-fn unknown_reason(stale: &[String]) -> String {
-    match stale.first() {
-        Some(first) if stale.len() == 1 => format!("no current evidence ({first})"),
-        Some(first) => format!(
-            "no current evidence ({first}, and {} more)",
-            stale.len() - 1
-        ),
-        None => "no evidence".to_owned(),
+/// A school's evaluations too old to count.
+struct StaleEvidence<'a> {
+    evaluations: Vec<&'a Evaluation>,
+    max_age_years: i16,
+}
+
+impl StaleEvidence<'_> {
+    /// Why a value is unknown: no evidence, or only evidence too old (the
+    /// first named, with its date and the age limit).
+    fn unknown_reason(&self) -> String {
+        let Some(first) = self.evaluations.first() else {
+            return "no evidence".to_owned();
+        };
+        let first = format!(
+            "{} {} {} {}: older than {} years",
+            first.framework, first.area, first.judgement, first.date, self.max_age_years
+        );
+        match self.evaluations.len() {
+            1 => format!("no current evidence ({first})"),
+            count => format!("no current evidence ({first}, and {} more)", count - 1),
+        }
     }
 }
 
@@ -579,9 +598,13 @@ fn unknown_reason(stale: &[String]) -> String {
 /// 3. otherwise the area grades: any needing attention ⇒ amber; leadership
 ///    strong or better and at least half the areas (`green_share`) strong or
 ///    better ⇒ green; else yellow.
-fn derive_stage(current: &[&Evaluation], stale: &[String], green_share: f64) -> Derivation<Stage> {
+fn derive_stage(
+    current: &[&Evaluation],
+    stale: &StaleEvidence<'_>,
+    green_share: f64,
+) -> Derivation<Stage> {
     let Some(latest) = current.first() else {
-        return Derivation::Unknown(unknown_reason(stale));
+        return Derivation::Unknown(stale.unknown_reason());
     };
     let describe =
         |e: &Evaluation| format!("{} {} {} {}", e.framework, e.area, e.judgement, e.date);
@@ -733,6 +756,45 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("evaluations[3].judgement"), "{text}");
+    }
+
+    #[test]
+    fn a_date_outside_1990_to_2199_is_refused_as_a_typing_slip() {
+        let v = validate_evaluations(&[
+            at(
+                F::Local,
+                A::Overall,
+                J::ExpectedStandard,
+                jiff::civil::date(1989, 12, 31),
+            ),
+            at(
+                F::Local,
+                A::Overall,
+                J::ExpectedStandard,
+                jiff::civil::date(1990, 1, 1),
+            ),
+            at(
+                F::Local,
+                A::Overall,
+                J::ExpectedStandard,
+                jiff::civil::date(2199, 12, 31),
+            ),
+            at(
+                F::Local,
+                A::Overall,
+                J::ExpectedStandard,
+                jiff::civil::date(2200, 1, 1),
+            ),
+        ]);
+        let text = v.to_string();
+        assert_eq!(v.iter().count(), 2, "{text}");
+        assert!(
+            text.contains(
+                "evaluations[0].date: must be between 1990-01-01 and 2199-12-31, got 1989-12-31"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("evaluations[3].date"), "{text}");
     }
 
     #[test]

@@ -206,6 +206,38 @@ impl Violations {
         date
     }
 
+    /// Reads a date written exactly `YYYY-MM-DD` within `earliest..=latest`
+    /// (outside is most likely a typing slip); anything else is a violation
+    /// of `field`.
+    pub fn check_date_within(
+        &mut self,
+        field: &str,
+        text: &str,
+        (earliest, latest): (jiff::civil::Date, jiff::civil::Date),
+    ) -> Option<jiff::civil::Date> {
+        let date = self.check_date(field, text)?;
+        self.check_date_range(field, date, (earliest, latest))
+            .then_some(date)
+    }
+
+    /// Whether `date` lies within `earliest..=latest`; if not, a violation
+    /// of `field`.
+    pub fn check_date_range(
+        &mut self,
+        field: &str,
+        date: jiff::civil::Date,
+        (earliest, latest): (jiff::civil::Date, jiff::civil::Date),
+    ) -> bool {
+        let within = (earliest..=latest).contains(&date);
+        if !within {
+            self.push(
+                field,
+                format!("must be between {earliest} and {latest}, got {date}"),
+            );
+        }
+        within
+    }
+
     /// Checks that `value` is a finite number within `[min, max]`.
     pub fn check_range(&mut self, field: &str, value: f64, min: f64, max: f64) {
         if !value.is_finite() {

@@ -325,47 +325,23 @@ impl Engine {
         }
     }
 
-    /// The supported schools' grades in the partnership's focus areas
-    /// before it started and after it finished (README "Evidence"): one
-    /// entry per supported member (every member of a partnership without
-    /// one, such as peers) and area with some evidence; none before the
-    /// partnership starts.
-    pub fn partnership_impact(&self, partnership: &Partnership) -> Vec<AreaImpact> {
-        let Some(started) = partnership.started_at else {
-            return Vec::new();
-        };
-        let date = |time: jiff::Timestamp| time.to_zoned(jiff::tz::TimeZone::UTC).date();
-        let (started, finished) = (date(started), partnership.finished_at.map(date));
+    /// A partnership with the evidence of its impact, both read from one
+    /// snapshot: the supported schools' grades in the partnership's focus
+    /// areas before it started and after it finished (README "Evidence"),
+    /// one entry per supported member (every member of a partnership
+    /// without one, such as peers) and area with some evidence; none before
+    /// the partnership starts.
+    pub fn get_partnership_with_impact(
+        &self,
+        id: &str,
+    ) -> Result<(Arc<Partnership>, Vec<AreaImpact>)> {
         let snapshot = self.snapshot.load();
-        let anyone_supported = partnership
-            .members
-            .iter()
-            .any(|member| member.role == MemberRole::Supported);
-        let mut impact = Vec::new();
-        for member in &partnership.members {
-            if anyone_supported && member.role != MemberRole::Supported {
-                continue;
-            }
-            let Some(school) = snapshot.get(member.school_id.as_str()) else {
-                continue;
-            };
-            let evaluations = &school.school.evaluations;
-            for area in partnership.focus.iter() {
-                let before = latest_grade_between(evaluations, area, None, Some(started));
-                let after = finished.and_then(|finished| {
-                    latest_grade_between(evaluations, area, Some(finished), None)
-                });
-                if before.is_some() || after.is_some() {
-                    impact.push(AreaImpact {
-                        school_id: member.school_id.clone(),
-                        area,
-                        before: before.cloned(),
-                        after: after.cloned(),
-                    });
-                }
-            }
-        }
-        impact
+        let partnership = snapshot
+            .partnership(id)
+            .cloned()
+            .ok_or_else(|| Error::partnership_not_found(id))?;
+        let impact = partnership_impact(&snapshot, &partnership);
+        Ok((partnership, impact))
     }
 
     pub fn get_partnership(&self, id: &str) -> Result<Arc<Partnership>> {
@@ -597,4 +573,42 @@ fn paginate<'a, T: 'a>(
         next_after,
         total,
     }
+}
+
+/// The impact evidence of a partnership in `snapshot`
+/// ([`Engine::get_partnership_with_impact`]).
+fn partnership_impact(snapshot: &Snapshot, partnership: &Partnership) -> Vec<AreaImpact> {
+    let Some(started) = partnership.started_at else {
+        return Vec::new();
+    };
+    let date = |time: jiff::Timestamp| time.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let (started, finished) = (date(started), partnership.finished_at.map(date));
+    let anyone_supported = partnership
+        .members
+        .iter()
+        .any(|member| member.role == MemberRole::Supported);
+    let mut impact = Vec::new();
+    for member in &partnership.members {
+        if anyone_supported && member.role != MemberRole::Supported {
+            continue;
+        }
+        let Some(school) = snapshot.get(member.school_id.as_str()) else {
+            continue;
+        };
+        let evaluations = &school.school.evaluations;
+        for area in partnership.focus.iter() {
+            let before = latest_grade_between(evaluations, area, None, Some(started));
+            let after = finished
+                .and_then(|finished| latest_grade_between(evaluations, area, Some(finished), None));
+            if before.is_some() || after.is_some() {
+                impact.push(AreaImpact {
+                    school_id: member.school_id.clone(),
+                    area,
+                    before: before.cloned(),
+                    after: after.cloned(),
+                });
+            }
+        }
+    }
+    impact
 }
