@@ -760,31 +760,19 @@ mod tests {
 
     #[test]
     fn a_date_outside_1990_to_2199_is_refused_as_a_typing_slip() {
+        let on = |year, month, day| {
+            at(
+                F::Local,
+                A::Overall,
+                J::ExpectedStandard,
+                jiff::civil::date(year, month, day),
+            )
+        };
         let v = validate_evaluations(&[
-            at(
-                F::Local,
-                A::Overall,
-                J::ExpectedStandard,
-                jiff::civil::date(1989, 12, 31),
-            ),
-            at(
-                F::Local,
-                A::Overall,
-                J::ExpectedStandard,
-                jiff::civil::date(1990, 1, 1),
-            ),
-            at(
-                F::Local,
-                A::Overall,
-                J::ExpectedStandard,
-                jiff::civil::date(2199, 12, 31),
-            ),
-            at(
-                F::Local,
-                A::Overall,
-                J::ExpectedStandard,
-                jiff::civil::date(2200, 1, 1),
-            ),
+            on(1989, 12, 31),
+            on(1990, 1, 1),
+            on(2199, 12, 31),
+            on(2200, 1, 1),
         ]);
         let text = v.to_string();
         assert_eq!(v.iter().count(), 2, "{text}");
