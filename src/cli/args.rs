@@ -60,6 +60,11 @@ pub enum Command {
     /// partners) on the same seekers — similar stages, language fit,
     /// travel, needs covered, supporter load (docs/evaluation.md).
     Evaluate(EvaluateArgs),
+    /// Import a file of schools into the database (stop a server that holds
+    /// it first): England's register (`gias`) or the project's own CSV
+    /// (`schools`). Prints what was created, updated, unchanged, rejected
+    /// and skipped; the accepted rows are written all or nothing.
+    Import(ImportArgs),
     /// Manage bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -546,6 +551,47 @@ pub struct EvaluateArgs {
 
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+}
+
+/// What a file to import is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ImportKind {
+    /// England's register of schools: the Get Information About Schools
+    /// establishment CSV ("edubasealldata…csv"). Merges into stored
+    /// schools: their evaluations, stage, strengths, needs and capacity are
+    /// kept.
+    Gias,
+    /// The project's own CSV (README "Data"): replaces stored schools of
+    /// the same id.
+    Schools,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// What the file is.
+    #[arg(value_enum)]
+    pub kind: ImportKind,
+
+    /// The file to import.
+    pub file: PathBuf,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    /// `gias`: skip establishments that are not open, rather than import
+    /// them closed.
+    #[arg(long)]
+    pub open_only: bool,
+}
+
+/// Where the registry is kept, for commands that only open it.
+#[derive(Debug, clap::Args, serde::Serialize)]
+pub struct StoreArgs {
+    /// The database file (SQLite, created if missing). Default
+    /// `partnermatch.db`.
+    #[arg(long, env = "PARTNERMATCH_DB")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub db: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]

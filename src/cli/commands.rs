@@ -18,7 +18,7 @@ use partnermatch_store::SqliteStore;
 
 use super::args::{
     BenchArgs, BrokerArgs, ConstraintArgs, EvaluateArgs, EvidenceData, FamiliesArgs, FocusData,
-    SeekerArgs,
+    ImportArgs, ImportKind, SeekerArgs,
 };
 use super::config::Config;
 use super::loadgen::{self, LoadConfig};
@@ -176,21 +176,8 @@ fn open_engine_with(
         "synthetic" => None,
         _ => Some(read_csv(args)?),
     };
-    let config = EngineConfig {
-        families: args.families(),
-        evidence: args.evidence()?,
-        ..EngineConfig::default()
-    };
-    let (store, records) = SqliteStore::open(&args.db)?;
-    let stored = records.schools.len();
-    tracing::info!(
-        db = %args.db.display(),
-        schools = stored,
-        partnerships = records.partnerships.len(),
-        "opened database"
-    );
-    let engine = Engine::open(config, Box::new(store), records)
-        .with_context(|| format!("database {} holds an invalid record", args.db.display()))?;
+    let engine = open_database(args)?;
+    let stored = engine.snapshot().len();
     let Some(mut schools) = csv_schools else {
         if stored > 0 {
             tracing::info!(
@@ -232,6 +219,103 @@ fn open_engine_with(
         "imported schools from CSV"
     );
     Ok(engine)
+}
+
+/// Opens the database and the engine over it, adding no schools.
+fn open_database(args: &Config) -> anyhow::Result<Engine> {
+    let config = EngineConfig {
+        families: args.families(),
+        evidence: args.evidence()?,
+        ..EngineConfig::default()
+    };
+    let (store, records) = SqliteStore::open(&args.db)?;
+    tracing::info!(
+        db = %args.db.display(),
+        schools = records.schools.len(),
+        partnerships = records.partnerships.len(),
+        "opened database"
+    );
+    Engine::open(config, Box::new(store), records)
+        .with_context(|| format!("database {} holds an invalid record", args.db.display()))
+}
+
+/// `import`: reads the whole file first (a bad file touches no database),
+/// then writes its accepted schools in one step and says what changed.
+pub(super) fn import(args: ImportArgs, config: &Config) -> anyhow::Result<()> {
+    if config.db.as_os_str() == ":memory:" {
+        bail!("import writes into a database file; --db :memory: would keep nothing");
+    }
+    let path = &args.file;
+    let reading = spinner(format!("reading {}", path.display()));
+    let (batch, skipped) = match args.kind {
+        ImportKind::Gias => {
+            let options = dataset::GiasOptions {
+                open_only: args.open_only,
+            };
+            let import = dataset::read_gias_path(path, options)
+                .with_context(|| format!("reading the register {}", path.display()))?;
+            let skipped = vec![
+                ("not open (--open-only)", import.skipped_not_open),
+                (
+                    "not schools the engine matches (no phase, no ages)",
+                    import.skipped_not_schools,
+                ),
+            ];
+            (import.batch, skipped)
+        }
+        ImportKind::Schools => {
+            if args.open_only {
+                bail!(
+                    "--open-only applies to `gias` only: a schools CSV says open in its own column"
+                );
+            }
+            let batch = dataset::read_csv_path(path)
+                .with_context(|| format!("reading schools from {}", path.display()))?;
+            (batch, Vec::new())
+        }
+    };
+    reading.finish_and_clear();
+    for rejection in batch.rejections() {
+        eprintln!("{}: {rejection}", path.display());
+    }
+    let unlisted = batch.rejected() - batch.rejections().len() as u64;
+    if unlisted > 0 {
+        eprintln!("{}: {unlisted} more rows rejected", path.display());
+    }
+    let (rows, rejected) = (batch.records(), batch.rejected());
+    let schools = batch.into_schools();
+    let writing = spinner(format!(
+        "writing {} schools into {}",
+        schools.len(),
+        config.db.display()
+    ));
+    let engine = open_database(config)?;
+    let counts = match args.kind {
+        ImportKind::Gias => engine.merge_batch(schools, dataset::merge_register),
+        ImportKind::Schools => engine.upsert_batch(schools),
+    }
+    .with_context(|| format!("writing into {}", config.db.display()))?;
+    writing.finish_and_clear();
+    println!(
+        "{}: {rows} rows; created {}, updated {}, unchanged {}, rejected {rejected}",
+        path.display(),
+        counts.created,
+        counts.updated,
+        counts.unchanged,
+    );
+    for (why, count) in skipped {
+        if count > 0 {
+            println!("skipped {count}: {why}");
+        }
+    }
+    Ok(())
+}
+
+/// A spinner with a message on the terminal (hidden elsewhere).
+fn spinner(message: String) -> indicatif::ProgressBar {
+    let spinner = indicatif::ProgressBar::new_spinner().with_message(message);
+    spinner.enable_steady_tick(Duration::from_millis(120));
+    spinner
 }
 
 fn read_csv(args: &Config) -> anyhow::Result<Vec<School>> {

@@ -31,6 +31,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Broker(args) => config::load(file, &[&cli.logging, &args.data])?,
         Command::Families(args) => config::load(file, &[&cli.logging, &args.data])?,
         Command::Evaluate(args) => config::load(file, &[&cli.logging, &args.data])?,
+        Command::Import(args) => config::load(file, &[&cli.logging, &args.store])?,
         Command::Bench(_) | Command::Token(_) => config::load(file, &[&cli.logging])?,
     };
     start_logging(&config)?;
@@ -40,6 +41,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Broker(args) => commands::broker(args, &config),
         Command::Families(args) => commands::families(args, &config),
         Command::Evaluate(args) => commands::evaluate(args, &config),
+        Command::Import(args) => commands::import(args, &config),
         Command::Config(ConfigCommand::Print(_)) => {
             print!("{}", config.to_toml()?);
             Ok(())

@@ -13,6 +13,7 @@ mod evidence;
 mod exhaustion;
 mod external;
 mod hostile;
+mod imports;
 mod limits;
 mod loadgen;
 mod oracle;

@@ -357,7 +357,7 @@ fn required_named<T: std::str::FromStr<Err = UnknownName>>(
 }
 
 /// An empty cell is `None`; anything else must be a number.
-fn parse_number(v: &mut Violations, column: &str, text: &str) -> Option<f64> {
+pub(super) fn parse_number(v: &mut Violations, column: &str, text: &str) -> Option<f64> {
     if text.is_empty() {
         return None;
     }
@@ -372,7 +372,7 @@ fn parse_number(v: &mut Violations, column: &str, text: &str) -> Option<f64> {
 
 /// An empty cell is `None`; anything else must be a whole number from 0
 /// to `max`, reported as written when it is not.
-fn parse_count(v: &mut Violations, column: &str, text: &str, max: u32) -> Option<u32> {
+pub(super) fn parse_count(v: &mut Violations, column: &str, text: &str, max: u32) -> Option<u32> {
     if text.is_empty() {
         return None;
     }

@@ -1,13 +1,18 @@
 //! Where schools come from: the embedded synthetic Wales-like population
 //! (docs/domain.md, "The data"), CSV files such as `data/wales/schools.csv`,
-//! and the one set of import rules that CSV files and ImportSchools streams
-//! share.
+//! England's register of schools (GIAS), and the one set of import rules
+//! that files and ImportSchools streams share.
 
 mod csv_import;
+mod gias;
 mod import;
 mod synthetic;
 
 pub use csv_import::{CATEGORY_2019_DATE, CsvImportError, read_csv, read_csv_path};
+pub use gias::{
+    GIAS_COLUMNS, GiasImport, GiasOptions, british_grid_to_wgs84, merge_register, read_gias,
+    read_gias_path,
+};
 pub use import::{ImportBatch, MAX_RECORDS, MAX_REJECTIONS_LISTED, RecordUnit, Rejection};
 pub use synthetic::{
     DEFAULT_SCHOOLS, DEFAULT_SEED, ReportCardMix, SyntheticConfig, SyntheticFocus,

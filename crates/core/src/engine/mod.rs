@@ -270,6 +270,28 @@ impl Engine {
         self.apply_upserts(&mut writer, schools)
     }
 
+    /// [`Engine::upsert_batch`] for an import that holds only some of a
+    /// school's fields: each school already stored is first combined with
+    /// the stored one by `merge` (which keeps what the import does not
+    /// hold), under the same lock, so no write in between is lost. All or
+    /// nothing, like [`Engine::upsert_batch`].
+    pub fn merge_batch(
+        &self,
+        schools: Vec<School>,
+        merge: impl Fn(&School, School) -> School,
+    ) -> Result<UpsertCounts> {
+        let mut writer = self.lock_writer()?;
+        let merged: Vec<School> = schools
+            .into_iter()
+            .map(|incoming| match writer.registry.get(incoming.id.as_str()) {
+                Some(stored) => merge(&stored.school, incoming),
+                None => incoming,
+            })
+            .collect();
+        validate_all(&merged)?;
+        self.apply_upserts(&mut writer, merged)
+    }
+
     /// Removes a school that is in no partnership: the record of a
     /// partnership keeps its members (mark a school closed instead).
     pub fn delete(&self, id: &str) -> Result<Arc<StoredSchool>> {

@@ -1,0 +1,624 @@
+//! England's register of schools: the establishment file of Get Information
+//! About Schools (GIAS, "edubasealldata…csv"), as the Department for
+//! Education publishes it — Windows-1252 (a UTF-8 file with a byte-order
+//! mark is read as UTF-8), about 140 columns, read by header name. One row
+//! per establishment, open or closed, schools or not.
+//!
+//! What each column becomes (README "Bringing in real data"):
+//! - `URN` → id; `EstablishmentName` → name;
+//! - `EstablishmentStatus (name)` → open ("Open", "Open, but proposed to
+//!   close"); closed and proposed schools are imported closed, or skipped
+//!   with [`GiasOptions::open_only`];
+//! - `TypeOfEstablishment (name)` and `PhaseOfEducation (name)` → phase:
+//!   special schools by type, pupil referral units and alternative
+//!   provision as PRU, then the phase (middle deemed primary → primary,
+//!   middle deemed secondary and 16 plus → secondary, all-through → middle),
+//!   and where the phase is "Not applicable" the statutory ages; an
+//!   establishment with neither (colleges, children's centres, …) is
+//!   skipped as not a school the engine matches;
+//! - `Easting`, `Northing` (British National Grid) → latitude and longitude
+//!   (WGS84, through OSTN15);
+//! - `LA (name)` → local authority; `GOR (name)` → consortium (England's
+//!   region stands where Wales has its regional consortia);
+//! - `NumberOfPupils` → pupils; `PercentageFSM` → % free school meals;
+//!   `SENStat` + `SENNoStat` over `NumberOfPupils` → % with special needs;
+//! - `ReligiousCharacter (name)` → religious character ("None" and "Does
+//!   not apply" are none);
+//! - language medium: English.
+//!
+//! Nothing else is read: stage, strengths, needs, capacity, families and
+//! evaluations are not in the register, and an import keeps what the
+//! database holds for them ([`merge_register`]).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::domain::{
+    ContextMeasures, GeoPoint, LanguageMedium, Phase, School, SchoolId, Violations, limits,
+};
+
+use super::csv_import::{parse_count, parse_number};
+use super::{CsvImportError, ImportBatch, MAX_RECORDS, RecordUnit};
+
+/// The columns the register import reads, all required in the header.
+pub const GIAS_COLUMNS: [&str; 17] = [
+    "URN",
+    "EstablishmentName",
+    "EstablishmentStatus (name)",
+    "TypeOfEstablishment (name)",
+    "PhaseOfEducation (name)",
+    "StatutoryLowAge",
+    "StatutoryHighAge",
+    "LA (name)",
+    "GOR (name)",
+    "NumberOfPupils",
+    "PercentageFSM",
+    "SENStat",
+    "SENNoStat",
+    "ReligiousCharacter (name)",
+    "Easting",
+    "Northing",
+    "Postcode",
+];
+
+/// How a register file is read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GiasOptions {
+    /// Skip establishments that are not open, rather than import them
+    /// closed.
+    pub open_only: bool,
+}
+
+/// A register file, read: the schools to import, with the rows left out
+/// and why.
+#[derive(Debug)]
+pub struct GiasImport {
+    pub batch: ImportBatch,
+    /// Rows of establishments that are not open, skipped by
+    /// [`GiasOptions::open_only`].
+    pub skipped_not_open: u64,
+    /// Rows of establishments that are not schools the engine matches
+    /// (no phase of education and no statutory ages: colleges, children's
+    /// centres, offices, …).
+    pub skipped_not_schools: u64,
+}
+
+/// Reads a register file.
+pub fn read_gias_path(
+    path: impl AsRef<Path>,
+    options: GiasOptions,
+) -> Result<GiasImport, CsvImportError> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|source| CsvImportError::Open {
+        path: path.display().to_string(),
+        source,
+    })?;
+    read_gias(&bytes, options)
+}
+
+/// Reads a register file's bytes: Windows-1252, or UTF-8 after a
+/// byte-order mark.
+pub fn read_gias(bytes: &[u8], options: GiasOptions) -> Result<GiasImport, CsvImportError> {
+    let (text, _, _) = encoding_rs::WINDOWS_1252.decode(bytes);
+    // The csv crate miscounts lines in files that end them with CRLF, as
+    // the register does: lines are counted here from byte offsets.
+    let line_starts: Vec<u64> = std::iter::once(0)
+        .chain(
+            text.bytes()
+                .enumerate()
+                .filter(|(_, byte)| *byte == b'\n')
+                .map(|(at, _)| at as u64 + 1),
+        )
+        .collect();
+    // (A record's position may also fall on the line end before it.)
+    let line_at = |byte: u64| {
+        let first = text.as_bytes()[byte as usize..]
+            .iter()
+            .position(|b| *b != b'\r' && *b != b'\n')
+            .map_or(byte, |skip| byte + skip as u64);
+        line_starts.partition_point(|&start| start <= first) as u64
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let header = reader.headers()?.clone();
+    if header.is_empty() {
+        return Err(CsvImportError::Empty);
+    }
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for (position, name) in header.iter().enumerate() {
+        if let Some(first) = index.insert(name.trim(), position) {
+            return Err(CsvImportError::DuplicateColumn {
+                name: name.to_owned(),
+                first: first + 1,
+                second: position + 1,
+            });
+        }
+    }
+    let columns: Vec<usize> = GIAS_COLUMNS
+        .iter()
+        .map(|name| {
+            index
+                .get(name)
+                .copied()
+                .ok_or(CsvImportError::MissingColumn(name))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut import = GiasImport {
+        batch: ImportBatch::new(RecordUnit::Line),
+        skipped_not_open: 0,
+        skipped_not_schools: 0,
+    };
+    let mut record = csv::StringRecord::new();
+    let mut rows = 0u64;
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(error) => {
+                let line = error.position().map_or(0, |p| line_at(p.byte()));
+                import
+                    .batch
+                    .offer_unreadable(line, format!("unreadable row: {error}"));
+                continue;
+            }
+        }
+        rows += 1;
+        if rows > MAX_RECORDS {
+            return Err(CsvImportError::TooManyRows(MAX_RECORDS));
+        }
+        let line = record.position().map_or(0, |p| line_at(p.byte()));
+        if record.len() != header.len() {
+            import.batch.offer_unreadable(
+                line,
+                format!(
+                    "expected {} fields as in the header, found {}",
+                    header.len(),
+                    record.len()
+                ),
+            );
+            continue;
+        }
+        let row = Row {
+            record: &record,
+            columns: &columns,
+        };
+        match row.read(options) {
+            Ok(school) => import.batch.offer(line, row.get("URN"), "URN", school),
+            Err(Skip::NotOpen) => import.skipped_not_open += 1,
+            Err(Skip::NotASchool) => import.skipped_not_schools += 1,
+        }
+    }
+    if rows == 0 {
+        return Err(CsvImportError::NoRows);
+    }
+    Ok(import)
+}
+
+/// Why a row is left out without being rejected.
+enum Skip {
+    NotOpen,
+    NotASchool,
+}
+
+struct Row<'a> {
+    record: &'a csv::StringRecord,
+    /// Positions of [`GIAS_COLUMNS`] in the record.
+    columns: &'a [usize],
+}
+
+impl Row<'_> {
+    fn get(&self, name: &str) -> &str {
+        GIAS_COLUMNS
+            .iter()
+            .position(|column| *column == name)
+            .and_then(|at| self.record.get(self.columns[at]))
+            .unwrap_or("")
+            .trim()
+    }
+
+    /// The row's school, or its violations; or why it is skipped.
+    fn read(&self, options: GiasOptions) -> Result<Result<School, Violations>, Skip> {
+        let open = matches!(
+            self.get("EstablishmentStatus (name)"),
+            "Open" | "Open, but proposed to close"
+        );
+        if options.open_only && !open {
+            return Err(Skip::NotOpen);
+        }
+        let mut v = Violations::new();
+        let Some(phase) = self.phase(&mut v) else {
+            return if v.is_empty() {
+                Err(Skip::NotASchool)
+            } else {
+                Ok(Err(v))
+            };
+        };
+        Ok(self.school(v, phase, open))
+    }
+
+    /// The phase, from the type of establishment and the phase of
+    /// education, else the statutory ages; `None` without either (a
+    /// violation only if an age is unreadable).
+    fn phase(&self, v: &mut Violations) -> Option<Phase> {
+        let kind = self.get("TypeOfEstablishment (name)").to_lowercase();
+        if kind.contains("special") {
+            return Some(Phase::Special);
+        }
+        if kind.contains("pupil referral") || kind.contains("alternative provision") {
+            return Some(Phase::Pru);
+        }
+        match self.get("PhaseOfEducation (name)") {
+            "Nursery" => return Some(Phase::Nursery),
+            "Primary" | "Middle deemed primary" => return Some(Phase::Primary),
+            "Secondary" | "Middle deemed secondary" | "16 plus" => return Some(Phase::Secondary),
+            "All-through" => return Some(Phase::Middle),
+            _ => {}
+        }
+        let low = parse_count(v, "StatutoryLowAge", self.get("StatutoryLowAge"), 25);
+        let high = parse_count(v, "StatutoryHighAge", self.get("StatutoryHighAge"), 25);
+        match (low?, high?) {
+            (_, high) if high <= 5 => Some(Phase::Nursery),
+            (_, high) if high <= 11 => Some(Phase::Primary),
+            (low, _) if low >= 11 => Some(Phase::Secondary),
+            _ => Some(Phase::Middle),
+        }
+    }
+
+    fn school(&self, mut v: Violations, phase: Phase, open: bool) -> Result<School, Violations> {
+        let id = SchoolId::parse(self.get("URN"))
+            .map_err(|problem| v.push("URN", problem))
+            .ok();
+        let location = self.location(&mut v);
+        let pupils = parse_count(
+            &mut v,
+            "NumberOfPupils",
+            self.get("NumberOfPupils"),
+            limits::PUPILS_MAX,
+        );
+        let fsm_percent = parse_number(&mut v, "PercentageFSM", self.get("PercentageFSM"));
+        let with_plan = parse_count(&mut v, "SENStat", self.get("SENStat"), limits::PUPILS_MAX);
+        let support = parse_count(
+            &mut v,
+            "SENNoStat",
+            self.get("SENNoStat"),
+            limits::PUPILS_MAX,
+        );
+        let aln_percent = match (with_plan, support, pupils) {
+            (Some(plan), Some(support), Some(pupils)) if pupils > 0 => {
+                Some((100.0 * f64::from(plan + support) / f64::from(pupils)).min(100.0))
+            }
+            _ => None,
+        };
+        let religious_character = match self.get("ReligiousCharacter (name)") {
+            "None" | "Does not apply" => "",
+            other => other,
+        };
+        let (Some(id), Some(location)) = (id, location) else {
+            return Err(v);
+        };
+        let school = School {
+            id,
+            name: self.get("EstablishmentName").to_owned(),
+            phase,
+            stage: None,
+            language_medium: Some(LanguageMedium::English),
+            location,
+            local_authority: self.get("LA (name)").to_owned(),
+            consortium: self.get("GOR (name)").to_owned(),
+            pupils,
+            context: ContextMeasures {
+                fsm_percent,
+                deprivation_percent: None,
+                aln_percent,
+                eal_percent: None,
+            },
+            family_id: None,
+            strengths: Default::default(),
+            needs: Default::default(),
+            capacity: None,
+            religious_character: religious_character.to_owned(),
+            open,
+            evaluations: Vec::new(),
+        };
+        // Whatever the register holds, the school must be valid as the API
+        // would take it (names, ranges).
+        v.extend(school.validate());
+        if v.is_empty() { Ok(school) } else { Err(v) }
+    }
+
+    /// WGS84 from the British National Grid easting and northing.
+    fn location(&self, v: &mut Violations) -> Option<GeoPoint> {
+        let (easting, northing) = (self.get("Easting"), self.get("Northing"));
+        if easting.is_empty() || northing.is_empty() {
+            v.push(
+                if easting.is_empty() {
+                    "Easting"
+                } else {
+                    "Northing"
+                },
+                format!(
+                    "no grid reference (postcode {:?}): a school cannot be matched without a location, so the row is skipped",
+                    self.get("Postcode")
+                ),
+            );
+            return None;
+        }
+        let easting = parse_number(v, "Easting", easting)?;
+        let northing = parse_number(v, "Northing", northing)?;
+        match british_grid_to_wgs84(easting, northing) {
+            Some(point) => Some(point),
+            None => {
+                v.push(
+                    "Easting",
+                    format!(
+                        "easting {easting} and northing {northing} are outside the British National Grid's transformation (OSTN15)"
+                    ),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// WGS84 latitude and longitude of a British National Grid (OSGB36)
+/// easting and northing, through the OSTN15 transformation; `None`
+/// outside its coverage.
+pub fn british_grid_to_wgs84(easting: f64, northing: f64) -> Option<GeoPoint> {
+    let (longitude, latitude) = lonlat_bng::convert_osgb36_to_ll(easting, northing).ok()?;
+    (latitude.is_finite() && longitude.is_finite()).then(|| GeoPoint::new(latitude, longitude))
+}
+
+/// A register record merged into the stored school of the same id: the
+/// register's fields from `incoming`, and from `stored` what the register
+/// does not hold — stage, strengths, needs, capacity, family, evaluations,
+/// deprivation and EAL figures, and a language medium already recorded.
+pub fn merge_register(stored: &School, incoming: School) -> School {
+    School {
+        stage: stored.stage,
+        language_medium: stored.language_medium.or(incoming.language_medium),
+        context: ContextMeasures {
+            deprivation_percent: stored.context.deprivation_percent,
+            eal_percent: stored.context.eal_percent,
+            ..incoming.context
+        },
+        family_id: stored.family_id.clone(),
+        strengths: stored.strengths,
+        needs: stored.needs,
+        capacity: stored.capacity,
+        evaluations: stored.evaluations.clone(),
+        ..incoming
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Stage;
+
+    /// The register's real header row (140 columns).
+    const HEADER: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/gias_header.csv"
+    ));
+
+    /// A register file in Windows-1252: the header, then one row per list
+    /// of (column, value), other columns empty.
+    fn register(rows: &[&[(&str, &str)]]) -> Vec<u8> {
+        let columns: Vec<&str> = HEADER.trim_end().split(',').collect();
+        let mut text = HEADER.to_owned();
+        for row in rows {
+            let fields: Vec<String> = columns
+                .iter()
+                .map(|column| {
+                    let value = row
+                        .iter()
+                        .find(|(name, _)| name == column)
+                        .map_or("", |(_, value)| *value);
+                    format!("\"{value}\"")
+                })
+                .collect();
+            text.push_str(&fields.join(","));
+            text.push_str("\r\n");
+        }
+        let (bytes, _, unmappable) = encoding_rs::WINDOWS_1252.encode(&text);
+        assert!(!unmappable, "fixture text fits Windows-1252");
+        bytes.into_owned()
+    }
+
+    fn row<'a>(
+        urn: &'a str,
+        name: &'a str,
+        extra: &[(&'a str, &'a str)],
+    ) -> Vec<(&'a str, &'a str)> {
+        let mut fields = vec![
+            ("URN", urn),
+            ("EstablishmentName", name),
+            ("EstablishmentStatus (name)", "Open"),
+            ("TypeOfEstablishment (name)", "Community school"),
+            ("PhaseOfEducation (name)", "Primary"),
+            ("LA (name)", "Worcestershire"),
+            ("GOR (name)", "West Midlands"),
+            ("Easting", "385000"),
+            ("Northing", "255000"),
+            ("Postcode", "WR1 1AA"),
+        ];
+        for (column, value) in extra {
+            fields.retain(|(name, _)| name != column);
+            fields.push((column, value));
+        }
+        fields
+    }
+
+    #[test]
+    fn grid_references_convert_to_wgs84_through_ostn15() {
+        // Ordnance Survey's test point at Caister Water Tower, within 1e-6
+        // degrees (a few centimetres).
+        let caister = british_grid_to_wgs84(651_409.792, 313_177.448).expect("in Great Britain");
+        assert!(
+            (caister.latitude - 52.658_007_833).abs() < 1e-6,
+            "{caister:?}"
+        );
+        assert!(
+            (caister.longitude - 1.716_073_973).abs() < 1e-6,
+            "{caister:?}"
+        );
+        // The Royal Observatory, Greenwich, on the prime meridian.
+        let greenwich = british_grid_to_wgs84(538_874.0, 177_344.0).expect("in Great Britain");
+        assert!((greenwich.latitude - 51.4779).abs() < 2e-4, "{greenwich:?}");
+        assert!(greenwich.longitude.abs() < 3e-3, "{greenwich:?}");
+        assert_eq!(british_grid_to_wgs84(-5_000_000.0, 9_000_000.0), None);
+    }
+
+    #[test]
+    fn a_register_file_becomes_schools_by_header_name() {
+        let bytes = register(&[
+            &row(
+                "100001",
+                "St Thomas à Becket Primary — Brontë Federation",
+                &[
+                    ("NumberOfPupils", "200"),
+                    ("PercentageFSM", "23.5"),
+                    ("SENStat", "6"),
+                    ("SENNoStat", "24"),
+                    ("ReligiousCharacter (name)", "Roman Catholic"),
+                ],
+            ),
+            &row(
+                "100002",
+                "Old Secondary",
+                &[
+                    ("EstablishmentStatus (name)", "Closed"),
+                    ("PhaseOfEducation (name)", "Secondary"),
+                    ("ReligiousCharacter (name)", "Does not apply"),
+                ],
+            ),
+            &row(
+                "100003",
+                "Hill Special",
+                &[
+                    ("TypeOfEstablishment (name)", "Community special school"),
+                    ("PhaseOfEducation (name)", "Not applicable"),
+                ],
+            ),
+            &row(
+                "100004",
+                "Town Pupil Referral Unit",
+                &[("TypeOfEstablishment (name)", "Pupil referral unit")],
+            ),
+            &row(
+                "100005",
+                "Independent All-Age",
+                &[
+                    ("TypeOfEstablishment (name)", "Other independent school"),
+                    ("PhaseOfEducation (name)", "Not applicable"),
+                    ("StatutoryLowAge", "3"),
+                    ("StatutoryHighAge", "18"),
+                ],
+            ),
+            &row(
+                "100006",
+                "Children's Centre",
+                &[
+                    ("TypeOfEstablishment (name)", "Children's centre"),
+                    ("PhaseOfEducation (name)", "Not applicable"),
+                ],
+            ),
+            &row("100007", "No Grid Reference", &[("Easting", "")]),
+            &row("100008", "Bad Pupils", &[("NumberOfPupils", "many")]),
+        ]);
+        let import = read_gias(&bytes, GiasOptions::default()).expect("readable");
+        let schools = import.batch.schools();
+        let ids: Vec<&str> = schools.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["100001", "100002", "100003", "100004", "100005"]);
+        let first = &schools[0];
+        assert_eq!(first.name, "St Thomas à Becket Primary — Brontë Federation");
+        assert_eq!(first.phase, Phase::Primary);
+        assert!(first.open);
+        assert_eq!(first.pupils, Some(200));
+        assert_eq!(first.context.fsm_percent, Some(23.5));
+        assert_eq!(first.context.aln_percent, Some(15.0), "(6 + 24) / 200");
+        assert_eq!(first.religious_character, "Roman Catholic");
+        assert_eq!(first.local_authority, "Worcestershire");
+        assert_eq!(first.consortium, "West Midlands");
+        assert_eq!(first.language_medium, Some(LanguageMedium::English));
+        // Near Worcester.
+        assert!(
+            (first.location.latitude - 52.19).abs() < 0.05,
+            "{:?}",
+            first.location
+        );
+        assert!(
+            (first.location.longitude + 2.22).abs() < 0.05,
+            "{:?}",
+            first.location
+        );
+        assert!(!schools[1].open, "closed schools are imported closed");
+        assert_eq!(schools[1].phase, Phase::Secondary);
+        assert_eq!(schools[1].religious_character, "");
+        assert_eq!(schools[2].phase, Phase::Special);
+        assert_eq!(schools[3].phase, Phase::Pru);
+        assert_eq!(schools[4].phase, Phase::Middle, "ages 3–18");
+        assert_eq!(import.skipped_not_schools, 1);
+        assert_eq!(import.skipped_not_open, 0);
+        let rejections: Vec<(u64, &str)> = import
+            .batch
+            .rejections()
+            .iter()
+            .map(|r| (r.position, r.field.as_str()))
+            .collect();
+        assert_eq!(rejections, [(8, "Easting"), (9, "NumberOfPupils")]);
+        assert!(
+            import.batch.rejections()[0].message.contains("WR1 1AA"),
+            "{}",
+            import.batch.rejections()[0].message
+        );
+
+        let open_only = read_gias(&bytes, GiasOptions { open_only: true }).expect("readable");
+        assert_eq!(open_only.skipped_not_open, 1);
+        assert!(open_only.batch.schools().iter().all(|s| s.open));
+    }
+
+    #[test]
+    fn a_header_without_a_needed_column_is_refused_by_name() {
+        let text = "URN,EstablishmentName\n100001,A School\n";
+        let error = read_gias(text.as_bytes(), GiasOptions::default()).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "line 1: the header has no EstablishmentStatus (name) column (required)"
+        );
+    }
+
+    #[test]
+    fn merging_keeps_what_the_register_does_not_hold() {
+        let bytes = register(&[&row(
+            "100001",
+            "Renamed Primary",
+            &[("PercentageFSM", "30")],
+        )]);
+        let incoming = read_gias(&bytes, GiasOptions::default())
+            .expect("readable")
+            .batch
+            .into_schools()
+            .remove(0);
+        let mut stored = School::plain("100001");
+        stored.stage = Some(Stage::Amber);
+        stored.capacity = Some(2);
+        stored.context.eal_percent = Some(12.0);
+        stored.context.fsm_percent = Some(10.0);
+        stored.evaluations = vec![crate::domain::Evaluation {
+            framework: crate::domain::EvaluationFramework::Local,
+            area: crate::domain::EvaluationArea::Overall,
+            judgement: crate::domain::Judgement::NeedsAttention,
+            date: jiff::civil::date(2026, 3, 1),
+            source: String::new(),
+        }];
+        let merged = merge_register(&stored, incoming);
+        assert_eq!(merged.name, "Renamed Primary");
+        assert_eq!(merged.context.fsm_percent, Some(30.0), "the register's");
+        assert_eq!(merged.context.eal_percent, Some(12.0), "kept");
+        assert_eq!(merged.stage, Some(Stage::Amber));
+        assert_eq!(merged.capacity, Some(2));
+        assert_eq!(merged.evaluations, stored.evaluations);
+    }
+}

@@ -1,0 +1,210 @@
+//! `partnermatch import`, as a user runs it: England's register (GIAS) in
+//! its own encoding and header, merged into a database that already holds
+//! evidence, then served.
+
+use std::path::Path;
+use std::process::Output;
+
+use partnermatch::pb;
+use partnermatch::pb::school_registry_client::SchoolRegistryClient;
+
+use crate::support::process::{binary, start_on};
+
+/// The register's real header row (140 columns), as the core's fixture.
+fn register_header() -> Vec<String> {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/core/tests/fixtures/gias_header.csv");
+    std::fs::read_to_string(path)
+        .expect("the fixture header")
+        .trim_end()
+        .split(',')
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Writes a register file in Windows-1252 with CRLF line ends, as the
+/// Department for Education publishes it: one row per list of (column,
+/// value), other columns empty.
+fn write_register(path: &Path, rows: &[Vec<(&str, &str)>]) {
+    let header = register_header();
+    let mut bytes: Vec<u8> = Vec::new();
+    let mut line = |fields: Vec<String>| {
+        let text = fields.join(",") + "\r\n";
+        // Every character here is in Latin-1, which Windows-1252 extends.
+        bytes.extend(
+            text.chars()
+                .map(|c| u8::try_from(u32::from(c)).expect("Latin-1")),
+        );
+    };
+    line(header.clone());
+    for row in rows {
+        line(
+            header
+                .iter()
+                .map(|column| {
+                    let value = row
+                        .iter()
+                        .find(|(name, _)| name == column)
+                        .map_or("", |(_, v)| *v);
+                    format!("\"{value}\"")
+                })
+                .collect(),
+        );
+    }
+    std::fs::write(path, bytes).expect("write the register");
+}
+
+fn establishment<'a>(
+    urn: &'a str,
+    name: &'a str,
+    easting: &'a str,
+    northing: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("URN", urn),
+        ("EstablishmentName", name),
+        ("EstablishmentStatus (name)", "Open"),
+        ("TypeOfEstablishment (name)", "Voluntary aided school"),
+        ("PhaseOfEducation (name)", "Primary"),
+        ("LA (name)", "Worcestershire"),
+        ("GOR (name)", "West Midlands"),
+        ("NumberOfPupils", "210"),
+        ("PercentageFSM", "18.1"),
+        ("ReligiousCharacter (name)", "Church of England"),
+        ("Easting", easting),
+        ("Northing", northing),
+        ("Postcode", "WR1 1AA"),
+    ]
+}
+
+fn import(kind: &str, file: &Path, db: &Path) -> Output {
+    let output = binary()
+        .args(["import", kind])
+        .arg(file)
+        .arg("--db")
+        .arg(db)
+        .output()
+        .expect("run the binary");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    output
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn a_register_import_merges_into_stored_evidence_and_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("partnermatch.db");
+
+    // The database already holds one of the schools, with a local
+    // judgement and a capacity the register knows nothing of.
+    let own = dir.path().join("own.csv");
+    std::fs::write(
+        &own,
+        "id,name,phase,latitude,longitude,capacity,evaluation_framework,evaluation_date,overall\n\
+         116789,Old Name,primary,52.2,-2.2,2,local,2026-03-01,needs attention\n",
+    )
+    .unwrap();
+    let output = import("schools", &own, &db);
+    assert!(output.status.success(), "{output:?}");
+    assert!(stdout(&output).contains("created 1"), "{}", stdout(&output));
+
+    let register = dir.path().join("edubasealldata20261129.csv");
+    let mut closed = establishment("100002", "Brontë Closed School", "385500", "255500");
+    closed.retain(|(column, _)| *column != "EstablishmentStatus (name)");
+    closed.push(("EstablishmentStatus (name)", "Closed"));
+    write_register(
+        &register,
+        &[
+            establishment(
+                "116789",
+                "St Thomas à Becket CE Primary",
+                "385000",
+                "255000",
+            ),
+            closed,
+            establishment("100003", "Nowhere School", "", ""),
+        ],
+    );
+    let output = import("gias", &register, &db);
+    assert!(output.status.success(), "{output:?}");
+    let out = stdout(&output);
+    assert!(
+        out.contains("3 rows; created 1, updated 1, unchanged 0, rejected 1"),
+        "{out}"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("line 4 (school 100003): Easting: no grid reference"),
+        "{stderr}"
+    );
+
+    // The same file again changes nothing.
+    let again = stdout(&import("gias", &register, &db));
+    assert!(
+        again.contains("created 0, updated 0, unchanged 2, rejected 1"),
+        "{again}"
+    );
+
+    let server = start_on(&db, &[]);
+    let mut client = SchoolRegistryClient::connect(format!("http://{}", server.address))
+        .await
+        .unwrap();
+    let school = client
+        .get_school(pb::GetSchoolRequest {
+            id: "116789".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        school.name, "St Thomas à Becket CE Primary",
+        "decoded from Windows-1252"
+    );
+    assert_eq!(school.religious_character, "Church of England");
+    assert_eq!(school.fsm_percent, Some(18.1));
+    assert_eq!(
+        school.evaluations.len(),
+        1,
+        "the register keeps the stored evaluations"
+    );
+    assert_eq!(school.capacity, Some(2), "and the stored capacity");
+    let (latitude, longitude) = (school.latitude.unwrap(), school.longitude.unwrap());
+    // Easting 385000, northing 255000: just west of Worcester.
+    assert!((latitude - 52.196).abs() < 0.01, "{latitude}");
+    assert!((longitude + 2.219).abs() < 0.01, "{longitude}");
+    let closed = client
+        .get_school(pb::GetSchoolRequest {
+            id: "100002".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(closed.name, "Brontë Closed School");
+    assert_eq!(closed.open, Some(false), "closed establishments are imported closed");
+}
+
+#[test]
+fn an_import_into_memory_or_of_a_headerless_register_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("register.csv");
+    std::fs::write(&file, "URN,EstablishmentName\r\n100001,A School\r\n").unwrap();
+    let output = import("gias", &file, Path::new(":memory:"));
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("--db :memory: would keep nothing"),
+        "{output:?}"
+    );
+    let db = dir.path().join("partnermatch.db");
+    let output = import("gias", &file, &db);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("the header has no EstablishmentStatus (name) column"),
+        "{stderr}"
+    );
+    assert!(!db.exists(), "a bad file touches no database");
+}
