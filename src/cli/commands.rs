@@ -247,7 +247,7 @@ pub(super) fn import(args: ImportArgs, config: &Config) -> anyhow::Result<()> {
     }
     let path = &args.file;
     let reading = spinner(format!("reading {}", path.display()));
-    let (batch, skipped) = match args.kind {
+    let (rows, batch, skipped) = match args.kind {
         ImportKind::Gias => {
             let options = dataset::GiasOptions {
                 open_only: args.open_only,
@@ -257,11 +257,11 @@ pub(super) fn import(args: ImportArgs, config: &Config) -> anyhow::Result<()> {
             let skipped = vec![
                 ("not open (--open-only)", import.skipped_not_open),
                 (
-                    "not schools the engine matches (no phase, no ages)",
+                    "not schools the engine matches (colleges, children's centres, …)",
                     import.skipped_not_schools,
                 ),
             ];
-            (import.batch, skipped)
+            (import.rows, import.batch, skipped)
         }
         ImportKind::Schools => {
             if args.open_only {
@@ -271,7 +271,7 @@ pub(super) fn import(args: ImportArgs, config: &Config) -> anyhow::Result<()> {
             }
             let batch = dataset::read_csv_path(path)
                 .with_context(|| format!("reading schools from {}", path.display()))?;
-            (batch, Vec::new())
+            (batch.records(), batch, Vec::new())
         }
     };
     reading.finish_and_clear();
@@ -282,7 +282,7 @@ pub(super) fn import(args: ImportArgs, config: &Config) -> anyhow::Result<()> {
     if unlisted > 0 {
         eprintln!("{}: {unlisted} more rows rejected", path.display());
     }
-    let (rows, rejected) = (batch.records(), batch.rejected());
+    let rejected = batch.rejected();
     let schools = batch.into_schools();
     let writing = spinner(format!(
         "writing {} schools into {}",

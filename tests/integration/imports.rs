@@ -10,12 +10,9 @@ use partnermatch::pb::school_registry_client::SchoolRegistryClient;
 
 use crate::support::process::{binary, start_on};
 
-/// The register's real header row (140 columns), as the core's fixture.
+/// The register's real header row (140 columns).
 fn register_header() -> Vec<String> {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/core/tests/fixtures/gias_header.csv");
-    std::fs::read_to_string(path)
-        .expect("the fixture header")
+    partnermatch_core::dataset::GIAS_HEADER
         .trim_end()
         .split(',')
         .map(str::to_owned)
@@ -184,7 +181,11 @@ async fn a_register_import_merges_into_stored_evidence_and_is_idempotent() {
         .unwrap()
         .into_inner();
     assert_eq!(closed.name, "Brontë Closed School");
-    assert_eq!(closed.open, Some(false), "closed establishments are imported closed");
+    assert_eq!(
+        closed.open,
+        Some(false),
+        "closed establishments are imported closed"
+    );
 }
 
 #[test]

@@ -13,9 +13,10 @@
 //!   special schools by type, pupil referral units and alternative
 //!   provision as PRU, then the phase (middle deemed primary → primary,
 //!   middle deemed secondary and 16 plus → secondary, all-through → middle),
-//!   and where the phase is "Not applicable" the statutory ages; an
-//!   establishment with neither (colleges, children's centres, …) is
-//!   skipped as not a school the engine matches;
+//!   and where the phase is "Not applicable" the statutory ages; colleges,
+//!   universities, children's centres, online providers, schools abroad
+//!   and Welsh establishments, and anything with neither phase nor ages,
+//!   are skipped as not schools the engine matches;
 //! - `Easting`, `Northing` (British National Grid) → latitude and longitude
 //!   (WGS84, through OSTN15);
 //! - `LA (name)` → local authority; `GOR (name)` → consortium (England's
@@ -39,6 +40,10 @@ use crate::domain::{
 
 use super::csv_import::{parse_count, parse_number};
 use super::{CsvImportError, ImportBatch, MAX_RECORDS, RecordUnit};
+
+/// The register's header row as published (140 columns), for fixtures and
+/// [`register_sample`].
+pub const GIAS_HEADER: &str = include_str!("gias_header.csv");
 
 /// The columns the register import reads, all required in the header.
 pub const GIAS_COLUMNS: [&str; 17] = [
@@ -73,6 +78,8 @@ pub struct GiasOptions {
 /// and why.
 #[derive(Debug)]
 pub struct GiasImport {
+    /// Rows in the file, skipped ones included.
+    pub rows: u64,
     pub batch: ImportBatch,
     /// Rows of establishments that are not open, skipped by
     /// [`GiasOptions::open_only`].
@@ -145,6 +152,7 @@ pub fn read_gias(bytes: &[u8], options: GiasOptions) -> Result<GiasImport, CsvIm
         })
         .collect::<Result<_, _>>()?;
     let mut import = GiasImport {
+        rows: 0,
         batch: ImportBatch::new(RecordUnit::Line),
         skipped_not_open: 0,
         skipped_not_schools: 0,
@@ -192,8 +200,25 @@ pub fn read_gias(bytes: &[u8], options: GiasOptions) -> Result<GiasImport, CsvIm
     if rows == 0 {
         return Err(CsvImportError::NoRows);
     }
+    import.rows = rows;
     Ok(import)
 }
+
+/// Words of the types of establishment that are not schools the engine
+/// matches: colleges, universities, children's centres, online providers,
+/// schools abroad, Welsh establishments (Wales has its own data), and the
+/// register's miscellaneous entries.
+const NOT_SCHOOLS: [&str; 9] = [
+    "college",
+    "further education",
+    "higher education",
+    "children's centre",
+    "online provider",
+    "overseas",
+    "offshore",
+    "welsh establishment",
+    "miscellaneous",
+];
 
 /// Why a row is left out without being rejected.
 enum Skip {
@@ -242,6 +267,9 @@ impl Row<'_> {
     /// violation only if an age is unreadable).
     fn phase(&self, v: &mut Violations) -> Option<Phase> {
         let kind = self.get("TypeOfEstablishment (name)").to_lowercase();
+        if NOT_SCHOOLS.iter().any(|word| kind.contains(word)) {
+            return None;
+        }
         if kind.contains("special") {
             return Some(Phase::Special);
         }
@@ -369,6 +397,101 @@ pub fn british_grid_to_wgs84(easting: f64, northing: f64) -> Option<GeoPoint> {
     (latitude.is_finite() && longitude.is_finite()).then(|| GeoPoint::new(latitude, longitude))
 }
 
+/// A register-sized file for benchmarks and tests: `rows` establishments
+/// with the real header, in Windows-1252 with CRLF line ends, about half of
+/// them open schools, the rest closed schools and establishments that are
+/// not schools (children's centres, colleges), spread over England's grid.
+/// The same seed gives the same file.
+pub fn register_sample(rows: usize, seed: u64) -> Vec<u8> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let columns: Vec<&str> = GIAS_HEADER.trim_end().split(',').collect();
+    let at = |name: &str| {
+        columns
+            .iter()
+            .position(|column| *column == name)
+            .expect("a column of the header")
+    };
+    let mut text = GIAS_HEADER.trim_end().to_owned();
+    text.push_str("\r\n");
+    let mut fields = vec![String::new(); columns.len()];
+    for row in 0..rows {
+        fields.iter_mut().for_each(String::clear);
+        let (kind, phase) = match rng.random_range(0..20) {
+            0..=9 => ("Community school", "Primary"),
+            10 | 11 => ("Academy converter", "Secondary"),
+            12 => ("Community special school", "Not applicable"),
+            13 => ("Pupil referral unit", "Not applicable"),
+            14 => ("Voluntary aided school", "Primary"),
+            15 => ("Other independent school", "Not applicable"),
+            16 => ("Children's centre", "Not applicable"),
+            17 => ("Further education", "16 plus"),
+            _ => ("Academy sponsor led", "All-through"),
+        };
+        let status = if rng.random_bool(0.52) {
+            "Open"
+        } else {
+            "Closed"
+        };
+        let pupils: u32 = rng.random_range(40..1600);
+        let set = |fields: &mut Vec<String>, name: &str, value: String| fields[at(name)] = value;
+        set(&mut fields, "URN", (100_000 + row).to_string());
+        set(
+            &mut fields,
+            "EstablishmentName",
+            format!("Ysgol Sainte-Thérèse {row}"),
+        );
+        set(&mut fields, "EstablishmentStatus (name)", status.to_owned());
+        set(&mut fields, "TypeOfEstablishment (name)", kind.to_owned());
+        set(&mut fields, "PhaseOfEducation (name)", phase.to_owned());
+        if phase == "Not applicable" && kind != "Children's centre" {
+            set(&mut fields, "StatutoryLowAge", "3".to_owned());
+            set(&mut fields, "StatutoryHighAge", "18".to_owned());
+        }
+        set(&mut fields, "LA (name)", format!("Authority {}", row % 150));
+        set(&mut fields, "GOR (name)", format!("Region {}", row % 9));
+        set(&mut fields, "NumberOfPupils", pupils.to_string());
+        set(
+            &mut fields,
+            "PercentageFSM",
+            format!("{:.1}", rng.random_range(2.0..60.0)),
+        );
+        set(&mut fields, "SENStat", (pupils / 40).to_string());
+        set(&mut fields, "SENNoStat", (pupils / 8).to_string());
+        set(
+            &mut fields,
+            "ReligiousCharacter (name)",
+            if kind == "Voluntary aided school" {
+                "Church of England"
+            } else {
+                "Does not apply"
+            }
+            .to_owned(),
+        );
+        set(
+            &mut fields,
+            "Easting",
+            rng.random_range(340_000..650_000).to_string(),
+        );
+        set(
+            &mut fields,
+            "Northing",
+            rng.random_range(90_000..560_000).to_string(),
+        );
+        set(&mut fields, "Postcode", format!("ZZ{} 1AA", row % 99));
+        for (i, field) in fields.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            text.push('"');
+            text.push_str(field);
+            text.push('"');
+        }
+        text.push_str("\r\n");
+    }
+    encoding_rs::WINDOWS_1252.encode(&text).0.into_owned()
+}
+
 /// A register record merged into the stored school of the same id: the
 /// register's fields from `incoming`, and from `stored` what the register
 /// does not hold — stage, strengths, needs, capacity, family, evaluations,
@@ -396,11 +519,7 @@ mod tests {
     use super::*;
     use crate::domain::Stage;
 
-    /// The register's real header row (140 columns).
-    const HEADER: &str = include_str!(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/gias_header.csv"
-    ));
+    const HEADER: &str = GIAS_HEADER;
 
     /// A register file in Windows-1252: the header, then one row per list
     /// of (column, value), other columns empty.
@@ -620,5 +739,32 @@ mod tests {
         assert_eq!(merged.stage, Some(Stage::Amber));
         assert_eq!(merged.capacity, Some(2));
         assert_eq!(merged.evaluations, stored.evaluations);
+    }
+
+    #[test]
+    fn the_register_sample_reads_back_whole() {
+        let bytes = register_sample(2_000, 7);
+        assert_eq!(
+            bytes,
+            register_sample(2_000, 7),
+            "the same seed, the same file"
+        );
+        let import = read_gias(&bytes, GiasOptions::default()).expect("readable");
+        assert_eq!(
+            import.batch.rejected(),
+            0,
+            "{:?}",
+            import.batch.rejections()
+        );
+        let schools = import.batch.schools();
+        assert_eq!(
+            schools.len() as u64 + import.skipped_not_schools,
+            2_000,
+            "every row a school or skipped as not one"
+        );
+        let open = schools.iter().filter(|s| s.open).count();
+        assert!((800..1_100).contains(&open), "about half open: {open}");
+        let open_only = read_gias(&bytes, GiasOptions { open_only: true }).expect("readable");
+        assert_eq!(open_only.batch.schools().len(), open);
     }
 }

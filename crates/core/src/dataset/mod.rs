@@ -10,8 +10,8 @@ mod synthetic;
 
 pub use csv_import::{CATEGORY_2019_DATE, CsvImportError, read_csv, read_csv_path};
 pub use gias::{
-    GIAS_COLUMNS, GiasImport, GiasOptions, british_grid_to_wgs84, merge_register, read_gias,
-    read_gias_path,
+    GIAS_COLUMNS, GIAS_HEADER, GiasImport, GiasOptions, british_grid_to_wgs84, merge_register,
+    read_gias, read_gias_path, register_sample,
 };
 pub use import::{ImportBatch, MAX_RECORDS, MAX_REJECTIONS_LISTED, RecordUnit, Rejection};
 pub use synthetic::{
