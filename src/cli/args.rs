@@ -61,7 +61,8 @@ pub enum Command {
     /// travel, needs covered, supporter load (docs/evaluation.md).
     Evaluate(EvaluateArgs),
     /// Import a file of schools into the database (stop a server that holds
-    /// it first): England's register (`gias`) or the project's own CSV
+    /// it first): England's register (`gias`), StatsWales's free school
+    /// meals by school (`statswales-fsm`) or the project's own CSV
     /// (`schools`). Prints what was created, updated, unchanged, rejected
     /// and skipped; the accepted rows are written all or nothing.
     Import(ImportArgs),
@@ -564,6 +565,9 @@ pub enum ImportKind {
     /// The project's own CSV (README "Data"): replaces stored schools of
     /// the same id.
     Schools,
+    /// Free school meals by school from StatsWales, in its long CSV
+    /// format: sets the % eligible of schools already stored.
+    StatswalesFsm,
 }
 
 #[derive(Debug, clap::Args)]

@@ -263,6 +263,10 @@ pub(super) fn import(args: ImportArgs, config: &Config) -> anyhow::Result<()> {
             ];
             (import.rows, import.batch, skipped)
         }
+        ImportKind::StatswalesFsm => {
+            reading.finish_and_clear();
+            return import_fsm(&args, config);
+        }
         ImportKind::Schools => {
             if args.open_only {
                 bail!(
@@ -292,7 +296,7 @@ pub(super) fn import(args: ImportArgs, config: &Config) -> anyhow::Result<()> {
     let engine = open_database(config)?;
     let counts = match args.kind {
         ImportKind::Gias => engine.merge_batch(schools, dataset::merge_register),
-        ImportKind::Schools => engine.upsert_batch(schools),
+        ImportKind::Schools | ImportKind::StatswalesFsm => engine.upsert_batch(schools),
     }
     .with_context(|| format!("writing into {}", config.db.display()))?;
     writing.finish_and_clear();
@@ -308,6 +312,60 @@ pub(super) fn import(args: ImportArgs, config: &Config) -> anyhow::Result<()> {
             println!("skipped {count}: {why}");
         }
     }
+    Ok(())
+}
+
+/// `import statswales-fsm`: the figures go to schools already stored; a
+/// school the database does not hold is reported, not created (a row of
+/// figures has no location).
+fn import_fsm(args: &ImportArgs, config: &Config) -> anyhow::Result<()> {
+    let path = &args.file;
+    if args.open_only {
+        bail!("--open-only applies to `gias` only");
+    }
+    let import = dataset::read_statswales_fsm_path(path)
+        .with_context(|| format!("reading free school meals from {}", path.display()))?;
+    for rejection in &import.rejections {
+        eprintln!("{}: {rejection}", path.display());
+    }
+    let engine = open_database(config)?;
+    let snapshot = engine.snapshot();
+    let mut schools = Vec::with_capacity(import.figures.len());
+    let mut missing = 0u64;
+    for figure in &import.figures {
+        match snapshot.get(figure.school.as_str()) {
+            Some(stored) => {
+                let mut school = stored.school.clone();
+                school.context.fsm_percent = figure.fsm_percent;
+                schools.push(school);
+            }
+            None => {
+                missing += 1;
+                eprintln!(
+                    "{}: line {} (school {}): School: not in the database; import the school list first",
+                    path.display(),
+                    figure.line,
+                    figure.school
+                );
+            }
+        }
+    }
+    let counts = engine
+        .merge_batch(schools, |stored, incoming| {
+            let mut school = stored.clone();
+            school.context.fsm_percent = incoming.context.fsm_percent;
+            school
+        })
+        .with_context(|| format!("writing into {}", config.db.display()))?;
+    println!(
+        "{}: {} rows, {} schools; updated {}, unchanged {}, not in the database {missing}, rejected {}",
+        path.display(),
+        import.rows,
+        import.figures.len(),
+        counts.updated,
+        counts.unchanged,
+        import.rejected,
+    );
     Ok(())
 }
 

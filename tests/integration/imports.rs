@@ -209,3 +209,68 @@ fn an_import_into_memory_or_of_a_headerless_register_is_refused() {
     );
     assert!(!db.exists(), "a bad file touches no database");
 }
+
+#[tokio::test]
+async fn free_school_meals_from_statswales_go_to_the_schools_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("partnermatch.db");
+    let own = dir.path().join("wales.csv");
+    std::fs::write(
+        &own,
+        "id,name,phase,latitude,longitude,fsm_percent\n\
+         6692006,Y Tymbl,primary,51.78,-4.11,\n\
+         6692014,Peniel,primary,51.89,-4.26,12.5\n",
+    )
+    .unwrap();
+    assert!(import("schools", &own, &db).status.success());
+    let fsm = dir.path().join("fsm.csv");
+    std::fs::write(
+        &fsm,
+        "\u{feff}Data values,Data description,School,Category\n\
+         18.9,Percentage of pupils,6692006 - Y TYMBL,Eligible for free school meals\n\
+         29.5,Percentage of pupils,6692006 - Y TYMBL,Eligible for free school meals or transitionally protected\n\
+         [c],Percentage of pupils,6692014 - PENIEL,Eligible for free school meals\n\
+         11.3,Percentage of pupils,6692007 - GORSLAS,Eligible for free school meals\n",
+    )
+    .unwrap();
+    let output = import("statswales-fsm", &fsm, &db);
+    assert!(output.status.success(), "{output:?}");
+    let out = stdout(&output);
+    assert!(
+        out.contains(
+            "4 rows, 3 schools; updated 2, unchanged 0, not in the database 1, rejected 0"
+        ),
+        "{out}"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("line 5 (school 6692007): School: not in the database"),
+        "{stderr}"
+    );
+
+    let server = start_on(&db, &[]);
+    let mut client = SchoolRegistryClient::connect(format!("http://{}", server.address))
+        .await
+        .unwrap();
+    let mut fsm_of = async |id: &str| {
+        client
+            .get_school(pb::GetSchoolRequest { id: id.into() })
+            .await
+            .unwrap()
+            .into_inner()
+            .fsm_percent
+    };
+    assert_eq!(fsm_of("6692006").await, Some(18.9));
+    assert_eq!(fsm_of("6692014").await, None, "suppressed: unknown");
+    let school = client
+        .get_school(pb::GetSchoolRequest {
+            id: "6692006".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        school.challenge_index.is_some(),
+        "the figure feeds the challenge index"
+    );
+}

@@ -6,6 +6,7 @@
 mod csv_import;
 mod gias;
 mod import;
+mod statswales;
 mod synthetic;
 
 pub use csv_import::{CATEGORY_2019_DATE, CsvImportError, read_csv, read_csv_path};
@@ -14,6 +15,9 @@ pub use gias::{
     read_gias, read_gias_path, register_sample,
 };
 pub use import::{ImportBatch, MAX_RECORDS, MAX_REJECTIONS_LISTED, RecordUnit, Rejection};
+pub use statswales::{
+    FsmFigure, FsmImport, STATSWALES_COLUMNS, read_statswales_fsm, read_statswales_fsm_path,
+};
 pub use synthetic::{
     DEFAULT_SCHOOLS, DEFAULT_SEED, ReportCardMix, SyntheticConfig, SyntheticFocus,
     add_report_cards, fill_missing_focus, generate,
