@@ -64,6 +64,29 @@ pub enum CsvImportError {
     Csv(#[from] csv::Error),
 }
 
+/// A whole file's bytes, or why it cannot be read.
+pub(super) fn read_file(path: &Path) -> Result<Vec<u8>, CsvImportError> {
+    std::fs::read(path).map_err(|source| CsvImportError::Open {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// A reader over a decoded file's text, and its header (refused when
+/// empty).
+pub(super) fn reader_with_header(
+    text: &str,
+) -> Result<(csv::Reader<&[u8]>, csv::StringRecord), CsvImportError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let header = reader.headers()?.clone();
+    if header.is_empty() {
+        return Err(CsvImportError::Empty);
+    }
+    Ok((reader, header))
+}
+
 /// Reads a CSV file of schools.
 pub fn read_csv_path(path: impl AsRef<Path>) -> Result<ImportBatch, CsvImportError> {
     let path = path.as_ref();

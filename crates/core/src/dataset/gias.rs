@@ -38,7 +38,7 @@ use crate::domain::{
     ContextMeasures, GeoPoint, LanguageMedium, Phase, School, SchoolId, Violations, limits,
 };
 
-use super::csv_import::{parse_count, parse_number};
+use super::csv_import::{parse_count, parse_number, read_file, reader_with_header};
 use super::{CsvImportError, ImportBatch, MAX_RECORDS, RecordUnit};
 
 /// The register's header row as published (140 columns), for fixtures and
@@ -95,11 +95,7 @@ pub fn read_gias_path(
     path: impl AsRef<Path>,
     options: GiasOptions,
 ) -> Result<GiasImport, CsvImportError> {
-    let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|source| CsvImportError::Open {
-        path: path.display().to_string(),
-        source,
-    })?;
+    let bytes = read_file(path.as_ref())?;
     read_gias(&bytes, options)
 }
 
@@ -125,13 +121,7 @@ pub fn read_gias(bytes: &[u8], options: GiasOptions) -> Result<GiasImport, CsvIm
             .map_or(byte, |skip| byte + skip as u64);
         line_starts.partition_point(|&start| start <= first) as u64
     };
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let header = reader.headers()?.clone();
-    if header.is_empty() {
-        return Err(CsvImportError::Empty);
-    }
+    let (mut reader, header) = reader_with_header(&text)?;
     let mut index: HashMap<&str, usize> = HashMap::new();
     for (position, name) in header.iter().enumerate() {
         if let Some(first) = index.insert(name.trim(), position) {

@@ -21,6 +21,7 @@ use std::path::Path;
 
 use crate::domain::SchoolId;
 
+use super::csv_import::{read_file, reader_with_header};
 use super::{CsvImportError, MAX_RECORDS, MAX_REJECTIONS_LISTED, RecordUnit, Rejection};
 
 /// The columns read, all required in the header.
@@ -50,11 +51,7 @@ pub struct FsmImport {
 
 /// Reads a StatsWales file.
 pub fn read_statswales_fsm_path(path: impl AsRef<Path>) -> Result<FsmImport, CsvImportError> {
-    let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|source| CsvImportError::Open {
-        path: path.display().to_string(),
-        source,
-    })?;
+    let bytes = read_file(path.as_ref())?;
     read_statswales_fsm(&bytes)
 }
 
@@ -71,13 +68,7 @@ struct Seen {
 /// mark).
 pub fn read_statswales_fsm(bytes: &[u8]) -> Result<FsmImport, CsvImportError> {
     let (text, _, _) = encoding_rs::UTF_8.decode(bytes);
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let header = reader.headers()?.clone();
-    if header.is_empty() {
-        return Err(CsvImportError::Empty);
-    }
+    let (mut reader, header) = reader_with_header(&text)?;
     let find = |name: &str| {
         header
             .iter()
