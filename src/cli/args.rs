@@ -61,9 +61,9 @@ pub enum Command {
     /// travel, needs covered, supporter load (docs/evaluation.md).
     Evaluate(EvaluateArgs),
     /// Import a file of schools into the database (stop a server that holds
-    /// it first): England's register (`gias`), StatsWales's free school
-    /// meals by school (`statswales-fsm`) or the project's own CSV
-    /// (`schools`). Prints what was created, updated, unchanged, rejected
+    /// it first): England's register (`gias`), Ofsted's inspection outcomes
+    /// (`ofsted`), StatsWales's free school meals by school
+    /// (`statswales-fsm`) or the project's own CSV (`schools`). Prints what was created, updated, unchanged, rejected
     /// and skipped; the accepted rows are written all or nothing.
     Import(ImportArgs),
     /// Manage bearer tokens.
@@ -568,6 +568,11 @@ pub enum ImportKind {
     /// Free school meals by school from StatsWales, in its long CSV
     /// format: sets the % eligible of schools already stored.
     StatswalesFsm,
+    /// Ofsted's inspection outcomes by URN (its management information on
+    /// state-funded schools): report-card grades, older judgements,
+    /// safeguarding and categories of concern, as evaluations of schools
+    /// already stored.
+    Ofsted,
 }
 
 #[derive(Debug, clap::Args)]
@@ -586,6 +591,12 @@ pub struct ImportArgs {
     /// them closed.
     #[arg(long)]
     pub open_only: bool,
+
+    /// `ofsted`: a TOML file renaming the columns read — `urn`, `date`, and
+    /// per framework a table of areas, e.g. `[ofsted_report_card]`
+    /// `achievement = "Achievement grade"` (README "Bringing in real data").
+    #[arg(long, value_name = "FILE")]
+    pub columns: Option<PathBuf>,
 }
 
 /// Where the registry is kept, for commands that only open it.

@@ -246,6 +246,9 @@ pub(super) fn import(args: ImportArgs, config: &Config) -> anyhow::Result<()> {
         bail!("import writes into a database file; --db :memory: would keep nothing");
     }
     let path = &args.file;
+    if args.columns.is_some() && args.kind != ImportKind::Ofsted {
+        bail!("--columns applies to `ofsted` only");
+    }
     let reading = spinner(format!("reading {}", path.display()));
     let (rows, batch, skipped) = match args.kind {
         ImportKind::Gias => {
@@ -263,9 +266,16 @@ pub(super) fn import(args: ImportArgs, config: &Config) -> anyhow::Result<()> {
             ];
             (import.rows, import.batch, skipped)
         }
-        ImportKind::StatswalesFsm => {
+        ImportKind::StatswalesFsm | ImportKind::Ofsted => {
             reading.finish_and_clear();
-            return import_fsm(&args, config);
+            if args.open_only {
+                bail!("--open-only applies to `gias` only");
+            }
+            return if args.kind == ImportKind::Ofsted {
+                import_ofsted(&args, config)
+            } else {
+                import_fsm(&args, config)
+            };
         }
         ImportKind::Schools => {
             if args.open_only {
@@ -296,7 +306,9 @@ pub(super) fn import(args: ImportArgs, config: &Config) -> anyhow::Result<()> {
     let engine = open_database(config)?;
     let counts = match args.kind {
         ImportKind::Gias => engine.merge_batch(schools, dataset::merge_register),
-        ImportKind::Schools | ImportKind::StatswalesFsm => engine.upsert_batch(schools),
+        ImportKind::Schools | ImportKind::StatswalesFsm | ImportKind::Ofsted => {
+            engine.upsert_batch(schools)
+        }
     }
     .with_context(|| format!("writing into {}", config.db.display()))?;
     writing.finish_and_clear();
@@ -315,58 +327,140 @@ pub(super) fn import(args: ImportArgs, config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `import statswales-fsm`: the figures go to schools already stored; a
-/// school the database does not hold is reported, not created (a row of
-/// figures has no location).
+/// `import statswales-fsm`: free school meals for the schools stored.
 fn import_fsm(args: &ImportArgs, config: &Config) -> anyhow::Result<()> {
     let path = &args.file;
-    if args.open_only {
-        bail!("--open-only applies to `gias` only");
-    }
     let import = dataset::read_statswales_fsm_path(path)
         .with_context(|| format!("reading free school meals from {}", path.display()))?;
-    for rejection in &import.rejections {
-        eprintln!("{}: {rejection}", path.display());
-    }
-    let engine = open_database(config)?;
-    let snapshot = engine.snapshot();
-    let mut schools = Vec::with_capacity(import.figures.len());
-    let mut missing = 0u64;
-    for figure in &import.figures {
-        match snapshot.get(figure.school.as_str()) {
-            Some(stored) => {
-                let mut school = stored.school.clone();
-                school.context.fsm_percent = figure.fsm_percent;
-                schools.push(school);
+    let stored = StoredUpdate {
+        path,
+        rows: import.rows,
+        rejections: &import.rejections,
+        rejected: import.rejected,
+    };
+    stored.apply(
+        config,
+        &import.figures,
+        |figure| (&figure.school, figure.line),
+        |school, figure| school.context.fsm_percent = figure.fsm_percent,
+    )
+}
+
+/// `import ofsted`: inspection outcomes as evaluations of the schools
+/// stored, replacing those of the same framework, area and date.
+fn import_ofsted(args: &ImportArgs, config: &Config) -> anyhow::Result<()> {
+    let path = &args.file;
+    let columns = match &args.columns {
+        None => dataset::OfstedColumns::default(),
+        Some(file) => ofsted_columns(file)?,
+    };
+    let import = dataset::read_ofsted_path(path, &columns)
+        .with_context(|| format!("reading inspection outcomes from {}", path.display()))?;
+    let stored = StoredUpdate {
+        path,
+        rows: import.rows,
+        rejections: &import.rejections,
+        rejected: import.rejected,
+    };
+    stored.apply(
+        config,
+        &import.outcomes,
+        |outcome| (&outcome.school, outcome.line),
+        |school, outcome| {
+            school.evaluations =
+                dataset::merge_evaluations(&school.evaluations, &outcome.evaluations);
+        },
+    )
+}
+
+/// `--columns FILE` for `ofsted`: TOML with `urn` and `date` at the top and
+/// a table per framework naming each area's column, e.g.
+/// `[ofsted_report_card] achievement = "Achievement grade"`.
+fn ofsted_columns(file: &std::path::Path) -> anyhow::Result<dataset::OfstedColumns> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read the column file {}", file.display()))?;
+    let table: toml::Table = text
+        .parse()
+        .with_context(|| format!("{} is not valid TOML", file.display()))?;
+    let mut renames: Vec<(String, String)> = Vec::new();
+    for (key, value) in &table {
+        match value {
+            toml::Value::String(column) => renames.push((key.clone(), column.clone())),
+            toml::Value::Table(areas) => {
+                for (area, column) in areas {
+                    let column = column.as_str().with_context(|| {
+                        format!(
+                            "{}: {key}.{area} must be a column name (a string)",
+                            file.display()
+                        )
+                    })?;
+                    renames.push((format!("{key}.{area}"), column.to_owned()));
+                }
             }
-            None => {
-                missing += 1;
-                eprintln!(
-                    "{}: line {} (school {}): School: not in the database; import the school list first",
-                    path.display(),
-                    figure.line,
-                    figure.school
-                );
-            }
+            _ => bail!("{}: {key} must be a column name or a table", file.display()),
         }
     }
-    let counts = engine
-        .merge_batch(schools, |stored, incoming| {
-            let mut school = stored.clone();
-            school.context.fsm_percent = incoming.context.fsm_percent;
-            school
-        })
-        .with_context(|| format!("writing into {}", config.db.display()))?;
-    println!(
-        "{}: {} rows, {} schools; updated {}, unchanged {}, not in the database {missing}, rejected {}",
-        path.display(),
-        import.rows,
-        import.figures.len(),
-        counts.updated,
-        counts.unchanged,
-        import.rejected,
-    );
-    Ok(())
+    dataset::OfstedColumns::with_renames(renames.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(|error| anyhow::anyhow!("{}: {error}", file.display()))
+}
+
+/// An import of figures about schools already stored (outcomes, free
+/// school meals): what the file said, for the report.
+struct StoredUpdate<'a> {
+    path: &'a std::path::Path,
+    rows: u64,
+    rejections: &'a [dataset::Rejection],
+    rejected: u64,
+}
+
+impl StoredUpdate<'_> {
+    /// Gives each stored school its `item` through `update` and writes them
+    /// in one step; an item for a school the database does not hold is
+    /// reported, not created (it has no location).
+    fn apply<T>(
+        &self,
+        config: &Config,
+        items: &[T],
+        key: impl Fn(&T) -> (&partnermatch_core::domain::SchoolId, u64),
+        update: impl Fn(&mut School, &T),
+    ) -> anyhow::Result<()> {
+        let path = self.path.display();
+        for rejection in self.rejections {
+            eprintln!("{path}: {rejection}");
+        }
+        let engine = open_database(config)?;
+        let snapshot = engine.snapshot();
+        let mut schools = Vec::with_capacity(items.len());
+        let mut missing = 0u64;
+        for item in items {
+            let (id, line) = key(item);
+            match snapshot.get(id.as_str()) {
+                Some(stored) => {
+                    let mut school = stored.school.clone();
+                    update(&mut school, item);
+                    schools.push(school);
+                }
+                None => {
+                    missing += 1;
+                    eprintln!(
+                        "{path}: line {line} (school {id}): not in the database; import the school list first"
+                    );
+                }
+            }
+        }
+        let counts = engine
+            .upsert_batch(schools)
+            .with_context(|| format!("writing into {}", config.db.display()))?;
+        println!(
+            "{path}: {} rows, {} schools; updated {}, unchanged {}, not in the database {missing}, rejected {}",
+            self.rows,
+            items.len(),
+            counts.updated,
+            counts.unchanged,
+            self.rejected,
+        );
+        Ok(())
+    }
 }
 
 /// A spinner with a message on the terminal (hidden elsewhere).

@@ -244,7 +244,7 @@ async fn free_school_meals_from_statswales_go_to_the_schools_stored() {
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("line 5 (school 6692007): School: not in the database"),
+        stderr.contains("line 5 (school 6692007): not in the database"),
         "{stderr}"
     );
 
@@ -272,5 +272,73 @@ async fn free_school_meals_from_statswales_go_to_the_schools_stored() {
     assert!(
         school.challenge_index.is_some(),
         "the figure feeds the challenge index"
+    );
+}
+
+#[tokio::test]
+async fn ofsted_outcomes_become_evidence_of_the_schools_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("partnermatch.db");
+    let own = dir.path().join("england.csv");
+    std::fs::write(
+        &own,
+        "id,name,phase,latitude,longitude\n\
+         100001,Report Card Primary,primary,52.2,-2.2\n\
+         100002,Legacy Primary,primary,52.3,-2.3\n",
+    )
+    .unwrap();
+    assert!(import("schools", &own, &db).status.success());
+    let outcomes = dir.path().join("outcomes.csv");
+    std::fs::write(
+        &outcomes,
+        "URN,Grade date,Overall effectiveness,Safeguarding is effective?,Achievement,Attendance and behaviour,Leadership and governance\n\
+         100001,2026-01-20,,Yes,Needs attention,Strong standard,Expected standard\n\
+         100002,14/05/2023,2,Yes,,,\n\
+         100009,14/05/2023,2,Yes,,,\n",
+    )
+    .unwrap();
+    let columns = dir.path().join("columns.toml");
+    std::fs::write(&columns, "date = \"Grade date\"\n").unwrap();
+    let run = || {
+        binary()
+            .args(["import", "ofsted"])
+            .arg(&outcomes)
+            .arg("--db")
+            .arg(&db)
+            .arg("--columns")
+            .arg(&columns)
+            .output()
+            .expect("run the binary")
+    };
+    let output = run();
+    assert!(output.status.success(), "{output:?}");
+    let out = stdout(&output);
+    assert!(
+        out.contains(
+            "3 rows, 3 schools; updated 2, unchanged 0, not in the database 1, rejected 0"
+        ),
+        "{out}"
+    );
+    let again = stdout(&run());
+    assert!(again.contains("updated 0, unchanged 2"), "{again}");
+
+    let server = start_on(&db, &[]);
+    let mut client = SchoolRegistryClient::connect(format!("http://{}", server.address))
+        .await
+        .unwrap();
+    let school = client
+        .get_school(pb::GetSchoolRequest {
+            id: "100001".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(school.evaluations.len(), 4, "{:?}", school.evaluations);
+    let evidence = school.evidence.expect("derived evidence");
+    assert_eq!(
+        evidence.stage,
+        pb::Stage::Amber as i32,
+        "achievement needs attention: {}",
+        evidence.stage_reason
     );
 }

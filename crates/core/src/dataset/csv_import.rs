@@ -44,6 +44,9 @@ pub enum CsvImportError {
     },
     #[error("line 1: the header has no {0} column (required)")]
     MissingColumn(&'static str),
+    /// A column named by the user (or a default they can rename).
+    #[error("line 1: the header has no {0:?} column (required)")]
+    MissingNamedColumn(String),
     #[error("the file is empty: it needs a header line, then one row per school")]
     Empty,
     #[error(

@@ -6,6 +6,7 @@
 mod csv_import;
 mod gias;
 mod import;
+mod ofsted;
 mod statswales;
 mod synthetic;
 
@@ -15,6 +16,9 @@ pub use gias::{
     read_gias, read_gias_path, register_sample,
 };
 pub use import::{ImportBatch, MAX_RECORDS, MAX_REJECTIONS_LISTED, RecordUnit, Rejection};
+pub use ofsted::{
+    OfstedColumns, OfstedImport, OfstedOutcome, merge_evaluations, read_ofsted, read_ofsted_path,
+};
 pub use statswales::{
     FsmFigure, FsmImport, STATSWALES_COLUMNS, read_statswales_fsm, read_statswales_fsm_path,
 };
