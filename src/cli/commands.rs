@@ -336,7 +336,6 @@ fn import_fsm(args: &ImportArgs, config: &Config) -> anyhow::Result<()> {
         path,
         rows: import.rows,
         rejections: &import.rejections,
-        rejected: import.rejected,
     };
     stored.apply(
         config,
@@ -360,7 +359,6 @@ fn import_ofsted(args: &ImportArgs, config: &Config) -> anyhow::Result<()> {
         path,
         rows: import.rows,
         rejections: &import.rejections,
-        rejected: import.rejected,
     };
     stored.apply(
         config,
@@ -409,8 +407,7 @@ fn ofsted_columns(file: &std::path::Path) -> anyhow::Result<dataset::OfstedColum
 struct StoredUpdate<'a> {
     path: &'a std::path::Path,
     rows: u64,
-    rejections: &'a [dataset::Rejection],
-    rejected: u64,
+    rejections: &'a dataset::LineRejections,
 }
 
 impl StoredUpdate<'_> {
@@ -425,7 +422,7 @@ impl StoredUpdate<'_> {
         update: impl Fn(&mut School, &T),
     ) -> anyhow::Result<()> {
         let path = self.path.display();
-        for rejection in self.rejections {
+        for rejection in &self.rejections.listed {
             eprintln!("{path}: {rejection}");
         }
         let engine = open_database(config)?;
@@ -457,7 +454,7 @@ impl StoredUpdate<'_> {
             items.len(),
             counts.updated,
             counts.unchanged,
-            self.rejected,
+            self.rejections.count,
         );
         Ok(())
     }

@@ -62,6 +62,37 @@ impl fmt::Display for Rejection {
     }
 }
 
+/// The lines of a file that were not taken: every one counted, the first
+/// [`MAX_REJECTIONS_LISTED`] described.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct LineRejections {
+    pub listed: Vec<Rejection>,
+    pub count: u64,
+}
+
+impl LineRejections {
+    /// Records that line `line` was not taken because of `field`.
+    pub fn reject(&mut self, line: u64, field: &str, message: String) {
+        self.count += 1;
+        if self.listed.len() < MAX_REJECTIONS_LISTED {
+            self.listed.push(Rejection {
+                unit: RecordUnit::Line,
+                position: line,
+                school_id: None,
+                field: field.to_owned(),
+                message,
+            });
+        }
+    }
+
+    /// [`LineRejections::reject`] for a row's violations, under the field
+    /// of the first.
+    pub fn reject_all(&mut self, line: u64, v: &crate::domain::Violations) {
+        let field = v.iter().next().map(|v| v.field.clone()).unwrap_or_default();
+        self.reject(line, &field, v.to_string());
+    }
+}
+
 /// The records of one import as they arrive.
 #[derive(Debug)]
 pub struct ImportBatch {

@@ -15,7 +15,9 @@ pub use gias::{
     GIAS_COLUMNS, GIAS_HEADER, GiasImport, GiasOptions, british_grid_to_wgs84, merge_register,
     read_gias, read_gias_path, register_sample,
 };
-pub use import::{ImportBatch, MAX_RECORDS, MAX_REJECTIONS_LISTED, RecordUnit, Rejection};
+pub use import::{
+    ImportBatch, LineRejections, MAX_RECORDS, MAX_REJECTIONS_LISTED, RecordUnit, Rejection,
+};
 pub use ofsted::{
     OfstedColumns, OfstedImport, OfstedOutcome, merge_evaluations, read_ofsted, read_ofsted_path,
 };

@@ -22,7 +22,7 @@ use crate::domain::{
 };
 
 use super::csv_import::{read_file, reader_with_header};
-use super::{CsvImportError, MAX_RECORDS, MAX_REJECTIONS_LISTED, RecordUnit, Rejection};
+use super::{CsvImportError, LineRejections, MAX_RECORDS};
 
 /// Where each field is in an outcomes file, by header name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,8 +131,7 @@ pub struct OfstedOutcome {
 pub struct OfstedImport {
     pub rows: u64,
     pub outcomes: Vec<OfstedOutcome>,
-    pub rejections: Vec<Rejection>,
-    pub rejected: u64,
+    pub rejections: LineRejections,
 }
 
 /// Reads an outcomes file (UTF-8, or Windows-1252 when it is not UTF-8).
@@ -183,7 +182,9 @@ pub fn read_ofsted(bytes: &[u8], columns: &OfstedColumns) -> Result<OfstedImport
             Ok(true) => {}
             Err(error) => {
                 line += 1;
-                import.reject(line, "", format!("unreadable row: {error}"));
+                import
+                    .rejections
+                    .reject(line, "", format!("unreadable row: {error}"));
                 continue;
             }
         }
@@ -215,7 +216,7 @@ pub fn read_ofsted(bytes: &[u8], columns: &OfstedColumns) -> Result<OfstedImport
                 )
         });
         let (Some(school), Some(date)) = (school, date) else {
-            import.reject_all(line, v);
+            import.rejections.reject_all(line, &v);
             continue;
         };
         let evaluations: Vec<Evaluation> = judged
@@ -238,7 +239,7 @@ pub fn read_ofsted(bytes: &[u8], columns: &OfstedColumns) -> Result<OfstedImport
             .collect();
         v.extend(crate::domain::validate_evaluations(&evaluations));
         if !v.is_empty() {
-            import.reject_all(line, v);
+            import.rejections.reject_all(line, &v);
             continue;
         }
         if !evaluations.is_empty() {
@@ -253,26 +254,6 @@ pub fn read_ofsted(bytes: &[u8], columns: &OfstedColumns) -> Result<OfstedImport
         return Err(CsvImportError::NoRows);
     }
     Ok(import)
-}
-
-impl OfstedImport {
-    fn reject(&mut self, line: u64, field: &str, message: String) {
-        self.rejected += 1;
-        if self.rejections.len() < MAX_REJECTIONS_LISTED {
-            self.rejections.push(Rejection {
-                unit: RecordUnit::Line,
-                position: line,
-                school_id: None,
-                field: field.to_owned(),
-                message,
-            });
-        }
-    }
-
-    fn reject_all(&mut self, line: u64, v: Violations) {
-        let field = v.iter().next().map(|v| v.field.clone()).unwrap_or_default();
-        self.reject(line, &field, v.to_string());
-    }
 }
 
 /// `YYYY-MM-DD` or `DD/MM/YYYY`, within the evaluation date range.
@@ -384,6 +365,7 @@ mod tests {
         assert!(concern.iter().any(|e| e.judgement == Judgement::NotMet));
         let rejected: Vec<(u64, &str)> = import
             .rejections
+            .listed
             .iter()
             .map(|r| (r.position, r.field.as_str()))
             .collect();

@@ -22,7 +22,7 @@ use std::path::Path;
 use crate::domain::SchoolId;
 
 use super::csv_import::{read_file, reader_with_header};
-use super::{CsvImportError, MAX_RECORDS, MAX_REJECTIONS_LISTED, RecordUnit, Rejection};
+use super::{CsvImportError, LineRejections, MAX_RECORDS};
 
 /// The columns read, all required in the header.
 pub const STATSWALES_COLUMNS: [&str; 4] = ["Data values", "Data description", "School", "Category"];
@@ -44,9 +44,8 @@ pub struct FsmImport {
     pub rows: u64,
     /// One figure per school, in school-number order.
     pub figures: Vec<FsmFigure>,
-    /// Rows that could not be read (the first [`MAX_REJECTIONS_LISTED`]).
-    pub rejections: Vec<Rejection>,
-    pub rejected: u64,
+    /// Rows that could not be read.
+    pub rejections: LineRejections,
 }
 
 /// Reads a StatsWales file.
@@ -89,16 +88,12 @@ pub fn read_statswales_fsm(bytes: &[u8]) -> Result<FsmImport, CsvImportError> {
     ];
     let mut import = FsmImport::default();
     let reject = |import: &mut FsmImport, line: u64, field: &str, message: String| {
-        import.rejected += 1;
-        if import.rejections.len() < MAX_REJECTIONS_LISTED {
-            import.rejections.push(Rejection {
-                unit: RecordUnit::Line,
-                position: line,
-                school_id: None,
-                field: field.to_owned(),
-                message: format!("{field}: {message}"),
-            });
-        }
+        let message = if field.is_empty() {
+            message
+        } else {
+            format!("{field}: {message}")
+        };
+        import.rejections.reject(line, field, message);
     };
     let mut schools: BTreeMap<SchoolId, Seen> = BTreeMap::new();
     let mut record = csv::StringRecord::new();
@@ -256,6 +251,7 @@ mod tests {
         );
         let rejected: Vec<(u64, &str)> = import
             .rejections
+            .listed
             .iter()
             .map(|r| (r.position, r.field.as_str()))
             .collect();
@@ -263,12 +259,12 @@ mod tests {
             rejected,
             [(8, "School"), (9, "Data values"), (10, "Data values")],
             "{:?}",
-            import.rejections
+            import.rejections.listed
         );
         assert!(
-            import.rejections[0].message.contains("\"Y TYMBL\""),
+            import.rejections.listed[0].message.contains("\"Y TYMBL\""),
             "{}",
-            import.rejections[0].message
+            import.rejections.listed[0].message
         );
     }
 
