@@ -75,6 +75,46 @@ pub(super) fn read_file(path: &Path) -> Result<Vec<u8>, CsvImportError> {
     })
 }
 
+/// Where each line of a file starts, to name the line of a record from its
+/// byte offset: the csv crate's own line numbers are wrong in files that
+/// end lines with CRLF (as Windows and the Department for Education write
+/// them).
+pub(super) struct LineIndex<'a> {
+    bytes: &'a [u8],
+    starts: Vec<u64>,
+}
+
+impl<'a> LineIndex<'a> {
+    pub(super) fn new(bytes: &'a [u8]) -> LineIndex<'a> {
+        let starts = std::iter::once(0)
+            .chain(
+                bytes
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, byte)| **byte == b'\n')
+                    .map(|(at, _)| at as u64 + 1),
+            )
+            .collect();
+        LineIndex { bytes, starts }
+    }
+
+    /// The 1-based line of the record at `byte`. (A record's position may
+    /// fall on the line end before it.)
+    pub(super) fn line_at(&self, byte: u64) -> u64 {
+        let first = self
+            .bytes
+            .get(byte as usize..)
+            .and_then(|rest| rest.iter().position(|b| *b != b'\r' && *b != b'\n'))
+            .map_or(byte, |skip| byte + skip as u64);
+        self.starts.partition_point(|&start| start <= first) as u64
+    }
+
+    /// The line of a csv position.
+    pub(super) fn line_of(&self, position: Option<&csv::Position>) -> u64 {
+        position.map_or(0, |p| self.line_at(p.byte()))
+    }
+}
+
 /// A reader over a decoded file's text, and its header (refused when
 /// empty).
 pub(super) fn reader_with_header(
@@ -161,15 +201,20 @@ impl Columns {
 }
 
 /// Reads CSV text of schools: at most [`MAX_RECORDS`] rows.
-pub fn read_csv(reader: impl Read) -> Result<ImportBatch, CsvImportError> {
-    read_csv_capped(reader, MAX_RECORDS)
+pub fn read_csv(mut reader: impl Read) -> Result<ImportBatch, CsvImportError> {
+    let mut bytes = Vec::new();
+    reader
+        .read_to_end(&mut bytes)
+        .map_err(|error| CsvImportError::Csv(error.into()))?;
+    read_csv_capped(&bytes, MAX_RECORDS)
 }
 
-fn read_csv_capped(reader: impl Read, max_rows: u64) -> Result<ImportBatch, CsvImportError> {
+fn read_csv_capped(bytes: &[u8], max_rows: u64) -> Result<ImportBatch, CsvImportError> {
+    let lines = LineIndex::new(bytes);
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::None)
-        .from_reader(reader);
+        .from_reader(bytes);
     let header = reader.headers()?.clone();
     let columns = Columns::new(&header)?;
     let mut import = ImportBatch::new(RecordUnit::Line);
@@ -183,17 +228,17 @@ fn read_csv_capped(reader: impl Read, max_rows: u64) -> Result<ImportBatch, CsvI
             Ok(true) => {}
             Err(error) => {
                 // Bad UTF-8 or quoting: report the row, keep reading.
-                let line = error.position().map_or(0, |p| p.line());
+                let line = lines.line_of(error.position());
                 import.offer_unreadable(line, format!("unreadable row: {error}"));
                 continue;
             }
         }
-        let line = record.position().map_or(0, |p| p.line());
+        let line = lines.line_of(record.position());
         if record.len() != header.len() {
             // A quoted field that runs over line ends, in a file whose
             // fields never hold line breaks, is a quote left open: say so,
             // where it starts, rather than only miscount the fields.
-            let ends = reader.position().line();
+            let ends = lines.line_at(reader.position().byte());
             let message = if record.iter().any(|field| field.contains('\n')) {
                 format!(
                     "a quoted field on this line is not closed: it runs on to line {ends}, taking in the rows between (an unterminated quote?)"
@@ -571,6 +616,18 @@ mod tests {
         );
         assert!(message.contains("capacity: must be a whole number from 0 to 50, got \"-1\""));
         assert!(!message.contains("4294967295"), "{message}");
+    }
+
+    #[test]
+    fn lines_are_named_rightly_in_files_that_end_lines_with_crlf() {
+        let text = "id,name,phase,latitude,longitude\r\n\
+                    a1,Alpha,primary,51.5,-3.2\r\n\
+                    a2,\"Beta\",primary,,-3.2\r\n\
+                    a3,Gamma,primary,51.5,-3.2\r\n\
+                    a4,Delta,nowhere,51.5,-3.2\r\n";
+        let import = read_csv(text.as_bytes()).unwrap();
+        let lines: Vec<u64> = import.rejections().iter().map(|r| r.position).collect();
+        assert_eq!(lines, [3, 5]);
     }
 
     #[test]

@@ -38,7 +38,7 @@ use crate::domain::{
     ContextMeasures, GeoPoint, LanguageMedium, Phase, School, SchoolId, Violations, limits,
 };
 
-use super::csv_import::{parse_count, parse_number, read_file, reader_with_header};
+use super::csv_import::{LineIndex, parse_count, parse_number, read_file, reader_with_header};
 use super::{CsvImportError, ImportBatch, MAX_RECORDS, RecordUnit};
 
 /// The register's header row as published (140 columns), for fixtures and
@@ -103,24 +103,7 @@ pub fn read_gias_path(
 /// byte-order mark.
 pub fn read_gias(bytes: &[u8], options: GiasOptions) -> Result<GiasImport, CsvImportError> {
     let (text, _, _) = encoding_rs::WINDOWS_1252.decode(bytes);
-    // The csv crate miscounts lines in files that end them with CRLF, as
-    // the register does: lines are counted here from byte offsets.
-    let line_starts: Vec<u64> = std::iter::once(0)
-        .chain(
-            text.bytes()
-                .enumerate()
-                .filter(|(_, byte)| *byte == b'\n')
-                .map(|(at, _)| at as u64 + 1),
-        )
-        .collect();
-    // (A record's position may also fall on the line end before it.)
-    let line_at = |byte: u64| {
-        let first = text.as_bytes()[byte as usize..]
-            .iter()
-            .position(|b| *b != b'\r' && *b != b'\n')
-            .map_or(byte, |skip| byte + skip as u64);
-        line_starts.partition_point(|&start| start <= first) as u64
-    };
+    let lines = LineIndex::new(text.as_bytes());
     let (mut reader, header) = reader_with_header(&text)?;
     let mut index: HashMap<&str, usize> = HashMap::new();
     for (position, name) in header.iter().enumerate() {
@@ -154,7 +137,7 @@ pub fn read_gias(bytes: &[u8], options: GiasOptions) -> Result<GiasImport, CsvIm
             Ok(false) => break,
             Ok(true) => {}
             Err(error) => {
-                let line = error.position().map_or(0, |p| line_at(p.byte()));
+                let line = lines.line_of(error.position());
                 import
                     .batch
                     .offer_unreadable(line, format!("unreadable row: {error}"));
@@ -165,7 +148,7 @@ pub fn read_gias(bytes: &[u8], options: GiasOptions) -> Result<GiasImport, CsvIm
         if rows > MAX_RECORDS {
             return Err(CsvImportError::TooManyRows(MAX_RECORDS));
         }
-        let line = record.position().map_or(0, |p| line_at(p.byte()));
+        let line = lines.line_of(record.position());
         if record.len() != header.len() {
             import.batch.offer_unreadable(
                 line,

@@ -21,7 +21,7 @@ use crate::domain::{
     evidence_limits,
 };
 
-use super::csv_import::{read_file, reader_with_header};
+use super::csv_import::{LineIndex, read_file, reader_with_header};
 use super::{CsvImportError, LineRejections, MAX_RECORDS};
 
 /// Where each field is in an outcomes file, by header name.
@@ -175,20 +175,20 @@ pub fn read_ofsted(bytes: &[u8], columns: &OfstedColumns) -> Result<OfstedImport
         .collect();
     let mut import = OfstedImport::default();
     let mut record = csv::StringRecord::new();
-    let mut line = 1u64;
+    let lines = LineIndex::new(text.as_bytes());
     loop {
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
             Err(error) => {
-                line += 1;
+                let line = lines.line_of(error.position());
                 import
                     .rejections
                     .reject(line, "", format!("unreadable row: {error}"));
                 continue;
             }
         }
-        line += 1;
+        let line = lines.line_of(record.position());
         import.rows += 1;
         if import.rows > MAX_RECORDS {
             return Err(CsvImportError::TooManyRows(MAX_RECORDS));

@@ -21,7 +21,7 @@ use std::path::Path;
 
 use crate::domain::SchoolId;
 
-use super::csv_import::{read_file, reader_with_header};
+use super::csv_import::{LineIndex, read_file, reader_with_header};
 use super::{CsvImportError, LineRejections, MAX_RECORDS};
 
 /// The columns read, all required in the header.
@@ -97,19 +97,18 @@ pub fn read_statswales_fsm(bytes: &[u8]) -> Result<FsmImport, CsvImportError> {
     };
     let mut schools: BTreeMap<SchoolId, Seen> = BTreeMap::new();
     let mut record = csv::StringRecord::new();
-    let mut line = 1u64;
+    let lines = LineIndex::new(text.as_bytes());
     loop {
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
             Err(error) => {
-                line += 1;
+                let line = lines.line_of(error.position());
                 reject(&mut import, line, "", format!("unreadable row: {error}"));
                 continue;
             }
         }
-        // Fields never hold line breaks in these files: a row is a line.
-        line += 1;
+        let line = lines.line_of(record.position());
         import.rows += 1;
         if import.rows > MAX_RECORDS {
             return Err(CsvImportError::TooManyRows(MAX_RECORDS));
