@@ -562,7 +562,7 @@ pub enum ImportKind {
     /// schools: their evaluations, stage, strengths, needs and capacity are
     /// kept.
     Gias,
-    /// The project's own CSV (README "Data"): replaces stored schools of
+    /// The project's own CSV (README "CSV format"): replaces stored schools of
     /// the same id.
     Schools,
     /// Free school meals by school from StatsWales, in its long CSV
