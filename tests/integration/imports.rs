@@ -6,9 +6,8 @@ use std::path::Path;
 use std::process::Output;
 
 use partnermatch::pb;
-use partnermatch::pb::school_registry_client::SchoolRegistryClient;
 
-use crate::support::process::{binary, start_on};
+use crate::support::process::{binary, start_on, stored_school};
 
 /// The register's real header row (140 columns).
 fn register_header() -> Vec<String> {
@@ -147,16 +146,7 @@ async fn a_register_import_merges_into_stored_evidence_and_is_idempotent() {
     );
 
     let server = start_on(&db, &[]);
-    let mut client = SchoolRegistryClient::connect(format!("http://{}", server.address))
-        .await
-        .unwrap();
-    let school = client
-        .get_school(pb::GetSchoolRequest {
-            id: "116789".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let school = stored_school(&server.address, "116789").await;
     assert_eq!(
         school.name, "St Thomas à Becket CE Primary",
         "decoded from Windows-1252"
@@ -173,13 +163,7 @@ async fn a_register_import_merges_into_stored_evidence_and_is_idempotent() {
     // Easting 385000, northing 255000: just west of Worcester.
     assert!((latitude - 52.196).abs() < 0.01, "{latitude}");
     assert!((longitude + 2.219).abs() < 0.01, "{longitude}");
-    let closed = client
-        .get_school(pb::GetSchoolRequest {
-            id: "100002".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let closed = stored_school(&server.address, "100002").await;
     assert_eq!(closed.name, "Brontë Closed School");
     assert_eq!(
         closed.open,
@@ -249,26 +233,10 @@ async fn free_school_meals_from_statswales_go_to_the_schools_stored() {
     );
 
     let server = start_on(&db, &[]);
-    let mut client = SchoolRegistryClient::connect(format!("http://{}", server.address))
-        .await
-        .unwrap();
-    let mut fsm_of = async |id: &str| {
-        client
-            .get_school(pb::GetSchoolRequest { id: id.into() })
-            .await
-            .unwrap()
-            .into_inner()
-            .fsm_percent
-    };
+    let fsm_of = async |id: &str| stored_school(&server.address, id).await.fsm_percent;
     assert_eq!(fsm_of("6692006").await, Some(18.9));
     assert_eq!(fsm_of("6692014").await, None, "suppressed: unknown");
-    let school = client
-        .get_school(pb::GetSchoolRequest {
-            id: "6692006".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let school = stored_school(&server.address, "6692006").await;
     assert!(
         school.challenge_index.is_some(),
         "the figure feeds the challenge index"
@@ -323,16 +291,7 @@ async fn ofsted_outcomes_become_evidence_of_the_schools_stored() {
     assert!(again.contains("updated 0, unchanged 2"), "{again}");
 
     let server = start_on(&db, &[]);
-    let mut client = SchoolRegistryClient::connect(format!("http://{}", server.address))
-        .await
-        .unwrap();
-    let school = client
-        .get_school(pb::GetSchoolRequest {
-            id: "100001".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let school = stored_school(&server.address, "100001").await;
     assert_eq!(school.evaluations.len(), 4, "{:?}", school.evaluations);
     let evidence = school.evidence.expect("derived evidence");
     assert_eq!(

@@ -166,6 +166,18 @@ pub(crate) async fn total_schools(address: &str) -> u32 {
         .total_size
 }
 
+/// The school `id` as the server at `address` serves it.
+pub(crate) async fn stored_school(address: &str, id: &str) -> pb::School {
+    let mut client = SchoolRegistryClient::connect(format!("http://{address}"))
+        .await
+        .unwrap();
+    client
+        .get_school(pb::GetSchoolRequest { id: id.into() })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
 /// CPU seconds a process has used (user and system), from /proc.
 pub(crate) fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
