@@ -115,19 +115,74 @@ impl<'a> LineIndex<'a> {
     }
 }
 
-/// A reader over a decoded file's text, and its header (refused when
-/// empty).
-pub(super) fn reader_with_header(
-    text: &str,
-) -> Result<(csv::Reader<&[u8]>, csv::StringRecord), CsvImportError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let header = reader.headers()?.clone();
-    if header.is_empty() {
-        return Err(CsvImportError::Empty);
+/// The rows of a decoded file after its header, one at a time, each with
+/// its line: counted, at most [`MAX_RECORDS`], and a row the csv reader
+/// cannot read given as its line and why.
+pub(super) struct Rows<'a> {
+    reader: csv::Reader<&'a [u8]>,
+    lines: LineIndex<'a>,
+    record: csv::StringRecord,
+    /// Rows read so far (unreadable ones aside).
+    read: u64,
+}
+
+/// One row of [`Rows`].
+pub(super) enum Row<'r> {
+    Read {
+        line: u64,
+        record: &'r csv::StringRecord,
+    },
+    Unreadable {
+        line: u64,
+        message: String,
+    },
+}
+
+impl<'a> Rows<'a> {
+    /// The rows of `text`, and its header (refused when empty).
+    pub(super) fn open(text: &'a str) -> Result<(Rows<'a>, csv::StringRecord), CsvImportError> {
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(true)
+            .from_reader(text.as_bytes());
+        let header = reader.headers()?.clone();
+        if header.is_empty() {
+            return Err(CsvImportError::Empty);
+        }
+        let rows = Rows {
+            reader,
+            lines: LineIndex::new(text.as_bytes()),
+            record: csv::StringRecord::new(),
+            read: 0,
+        };
+        Ok((rows, header))
     }
-    Ok((reader, header))
+
+    /// The next row, `None` at the end; more than [`MAX_RECORDS`] rows
+    /// refuse the file.
+    pub(super) fn next_row(&mut self) -> Result<Option<Row<'_>>, CsvImportError> {
+        match self.reader.read_record(&mut self.record) {
+            Ok(false) => Ok(None),
+            Ok(true) => {
+                self.read += 1;
+                if self.read > MAX_RECORDS {
+                    return Err(CsvImportError::TooManyRows(MAX_RECORDS));
+                }
+                Ok(Some(Row::Read {
+                    line: self.lines.line_of(self.record.position()),
+                    record: &self.record,
+                }))
+            }
+            Err(error) => Ok(Some(Row::Unreadable {
+                line: self.lines.line_of(error.position()),
+                message: format!("unreadable row: {error}"),
+            })),
+        }
+    }
+
+    /// Rows read so far, unreadable ones aside.
+    pub(super) fn read(&self) -> u64 {
+        self.read
+    }
 }
 
 /// Reads a CSV file of schools.

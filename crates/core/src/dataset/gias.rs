@@ -38,8 +38,8 @@ use crate::domain::{
     ContextMeasures, GeoPoint, LanguageMedium, Phase, School, SchoolId, Violations, limits,
 };
 
-use super::csv_import::{LineIndex, parse_count, parse_number, read_file, reader_with_header};
-use super::{CsvImportError, ImportBatch, MAX_RECORDS, RecordUnit};
+use super::csv_import::{Row, Rows, parse_count, parse_number, read_file};
+use super::{CsvImportError, ImportBatch, RecordUnit};
 
 /// The register's header row as published (140 columns), for fixtures and
 /// [`register_sample`].
@@ -103,8 +103,7 @@ pub fn read_gias_path(
 /// byte-order mark.
 pub fn read_gias(bytes: &[u8], options: GiasOptions) -> Result<GiasImport, CsvImportError> {
     let (text, _, _) = encoding_rs::WINDOWS_1252.decode(bytes);
-    let lines = LineIndex::new(text.as_bytes());
-    let (mut reader, header) = reader_with_header(&text)?;
+    let (mut rows, header) = Rows::open(&text)?;
     let mut index: HashMap<&str, usize> = HashMap::new();
     for (position, name) in header.iter().enumerate() {
         if let Some(first) = index.insert(name.trim(), position) {
@@ -130,25 +129,14 @@ pub fn read_gias(bytes: &[u8], options: GiasOptions) -> Result<GiasImport, CsvIm
         skipped_not_open: 0,
         skipped_not_schools: 0,
     };
-    let mut record = csv::StringRecord::new();
-    let mut rows = 0u64;
-    loop {
-        match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(error) => {
-                let line = lines.line_of(error.position());
-                import
-                    .batch
-                    .offer_unreadable(line, format!("unreadable row: {error}"));
+    while let Some(next) = rows.next_row()? {
+        let (line, record) = match next {
+            Row::Read { line, record } => (line, record),
+            Row::Unreadable { line, message } => {
+                import.batch.offer_unreadable(line, message);
                 continue;
             }
-        }
-        rows += 1;
-        if rows > MAX_RECORDS {
-            return Err(CsvImportError::TooManyRows(MAX_RECORDS));
-        }
-        let line = lines.line_of(record.position());
+        };
         if record.len() != header.len() {
             import.batch.offer_unreadable(
                 line,
@@ -160,8 +148,8 @@ pub fn read_gias(bytes: &[u8], options: GiasOptions) -> Result<GiasImport, CsvIm
             );
             continue;
         }
-        let row = Row {
-            record: &record,
+        let row = Register {
+            record,
             columns: &columns,
         };
         match row.read(options) {
@@ -170,10 +158,10 @@ pub fn read_gias(bytes: &[u8], options: GiasOptions) -> Result<GiasImport, CsvIm
             Err(Skip::NotASchool) => import.skipped_not_schools += 1,
         }
     }
-    if rows == 0 {
+    if rows.read() == 0 {
         return Err(CsvImportError::NoRows);
     }
-    import.rows = rows;
+    import.rows = rows.read();
     Ok(import)
 }
 
@@ -199,13 +187,14 @@ enum Skip {
     NotASchool,
 }
 
-struct Row<'a> {
+/// One row of the register.
+struct Register<'a> {
     record: &'a csv::StringRecord,
     /// Positions of [`GIAS_COLUMNS`] in the record.
     columns: &'a [usize],
 }
 
-impl Row<'_> {
+impl Register<'_> {
     fn get(&self, name: &str) -> &str {
         GIAS_COLUMNS
             .iter()

@@ -21,8 +21,8 @@ use crate::domain::{
     evidence_limits,
 };
 
-use super::csv_import::{LineIndex, read_file, reader_with_header};
-use super::{CsvImportError, LineRejections, MAX_RECORDS};
+use super::csv_import::{Row, Rows, read_file};
+use super::{CsvImportError, LineRejections};
 
 /// Where each field is in an outcomes file, by header name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,7 +149,7 @@ pub fn read_ofsted(bytes: &[u8], columns: &OfstedColumns) -> Result<OfstedImport
         Ok(text) => std::borrow::Cow::Borrowed(text.trim_start_matches('\u{feff}')),
         Err(_) => encoding_rs::WINDOWS_1252.decode(bytes).0,
     };
-    let (mut reader, header) = reader_with_header(&text)?;
+    let (mut rows, header) = Rows::open(&text)?;
     let index: HashMap<&str, usize> = header
         .iter()
         .enumerate()
@@ -174,25 +174,14 @@ pub fn read_ofsted(bytes: &[u8], columns: &OfstedColumns) -> Result<OfstedImport
         })
         .collect();
     let mut import = OfstedImport::default();
-    let mut record = csv::StringRecord::new();
-    let lines = LineIndex::new(text.as_bytes());
-    loop {
-        match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(error) => {
-                let line = lines.line_of(error.position());
-                import
-                    .rejections
-                    .reject(line, "", format!("unreadable row: {error}"));
+    while let Some(next) = rows.next_row()? {
+        let (line, record) = match next {
+            Row::Read { line, record } => (line, record),
+            Row::Unreadable { line, message } => {
+                import.rejections.reject(line, "", message);
                 continue;
             }
-        }
-        let line = lines.line_of(record.position());
-        import.rows += 1;
-        if import.rows > MAX_RECORDS {
-            return Err(CsvImportError::TooManyRows(MAX_RECORDS));
-        }
+        };
         let get = |at: usize| record.get(at).unwrap_or("").trim();
         let mut v = Violations::new();
         let school = SchoolId::parse(get(urn_at))
@@ -250,6 +239,7 @@ pub fn read_ofsted(bytes: &[u8], columns: &OfstedColumns) -> Result<OfstedImport
             });
         }
     }
+    import.rows = rows.read();
     if import.rows == 0 {
         return Err(CsvImportError::NoRows);
     }

@@ -21,8 +21,8 @@ use std::path::Path;
 
 use crate::domain::SchoolId;
 
-use super::csv_import::{LineIndex, read_file, reader_with_header};
-use super::{CsvImportError, LineRejections, MAX_RECORDS};
+use super::csv_import::{Row, Rows, read_file};
+use super::{CsvImportError, LineRejections};
 
 /// The columns read, all required in the header.
 pub const STATSWALES_COLUMNS: [&str; 4] = ["Data values", "Data description", "School", "Category"];
@@ -67,7 +67,7 @@ struct Seen {
 /// mark).
 pub fn read_statswales_fsm(bytes: &[u8]) -> Result<FsmImport, CsvImportError> {
     let (text, _, _) = encoding_rs::UTF_8.decode(bytes);
-    let (mut reader, header) = reader_with_header(&text)?;
+    let (mut rows, header) = Rows::open(&text)?;
     let find = |name: &str| {
         header
             .iter()
@@ -96,23 +96,14 @@ pub fn read_statswales_fsm(bytes: &[u8]) -> Result<FsmImport, CsvImportError> {
         import.rejections.reject(line, field, message);
     };
     let mut schools: BTreeMap<SchoolId, Seen> = BTreeMap::new();
-    let mut record = csv::StringRecord::new();
-    let lines = LineIndex::new(text.as_bytes());
-    loop {
-        match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(error) => {
-                let line = lines.line_of(error.position());
-                reject(&mut import, line, "", format!("unreadable row: {error}"));
+    while let Some(next) = rows.next_row()? {
+        let (line, record) = match next {
+            Row::Read { line, record } => (line, record),
+            Row::Unreadable { line, message } => {
+                reject(&mut import, line, "", message);
                 continue;
             }
-        }
-        let line = lines.line_of(record.position());
-        import.rows += 1;
-        if import.rows > MAX_RECORDS {
-            return Err(CsvImportError::TooManyRows(MAX_RECORDS));
-        }
+        };
         let get = |at: usize| record.get(at).unwrap_or("").trim();
         let category = get(category_at);
         let measure = match category {
@@ -167,6 +158,7 @@ pub fn read_statswales_fsm(bytes: &[u8]) -> Result<FsmImport, CsvImportError> {
             (Measure::All, true) => {}
         }
     }
+    import.rows = rows.read();
     if import.rows == 0 {
         return Err(CsvImportError::NoRows);
     }
