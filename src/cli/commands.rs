@@ -249,44 +249,39 @@ pub(super) fn import(args: ImportArgs, config: &Config) -> anyhow::Result<()> {
     if args.columns.is_some() && args.kind != ImportKind::Ofsted {
         bail!("--columns applies to `ofsted` only");
     }
+    if args.open_only && args.kind != ImportKind::Gias {
+        if args.kind == ImportKind::Schools {
+            bail!("--open-only applies to `gias` only: a schools CSV says open in its own column");
+        }
+        bail!("--open-only applies to `gias` only");
+    }
+    // Figures about schools already stored go their own way; the register
+    // and the project's CSV are schools.
+    let register = match args.kind {
+        ImportKind::Ofsted => return import_ofsted(&args, config),
+        ImportKind::StatswalesFsm => return import_fsm(&args, config),
+        ImportKind::Gias => true,
+        ImportKind::Schools => false,
+    };
     let reading = spinner(format!("reading {}", path.display()));
-    let (rows, batch, skipped) = match args.kind {
-        ImportKind::Gias => {
-            let options = dataset::GiasOptions {
-                open_only: args.open_only,
-            };
-            let import = dataset::read_gias_path(path, options)
-                .with_context(|| format!("reading the register {}", path.display()))?;
-            let skipped = vec![
-                ("not open (--open-only)", import.skipped_not_open),
-                (
-                    "not schools the engine matches (colleges, children's centres, …)",
-                    import.skipped_not_schools,
-                ),
-            ];
-            (import.rows, import.batch, skipped)
-        }
-        ImportKind::StatswalesFsm | ImportKind::Ofsted => {
-            reading.finish_and_clear();
-            if args.open_only {
-                bail!("--open-only applies to `gias` only");
-            }
-            return if args.kind == ImportKind::Ofsted {
-                import_ofsted(&args, config)
-            } else {
-                import_fsm(&args, config)
-            };
-        }
-        ImportKind::Schools => {
-            if args.open_only {
-                bail!(
-                    "--open-only applies to `gias` only: a schools CSV says open in its own column"
-                );
-            }
-            let batch = dataset::read_csv_path(path)
-                .with_context(|| format!("reading schools from {}", path.display()))?;
-            (batch.records(), batch, Vec::new())
-        }
+    let (rows, batch, skipped) = if register {
+        let options = dataset::GiasOptions {
+            open_only: args.open_only,
+        };
+        let import = dataset::read_gias_path(path, options)
+            .with_context(|| format!("reading the register {}", path.display()))?;
+        let skipped = vec![
+            ("not open (--open-only)", import.skipped_not_open),
+            (
+                "not schools the engine matches (colleges, children's centres, …)",
+                import.skipped_not_schools,
+            ),
+        ];
+        (import.rows, import.batch, skipped)
+    } else {
+        let batch = dataset::read_csv_path(path)
+            .with_context(|| format!("reading schools from {}", path.display()))?;
+        (batch.records(), batch, Vec::new())
     };
     reading.finish_and_clear();
     for rejection in batch.rejections() {
@@ -304,11 +299,10 @@ pub(super) fn import(args: ImportArgs, config: &Config) -> anyhow::Result<()> {
         config.db.display()
     ));
     let engine = open_database(config)?;
-    let counts = match args.kind {
-        ImportKind::Gias => engine.merge_batch(schools, dataset::merge_register),
-        ImportKind::Schools | ImportKind::StatswalesFsm | ImportKind::Ofsted => {
-            engine.upsert_batch(schools)
-        }
+    let counts = if register {
+        engine.merge_batch(schools, dataset::merge_register)
+    } else {
+        engine.upsert_batch(schools)
     }
     .with_context(|| format!("writing into {}", config.db.display()))?;
     writing.finish_and_clear();
