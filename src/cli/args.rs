@@ -14,7 +14,7 @@ use std::marker::PhantomData;
 use clap::builder::{PossibleValue, TypedValueParser};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use partnermatch::Role;
-use partnermatch_core::domain::{ClosedSet, MatchMode, Phase, PhaseRelation, Stage};
+use partnermatch_core::domain::{ClosedSet, MatchMode, Phase, PhaseRelation, Stage, TrustRelation};
 use partnermatch_core::engine::Factor;
 use partnermatch_core::evaluation;
 use serde::{Deserialize, Serialize};
@@ -474,6 +474,15 @@ pub struct ConstraintArgs {
     /// Partners in the seeker's language group only.
     #[arg(long)]
     pub same_language_group: bool,
+
+    /// Which trusts partners may be in: any, same_trust (the seeker's own,
+    /// which it must have) or other_trusts (outside the seeker's).
+    #[arg(long, value_parser = closed_set::<TrustRelation>(), default_value = "any")]
+    pub trust_relation: TrustRelation,
+
+    /// Partners in the seeker's diocese only (the seeker must have one).
+    #[arg(long)]
+    pub same_diocese: bool,
 
     /// A factor's weight instead of its default, as FACTOR=WEIGHT (e.g.
     /// `language=0.2`); repeat for more factors. Factors: stage, proximity,

@@ -501,6 +501,8 @@ fn constraints(
         same_consortium: args.same_consortium,
         same_local_authority: args.same_local_authority,
         same_language_group: args.same_language_group,
+        trust_relation: args.trust_relation,
+        same_diocese: args.same_diocese,
         proximity_scale_km: args
             .proximity_scale_km
             .unwrap_or(scoring.proximity_scale_km),

@@ -5,7 +5,7 @@
 use crate::domain::{
     EvaluationArea, EvaluationFramework, FocusArea, FocusSet, Grade, ImpactRating, Judgement,
     LanguageMedium, MatchMode, MemberRole, PartnershipKind, PartnershipStatus, Phase,
-    PhaseRelation, Stage, Violations,
+    PhaseRelation, Stage, TrustRelation, Violations,
 };
 use crate::engine::{Factor, GroupKind};
 use crate::pb;
@@ -69,6 +69,7 @@ proto_enums! {
     }
     MatchMode { Support, Lead, Peer }
     PhaseRelation { SamePhase, CrossPhase, AnyPhase }
+    TrustRelation { Any, SameTrust, OtherTrusts }
     Factor { Stage, Proximity, Context, Focus, Phase, Language, Size, Load, TrackRecord }
     GroupKind { Cluster, Federation }
     PartnershipKind {
@@ -193,6 +194,7 @@ mod tests {
         round_trip::<FocusArea>();
         round_trip::<MatchMode>();
         round_trip::<PhaseRelation>();
+        round_trip::<TrustRelation>();
         round_trip::<Factor>();
         round_trip::<GroupKind>();
         round_trip::<PartnershipKind>();

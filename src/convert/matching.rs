@@ -24,6 +24,8 @@ struct ConstraintFields {
     same_consortium: bool,
     same_local_authority: bool,
     same_language_group: bool,
+    trust_relation: i32,
+    same_diocese: bool,
     weights: Option<pb::Weights>,
     proximity_scale_km: Option<f64>,
 }
@@ -43,6 +45,8 @@ fn constraints_from_proto(
         same_consortium,
         same_local_authority,
         same_language_group,
+        trust_relation,
+        same_diocese,
         weights,
         proximity_scale_km,
     } = fields;
@@ -51,6 +55,7 @@ fn constraints_from_proto(
     // fields are still checked.
     let mode = required(v, "mode", mode).unwrap_or(MatchMode::Support);
     let phase_relation = optional(v, "phase_relation", phase_relation).unwrap_or_default();
+    let trust_relation = optional(v, "trust_relation", trust_relation).unwrap_or_default();
     let focus = focus_set_from_proto(v, "focus", &focus);
     let weights = weights.map_or(config.weights, |given| {
         let mut weights = config.weights;
@@ -69,6 +74,8 @@ fn constraints_from_proto(
         same_consortium,
         same_local_authority,
         same_language_group,
+        trust_relation,
+        same_diocese,
         weights,
         proximity_scale_km: proximity_scale_km.unwrap_or(config.proximity_scale_km),
     };
@@ -96,6 +103,8 @@ pub fn match_query_from_proto(
         explain,
         proximity_scale_km,
         same_language_group,
+        trust_relation,
+        same_diocese,
     } = request;
     let mut v = Violations::new();
     let constraints = constraints_from_proto(
@@ -108,6 +117,8 @@ pub fn match_query_from_proto(
             same_consortium,
             same_local_authority,
             same_language_group,
+            trust_relation,
+            same_diocese,
             weights,
             proximity_scale_km,
         },
@@ -210,6 +221,7 @@ pub(crate) fn candidate_to_proto(
         components,
         local_authority: school.local_authority.clone(),
         language_medium: optional_to_wire(school.language_medium),
+        shared_affiliations: candidate.shared_affiliations.clone(),
     }
 }
 
@@ -252,6 +264,8 @@ pub(crate) fn broker_query_from_proto(
         weights,
         proximity_scale_km,
         explain,
+        trust_relation,
+        same_diocese,
     } = request;
     let mut v = Violations::new();
     let constraints = constraints_from_proto(
@@ -264,6 +278,8 @@ pub(crate) fn broker_query_from_proto(
             same_consortium,
             same_local_authority,
             same_language_group,
+            trust_relation,
+            same_diocese,
             weights,
             proximity_scale_km,
         },

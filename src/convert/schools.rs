@@ -2,8 +2,8 @@
 
 use crate::dataset::Rejection;
 use crate::domain::{
-    ContextMeasures, GeoPoint, School, SchoolFields, SchoolId, StoredSchool, TextKind, Violations,
-    limits, validate_evaluations,
+    Affiliation, Affiliations, ContextMeasures, GeoPoint, School, SchoolFields, SchoolId,
+    StoredSchool, TextKind, Violations, affiliation_limits, limits, validate_evaluations,
 };
 use crate::engine::{FamiliesReport, FamilyConfig, ListFilter, Page};
 use crate::pb;
@@ -52,6 +52,9 @@ pub fn school_from_proto(school: pb::School) -> Result<School, Violations> {
         evaluations,
         // Output only: derived from the evaluations.
         evidence: _,
+        trust,
+        federation,
+        diocese,
     } = school;
     let mut v = Violations::new();
     let id = school_id(&mut v, "id", &id);
@@ -75,6 +78,12 @@ pub fn school_from_proto(school: pb::School) -> Result<School, Violations> {
         eal_percent,
     };
     let family_id = (!family_id.is_empty()).then_some(family_id);
+    let affiliations = Affiliations {
+        trust: trust.map(affiliation_from_proto),
+        federation: federation.map(affiliation_from_proto),
+        diocese: diocese.map(affiliation_from_proto),
+    };
+    affiliations.validate(&mut v);
     // Every other field is checked even when a required one is missing, so
     // the client hears of every problem at once.
     v.extend(
@@ -111,9 +120,24 @@ pub fn school_from_proto(school: pb::School) -> Result<School, Violations> {
             religious_character,
             open: open.unwrap_or(true),
             evaluations,
+            affiliations,
         }),
         _ => Err(v),
     }
+}
+
+fn affiliation_from_proto(body: pb::Affiliation) -> Affiliation {
+    Affiliation {
+        code: body.code,
+        name: body.name,
+    }
+}
+
+fn affiliation_to_proto(body: Option<&Affiliation>) -> Option<pb::Affiliation> {
+    body.map(|body| pb::Affiliation {
+        code: body.code.clone(),
+        name: body.name.clone(),
+    })
 }
 
 /// The `school` field of a request, converted; field paths start `school.`.
@@ -155,6 +179,9 @@ pub fn school_to_proto(stored: &StoredSchool) -> pb::School {
         effective_capacity: stored.capacity,
         evaluations: evaluations_to_proto(&school.evaluations, &stored.evidence.stale),
         evidence: Some(evidence_to_proto(&stored.evidence)),
+        trust: affiliation_to_proto(school.affiliations.trust.as_ref()),
+        federation: affiliation_to_proto(school.affiliations.federation.as_ref()),
+        diocese: affiliation_to_proto(school.affiliations.diocese.as_ref()),
     }
 }
 
@@ -170,12 +197,20 @@ pub(crate) fn list_schools_from_proto(
         phase,
         stage,
         family_id,
+        trust_code,
     } = request;
     let mut v = Violations::new();
     let page = page_request(
         &mut v,
         "ListSchools",
-        &(&consortium, &local_authority, phase, stage, &family_id),
+        &(
+            &consortium,
+            &local_authority,
+            phase,
+            stage,
+            &family_id,
+            &trust_code,
+        ),
         page_size,
         &page_token,
     );
@@ -183,6 +218,11 @@ pub(crate) fn list_schools_from_proto(
         ("consortium", &consortium, limits::AREA_MAX_CHARS),
         ("local_authority", &local_authority, limits::AREA_MAX_CHARS),
         ("family_id", &family_id, limits::FAMILY_ID_MAX_CHARS),
+        (
+            "trust_code",
+            &trust_code,
+            affiliation_limits::CODE_MAX_CHARS,
+        ),
     ] {
         v.check_text(field, text, 0, max, TextKind::Line);
     }
@@ -192,6 +232,7 @@ pub(crate) fn list_schools_from_proto(
         consortium,
         local_authority,
         family_id,
+        trust_code,
     };
     v.into_result((filter, page))
 }

@@ -3,6 +3,7 @@
 //! real `grpcurl` and a Python `grpcio` client.
 
 mod abandoned;
+mod affiliations;
 mod auth;
 mod binary;
 mod brokerage;

@@ -7,10 +7,10 @@
 
 use jiff::civil;
 use partnermatch_core::domain::{
-    ContextMeasures, Evaluation, EvaluationArea, EvaluationFramework, FocusSet, GeoPoint,
-    ImpactRating, Judgement, LanguageMedium, MatchMode, Member, MemberRole, Partnership,
-    PartnershipId, PartnershipKind, PartnershipStatus, Phase, PhaseRelation, Plan, School,
-    SchoolId, Stage,
+    Affiliation, Affiliations, ContextMeasures, Evaluation, EvaluationArea, EvaluationFramework,
+    FocusSet, GeoPoint, ImpactRating, Judgement, LanguageMedium, MatchMode, Member, MemberRole,
+    Partnership, PartnershipId, PartnershipKind, PartnershipStatus, Phase, PhaseRelation, Plan,
+    School, SchoolId, Stage, TrustRelation,
 };
 use partnermatch_core::engine::{
     Constraints, Engine, EngineConfig, Factor, InMemory, MatchQuery, Records, Weights, brute_force,
@@ -53,6 +53,10 @@ prop_compose! {
         stale in prop::bool::weighted(0.3),
         safeguarding_met in prop::bool::weighted(0.7),
         derive_focus in any::<bool>(),
+        // Trusts, federations and dioceses: few, so members meet.
+        trust in prop::option::weighted(0.6, 0u8..4),
+        federation in prop::option::weighted(0.3, 0u8..6),
+        diocese in prop::option::weighted(0.4, 0u8..2),
     ) -> School {
         let jitter = if snap { 0.0 } else { jitter };
         let mask = if sparse { 0b1000_0100_0010_0001 } else { u32::MAX };
@@ -79,6 +83,11 @@ prop_compose! {
             religious_character: String::new(),
             open,
             evaluations: Vec::new(),
+            affiliations: Affiliations {
+                trust: trust.map(|t| Affiliation::new(format!("T{t}"), format!("Trust {t}"))),
+                federation: federation.map(|f| Affiliation::new(format!("F{f}"), "")),
+                diocese: diocese.map(|d| Affiliation::new(format!("CE{d}"), format!("Diocese {d}"))),
+            },
         };
         let date = if stale { civil::date(2018, 3, 1) } else { civil::date(2026, 1, 20) };
         let judged = |framework, area, judgement| Evaluation {
@@ -168,6 +177,10 @@ prop_compose! {
         same_consortium in prop::bool::weighted(0.2),
         same_local_authority in prop::bool::weighted(0.2),
         same_language_group in prop::bool::weighted(0.2),
+        trust_relation in prop::sample::select(vec![
+            TrustRelation::Any, TrustRelation::Any, TrustRelation::SameTrust, TrustRelation::OtherTrusts,
+        ]),
+        same_diocese in prop::bool::weighted(0.2),
         exclude in prop::collection::vec(0..population, 0..4),
         weights in arb_weights(),
         proximity_scale_km in 1.0f64..60.0,
@@ -183,6 +196,8 @@ prop_compose! {
                 same_consortium,
                 same_local_authority,
                 same_language_group,
+                trust_relation,
+                same_diocese,
                 weights,
                 proximity_scale_km,
             },

@@ -31,6 +31,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../migrations/0001_schools.sql")),
     M::up(include_str!("../migrations/0002_partnerships.sql")),
     M::up(include_str!("../migrations/0003_evaluations.sql")),
+    M::up(include_str!("../migrations/0004_affiliations.sql")),
 ];
 
 /// A database path meaning "no file": a throwaway in-memory database.
@@ -216,9 +217,10 @@ impl Persistence for SqliteStore {
 mod tests {
     use super::*;
     use crate::domain::{
-        ContextMeasures, Evaluation, EvaluationArea, EvaluationFramework, FocusArea, GeoPoint,
-        ImpactRating, Judgement, LanguageMedium, Member, MemberRole, Partnership, PartnershipId,
-        PartnershipKind, PartnershipStatus, Phase, Plan, School, SchoolId, Stage,
+        Affiliation, Affiliations, ContextMeasures, Evaluation, EvaluationArea,
+        EvaluationFramework, FocusArea, GeoPoint, ImpactRating, Judgement, LanguageMedium, Member,
+        MemberRole, Partnership, PartnershipId, PartnershipKind, PartnershipStatus, Phase, Plan,
+        School, SchoolId, Stage,
     };
 
     #[test]
@@ -276,6 +278,11 @@ mod tests {
                     source: String::new(),
                 },
             ],
+            affiliations: Affiliations {
+                trust: Some(Affiliation::new("15432", "Ymddiriedolaeth Dysgu")),
+                federation: None,
+                diocese: Some(Affiliation::new("CW03", "")),
+            },
         }
     }
 

@@ -7,17 +7,23 @@ use super::ReadError;
 use std::collections::HashMap;
 
 use crate::domain::{
-    ContextMeasures, Evaluation, EvaluationArea, EvaluationFramework, FocusArea, FocusSet,
-    GeoPoint, Judgement, LanguageMedium, Phase, School, SchoolId, Stage,
+    Affiliation, AffiliationKind, Affiliations, ContextMeasures, Evaluation, EvaluationArea,
+    EvaluationFramework, FocusArea, FocusSet, GeoPoint, Judgement, LanguageMedium, Phase, School,
+    SchoolId, Stage,
 };
 
 const COLUMNS: &str = "id, name, phase, stage, language_medium, latitude, longitude, \
      local_authority, consortium, pupils, fsm_percent, deprivation_percent, aln_percent, \
-     eal_percent, family_id, strengths, needs, capacity, religious_character, open";
+     eal_percent, family_id, strengths, needs, capacity, religious_character, open, \
+     trust_code, trust_name, federation_code, federation_name, diocese_code, diocese_name";
 
 pub(super) fn upsert(transaction: &Transaction<'_>, schools: &[&School]) -> rusqlite::Result<()> {
     let mut statement = transaction.prepare_cached(&super::upsert_sql("schools", COLUMNS))?;
     for school in schools {
+        let body = |kind: AffiliationKind| school.affiliations.get(kind);
+        let code = |kind| body(kind).map(|b| b.code.as_str());
+        let name = |kind| body(kind).map(|b| b.name.as_str());
+        use AffiliationKind::{Diocese, Federation, Trust};
         statement.execute(params![
             school.id.as_str(),
             school.name,
@@ -39,6 +45,12 @@ pub(super) fn upsert(transaction: &Transaction<'_>, schools: &[&School]) -> rusq
             school.capacity,
             school.religious_character,
             school.open,
+            code(Trust),
+            name(Trust),
+            code(Federation),
+            name(Federation),
+            code(Diocese),
+            name(Diocese),
         ])?;
         write_evaluations(transaction, school)?;
     }
@@ -173,8 +185,20 @@ fn school_from_row(row: &Row<'_>) -> Result<School, ReadError> {
         religious_character: row.get("religious_character")?,
         open: row.get("open")?,
         evaluations: Vec::new(),
+        affiliations: affiliations_from_row(row)?,
         id: school_id,
     })
+}
+
+fn affiliations_from_row(row: &Row<'_>) -> rusqlite::Result<Affiliations> {
+    let mut affiliations = Affiliations::default();
+    for kind in AffiliationKind::ALL {
+        let code: Option<String> = row.get(format!("{kind}_code").as_str())?;
+        let name: Option<String> = row.get(format!("{kind}_name").as_str())?;
+        *affiliations.get_mut(kind) =
+            code.map(|code| Affiliation::new(code, name.unwrap_or_default()));
+    }
+    Ok(affiliations)
 }
 
 /// `literacy,numeracy`; empty for none.

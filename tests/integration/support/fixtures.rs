@@ -49,6 +49,7 @@ pub fn school(id: &str) -> School {
         religious_character: "none".into(),
         open: true,
         evaluations: Vec::new(),
+        affiliations: Default::default(),
     }
 }
 

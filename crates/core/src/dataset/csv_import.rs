@@ -7,7 +7,10 @@
 //! `local_authority`, `consortium`, `language_medium`, `religious_character`,
 //! `pupils`, `fsm_percent`, `deprivation_percent`, `aln_percent`,
 //! `eal_percent`, `stage` (a given stage), `strengths`, `needs` (focus-area
-//! names separated by `;`), `capacity`, `family_id`, `open`.
+//! names separated by `;`), `capacity`, `family_id`, `open`, and the
+//! bodies the school belongs to: `trust_code`, `trust_name`,
+//! `federation_code`, `federation_name`, `diocese_code`, `diocese_name`
+//! (a name needs its code).
 //!
 //! Evidence (docs/domain.md, "Evidence"):
 //! - `support_category_2019` (green … red) becomes a `wales_category`
@@ -29,9 +32,9 @@ use std::path::Path;
 
 use super::import::{ImportBatch, MAX_RECORDS, RecordUnit};
 use crate::domain::{
-    ContextMeasures, Evaluation, EvaluationArea, EvaluationFramework, FocusArea, FocusSet,
-    GeoPoint, Judgement, LanguageMedium, Phase, School, SchoolId, Stage, UnknownName, Violations,
-    limits, quoted,
+    Affiliation, AffiliationKind, Affiliations, ContextMeasures, Evaluation, EvaluationArea,
+    EvaluationFramework, FocusArea, FocusSet, GeoPoint, Judgement, LanguageMedium, Phase, School,
+    SchoolId, Stage, UnknownName, Violations, limits, quoted,
 };
 
 /// A problem with the file as a whole.
@@ -369,6 +372,9 @@ fn parse_row(columns: &Columns, record: &csv::StringRecord) -> Result<School, Vi
         }
     };
     let family = get("family_id");
+    let affiliations = parse_affiliations(&mut v, |kind, part| {
+        columns.get(record, &format!("{kind}_{part}"))
+    });
 
     let (Some(id), Some(phase), Some(latitude), Some(longitude)) = (id, phase, latitude, longitude)
     else {
@@ -392,9 +398,33 @@ fn parse_row(columns: &Columns, record: &csv::StringRecord) -> Result<School, Vi
         religious_character: get("religious_character").to_owned(),
         open,
         evaluations,
+        affiliations,
     };
     v.extend(school.validate());
     v.into_result(school)
+}
+
+/// The row's trust, federation and diocese from their `_code` and `_name`
+/// columns (`get(kind, "code")`): none where the code is empty.
+fn parse_affiliations<'r>(
+    v: &mut Violations,
+    get: impl Fn(AffiliationKind, &str) -> &'r str,
+) -> Affiliations {
+    let mut affiliations = Affiliations::default();
+    for kind in AffiliationKind::ALL {
+        let (code, name) = (get(kind, "code"), get(kind, "name"));
+        if code.is_empty() {
+            if !name.is_empty() {
+                v.push(
+                    format!("{kind}_code"),
+                    format!("is required when {kind}_name is given"),
+                );
+            }
+            continue;
+        }
+        *affiliations.get_mut(kind) = Some(Affiliation::new(code, name));
+    }
+    affiliations
 }
 
 /// The row's evaluations: its 2019 category, then one per area column with
@@ -608,9 +638,9 @@ mod tests {
 
     #[test]
     fn optional_columns_and_missing_required_ones() {
-        let text = "id,name,phase,latitude,longitude,strengths,needs,capacity,open,fsm_percent,family_id\n\
-                    a1,Alpha,secondary,51.5,-3.2,literacy;numeracy,attendance,2,false,31.5,fam-x\n\
-                    a2,Beta,secondary,51.5,-3.2,astrology,,1.5,maybe,101,\n";
+        let text = "id,name,phase,latitude,longitude,strengths,needs,capacity,open,fsm_percent,family_id,trust_code,trust_name,diocese_code,diocese_name\n\
+                    a1,Alpha,secondary,51.5,-3.2,literacy;numeracy,attendance,2,false,31.5,fam-x,15432,Severn Academies Trust,,\n\
+                    a2,Beta,secondary,51.5,-3.2,astrology,,1.5,maybe,101,,,,,Diocese of Worcester\n";
         let import = read_csv(text.as_bytes()).unwrap();
         assert_eq!(import.schools().len(), 1);
         let alpha = &import.schools()[0];
@@ -618,8 +648,16 @@ mod tests {
         assert!(alpha.needs.contains(FocusArea::Attendance));
         assert_eq!((alpha.capacity, alpha.open), (Some(2), false));
         assert_eq!(alpha.family_id.as_deref(), Some("fam-x"));
+        assert_eq!(
+            alpha.affiliations,
+            Affiliations {
+                trust: Some(Affiliation::new("15432", "Severn Academies Trust")),
+                ..Affiliations::default()
+            }
+        );
         let message = &import.rejections()[0].message;
         for expected in [
+            "diocese_code: is required when diocese_name is given",
             "strengths: unknown focus area",
             "capacity: must be a whole number",
             "open: expected true or false",

@@ -25,6 +25,9 @@
 //!   `SENStat` + `SENNoStat` over `NumberOfPupils` → % with special needs;
 //! - `ReligiousCharacter (name)` → religious character ("None" and "Does
 //!   not apply" are none);
+//! - `Trusts (code)`/`(name)`, `Federations (code)`/`(name)` and
+//!   `Diocese (code)`/`(name)` → the school's trust, federation and diocese
+//!   (an empty code, `0000` or "Not applicable" is none);
 //! - language medium: English.
 //!
 //! Nothing else is read: stage, strengths, needs, capacity, families and
@@ -35,7 +38,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use crate::domain::{
-    ContextMeasures, GeoPoint, LanguageMedium, Phase, School, SchoolId, Violations, limits,
+    Affiliation, AffiliationKind, Affiliations, ContextMeasures, GeoPoint, LanguageMedium, Phase,
+    School, SchoolId, Violations, limits,
 };
 
 use super::csv_import::{Row, Rows, parse_count, parse_number, read_file};
@@ -46,7 +50,7 @@ use super::{CsvImportError, ImportBatch, RecordUnit};
 pub const GIAS_HEADER: &str = include_str!("gias_header.csv");
 
 /// The columns the register import reads, all required in the header.
-pub const GIAS_COLUMNS: [&str; 17] = [
+pub const GIAS_COLUMNS: [&str; 23] = [
     "URN",
     "EstablishmentName",
     "EstablishmentStatus (name)",
@@ -61,10 +65,25 @@ pub const GIAS_COLUMNS: [&str; 17] = [
     "SENStat",
     "SENNoStat",
     "ReligiousCharacter (name)",
+    "Trusts (code)",
+    "Trusts (name)",
+    "Federations (code)",
+    "Federations (name)",
+    "Diocese (code)",
+    "Diocese (name)",
     "Easting",
     "Northing",
     "Postcode",
 ];
+
+/// The register's columns for each kind of body a school belongs to.
+fn affiliation_columns(kind: AffiliationKind) -> (&'static str, &'static str) {
+    match kind {
+        AffiliationKind::Trust => ("Trusts (code)", "Trusts (name)"),
+        AffiliationKind::Federation => ("Federations (code)", "Federations (name)"),
+        AffiliationKind::Diocese => ("Diocese (code)", "Diocese (name)"),
+    }
+}
 
 /// How a register file is read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -288,6 +307,7 @@ impl Register<'_> {
             return Err(v);
         };
         let school = School {
+            affiliations: self.affiliations(),
             id,
             name: self.get("EstablishmentName").to_owned(),
             phase,
@@ -315,6 +335,24 @@ impl Register<'_> {
         // would take it (names, ranges).
         v.extend(school.validate());
         if v.is_empty() { Ok(school) } else { Err(v) }
+    }
+
+    /// The trust, federation and diocese: none where the register says
+    /// "Not applicable" (diocese code `0000`) or leaves the code empty.
+    fn affiliations(&self) -> Affiliations {
+        let mut affiliations = Affiliations::default();
+        for kind in AffiliationKind::ALL {
+            let (code_column, name_column) = affiliation_columns(kind);
+            let code = self.get(code_column);
+            let name = self.get(name_column);
+            let none = |text: &str| text.is_empty() || text.eq_ignore_ascii_case("not applicable");
+            if none(code) || code.bytes().all(|b| b == b'0') {
+                continue;
+            }
+            let name = if none(name) { "" } else { name };
+            *affiliations.get_mut(kind) = Some(Affiliation::new(code, name));
+        }
+        affiliations
     }
 
     /// WGS84 from the British National Grid easting and northing.
@@ -430,6 +468,37 @@ pub fn register_sample(rows: usize, seed: u64) -> Vec<u8> {
             }
             .to_owned(),
         );
+        // About 600 trusts of academies, 40 dioceses of church schools,
+        // and small primaries federated in pairs.
+        if kind.starts_with("Academy") {
+            let trust = rng.random_range(0..600);
+            set(&mut fields, "Trusts (code)", (10_000 + trust).to_string());
+            set(&mut fields, "Trusts (name)", format!("Trust {trust}"));
+        }
+        if kind == "Voluntary aided school" {
+            let diocese = row % 40;
+            set(&mut fields, "Diocese (code)", format!("CE{diocese:02}"));
+            set(
+                &mut fields,
+                "Diocese (name)",
+                format!("Diocese of Place {diocese}"),
+            );
+        } else {
+            set(&mut fields, "Diocese (code)", "0000".to_owned());
+            set(&mut fields, "Diocese (name)", "Not applicable".to_owned());
+        }
+        if phase == "Primary" && pupils < 120 {
+            set(
+                &mut fields,
+                "Federations (code)",
+                format!("F{:05}", row / 2),
+            );
+            set(
+                &mut fields,
+                "Federations (name)",
+                format!("Federation {}", row / 2),
+            );
+        }
         set(
             &mut fields,
             "Easting",
@@ -563,6 +632,12 @@ mod tests {
                     ("SENStat", "6"),
                     ("SENNoStat", "24"),
                     ("ReligiousCharacter (name)", "Roman Catholic"),
+                    ("Diocese (code)", "RC03"),
+                    ("Diocese (name)", "Archdiocese of Birmingham"),
+                    ("Trusts (code)", "15432"),
+                    ("Trusts (name)", "St Teilo's Catholic Academy Trust"),
+                    ("Federations (code)", "F123"),
+                    ("Federations (name)", "Not applicable"),
                 ],
             ),
             &row(
@@ -572,6 +647,9 @@ mod tests {
                     ("EstablishmentStatus (name)", "Closed"),
                     ("PhaseOfEducation (name)", "Secondary"),
                     ("ReligiousCharacter (name)", "Does not apply"),
+                    ("Diocese (code)", "0000"),
+                    ("Diocese (name)", "Not applicable"),
+                    ("Federations (code)", "Not applicable"),
                 ],
             ),
             &row(
@@ -620,6 +698,22 @@ mod tests {
         assert_eq!(first.context.fsm_percent, Some(23.5));
         assert_eq!(first.context.aln_percent, Some(15.0), "(6 + 24) / 200");
         assert_eq!(first.religious_character, "Roman Catholic");
+        fn body(school: &School, kind: AffiliationKind) -> Option<(&str, &str)> {
+            school
+                .affiliations
+                .get(kind)
+                .map(|b| (b.code.as_str(), b.name.as_str()))
+        }
+        assert_eq!(
+            body(first, AffiliationKind::Trust),
+            Some(("15432", "St Teilo's Catholic Academy Trust"))
+        );
+        assert_eq!(
+            body(first, AffiliationKind::Diocese),
+            Some(("RC03", "Archdiocese of Birmingham"))
+        );
+        assert_eq!(body(first, AffiliationKind::Federation), Some(("F123", "")));
+        assert_eq!(schools[1].affiliations, Affiliations::default());
         assert_eq!(first.local_authority, "Worcestershire");
         assert_eq!(first.consortium, "West Midlands");
         assert_eq!(first.language_medium, Some(LanguageMedium::English));

@@ -14,8 +14,8 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, LogNormal, Normal};
 
 use crate::domain::{
-    ContextMeasures, EvidenceRules, FocusArea, FocusSet, GeoPoint, LanguageMedium, Phase, School,
-    SchoolId, Stage, derive_evidence,
+    Affiliation, Affiliations, ContextMeasures, EvidenceRules, FocusArea, FocusSet, GeoPoint,
+    LanguageMedium, Phase, School, SchoolId, Stage, derive_evidence,
 };
 
 /// Schools in the embedded default population (Wales has about 1,470).
@@ -866,6 +866,24 @@ fn make_school(
         }
     };
 
+    // Church schools belong to a diocese; drawn from the school's own
+    // fields, not the generator, so the rest of the population is as before.
+    let diocese = match religious_character {
+        "Church in Wales" => Some(("cw", "Church in Wales")),
+        "Roman Catholic" => Some(("rc", "Roman Catholic")),
+        _ => None,
+    }
+    .map(|(code, church)| {
+        let consortium = suffix(authority.consortium);
+        Affiliation::new(
+            format!(
+                "{code}-{}",
+                consortium.to_lowercase().replace([' ', '(', ')'], "")
+            ),
+            format!("{church} diocese of {consortium} (synthetic)"),
+        )
+    });
+
     School {
         id: SchoolId::parse(&id).expect("generated ids are valid"),
         name,
@@ -889,6 +907,10 @@ fn make_school(
         religious_character: religious_character.to_owned(),
         open: !rng.random_bool(0.01),
         evaluations: Vec::new(),
+        affiliations: Affiliations {
+            diocese,
+            ..Affiliations::default()
+        },
     }
 }
 

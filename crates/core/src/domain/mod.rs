@@ -1,6 +1,7 @@
 //! The vocabulary of school-to-school support: schools, phases, improvement
 //! stages, language media and focus areas (docs/domain.md). No gRPC, no I/O.
 
+mod affiliation;
 mod closed_set;
 mod evidence;
 mod focus;
@@ -10,6 +11,8 @@ mod school;
 mod validation;
 mod vocabulary;
 
+pub use affiliation::limits as affiliation_limits;
+pub use affiliation::{Affiliation, AffiliationKind, Affiliations, same_body};
 pub use closed_set::{ClosedSet, UnknownName, same_name};
 pub use evidence::limits as evidence_limits;
 pub use evidence::{
@@ -28,4 +31,4 @@ pub use validation::{
     FieldViolation, MAX_REPORTED_VIOLATIONS, TextKind, Violations, parse_date, printable, quoted,
     unsafe_char,
 };
-pub use vocabulary::{LanguageMedium, MatchMode, Phase, PhaseRelation, Stage};
+pub use vocabulary::{LanguageMedium, MatchMode, Phase, PhaseRelation, Stage, TrustRelation};

@@ -4,8 +4,8 @@ use std::borrow::Borrow;
 use std::fmt;
 
 use super::{
-    Evaluation, Evidence, EvidenceRules, FocusSet, GeoPoint, LanguageMedium, Phase, Stage,
-    TextKind, Violations, derive_evidence, validate_evaluations,
+    Affiliations, Evaluation, Evidence, EvidenceRules, FocusSet, GeoPoint, LanguageMedium, Phase,
+    Stage, TextKind, Violations, derive_evidence, validate_evaluations,
 };
 
 /// Bounds on school fields, shared by the API, CSV import and tests.
@@ -122,6 +122,8 @@ pub struct School {
     /// Inspection and local judgements, from which the stage, strengths and
     /// needs are derived when not given.
     pub evaluations: Vec<Evaluation>,
+    /// The trust, federation and diocese the school belongs to.
+    pub affiliations: Affiliations,
 }
 
 /// The fields of a school record that have rules besides the id and phase
@@ -219,6 +221,7 @@ impl School {
     /// field names. The id is checked where it is parsed ([`SchoolId::parse`]).
     pub fn validate(&self) -> Violations {
         let mut v = self.fields().validate();
+        self.affiliations.validate(&mut v);
         v.extend(validate_evaluations(&self.evaluations));
         v
     }
@@ -269,6 +272,7 @@ impl School {
             religious_character: String::new(),
             open: true,
             evaluations: Vec::new(),
+            affiliations: Affiliations::default(),
         }
     }
 }

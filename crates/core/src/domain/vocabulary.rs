@@ -119,6 +119,20 @@ impl PhaseRelation {
     }
 }
 
+crate::closed_set! {
+    /// Which trusts a partner may be in, relative to the seeker's.
+    #[derive(Default)]
+    pub enum TrustRelation {
+        /// In any trust or in none.
+        #[default]
+        Any = "any",
+        /// Only schools in the seeker's trust.
+        SameTrust = "same_trust" | "same",
+        /// Only schools outside the seeker's trust (in another or in none).
+        OtherTrusts = "other_trusts" | "other",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

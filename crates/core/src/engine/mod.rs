@@ -78,6 +78,8 @@ pub struct ListFilter {
     pub stage: Option<Stage>,
     /// Exact family id (given or computed).
     pub family_id: String,
+    /// Exact trust code.
+    pub trust_code: String,
 }
 
 impl ListFilter {
@@ -92,6 +94,12 @@ impl ListFilter {
             && self.stage.is_none_or(|stage| Some(stage) == stored.stage())
             && (self.family_id.is_empty()
                 || stored.family_id.as_deref() == Some(self.family_id.as_str()))
+            && (self.trust_code.is_empty()
+                || school
+                    .affiliations
+                    .trust
+                    .as_ref()
+                    .is_some_and(|trust| trust.code == self.trust_code))
     }
 }
 

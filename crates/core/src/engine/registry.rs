@@ -1,5 +1,6 @@
-//! The mutable registry: a `petgraph` graph with schools and families of
-//! schools as nodes and membership edges, plus an id-ordered index. Only the
+//! The mutable registry: a `petgraph` graph with schools, families of
+//! schools and the bodies schools belong to (trusts, federations,
+//! dioceses) as nodes and membership edges, plus an id-ordered index. Only the
 //! writer touches it; readers use the [`Snapshot`](super::Snapshot) built
 //! from it after each write.
 
@@ -10,7 +11,8 @@ use petgraph::stable_graph::{NodeIndex, StableUnGraph};
 use petgraph::visit::EdgeRef;
 
 use crate::domain::{
-    ContextMeasures, Partnership, PartnershipId, PartnershipStatus, School, SchoolId, StoredSchool,
+    AffiliationKind, Affiliations, ContextMeasures, Partnership, PartnershipId, PartnershipStatus,
+    School, SchoolId, StoredSchool,
 };
 
 use super::config::{ChallengeWeights, EngineConfig};
@@ -22,6 +24,8 @@ pub(super) enum Node {
     School(SchoolId),
     /// A family of similar schools (docs/domain.md), given or computed.
     Family(String),
+    /// A trust, federation or diocese, by its code.
+    Body(AffiliationKind, String),
 }
 
 /// An edge of the school graph.
@@ -29,6 +33,8 @@ pub(super) enum Node {
 pub(super) enum Relation {
     /// School → family it belongs to.
     MemberOf,
+    /// School → trust, federation or diocese it belongs to.
+    BelongsTo,
     /// Two schools in the same partnership (one edge per pair of members);
     /// its kind, status and record are in the registry's partnership map.
     Partners(PartnershipId),
@@ -55,6 +61,8 @@ pub(crate) struct Registry {
     graph: StableUnGraph<Node, Relation>,
     schools: BTreeMap<SchoolId, Entry>,
     families: HashMap<String, NodeIndex>,
+    /// Trusts, federations and dioceses with members, by kind and code.
+    bodies: HashMap<(AffiliationKind, String), NodeIndex>,
     partnerships: BTreeMap<PartnershipId, Arc<Partnership>>,
 }
 
@@ -65,6 +73,7 @@ impl Registry {
             graph: StableUnGraph::default(),
             schools: BTreeMap::new(),
             families: HashMap::new(),
+            bodies: HashMap::new(),
             partnerships: BTreeMap::new(),
         }
     }
@@ -89,7 +98,7 @@ impl Registry {
             .neighbors(family_node)
             .filter_map(|node| match &self.graph[node] {
                 Node::School(id) => Some(id.clone()),
-                Node::Family(_) => None,
+                Node::Family(_) | Node::Body(..) => None,
             })
             .collect();
         members.sort();
@@ -113,19 +122,82 @@ impl Registry {
             match self.schools.get_mut(&stored.school.id) {
                 Some(entry) if entry.stored.school == stored.school => counts.unchanged += 1,
                 Some(entry) => {
-                    entry.stored = stored;
+                    let node = entry.node;
+                    let old = std::mem::replace(&mut entry.stored, stored);
+                    let new = Arc::clone(&entry.stored);
+                    self.link_bodies(
+                        node,
+                        Some(&old.school.affiliations),
+                        &new.school.affiliations,
+                    );
                     counts.updated += 1;
                 }
                 None => {
                     let node = self.graph.add_node(Node::School(stored.school.id.clone()));
+                    self.link_bodies(node, None, &stored.school.affiliations);
                     self.schools
                         .insert(stored.school.id.clone(), Entry { node, stored });
                     counts.created += 1;
                 }
             }
         }
+        self.remove_empty_bodies();
         self.recompute_families();
         counts
+    }
+
+    /// Moves a school's membership edges from the bodies of `old` to those
+    /// of `new` (creating body nodes as needed); a body left with no
+    /// members is removed by [`Registry::remove_empty_bodies`].
+    fn link_bodies(&mut self, school: NodeIndex, old: Option<&Affiliations>, new: &Affiliations) {
+        if old == Some(new) {
+            return;
+        }
+        let stale: Vec<_> = self
+            .graph
+            .edges(school)
+            .filter(|edge| *edge.weight() == Relation::BelongsTo)
+            .map(|edge| edge.id())
+            .collect();
+        for edge in stale {
+            self.graph.remove_edge(edge);
+        }
+        for (kind, body) in new.iter() {
+            let graph = &mut self.graph;
+            let node = *self
+                .bodies
+                .entry((kind, body.code.clone()))
+                .or_insert_with(|| graph.add_node(Node::Body(kind, body.code.clone())));
+            self.graph.add_edge(school, node, Relation::BelongsTo);
+        }
+    }
+
+    fn remove_empty_bodies(&mut self) {
+        let graph = &mut self.graph;
+        self.bodies.retain(|_, node| {
+            let has_members = graph.neighbors(*node).next().is_some();
+            if !has_members {
+                graph.remove_node(*node);
+            }
+            has_members
+        });
+    }
+
+    /// Each trust, federation and diocese with the ids of its members,
+    /// read from the graph (members unordered).
+    pub(crate) fn bodies(
+        &self,
+    ) -> impl Iterator<Item = (AffiliationKind, &str, impl Iterator<Item = &SchoolId>)> {
+        self.bodies.iter().map(|((kind, code), node)| {
+            let members =
+                self.graph
+                    .neighbors(*node)
+                    .filter_map(|member| match &self.graph[member] {
+                        Node::School(id) => Some(id),
+                        Node::Family(_) | Node::Body(..) => None,
+                    });
+            (*kind, code.as_str(), members)
+        })
     }
 
     pub(crate) fn partnership(&self, id: &str) -> Option<&Arc<Partnership>> {
@@ -147,7 +219,7 @@ impl Registry {
             .edges(entry.node)
             .filter_map(|edge| match edge.weight() {
                 Relation::Partners(id) => Some(id),
-                Relation::MemberOf => None,
+                Relation::MemberOf | Relation::BelongsTo => None,
             })
             .collect();
         ids.sort();
@@ -212,6 +284,7 @@ impl Registry {
     pub(crate) fn delete(&mut self, id: &str) -> Option<Arc<StoredSchool>> {
         let entry = self.schools.remove(id)?;
         self.graph.remove_node(entry.node);
+        self.remove_empty_bodies();
         self.recompute_families();
         Some(entry.stored)
     }
@@ -381,5 +454,76 @@ mod tests {
             !families.contains_key("hand-made"),
             "an empty family node is removed"
         );
+    }
+
+    /// Trust, federation and diocese nodes follow the schools' records:
+    /// an edge per membership, moved on an update, a body with no members
+    /// left removed.
+    #[test]
+    fn graph_bodies_follow_the_affiliations() {
+        use crate::domain::{Affiliation, AffiliationKind::*};
+        let mut registry = Registry::new(Arc::new(EngineConfig::default()));
+        let in_trust = |id: &str, trust: &str| {
+            let mut school = school(id, 10.0);
+            school.affiliations.trust = Some(Affiliation::new(trust, format!("Trust {trust}")));
+            school.affiliations.diocese = Some(Affiliation::new("CE28", "Diocese of Worcester"));
+            school
+        };
+        registry.upsert_all([
+            in_trust("a", "T1"),
+            in_trust("b", "T1"),
+            in_trust("c", "T2"),
+        ]);
+        let members = |registry: &Registry| {
+            let mut bodies: Vec<(String, Vec<String>)> = registry
+                .bodies()
+                .map(|(kind, code, members)| {
+                    let mut ids: Vec<String> = members.map(ToString::to_string).collect();
+                    ids.sort();
+                    (format!("{kind} {code}"), ids)
+                })
+                .collect();
+            bodies.sort();
+            bodies
+        };
+        let owned = |pairs: &[(&str, &[&str])]| -> Vec<(String, Vec<String>)> {
+            pairs
+                .iter()
+                .map(|(body, ids)| {
+                    (
+                        body.to_string(),
+                        ids.iter().map(|s| s.to_string()).collect(),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            members(&registry),
+            owned(&[
+                ("diocese CE28", &["a", "b", "c"]),
+                ("trust T1", &["a", "b"]),
+                ("trust T2", &["c"])
+            ])
+        );
+        // c joins T1 and leaves the diocese; T2 has no members left.
+        let mut moved = in_trust("c", "T1");
+        moved.affiliations.diocese = None;
+        registry.upsert_all([moved]);
+        registry.delete("a").unwrap();
+        assert_eq!(
+            members(&registry),
+            owned(&[("diocese CE28", &["b"]), ("trust T1", &["b", "c"])])
+        );
+        let snapshot = super::super::snapshot::Snapshot::build(&registry);
+        let ids = |indices: &[u32]| -> Vec<String> {
+            indices
+                .iter()
+                .map(|&i| snapshot.school(i).school.id.to_string())
+                .collect()
+        };
+        assert_eq!(ids(snapshot.members_of(Trust, "T1")), ["b", "c"]);
+        assert!(snapshot.members_of(Trust, "T2").is_empty());
+        assert_eq!(ids(snapshot.members_of(Diocese, "CE28")), ["b"]);
+        assert!(snapshot.members_of(Federation, "CE28").is_empty());
     }
 }

@@ -6,11 +6,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::domain::{MemberRole, Partnership, PartnershipStatus, StoredSchool};
+use crate::domain::{AffiliationKind, MemberRole, Partnership, PartnershipStatus, StoredSchool};
 
 use super::index::SearchIndex;
 use super::registry::Registry;
-use super::scoring::{AreaGrades, NO_FAMILY, Profile, TrackRecord};
+use super::scoring::{AreaGrades, NO_BODY, NO_FAMILY, Profile, TrackRecord};
 
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -24,6 +24,11 @@ pub struct Snapshot {
     by_id: HashMap<Box<str>, u32>,
     /// Members of each family, by the family number in [`Profile::family`].
     family_members: Vec<Vec<u32>>,
+    /// Members of each trust, federation and diocese (sorted), by kind and
+    /// then by the number in [`Profile::trust`] and [`Profile::diocese`].
+    body_members: [Vec<Vec<u32>>; 3],
+    /// The number of each body, by kind and code.
+    body_numbers: HashMap<(AffiliationKind, Box<str>), u32>,
     /// Partnerships in id order.
     partnerships: Vec<Arc<Partnership>>,
     /// Schools in an ACTIVE partnership with each school, sorted; only
@@ -46,6 +51,28 @@ impl Snapshot {
         };
         let schools: Vec<Arc<StoredSchool>> = registry.iter().cloned().collect();
         let partnerships: Vec<Arc<Partnership>> = registry.partnerships().cloned().collect();
+        // Bodies numbered per kind in code order, from the graph.
+        let mut bodies: Vec<(AffiliationKind, &str, Vec<&crate::domain::SchoolId>)> = registry
+            .bodies()
+            .map(|(kind, code, members)| (kind, code, members.collect()))
+            .collect();
+        bodies.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        let mut body_numbers: HashMap<(AffiliationKind, Box<str>), u32> = HashMap::new();
+        let mut body_counts = [0u32; 3];
+        for (kind, code, _) in &bodies {
+            let count = &mut body_counts[*kind as usize];
+            body_numbers.insert((*kind, Box::from(*code)), *count);
+            *count += 1;
+        }
+        let body_number = |kind: AffiliationKind, stored: &StoredSchool| {
+            stored
+                .school
+                .affiliations
+                .get(kind)
+                .and_then(|body| body_numbers.get(&(kind, Box::from(body.code.as_str()))))
+                .copied()
+                .unwrap_or(NO_BODY)
+        };
         let mut active_support: HashMap<&str, u32> = HashMap::new();
         let mut track_records: HashMap<&str, TrackRecord> = HashMap::new();
         for partnership in &partnerships {
@@ -99,6 +126,8 @@ impl Snapshot {
                         .get(school.id.as_str())
                         .copied()
                         .unwrap_or(TrackRecord::NONE),
+                    trust: body_number(AffiliationKind::Trust, stored),
+                    diocese: body_number(AffiliationKind::Diocese, stored),
                     consortium: intern_area(&school.consortium),
                     local_authority: intern_area(&school.local_authority),
                     open: school.open,
@@ -118,6 +147,18 @@ impl Snapshot {
             .enumerate()
             .map(|(index, stored)| (Box::from(stored.school.id.as_str()), index as u32))
             .collect();
+        let mut body_members: [Vec<Vec<u32>>; 3] =
+            body_counts.map(|count| vec![Vec::new(); count as usize]);
+        for (kind, code, members) in &bodies {
+            let number = body_numbers[&(*kind, Box::from(*code))];
+            let list = &mut body_members[*kind as usize][number as usize];
+            list.extend(
+                members
+                    .iter()
+                    .filter_map(|id| by_id.get(id.as_str()).copied()),
+            );
+            list.sort_unstable();
+        }
         let mut active_partners: HashMap<u32, Vec<u32>> = HashMap::new();
         for (a, b) in registry.active_partner_pairs() {
             if let (Some(&a), Some(&b)) = (by_id.get(a.as_str()), by_id.get(b.as_str())) {
@@ -139,6 +180,8 @@ impl Snapshot {
             safeguarding_not_met,
             by_id,
             family_members,
+            body_members,
+            body_numbers,
             partnerships,
             active_partners,
             schools,
@@ -164,6 +207,21 @@ impl Snapshot {
         self.family_members
             .get(family as usize)
             .map_or(&[], Vec::as_slice)
+    }
+
+    /// Indices of the members of body number `number` of `kind`, sorted.
+    pub(crate) fn body_members(&self, kind: AffiliationKind, number: u32) -> &[u32] {
+        self.body_members[kind as usize]
+            .get(number as usize)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Indices of the members of the body of `kind` with this code, sorted;
+    /// empty when no school belongs to it.
+    pub fn members_of(&self, kind: AffiliationKind, code: &str) -> &[u32] {
+        self.body_numbers
+            .get(&(kind, Box::from(code)))
+            .map_or(&[], |number| self.body_members(kind, *number))
     }
 
     /// Index of the school with this id.

@@ -2,7 +2,10 @@
 //! broker without the engine would do. Both honour the request's area and
 //! distance constraints, as the engine does, but nothing else of it.
 
-use crate::domain::{LanguageMedium, Phase, School, Stage, StoredSchool};
+use crate::domain::AffiliationKind::{Diocese, Trust};
+use crate::domain::{
+    AffiliationKind, LanguageMedium, Phase, School, Stage, StoredSchool, same_body,
+};
 use crate::engine::{Constraints, Snapshot};
 
 /// How many of the most similar schools a comparator lists before the
@@ -29,8 +32,8 @@ impl Default for DfeWeights {
 }
 
 /// The filters every baseline shares with the engine: open, another
-/// school, the phase relation, area and language constraints and the
-/// distance limit.
+/// school, the phase relation, area, language, trust and diocese
+/// constraints and the distance limit.
 fn admits(constraints: &Constraints, seeker: &School, partner: &School) -> bool {
     let same_text = |a: &str, b: &str| a.trim().eq_ignore_ascii_case(b.trim());
     partner.open
@@ -44,8 +47,17 @@ fn admits(constraints: &Constraints, seeker: &School, partner: &School) -> bool 
         && (!constraints.same_language_group
             || LanguageMedium::same_group(seeker.language_medium, partner.language_medium))
         && constraints
+            .trust_relation
+            .admits(code(seeker, Trust), code(partner, Trust))
+        && (!constraints.same_diocese || same_body(code(seeker, Diocese), code(partner, Diocese)))
+        && constraints
             .max_distance_km
             .is_none_or(|max| seeker.location.distance_km(partner.location) <= max)
+}
+
+/// The code of the school's body of `kind`, if it belongs to one.
+fn code(school: &School, kind: AffiliationKind) -> Option<&str> {
+    school.affiliations.get(kind).map(|body| body.code.as_str())
 }
 
 /// Not behind the seeker (an unknown stage on either side passes).

@@ -2,11 +2,11 @@
 //! docs/matching.md, the weights normalised into a scoring context; and
 //! the ranked schools turned into the outcome with their explanations.
 
-use crate::domain::{LanguageMedium, MatchMode, Phase, Stage};
+use crate::domain::{AffiliationKind, LanguageMedium, MatchMode, Phase, Stage, TrustRelation};
 
 use super::super::config::ScoringConfig;
 use super::super::error::{Error, Result};
-use super::super::scoring::{GroupSummary, NO_FAMILY, PerFactor, Profile, ScoringContext};
+use super::super::scoring::{GroupSummary, NO_BODY, NO_FAMILY, PerFactor, Profile, ScoringContext};
 use super::super::snapshot::Snapshot;
 use super::{Constraints, MatchOutcome, RankedCandidate, Scored, SearchStats, WeightedComponent};
 
@@ -81,6 +81,16 @@ impl<'s, 'q> MatchPlan<'s, 'q> {
                 "school {id:?} has no local authority recorded, so same_local_authority cannot apply"
             )));
         }
+        if constraints.trust_relation == TrustRelation::SameTrust && seeker.trust == NO_BODY {
+            return Err(Error::FailedPrecondition(format!(
+                "school {id:?} is in no trust, so trust_relation SAME_TRUST cannot apply"
+            )));
+        }
+        if constraints.same_diocese && seeker.diocese == NO_BODY {
+            return Err(Error::FailedPrecondition(format!(
+                "school {id:?} is in no diocese, so same_diocese cannot apply"
+            )));
+        }
         Ok(MatchPlan {
             snapshot,
             constraints,
@@ -152,10 +162,42 @@ impl<'s, 'q> MatchPlan<'s, 'q> {
                 || partner.local_authority == seeker.local_authority)
             && (!constraints.same_language_group
                 || LanguageMedium::same_group(seeker.language, partner.language))
+            && self.body_admits(partner)
             && (constraints.mode == MatchMode::Lead || partner.free_capacity() > 0)
             && (self.excluded.is_empty() || self.excluded.binary_search(&index).is_err())
             && (self.active_partners.is_empty()
                 || self.active_partners.binary_search(&index).is_err())
+    }
+
+    /// The trust relation and the diocese filter.
+    fn body_admits(&self, partner: &Profile) -> bool {
+        let number = |n: u32| (n != NO_BODY).then_some(n);
+        let (seeker, constraints) = (self.seeker, self.constraints);
+        constraints
+            .trust_relation
+            .admits(number(seeker.trust), number(partner.trust))
+            && (!constraints.same_diocese || seeker.diocese == partner.diocese)
+    }
+
+    /// When partners must share the seeker's trust or diocese: the members
+    /// of the smaller of the two, the only schools that can qualify.
+    pub(super) fn members_only(&self) -> Option<&'s [u32]> {
+        let trust = (self.constraints.trust_relation == TrustRelation::SameTrust).then(|| {
+            self.snapshot
+                .body_members(AffiliationKind::Trust, self.seeker.trust)
+        });
+        let diocese = self.constraints.same_diocese.then(|| {
+            self.snapshot
+                .body_members(AffiliationKind::Diocese, self.seeker.diocese)
+        });
+        match (trust, diocese) {
+            (Some(trust), Some(diocese)) => Some(if trust.len() <= diocese.len() {
+                trust
+            } else {
+                diocese
+            }),
+            (trust, diocese) => trust.or(diocese),
+        }
     }
 
     /// Whether a whole bucket of the index can hold eligible schools: the
@@ -248,8 +290,15 @@ impl<'s, 'q> MatchPlan<'s, 'q> {
                         contribution: self.scoring.weights[factor] * components[factor].value,
                     })
                 });
+                let school = self.snapshot.school(scored.index);
                 RankedCandidate {
-                    school: self.snapshot.school(scored.index),
+                    shared_affiliations: self
+                        .snapshot
+                        .school(self.seeker_index)
+                        .school
+                        .affiliations
+                        .shared_with(&school.school.affiliations),
+                    school,
                     rank: position as u32 + 1,
                     distance_km: scored.distance_km,
                     score: scored.score,

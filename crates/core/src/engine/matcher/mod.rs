@@ -46,6 +46,8 @@ pub struct RankedCandidate<'a> {
     /// Partner stage minus seeker stage, when both are known.
     pub stage_gap: Option<i32>,
     pub covered_focus: FocusSet,
+    /// The bodies the partner shares with the seeker: "same trust (name)".
+    pub shared_affiliations: Vec<String>,
     /// Each component with its weight and reason; only when the query asks
     /// to `explain`.
     pub components: Option<PerFactor<WeightedComponent>>,

@@ -2,7 +2,7 @@
 //! Match, brokerage and group formation share, and the [`MatchQuery`] of
 //! one seeker.
 
-use crate::domain::{FocusSet, MatchMode, PhaseRelation, SchoolId, Violations};
+use crate::domain::{FocusSet, MatchMode, PhaseRelation, SchoolId, TrustRelation, Violations};
 
 use super::super::config::{ScoringConfig, Weights};
 
@@ -31,6 +31,10 @@ pub struct Constraints {
     /// Only partners in the seeker's language group (English-medium, or
     /// Welsh-medium and bilingual); an unknown medium never excludes.
     pub same_language_group: bool,
+    /// Which trusts partners may be in, relative to the seeker's.
+    pub trust_relation: TrustRelation,
+    /// Only partners in the seeker's diocese.
+    pub same_diocese: bool,
     pub weights: Weights,
     pub proximity_scale_km: f64,
 }
@@ -46,6 +50,8 @@ impl Constraints {
             same_consortium: false,
             same_local_authority: false,
             same_language_group: false,
+            trust_relation: TrustRelation::Any,
+            same_diocese: false,
             weights: config.weights,
             proximity_scale_km: config.proximity_scale_km,
         }

@@ -324,6 +324,33 @@ pub(super) fn with_request<T>(
     run(seeker, &request)
 }
 
+/// The search when partners must share the seeker's trust or diocese:
+/// scores every member (read from the membership graph). A trust holds tens
+/// of schools and a diocese a few hundred, fewer than a search of the
+/// whole index would bound.
+fn search_members<'s>(plan: &MatchPlan<'s, '_>, members: &[u32]) -> MatchOutcome<'s> {
+    let mut best = Best::new(plan.limit);
+    let (mut considered, mut farthest) = (0u32, 0.0f64);
+    for &member in members {
+        let partner = plan.snapshot.profile(member);
+        if !plan.admits(member, partner) {
+            continue;
+        }
+        let distance_km = plan.distance_km(partner);
+        if plan.within_distance(distance_km) {
+            considered += 1;
+            farthest = farthest.max(distance_km);
+            best.offer(plan.score(member, partner, distance_km));
+        }
+    }
+    let radius = plan.constraints.max_distance_km.unwrap_or(farthest);
+    let stats = SearchStats {
+        partial_scores: considered,
+        ..SearchStats::default()
+    };
+    plan.finish(best.heap.into_sorted_vec(), considered, radius, stats)
+}
+
 /// The best-first search for the seeker at `seeker` (a snapshot index).
 pub(crate) fn search<'s>(
     snapshot: &'s Snapshot,
@@ -332,6 +359,9 @@ pub(crate) fn search<'s>(
     config: &ScoringConfig,
 ) -> Result<MatchOutcome<'s>> {
     let plan = MatchPlan::new(snapshot, seeker, request, config)?;
+    if let Some(members) = plan.members_only() {
+        return Ok(search_members(&plan, members));
+    }
     let index = snapshot.index();
     let bounder = GroupBounder::new(&plan.scoring, plan.seeker);
     let bucket_terms = index

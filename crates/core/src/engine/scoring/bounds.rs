@@ -543,7 +543,7 @@ mod tests {
 
     use super::super::super::config::ScoringConfig;
     use super::super::factor::PerFactor;
-    use super::super::profile::{NO_FAMILY, TrackRecord};
+    use super::super::profile::{NO_BODY, NO_FAMILY, TrackRecord};
     use super::*;
     use crate::domain::{FocusArea, GeoPoint, Grade, LanguageMedium, Phase, Stage};
 
@@ -598,6 +598,8 @@ mod tests {
                 } else {
                     TrackRecord::NONE
                 },
+                trust: NO_BODY,
+                diocese: NO_BODY,
                 consortium,
                 local_authority,
                 open: true,

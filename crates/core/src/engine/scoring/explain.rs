@@ -225,11 +225,24 @@ impl Component {
     }
 
     /// One plain-English sentence saying why the component has its value.
-    /// [`Component::reason`], with the dates of the evidence behind a stage
-    /// compared area by area ("attendance: seeker ofsted_report_card
+    /// [`Component::reason`], with the bodies the two schools share in the
+    /// context reason ("same trust (Severn Academies Trust)") and the dates
+    /// of the evidence behind a stage compared area by area ("attendance: seeker ofsted_report_card
     /// 2026-01-20, partner overall stage").
     pub fn reason_between(&self, seeker: &StoredSchool, partner: &StoredSchool) -> String {
-        let reason = self.reason();
+        let mut reason = self.reason();
+        if let Detail::Context { .. } = self.detail {
+            // The bodies they share, by name: informational, not scored.
+            for shared in seeker
+                .school
+                .affiliations
+                .shared_with(&partner.school.affiliations)
+            {
+                reason.push_str("; ");
+                reason.push_str(&shared);
+            }
+            return reason;
+        }
         let Detail::Stage { areas, .. } = self.detail else {
             return reason;
         };

@@ -20,5 +20,5 @@ pub use factor::{Factor, PerFactor};
 
 pub(crate) use bounds::{BucketTerm, GroupBounder, GroupSummary, SplitCoverage, f32_down, f32_up};
 pub use profile::AreaGrades;
-pub(crate) use profile::{AreaLevels, NO_FAMILY, Profile, TrackRecord};
+pub(crate) use profile::{AreaLevels, NO_BODY, NO_FAMILY, Profile, TrackRecord};
 pub(crate) use values::{ScoringContext, phase_affinity};

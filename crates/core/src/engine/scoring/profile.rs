@@ -102,6 +102,9 @@ impl TrackRecord {
 /// Sentinel for "no family" in [`Profile::family`].
 pub(crate) const NO_FAMILY: u32 = u32::MAX;
 
+/// Sentinel for "in none" in [`Profile::trust`] and [`Profile::diocese`].
+pub(crate) const NO_BODY: u32 = u32::MAX;
+
 /// The fields of a school that filters and scoring read, packed together so
 /// scoring one candidate touches one small record.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -124,6 +127,10 @@ pub(crate) struct Profile {
     /// Active partnerships in which this school gives support.
     pub active_support: u32,
     pub track_record: TrackRecord,
+    /// Numbers of the school's trust and diocese in the snapshot, or
+    /// [`NO_BODY`].
+    pub trust: u32,
+    pub diocese: u32,
     /// Interned, case-folded consortium and local authority.
     pub consortium: u32,
     pub local_authority: u32,

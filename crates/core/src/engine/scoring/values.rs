@@ -448,6 +448,7 @@ impl Coverage {
 
 #[cfg(test)]
 mod tests {
+    use super::super::profile::NO_BODY;
     use super::*;
     use crate::domain::{FocusArea, GeoPoint};
 
@@ -488,6 +489,8 @@ mod tests {
             capacity: 2,
             active_support: 0,
             track_record: TrackRecord::NONE,
+            trust: NO_BODY,
+            diocese: NO_BODY,
             consortium: 0,
             local_authority: 0,
             open: true,
