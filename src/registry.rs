@@ -6,13 +6,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::dataset::{ImportBatch, MAX_RECORDS, RecordUnit};
+use crate::dataset::{ImportBatch, ImportMerge, MAX_RECORDS, RecordUnit, merge_register};
 use crate::domain::{SchoolId, Violations};
 use crate::engine::{Engine, Error};
 
 use super::convert::{
-    families_to_proto, family_sizes_from_proto, import_message_from_proto, list_schools_from_proto,
-    list_schools_to_proto, rejection_to_proto, required_school, school_id, school_to_proto,
+    families_to_proto, family_sizes_from_proto, import_change_from_proto, import_merge_from_proto,
+    import_message_from_proto, list_schools_from_proto, list_schools_to_proto, rejection_to_proto,
+    required_school, school_id, school_to_proto,
 };
 use super::error::{OrStatus, invalid, status_from_error};
 use super::metrics::Metrics;
@@ -165,12 +166,36 @@ impl SchoolRegistry for RegistryService {
         let mut stream = request.into_inner();
         let mut import = ImportInProgress::new(&self.metrics);
         let mut batch = ImportBatch::new(RecordUnit::Message);
+        // Set by the first message.
+        let mut merge: Option<ImportMerge> = None;
         while let Some(message) = stream.message().await.map_err(|status| {
             let status = malformed_stream(status);
             import.failed(batch.records(), &status);
             status
         })? {
             let position = batch.records() + 1;
+            let asked = import_merge_from_proto(&message).map_err(|v| {
+                let status = invalid(v);
+                import.failed(position, &status);
+                status
+            })?;
+            let stream_merge = *merge.get_or_insert(asked.unwrap_or_default());
+            if let Some(asked) = asked
+                && asked != stream_merge
+            {
+                let mut v = Violations::new();
+                v.push(
+                    "merge",
+                    format!(
+                        "message {position} asks for merge {} but the stream's is {} (from its first message): a later message may leave merge unset or repeat it; nothing was imported",
+                        asked.name(),
+                        stream_merge.name(),
+                    ),
+                );
+                let status = invalid(v);
+                import.failed(position, &status);
+                return Err(status);
+            }
             if position.is_multiple_of(IMPORT_PROGRESS_EVERY) {
                 tracing::info!(
                     received = position,
@@ -185,9 +210,15 @@ impl SchoolRegistry for RegistryService {
                 import.failed(position, &status);
                 return Err(status);
             }
-            let (raw_id, school) = import_message_from_proto(message);
-            batch.offer(position, &raw_id, "school.id", school);
+            if stream_merge.changes_stored() {
+                let (raw_id, change) = import_change_from_proto(message, stream_merge);
+                batch.offer_change(position, &raw_id, change);
+            } else {
+                let (raw_id, school) = import_message_from_proto(message);
+                batch.offer(position, &raw_id, "school.id", school);
+            }
         }
+        let merge = merge.unwrap_or_default();
         // The stream ended. A client that resets its stream (cancel,
         // deadline) also ends the body cleanly as hyper and tonic read it;
         // only the HTTP/2 server, polling for resets while this handler is
@@ -196,20 +227,47 @@ impl SchoolRegistry for RegistryService {
         tokio::task::yield_now().await;
         let abandoned = Arc::clone(&import.abandoned);
         let received = batch.records();
-        let rejected = batch.rejected();
-        let errors = batch.rejections().iter().map(rejection_to_proto).collect();
-        let schools = batch.into_schools();
-        let counts = self
+        let schools = batch.take_schools();
+        let changes = batch.take_changes();
+        let positions: Vec<(u64, SchoolId)> = changes
+            .iter()
+            .map(|(position, id, _)| (*position, id.clone()))
+            .collect();
+        let applied = self
             .write(move |engine| {
                 // Dropped while queued for the writer (a deadline): nothing.
                 if abandoned.load(Ordering::Acquire) {
                     return Ok(None);
                 }
-                engine.upsert_batch(schools).map(Some)
+                match merge {
+                    ImportMerge::Replace => engine.upsert_batch(schools).map(|c| (c, Vec::new())),
+                    ImportMerge::Register => engine
+                        .merge_batch(schools, merge_register)
+                        .map(|c| (c, Vec::new())),
+                    ImportMerge::Evaluations | ImportMerge::FsmPercent => engine
+                        .update_stored(
+                            changes
+                                .into_iter()
+                                .map(|(_, id, change)| (id, change))
+                                .collect(),
+                            |school, change| change.apply(school),
+                        )
+                        .map(|updates| (updates.counts, updates.missing)),
+                }
+                .map(Some)
             })
             .await
             .inspect_err(|status| import.failed(received, status))?
             .ok_or_else(|| Status::cancelled("the import was abandoned; nothing was applied"))?;
+        let (counts, missing) = applied;
+        let not_stored = missing.len() as u32;
+        for index in missing {
+            let (position, id) = &positions[index];
+            batch.reject_missing(*position, id, "school.id");
+        }
+        batch.sort_rejections();
+        let rejected = batch.rejected();
+        let errors = batch.rejections().iter().map(rejection_to_proto).collect();
         import.finished();
         tracing::info!(
             received,
@@ -226,6 +284,7 @@ impl SchoolRegistry for RegistryService {
             unchanged: counts.unchanged,
             rejected: rejected as u32,
             errors,
+            not_stored,
         }))
     }
 

@@ -601,6 +601,21 @@ pub struct ImportArgs {
     #[arg(long)]
     pub open_only: bool,
 
+    /// Send the file to a running server at ADDR (host:port, http://… or
+    /// https://…) through ImportSchools, merged there as it would be into
+    /// --db; the server needs no restart and applies the file in one step.
+    #[arg(long, value_name = "ADDR", conflicts_with = "db")]
+    pub target: Option<String>,
+
+    /// With --target: a writer or admin token (`partnermatch token new`).
+    #[arg(long, env = "PARTNERMATCH_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// With an https:// --target: a CA certificate (PEM) to trust besides
+    /// the public roots (a private CA, a self-signed server).
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+
     /// `ofsted`: a TOML file renaming the columns read — `urn`, `date`, and
     /// per framework a table of areas, e.g. `[ofsted_report_card]`
     /// `achievement = "Achievement grade"` (README "Bringing in real data").

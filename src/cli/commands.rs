@@ -18,7 +18,7 @@ use partnermatch_store::SqliteStore;
 
 use super::args::{
     BenchArgs, BrokerArgs, ConstraintArgs, EvaluateArgs, EvidenceData, FamiliesArgs, FocusData,
-    ImportArgs, ImportKind, SeekerArgs,
+    SeekerArgs,
 };
 use super::config::Config;
 use super::loadgen::{self, LoadConfig};
@@ -222,7 +222,7 @@ fn open_engine_with(
 }
 
 /// Opens the database and the engine over it, adding no schools.
-fn open_database(args: &Config) -> anyhow::Result<Engine> {
+pub(super) fn open_database(args: &Config) -> anyhow::Result<Engine> {
     let config = EngineConfig {
         families: args.families(),
         evidence: args.evidence()?,
@@ -239,223 +239,8 @@ fn open_database(args: &Config) -> anyhow::Result<Engine> {
         .with_context(|| format!("database {} holds an invalid record", args.db.display()))
 }
 
-/// `import`: reads the whole file first (a bad file touches no database),
-/// then writes its accepted schools in one step and says what changed.
-pub(super) fn import(args: ImportArgs, config: &Config) -> anyhow::Result<()> {
-    if config.db.as_os_str() == ":memory:" {
-        bail!("import writes into a database file; --db :memory: would keep nothing");
-    }
-    let path = &args.file;
-    if args.columns.is_some() && args.kind != ImportKind::Ofsted {
-        bail!("--columns applies to `ofsted` only");
-    }
-    if args.open_only && args.kind != ImportKind::Gias {
-        if args.kind == ImportKind::Schools {
-            bail!("--open-only applies to `gias` only: a schools CSV says open in its own column");
-        }
-        bail!("--open-only applies to `gias` only");
-    }
-    // Figures about schools already stored go their own way; the register
-    // and the project's CSV are schools.
-    let register = match args.kind {
-        ImportKind::Ofsted => return import_ofsted(&args, config),
-        ImportKind::StatswalesFsm => return import_fsm(&args, config),
-        ImportKind::Gias => true,
-        ImportKind::Schools => false,
-    };
-    let reading = spinner(format!("reading {}", path.display()));
-    let (rows, batch, skipped) = if register {
-        let options = dataset::GiasOptions {
-            open_only: args.open_only,
-        };
-        let import = dataset::read_gias_path(path, options)
-            .with_context(|| format!("reading the register {}", path.display()))?;
-        let skipped = vec![
-            ("not open (--open-only)", import.skipped_not_open),
-            (
-                "not schools the engine matches (colleges, children's centres, …)",
-                import.skipped_not_schools,
-            ),
-        ];
-        (import.rows, import.batch, skipped)
-    } else {
-        let batch = dataset::read_csv_path(path)
-            .with_context(|| format!("reading schools from {}", path.display()))?;
-        (batch.records(), batch, Vec::new())
-    };
-    reading.finish_and_clear();
-    for rejection in batch.rejections() {
-        eprintln!("{}: {rejection}", path.display());
-    }
-    let unlisted = batch.rejected() - batch.rejections().len() as u64;
-    if unlisted > 0 {
-        eprintln!("{}: {unlisted} more rows rejected", path.display());
-    }
-    let rejected = batch.rejected();
-    let schools = batch.into_schools();
-    let writing = spinner(format!(
-        "writing {} schools into {}",
-        schools.len(),
-        config.db.display()
-    ));
-    let engine = open_database(config)?;
-    let counts = if register {
-        engine.merge_batch(schools, dataset::merge_register)
-    } else {
-        engine.upsert_batch(schools)
-    }
-    .with_context(|| format!("writing into {}", config.db.display()))?;
-    writing.finish_and_clear();
-    println!(
-        "{}: {rows} rows; created {}, updated {}, unchanged {}, rejected {rejected}",
-        path.display(),
-        counts.created,
-        counts.updated,
-        counts.unchanged,
-    );
-    for (why, count) in skipped {
-        if count > 0 {
-            println!("skipped {count}: {why}");
-        }
-    }
-    Ok(())
-}
-
-/// `import statswales-fsm`: free school meals for the schools stored.
-fn import_fsm(args: &ImportArgs, config: &Config) -> anyhow::Result<()> {
-    let path = &args.file;
-    let import = dataset::read_statswales_fsm_path(path)
-        .with_context(|| format!("reading free school meals from {}", path.display()))?;
-    let stored = StoredUpdate {
-        path,
-        rows: import.rows,
-        rejections: &import.rejections,
-    };
-    stored.apply(
-        config,
-        &import.figures,
-        |figure| (&figure.school, figure.line),
-        |school, figure| school.context.fsm_percent = figure.fsm_percent,
-    )
-}
-
-/// `import ofsted`: inspection outcomes as evaluations of the schools
-/// stored, replacing those of the same framework, area and date.
-fn import_ofsted(args: &ImportArgs, config: &Config) -> anyhow::Result<()> {
-    let path = &args.file;
-    let columns = match &args.columns {
-        None => dataset::OfstedColumns::default(),
-        Some(file) => ofsted_columns(file)?,
-    };
-    let import = dataset::read_ofsted_path(path, &columns)
-        .with_context(|| format!("reading inspection outcomes from {}", path.display()))?;
-    let stored = StoredUpdate {
-        path,
-        rows: import.rows,
-        rejections: &import.rejections,
-    };
-    stored.apply(
-        config,
-        &import.outcomes,
-        |outcome| (&outcome.school, outcome.line),
-        |school, outcome| {
-            school.evaluations =
-                dataset::merge_evaluations(&school.evaluations, &outcome.evaluations);
-        },
-    )
-}
-
-/// `--columns FILE` for `ofsted`: TOML with `urn` and `date` at the top and
-/// a table per framework naming each area's column, e.g.
-/// `[ofsted_report_card] achievement = "Achievement grade"`.
-fn ofsted_columns(file: &std::path::Path) -> anyhow::Result<dataset::OfstedColumns> {
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("cannot read the column file {}", file.display()))?;
-    let table: toml::Table = text
-        .parse()
-        .with_context(|| format!("{} is not valid TOML", file.display()))?;
-    let mut renames: Vec<(String, String)> = Vec::new();
-    for (key, value) in &table {
-        match value {
-            toml::Value::String(column) => renames.push((key.clone(), column.clone())),
-            toml::Value::Table(areas) => {
-                for (area, column) in areas {
-                    let column = column.as_str().with_context(|| {
-                        format!(
-                            "{}: {key}.{area} must be a column name (a string)",
-                            file.display()
-                        )
-                    })?;
-                    renames.push((format!("{key}.{area}"), column.to_owned()));
-                }
-            }
-            _ => bail!("{}: {key} must be a column name or a table", file.display()),
-        }
-    }
-    dataset::OfstedColumns::with_renames(renames.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .map_err(|error| anyhow::anyhow!("{}: {error}", file.display()))
-}
-
-/// An import of figures about schools already stored (outcomes, free
-/// school meals): what the file said, for the report.
-struct StoredUpdate<'a> {
-    path: &'a std::path::Path,
-    rows: u64,
-    rejections: &'a dataset::LineRejections,
-}
-
-impl StoredUpdate<'_> {
-    /// Gives each stored school its `item` through `update` and writes them
-    /// in one step; an item for a school the database does not hold is
-    /// reported, not created (it has no location).
-    fn apply<T>(
-        &self,
-        config: &Config,
-        items: &[T],
-        key: impl Fn(&T) -> (&partnermatch_core::domain::SchoolId, u64),
-        update: impl Fn(&mut School, &T),
-    ) -> anyhow::Result<()> {
-        let path = self.path.display();
-        for rejection in &self.rejections.listed {
-            eprintln!("{path}: {rejection}");
-        }
-        let engine = open_database(config)?;
-        let snapshot = engine.snapshot();
-        let mut schools = Vec::with_capacity(items.len());
-        let mut missing = 0u64;
-        for item in items {
-            let (id, line) = key(item);
-            match snapshot.get(id.as_str()) {
-                Some(stored) => {
-                    let mut school = stored.school.clone();
-                    update(&mut school, item);
-                    schools.push(school);
-                }
-                None => {
-                    missing += 1;
-                    eprintln!(
-                        "{path}: line {line} (school {id}): not in the database; import the school list first"
-                    );
-                }
-            }
-        }
-        let counts = engine
-            .upsert_batch(schools)
-            .with_context(|| format!("writing into {}", config.db.display()))?;
-        println!(
-            "{path}: {} rows, {} schools; updated {}, unchanged {}, not in the database {missing}, rejected {}",
-            self.rows,
-            items.len(),
-            counts.updated,
-            counts.unchanged,
-            self.rejections.count,
-        );
-        Ok(())
-    }
-}
-
 /// A spinner with a message on the terminal (hidden elsewhere).
-fn spinner(message: String) -> indicatif::ProgressBar {
+pub(super) fn spinner(message: String) -> indicatif::ProgressBar {
     let spinner = indicatif::ProgressBar::new_spinner().with_message(message);
     spinner.enable_steady_tick(Duration::from_millis(120));
     spinner

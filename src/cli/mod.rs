@@ -6,6 +6,7 @@
 mod args;
 mod commands;
 mod config;
+mod import;
 mod loadgen;
 mod report;
 
@@ -41,7 +42,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Broker(args) => commands::broker(args, &config),
         Command::Families(args) => commands::families(args, &config),
         Command::Evaluate(args) => commands::evaluate(args, &config),
-        Command::Import(args) => commands::import(args, &config),
+        Command::Import(args) => import::import(args, &config),
         Command::Config(ConfigCommand::Print(_)) => {
             print!("{}", config.to_toml()?);
             Ok(())

@@ -2,6 +2,7 @@
 //! the proto does not define is refused (the generated getters would turn
 //! it into the default), `*_UNSPECIFIED` means "not given".
 
+use crate::dataset::ImportMerge;
 use crate::domain::{
     EvaluationArea, EvaluationFramework, FocusArea, FocusSet, Grade, ImpactRating, Judgement,
     LanguageMedium, MatchMode, MemberRole, PartnershipKind, PartnershipStatus, Phase,
@@ -70,6 +71,7 @@ proto_enums! {
     MatchMode { Support, Lead, Peer }
     PhaseRelation { SamePhase, CrossPhase, AnyPhase }
     TrustRelation { Any, SameTrust, OtherTrusts }
+    ImportMerge { Replace, Register, Evaluations, FsmPercent }
     Factor { Stage, Proximity, Context, Focus, Phase, Language, Size, Load, TrackRecord }
     GroupKind { Cluster, Federation }
     PartnershipKind {
@@ -195,6 +197,7 @@ mod tests {
         round_trip::<MatchMode>();
         round_trip::<PhaseRelation>();
         round_trip::<TrustRelation>();
+        round_trip::<ImportMerge>();
         round_trip::<Factor>();
         round_trip::<GroupKind>();
         round_trip::<PartnershipKind>();

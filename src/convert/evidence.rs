@@ -56,6 +56,11 @@ pub(crate) fn evaluations_from_proto(
 }
 
 /// Evaluations with their `stale` flags (missing flags: not stale).
+/// Evaluations as a client sends them (no derived fields).
+pub fn evaluations_record_to_proto(evaluations: &[Evaluation]) -> Vec<pb::Evaluation> {
+    evaluations_to_proto(evaluations, &[])
+}
+
 pub(crate) fn evaluations_to_proto(
     evaluations: &[Evaluation],
     stale: &[bool],

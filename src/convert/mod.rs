@@ -18,6 +18,7 @@ mod pages;
 mod partnerships;
 mod schools;
 
+pub use evidence::evaluations_record_to_proto;
 pub use matching::match_query_from_proto;
 pub(crate) use matching::{
     broker_query_from_proto, broker_response_to_proto, group_query_from_proto, groups_to_proto,
@@ -29,7 +30,8 @@ pub(crate) use partnerships::{
     partnership_with_impact_to_proto, proposal_from_proto, update_from_proto,
 };
 pub(crate) use schools::{
-    families_to_proto, family_sizes_from_proto, import_message_from_proto, list_schools_from_proto,
-    list_schools_to_proto, rejection_to_proto, required_school, school_id,
+    families_to_proto, family_sizes_from_proto, import_change_from_proto, import_merge_from_proto,
+    import_message_from_proto, list_schools_from_proto, list_schools_to_proto, rejection_to_proto,
+    required_school, school_id,
 };
-pub use schools::{school_from_proto, school_to_proto};
+pub use schools::{school_from_proto, school_record_to_proto, school_to_proto};

@@ -1,6 +1,6 @@
 //! Schools, their lists, imports and families.
 
-use crate::dataset::Rejection;
+use crate::dataset::{ImportMerge, Rejection, StoredChange};
 use crate::domain::{
     Affiliation, Affiliations, ContextMeasures, GeoPoint, School, SchoolFields, SchoolId,
     StoredSchool, TextKind, Violations, affiliation_limits, limits, validate_evaluations,
@@ -152,8 +152,14 @@ pub(crate) fn required_school(school: Option<pb::School>) -> Result<School, Viol
     }
 }
 
-pub fn school_to_proto(stored: &StoredSchool) -> pb::School {
-    let school = &stored.school;
+/// A school record as a client sends it: the record's own fields, none of
+/// the derived ones (what `partnermatch import --target` streams).
+pub fn school_record_to_proto(school: &School) -> pb::School {
+    record_to_proto(school, &[])
+}
+
+/// The record's fields, its evaluations marked `stale` (in order).
+fn record_to_proto(school: &School, stale: &[bool]) -> pb::School {
     pb::School {
         id: school.id.to_string(),
         name: school.name.clone(),
@@ -169,19 +175,30 @@ pub fn school_to_proto(stored: &StoredSchool) -> pb::School {
         deprivation_percent: school.context.deprivation_percent,
         aln_percent: school.context.aln_percent,
         eal_percent: school.context.eal_percent,
-        challenge_index: stored.challenge_index,
-        family_id: stored.family_id.clone().unwrap_or_default(),
+        challenge_index: None,
+        family_id: school.family_id.clone().unwrap_or_default(),
         strengths: focus_set_to_proto(school.strengths),
         needs: focus_set_to_proto(school.needs),
         capacity: school.capacity,
         religious_character: school.religious_character.clone(),
         open: Some(school.open),
-        effective_capacity: stored.capacity,
-        evaluations: evaluations_to_proto(&school.evaluations, &stored.evidence.stale),
-        evidence: Some(evidence_to_proto(&stored.evidence)),
+        effective_capacity: 0,
+        evaluations: evaluations_to_proto(&school.evaluations, stale),
+        evidence: None,
         trust: affiliation_to_proto(school.affiliations.trust.as_ref()),
         federation: affiliation_to_proto(school.affiliations.federation.as_ref()),
         diocese: affiliation_to_proto(school.affiliations.diocese.as_ref()),
+    }
+}
+
+/// A stored school with what the server derives.
+pub fn school_to_proto(stored: &StoredSchool) -> pb::School {
+    pb::School {
+        challenge_index: stored.challenge_index,
+        family_id: stored.family_id.clone().unwrap_or_default(),
+        effective_capacity: stored.capacity,
+        evidence: Some(evidence_to_proto(&stored.evidence)),
+        ..record_to_proto(&stored.school, &stored.evidence.stale)
     }
 }
 
@@ -253,12 +270,59 @@ pub(crate) fn list_schools_to_proto(
 pub(crate) fn import_message_from_proto(
     message: pb::ImportSchoolsRequest,
 ) -> (String, Result<School, Violations>) {
-    let pb::ImportSchoolsRequest { school } = message;
+    let pb::ImportSchoolsRequest { school, merge: _ } = message;
     let raw_id = school
         .as_ref()
         .map(|s| s.id.chars().take(limits::ID_MAX_CHARS).collect())
         .unwrap_or_default();
     (raw_id, required_school(school))
+}
+
+/// The merge an ImportSchools message asks for: `Ok(None)` when it leaves
+/// it unset.
+pub(crate) fn import_merge_from_proto(
+    message: &pb::ImportSchoolsRequest,
+) -> Result<Option<ImportMerge>, Violations> {
+    let mut v = Violations::new();
+    let merge = optional(&mut v, "merge", message.merge);
+    v.into_result(merge)
+}
+
+/// One message of an ImportSchools stream that changes a stored school
+/// (`merge` EVALUATIONS or FSM_PERCENT): the id as sent, and the id with
+/// the change. Only the id and the merged field are read; field paths
+/// start `school.`.
+pub(crate) fn import_change_from_proto(
+    message: pb::ImportSchoolsRequest,
+    merge: ImportMerge,
+) -> (String, Result<(SchoolId, StoredChange), Violations>) {
+    let pb::ImportSchoolsRequest { school, merge: _ } = message;
+    let Some(school) = school else {
+        let mut v = Violations::new();
+        v.push("school", "is required");
+        return (String::new(), Err(v));
+    };
+    let raw_id: String = school.id.chars().take(limits::ID_MAX_CHARS).collect();
+    let mut v = Violations::new();
+    let id = school_id(&mut v, "id", &school.id);
+    let change = match merge {
+        ImportMerge::FsmPercent => {
+            if let Some(percent) = school.fsm_percent {
+                v.check_range("fsm_percent", percent, 0.0, 100.0);
+            }
+            StoredChange::FsmPercent(school.fsm_percent)
+        }
+        ImportMerge::Evaluations | ImportMerge::Replace | ImportMerge::Register => {
+            let evaluations = evaluations_from_proto(&mut v, school.evaluations);
+            v.extend(validate_evaluations(&evaluations));
+            StoredChange::Evaluations(evaluations)
+        }
+    };
+    let result = match id {
+        Some(id) if v.is_empty() => Ok((id, change)),
+        _ => Err(v.prefixed("school")),
+    };
+    (raw_id, result)
 }
 
 pub(crate) fn rejection_to_proto(rejection: &Rejection) -> pb::ImportError {

@@ -23,6 +23,7 @@ const IMPORT: &str = "/partnermatch.v1.SchoolRegistry/ImportSchools";
 fn message(i: usize) -> pb::ImportSchoolsRequest {
     pb::ImportSchoolsRequest {
         school: Some(school_proto(&school(&format!("imp{i:05}")))),
+        ..Default::default()
     }
 }
 

@@ -374,6 +374,7 @@ async fn abandoned_imports_are_logged_and_bad_entries_cost_no_memory() {
         .send_data(
             crate::support::wire::framed(&pb::ImportSchoolsRequest {
                 school: Some(school),
+                ..Default::default()
             }),
             false,
         )

@@ -104,6 +104,7 @@ async fn match_answers_from_whole_snapshots_while_an_import_streams() {
         sender
             .send(pb::ImportSchoolsRequest {
                 school: Some(school_proto(school)),
+                ..Default::default()
             })
             .await
             .unwrap();

@@ -255,6 +255,7 @@ async fn sigkill_mid_stream_loses_no_acknowledged_write() {
                 let messages: Vec<_> = (0..BATCH_SIZE)
                     .map(|member| pb::ImportSchoolsRequest {
                         school: Some(new_school(&batch_id(batch, member), "batch member")),
+                        ..Default::default()
                     })
                     .collect();
                 if client

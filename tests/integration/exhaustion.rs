@@ -107,6 +107,7 @@ async fn one_token_cannot_hold_more_than_its_share() {
         let (response, mut stream) = raw.start(request).await;
         let school = pb::ImportSchoolsRequest {
             school: Some(school_proto(&school(&format!("slow{i}")))),
+            ..Default::default()
         };
         stream.send_data(framed(&school), false).unwrap();
         imports.push((response, stream));

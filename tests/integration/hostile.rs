@@ -110,7 +110,10 @@ async fn an_import_of_bad_messages_gets_a_bounded_answer() {
     let heavy = (0..10).map(|i| {
         let mut bad = school_proto(&school(&format!("bad{i}")));
         bad.needs = vec![0; 400_000];
-        pb::ImportSchoolsRequest { school: Some(bad) }
+        pb::ImportSchoolsRequest {
+            school: Some(bad),
+            ..Default::default()
+        }
     });
     let answer = registry
         .import_schools(tokio_stream::iter(heavy))
@@ -128,7 +131,10 @@ async fn an_import_of_bad_messages_gets_a_bounded_answer() {
     let many = (0..1_500).map(|i| {
         let mut bad = school_proto(&school(&format!("n{i}")));
         bad.latitude = Some(f64::NAN);
-        pb::ImportSchoolsRequest { school: Some(bad) }
+        pb::ImportSchoolsRequest {
+            school: Some(bad),
+            ..Default::default()
+        }
     });
     let answer = registry
         .import_schools(tokio_stream::iter(many))

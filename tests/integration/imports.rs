@@ -7,7 +7,7 @@ use std::process::Output;
 
 use partnermatch::pb;
 
-use crate::support::process::{binary, start_on, stored_school};
+use crate::support::process::{binary, start_on, stored_school, stored_school_as};
 
 /// The register's real header row (140 columns).
 fn register_header() -> Vec<String> {
@@ -300,4 +300,149 @@ async fn ofsted_outcomes_become_evidence_of_the_schools_stored() {
         "achievement needs attention: {}",
         evidence.stage_reason
     );
+}
+
+/// `import KIND FILE --target ADDR` with the running process as it would be
+/// into its database: the register merged (evaluations kept), outcomes and
+/// free school meals into stored schools (one not stored, reported by
+/// line), the same files again unchanged, and a reader's token refused
+/// with nothing applied.
+#[tokio::test]
+async fn imports_reach_a_running_server_through_import_schools() {
+    use partnermatch::Role;
+    let dir = tempfile::tempdir().unwrap();
+    let (writer, writer_line) = partnermatch::new_token(Role::Writer);
+    let (reader, reader_line) = partnermatch::new_token(Role::Reader);
+    let server = start_on(
+        &dir.path().join("served.db"),
+        &["--token", &writer_line, "--token", &reader_line],
+    );
+    let send = |kind: &str, file: &Path, token: &str| {
+        let output = binary()
+            .args(["import", kind])
+            .arg(file)
+            .args(["--target", &server.address, "--token", token])
+            .output()
+            .expect("run the binary");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        output
+    };
+
+    let own = dir.path().join("own.csv");
+    std::fs::write(
+        &own,
+        "id,name,phase,latitude,longitude,capacity,trust_code,trust_name,evaluation_framework,evaluation_date,overall\n\
+         116789,Old Name,primary,52.2,-2.2,2,999,Old Trust,local,2026-03-01,needs attention\n",
+    )
+    .unwrap();
+    let output = send("schools", &own, &writer);
+    assert!(output.status.success(), "{output:?}");
+    assert!(stdout(&output).contains("1 rows; created 1"), "{output:?}");
+
+    let register = dir.path().join("edubasealldata.csv");
+    let mut row = establishment(
+        "116789",
+        "St Thomas à Becket CE Primary",
+        "385000",
+        "255000",
+    );
+    row.extend([
+        ("Trusts (code)", "15432"),
+        ("Trusts (name)", "Severn Academies Trust"),
+        ("Diocese (code)", "CE28"),
+        ("Diocese (name)", "Diocese of Worcester"),
+    ]);
+    write_register(
+        &register,
+        &[
+            row,
+            establishment("100002", "Brontë Primary", "385500", "255500"),
+        ],
+    );
+    let output = send("gias", &register, &reader);
+    assert!(!output.status.success(), "a reader may not import");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("refused the import (PermissionDenied)"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stored_school_as(&server.address, "116789", Some(&reader))
+            .await
+            .name,
+        "Old Name"
+    );
+
+    let output = send("gias", &register, &writer);
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        stdout(&output).contains("2 rows; created 1, updated 1, unchanged 0, rejected 0"),
+        "{}",
+        stdout(&output)
+    );
+    let again = stdout(&send("gias", &register, &writer));
+    assert!(again.contains("updated 0, unchanged 2"), "{again}");
+    let school = stored_school_as(&server.address, "116789", Some(&reader)).await;
+    assert_eq!(school.name, "St Thomas à Becket CE Primary");
+    assert_eq!(
+        school.trust.unwrap().name,
+        "Severn Academies Trust",
+        "the register's trust"
+    );
+    assert_eq!(school.diocese.unwrap().code, "CE28");
+    assert_eq!(school.capacity, Some(2), "the stored capacity is kept");
+    assert_eq!(school.evaluations.len(), 1, "and the stored evaluation");
+
+    let outcomes = dir.path().join("outcomes.csv");
+    std::fs::write(
+        &outcomes,
+        "URN,Inspection start date,Overall effectiveness,Safeguarding is effective?,Achievement\n\
+         116789,2026-01-20,,Yes,Needs attention\n\
+         100009,14/05/2023,2,Yes,\n",
+    )
+    .unwrap();
+    let output = send("ofsted", &outcomes, &writer);
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        stdout(&output)
+            .contains("2 rows, 2 schools; updated 1, unchanged 0, not in the server 1, rejected 0"),
+        "{}",
+        stdout(&output)
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("line 3 (school 100009): not in the server"),
+        "{stderr}"
+    );
+    let school = stored_school_as(&server.address, "116789", Some(&reader)).await;
+    assert_eq!(school.evaluations.len(), 3, "{:?}", school.evaluations);
+    assert_eq!(
+        school.name, "St Thomas à Becket CE Primary",
+        "the rest is kept"
+    );
+
+    let fsm = dir.path().join("fsm.csv");
+    std::fs::write(
+        &fsm,
+        "Data values,Data description,School,Category\n\
+         31.5,Percentage of pupils,100002 - BRONTE PRIMARY,Eligible for free school meals\n",
+    )
+    .unwrap();
+    let output = send("statswales-fsm", &fsm, &writer);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        stored_school_as(&server.address, "100002", Some(&reader))
+            .await
+            .fsm_percent,
+        Some(31.5)
+    );
+
+    // The files again: nothing changes. (The register again would set
+    // 100002's free school meals back to its own figure: each file is the
+    // authority for what it holds.)
+    for (kind, file) in [("ofsted", &outcomes), ("statswales-fsm", &fsm)] {
+        let again = stdout(&send(kind, file, &writer));
+        assert!(again.contains("updated 0, unchanged"), "{kind}: {again}");
+    }
 }

@@ -172,6 +172,7 @@ async fn families_are_computed_kept_when_given_and_listed() {
         .iter()
         .map(|s| pb::ImportSchoolsRequest {
             school: Some(school_proto(s)),
+            ..Default::default()
         })
         .collect();
     let stream = tokio_stream::iter(messages);
@@ -232,19 +233,27 @@ async fn import_applies_valid_schools_and_reports_each_bad_one() {
     let messages = vec![
         pb::ImportSchoolsRequest {
             school: Some(school_proto(&school("new1"))),
+            ..Default::default()
         },
         pb::ImportSchoolsRequest {
             school: Some(bad_latitude),
+            ..Default::default()
         },
         pb::ImportSchoolsRequest {
             school: Some(school_proto(&renamed)),
+            ..Default::default()
         },
-        pb::ImportSchoolsRequest { school: None },
+        pb::ImportSchoolsRequest {
+            school: None,
+            ..Default::default()
+        },
         pb::ImportSchoolsRequest {
             school: Some(school_proto(&school("new1"))),
+            ..Default::default()
         },
         pb::ImportSchoolsRequest {
             school: Some(school_proto(&school("same"))),
+            ..Default::default()
         },
     ];
     let reply = registry
@@ -322,5 +331,142 @@ async fn a_rejected_write_changes_nothing() {
         .into_inner();
     assert_eq!(stored.name, original.name);
     assert_eq!(stored.fsm_percent, Some(20.0));
+    server.stop().await;
+}
+
+/// An import stream that merges: evaluations of stored schools (an invalid
+/// one and an unknown school reported by message, two messages for one
+/// school both applied), free school meals; a merge the proto does not
+/// define, or a change of merge mid-stream, refuses the whole stream.
+#[tokio::test]
+async fn import_merges_into_stored_schools_and_refuses_mixed_merges() {
+    let mut stored = school("stored");
+    stored.capacity = Some(3);
+    let server = TestServer::start(vec![stored, school("other")]).await;
+    let mut registry = server.registry().await;
+    let evaluation =
+        |area: pb::EvaluationArea, judgement: pb::Judgement, date: &str| pb::Evaluation {
+            framework: pb::EvaluationFramework::OfstedReportCard as i32,
+            area: area as i32,
+            judgement: judgement as i32,
+            date: date.into(),
+            ..Default::default()
+        };
+    let change = |id: &str, evaluations: Vec<pb::Evaluation>, merge: pb::ImportMerge| {
+        pb::ImportSchoolsRequest {
+            school: Some(pb::School {
+                id: id.into(),
+                evaluations,
+                ..Default::default()
+            }),
+            merge: merge as i32,
+        }
+    };
+    use pb::EvaluationArea as A;
+    use pb::ImportMerge as M;
+    use pb::Judgement as J;
+    let messages = vec![
+        change(
+            "stored",
+            vec![evaluation(A::Achievement, J::NeedsAttention, "2026-01-20")],
+            M::Evaluations,
+        ),
+        change(
+            "nobody",
+            vec![evaluation(A::Achievement, J::Exceptional, "2026-01-20")],
+            M::Unspecified,
+        ),
+        change(
+            "stored",
+            vec![evaluation(A::Safeguarding, J::Met, "2026-01-20")],
+            M::Evaluations,
+        ),
+        change(
+            "other",
+            vec![evaluation(A::Overall, J::Green, "2026-01-20")],
+            M::Unspecified,
+        ),
+    ];
+    let reply = registry
+        .import_schools(tokio_stream::iter(messages))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (
+            reply.received,
+            reply.updated,
+            reply.rejected,
+            reply.not_stored
+        ),
+        (4, 1, 2, 1)
+    );
+    let errors: Vec<_> = reply
+        .errors
+        .iter()
+        .map(|e| (e.index, e.school_id.as_str(), e.field.as_str()))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            (2, "nobody", "school.id"),
+            (4, "other", "school.evaluations[0].area")
+        ]
+    );
+    let stored = server.engine.get("stored").unwrap();
+    assert_eq!(stored.school.evaluations.len(), 2, "both messages applied");
+    assert_eq!(stored.school.capacity, Some(3), "the rest is kept");
+
+    let fsm = pb::ImportSchoolsRequest {
+        school: Some(pb::School {
+            id: "other".into(),
+            fsm_percent: Some(42.0),
+            ..Default::default()
+        }),
+        merge: M::FsmPercent as i32,
+    };
+    let reply = registry
+        .import_schools(tokio_stream::iter([fsm.clone()]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((reply.updated, reply.rejected), (1, 0));
+    assert_eq!(
+        server
+            .engine
+            .get("other")
+            .unwrap()
+            .school
+            .context
+            .fsm_percent,
+        Some(42.0)
+    );
+
+    let before = server.engine.snapshot().schools().to_vec();
+    let mut unknown = fsm.clone();
+    unknown.merge = 9;
+    let mixed = vec![
+        change("stored", Vec::new(), M::Replace),
+        change("stored", Vec::new(), M::Evaluations),
+    ];
+    for (messages, fragment) in [
+        (vec![unknown], "merge: unknown enum value 9"),
+        (
+            mixed,
+            "message 2 asks for merge evaluations but the stream's is replace",
+        ),
+    ] {
+        let status = registry
+            .import_schools(tokio_stream::iter(messages))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+        assert!(status.message().contains(fragment), "{}", status.message());
+    }
+    assert_eq!(
+        server.engine.snapshot().schools().to_vec(),
+        before,
+        "nothing applied"
+    );
     server.stop().await;
 }

@@ -61,7 +61,10 @@ async fn invalid_schools_name_their_field_and_change_nothing() {
             .await
             .expect_err(field);
         assert_invalid_field(&status, field);
-        let stream = tokio_stream::iter([pb::ImportSchoolsRequest { school: Some(bad) }]);
+        let stream = tokio_stream::iter([pb::ImportSchoolsRequest {
+            school: Some(bad),
+            ..Default::default()
+        }]);
         let reply = registry.import_schools(stream).await.unwrap().into_inner();
         assert_eq!(reply.rejected, 1, "{field}");
         assert_eq!(reply.errors[0].field, field);

@@ -166,16 +166,22 @@ pub(crate) async fn total_schools(address: &str) -> u32 {
         .total_size
 }
 
-/// The school `id` as the server at `address` serves it.
+/// The school `id` as the server at `address` (without auth) serves it.
 pub(crate) async fn stored_school(address: &str, id: &str) -> pb::School {
+    stored_school_as(address, id, None).await
+}
+
+/// [`stored_school`], asking with `token` when given.
+pub(crate) async fn stored_school_as(address: &str, id: &str, token: Option<&str>) -> pb::School {
     let mut client = SchoolRegistryClient::connect(format!("http://{address}"))
         .await
         .unwrap();
-    client
-        .get_school(pb::GetSchoolRequest { id: id.into() })
-        .await
-        .unwrap()
-        .into_inner()
+    let request = pb::GetSchoolRequest { id: id.into() };
+    let request = match token {
+        Some(token) => crate::support::fixtures::with_token(request, token),
+        None => tonic::Request::new(request),
+    };
+    client.get_school(request).await.unwrap().into_inner()
 }
 
 /// CPU seconds a process has used (user and system), from /proc.

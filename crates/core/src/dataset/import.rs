@@ -8,11 +8,15 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::domain::{School, SchoolId, Violations, limits};
+use crate::domain::{Evaluation, School, SchoolId, Violations, limits};
 
 /// Most records one import may carry: the rows of one CSV file or the
 /// messages of one ImportSchools stream.
 pub const MAX_RECORDS: u64 = 1_000_000;
+
+/// Ends the message of a change rejected because its school is not
+/// stored, so a client can tell those from invalid records.
+pub const NOT_STORED_HINT: &str = "import the school first";
 
 /// Rejections an import describes; the rest are only counted, so a
 /// million bad records make a short report.
@@ -93,11 +97,63 @@ impl LineRejections {
     }
 }
 
+crate::closed_set! {
+    /// How an import's records meet the schools stored.
+    #[derive(Default)]
+    pub enum ImportMerge {
+        /// Whole schools: created, or replacing the stored school.
+        #[default]
+        Replace = "replace",
+        /// Register records: their fields replace the stored ones, the
+        /// rest is kept (`merge_register`).
+        Register = "register",
+        /// Evaluations of stored schools ([`StoredChange::Evaluations`]).
+        Evaluations = "evaluations",
+        /// Free school meals of stored schools ([`StoredChange::FsmPercent`]).
+        FsmPercent = "fsm_percent",
+    }
+}
+
+impl ImportMerge {
+    /// Whether each record is a change to a stored school rather than a
+    /// school.
+    pub fn changes_stored(self) -> bool {
+        matches!(self, ImportMerge::Evaluations | ImportMerge::FsmPercent)
+    }
+}
+
+/// What one record of an import about schools already stored changes
+/// (`import ofsted`, `import statswales-fsm`, and an ImportSchools stream
+/// that merges so); applied by `Engine::update_stored`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoredChange {
+    /// Inspection outcomes: each replaces the stored evaluation of the same
+    /// framework, area and date, or is added.
+    Evaluations(Vec<Evaluation>),
+    /// The percentage eligible for free school meals (`None`: unknown).
+    FsmPercent(Option<f64>),
+}
+
+impl StoredChange {
+    pub fn apply(self, school: &mut School) {
+        match self {
+            StoredChange::Evaluations(evaluations) => {
+                school.evaluations =
+                    super::ofsted::merge_evaluations(&school.evaluations, &evaluations);
+            }
+            StoredChange::FsmPercent(percent) => school.context.fsm_percent = percent,
+        }
+    }
+}
+
 /// The records of one import as they arrive.
 #[derive(Debug)]
 pub struct ImportBatch {
     unit: RecordUnit,
     schools: Vec<School>,
+    /// Changes to stored schools, with their positions: several may name
+    /// one school.
+    changes: Vec<(u64, SchoolId, StoredChange)>,
     /// Where each accepted id was first seen.
     first_seen: HashMap<SchoolId, u64>,
     rejections: Vec<Rejection>,
@@ -110,6 +166,7 @@ impl ImportBatch {
         ImportBatch {
             unit,
             schools: Vec::new(),
+            changes: Vec::new(),
             first_seen: HashMap::new(),
             rejections: Vec::new(),
             rejected: 0,
@@ -147,15 +204,58 @@ impl ImportBatch {
                 self.first_seen.insert(school.id.clone(), position);
                 self.schools.push(school);
             }
-            Err(violations) => {
-                let field = violations
-                    .iter()
-                    .next()
-                    .map(|v| v.field.clone())
-                    .unwrap_or_default();
-                self.reject(position, raw_id, field, violations.to_string());
-            }
+            Err(violations) => self.reject_all(position, raw_id, &violations),
         }
+    }
+
+    /// Takes the next record of an import about schools already stored,
+    /// converted: accepted unless it is invalid. Several may name one
+    /// school (two inspections in one file).
+    pub fn offer_change(
+        &mut self,
+        position: u64,
+        raw_id: &str,
+        record: Result<(SchoolId, StoredChange), Violations>,
+    ) {
+        self.records += 1;
+        match record {
+            Ok((id, change)) => self.changes.push((position, id, change)),
+            Err(violations) => self.reject_all(position, raw_id, &violations),
+        }
+    }
+
+    /// Takes the accepted changes, to apply; [`ImportBatch::reject_missing`]
+    /// then reports those whose school is not stored.
+    pub fn take_changes(&mut self) -> Vec<(u64, SchoolId, StoredChange)> {
+        std::mem::take(&mut self.changes)
+    }
+
+    /// Rejects the change at `position`, taken earlier, because its school
+    /// is not stored (`id_field` names the id's field or column). Which
+    /// rejections are listed depends on the order they come in; call
+    /// [`ImportBatch::sort_rejections`] after the last.
+    pub fn reject_missing(&mut self, position: u64, id: &SchoolId, id_field: &str) {
+        self.reject(
+            position,
+            id.as_str(),
+            id_field.to_owned(),
+            format!("{id_field}: no school {id} is stored; {NOT_STORED_HINT}"),
+        );
+    }
+
+    /// Puts the listed rejections back in record order, after
+    /// [`ImportBatch::reject_missing`] (found once the others were listed).
+    pub fn sort_rejections(&mut self) {
+        self.rejections.sort_by_key(|rejection| rejection.position);
+    }
+
+    fn reject_all(&mut self, position: u64, raw_id: &str, violations: &Violations) {
+        let field = violations
+            .iter()
+            .next()
+            .map(|v| v.field.clone())
+            .unwrap_or_default();
+        self.reject(position, raw_id, field, violations.to_string());
     }
 
     /// Takes a record that could not be read into fields at all.
@@ -202,6 +302,21 @@ impl ImportBatch {
     /// The accepted schools, to apply.
     pub fn into_schools(self) -> Vec<School> {
         self.schools
+    }
+
+    /// The accepted schools with their positions (lines or messages), to
+    /// apply.
+    pub fn into_positioned_schools(self) -> Vec<(u64, School)> {
+        let first_seen = self.first_seen;
+        self.schools
+            .into_iter()
+            .map(|school| (first_seen.get(&school.id).copied().unwrap_or(0), school))
+            .collect()
+    }
+
+    /// Takes the accepted schools, to apply, keeping the report.
+    pub fn take_schools(&mut self) -> Vec<School> {
+        std::mem::take(&mut self.schools)
     }
 }
 

@@ -16,7 +16,8 @@ pub use gias::{
     read_gias, read_gias_path, register_sample,
 };
 pub use import::{
-    ImportBatch, LineRejections, MAX_RECORDS, MAX_REJECTIONS_LISTED, RecordUnit, Rejection,
+    ImportBatch, ImportMerge, LineRejections, MAX_RECORDS, MAX_REJECTIONS_LISTED, NOT_STORED_HINT,
+    RecordUnit, Rejection, StoredChange,
 };
 pub use ofsted::{
     OfstedColumns, OfstedImport, OfstedOutcome, merge_evaluations, read_ofsted, read_ofsted_path,

@@ -22,6 +22,7 @@ mod registry;
 mod scoring;
 mod snapshot;
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 use arc_swap::ArcSwap;
@@ -101,6 +102,14 @@ impl ListFilter {
                     .as_ref()
                     .is_some_and(|trust| trust.code == self.trust_code))
     }
+}
+
+/// What [`Engine::update_stored`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredUpdates {
+    pub counts: UpsertCounts,
+    /// Positions of the items whose school is not stored (in order).
+    pub missing: Vec<usize>,
 }
 
 /// The families of the registry at some sizes.
@@ -276,6 +285,43 @@ impl Engine {
         validate_all(&schools)?;
         let mut writer = self.lock_writer()?;
         self.apply_upserts(&mut writer, schools)
+    }
+
+    /// Changes schools already stored, in one step (all or nothing, like
+    /// [`Engine::upsert_batch`]), under the writer lock so no write in
+    /// between is lost: each `(id, item)` is applied by `change` to the
+    /// school as the items before it left it, so two items for one school
+    /// both count. Nothing is created: the positions of items whose school
+    /// is not stored are returned, and those items are left out.
+    pub fn update_stored<T>(
+        &self,
+        items: Vec<(SchoolId, T)>,
+        change: impl Fn(&mut School, T),
+    ) -> Result<StoredUpdates> {
+        let mut writer = self.lock_writer()?;
+        let mut changed: Vec<School> = Vec::new();
+        let mut slot: HashMap<SchoolId, usize> = HashMap::new();
+        let mut missing = Vec::new();
+        for (position, (id, item)) in items.into_iter().enumerate() {
+            let at = match slot.get(&id) {
+                Some(&at) => at,
+                None => match writer.registry.get(id.as_str()) {
+                    Some(stored) => {
+                        changed.push(stored.school.clone());
+                        slot.insert(id, changed.len() - 1);
+                        changed.len() - 1
+                    }
+                    None => {
+                        missing.push(position);
+                        continue;
+                    }
+                },
+            };
+            change(&mut changed[at], item);
+        }
+        validate_all(&changed)?;
+        let counts = self.apply_upserts(&mut writer, changed)?;
+        Ok(StoredUpdates { counts, missing })
     }
 
     /// [`Engine::upsert_batch`] for an import that holds only some of a
