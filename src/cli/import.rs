@@ -356,10 +356,12 @@ fn report(path: &Path, file: &ReadFile, applied: &Applied) {
     let counts = applied.counts;
     let rejected = file.rejected + applied.refused.len() as u64;
     if file.merge.changes_stored() {
+        let schools: std::collections::HashSet<&SchoolId> =
+            file.changes.iter().map(|(_, id, _)| id).collect();
         println!(
             "{path}: {} rows, {} schools; updated {}, unchanged {}, not in {} {}, rejected {rejected}",
             file.rows,
-            file.changes.len(),
+            schools.len(),
             counts.updated,
             counts.unchanged,
             applied.destination,

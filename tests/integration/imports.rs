@@ -262,7 +262,8 @@ async fn ofsted_outcomes_become_evidence_of_the_schools_stored() {
         "URN,Grade date,Overall effectiveness,Safeguarding is effective?,Achievement,Attendance and behaviour,Leadership and governance\n\
          100001,2026-01-20,,Yes,Needs attention,Strong standard,Expected standard\n\
          100002,14/05/2023,2,Yes,,,\n\
-         100009,14/05/2023,2,Yes,,,\n",
+         100009,14/05/2023,2,Yes,,,\n\
+         100001,14/05/2023,2,Yes,,,\n",
     )
     .unwrap();
     let columns = dir.path().join("columns.toml");
@@ -283,7 +284,7 @@ async fn ofsted_outcomes_become_evidence_of_the_schools_stored() {
     let out = stdout(&output);
     assert!(
         out.contains(
-            "3 rows, 3 schools; updated 2, unchanged 0, not in the database 1, rejected 0"
+            "4 rows, 3 schools; updated 2, unchanged 0, not in the database 1, rejected 0"
         ),
         "{out}"
     );
@@ -292,7 +293,12 @@ async fn ofsted_outcomes_become_evidence_of_the_schools_stored() {
 
     let server = start_on(&db, &[]);
     let school = stored_school(&server.address, "100001").await;
-    assert_eq!(school.evaluations.len(), 4, "{:?}", school.evaluations);
+    assert_eq!(
+        school.evaluations.len(),
+        6,
+        "both inspections of one school in one file are kept: {:?}",
+        school.evaluations
+    );
     let evidence = school.evidence.expect("derived evidence");
     assert_eq!(
         evidence.stage,

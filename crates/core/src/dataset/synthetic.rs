@@ -866,22 +866,29 @@ fn make_school(
         }
     };
 
-    // Church schools belong to a diocese; drawn from the school's own
-    // fields, not the generator, so the rest of the population is as before.
-    let diocese = match religious_character {
-        "Church in Wales" => Some(("cw", "Church in Wales")),
-        "Roman Catholic" => Some(("rc", "Roman Catholic")),
+    // Church schools belong to a diocese, by where the consortium lies
+    // (roughly: Welsh dioceses do not follow consortium borders); drawn
+    // from the school's own fields, not the generator, so the rest of the
+    // population is as before.
+    let diocese = match (religious_character, authority.consortium) {
+        ("Church in Wales", "GwE") => Some(("cw-bangor", "Diocese of Bangor")),
+        ("Church in Wales", "ERW") => Some(("cw-st-davids", "Diocese of St Davids")),
+        ("Church in Wales", "CSC") => Some(("cw-llandaff", "Diocese of Llandaff")),
+        ("Church in Wales", _) => Some(("cw-monmouth", "Diocese of Monmouth")),
+        ("Roman Catholic", "GwE") => Some(("rc-wrexham", "Diocese of Wrexham")),
+        ("Roman Catholic", "ERW") => Some(("rc-menevia", "Diocese of Menevia")),
+        ("Roman Catholic", _) => Some(("rc-cardiff", "Archdiocese of Cardiff")),
         _ => None,
     }
-    .map(|(code, church)| {
-        let consortium = suffix(authority.consortium);
-        Affiliation::new(
-            format!(
-                "{code}-{}",
-                consortium.to_lowercase().replace([' ', '(', ')'], "")
-            ),
-            format!("{church} diocese of {consortium} (synthetic)"),
-        )
+    .map(|(code, name)| {
+        if region == 0 {
+            Affiliation::new(code, name)
+        } else {
+            Affiliation::new(
+                format!("{code}-{}", region + 1),
+                format!("{name} (region {})", region + 1),
+            )
+        }
     });
 
     School {
