@@ -61,10 +61,12 @@ pub enum Command {
     /// travel, needs covered, supporter load (docs/evaluation.md).
     Evaluate(EvaluateArgs),
     /// Import a file of schools into the database (stop a server that holds
-    /// it first): England's register (`gias`), Ofsted's inspection outcomes
-    /// (`ofsted`), StatsWales's free school meals by school
-    /// (`statswales-fsm`) or the project's own CSV (`schools`). Prints what was created, updated, unchanged, rejected
-    /// and skipped; the accepted rows are written all or nothing.
+    /// it first) or, with --target, into a running server: England's
+    /// register (`gias`), Ofsted's inspection outcomes (`ofsted`),
+    /// StatsWales's free school meals by school (`statswales-fsm`) or the
+    /// project's own CSV (`schools`). Prints what was created, updated,
+    /// unchanged, rejected and skipped; the accepted rows are written all
+    /// or nothing.
     Import(ImportArgs),
     /// Manage bearer tokens.
     #[command(subcommand)]
