@@ -271,13 +271,8 @@ async fn import_applies_valid_schools_and_reports_each_bad_one() {
         ),
         (6, 1, 1, 1, 3)
     );
-    let errors: Vec<_> = reply
-        .errors
-        .iter()
-        .map(|e| (e.index, e.school_id.as_str(), e.field.as_str()))
-        .collect();
     assert_eq!(
-        errors,
+        error_positions(&reply),
         [
             (2, "bad1", "school.latitude"),
             (4, "", "school"),
@@ -401,13 +396,8 @@ async fn import_merges_into_stored_schools_and_refuses_mixed_merges() {
         ),
         (4, 1, 2, 1)
     );
-    let errors: Vec<_> = reply
-        .errors
-        .iter()
-        .map(|e| (e.index, e.school_id.as_str(), e.field.as_str()))
-        .collect();
     assert_eq!(
-        errors,
+        error_positions(&reply),
         [
             (2, "nobody", "school.id"),
             (4, "other", "school.evaluations[0].area")
@@ -469,4 +459,13 @@ async fn import_merges_into_stored_schools_and_refuses_mixed_merges() {
         "nothing applied"
     );
     server.stop().await;
+}
+
+/// Each listed import error as (message, school id, field).
+fn error_positions(reply: &pb::ImportSchoolsResponse) -> Vec<(u32, &str, &str)> {
+    reply
+        .errors
+        .iter()
+        .map(|e| (e.index, e.school_id.as_str(), e.field.as_str()))
+        .collect()
 }

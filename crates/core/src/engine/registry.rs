@@ -173,14 +173,7 @@ impl Registry {
     }
 
     fn remove_empty_bodies(&mut self) {
-        let graph = &mut self.graph;
-        self.bodies.retain(|_, node| {
-            let has_members = graph.neighbors(*node).next().is_some();
-            if !has_members {
-                graph.remove_node(*node);
-            }
-            has_members
-        });
+        remove_memberless(&mut self.graph, &mut self.bodies);
     }
 
     /// Each trust, federation and diocese with the ids of its members,
@@ -345,15 +338,23 @@ impl Registry {
             entry.stored = Arc::new(stored);
         }
 
-        let graph = &mut self.graph;
-        self.families.retain(|_, node| {
-            let has_members = graph.neighbors(*node).next().is_some();
-            if !has_members {
-                graph.remove_node(*node);
-            }
-            has_members
-        });
+        remove_memberless(&mut self.graph, &mut self.families);
     }
+}
+
+/// Drops the group nodes (families, bodies) of `nodes` that no school
+/// belongs to any more, from the map and the graph.
+fn remove_memberless<K>(
+    graph: &mut StableUnGraph<Node, Relation>,
+    nodes: &mut HashMap<K, NodeIndex>,
+) {
+    nodes.retain(|_, node| {
+        let has_members = graph.neighbors(*node).next().is_some();
+        if !has_members {
+            graph.remove_node(*node);
+        }
+        has_members
+    });
 }
 
 /// The index of challenge (docs/domain.md): the weighted mean of the known
