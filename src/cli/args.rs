@@ -605,8 +605,9 @@ pub struct ImportArgs {
 
     /// Send the file to a running server at ADDR (host:port, http://… or
     /// https://…) through ImportSchools, merged there as it would be into
-    /// --db; the server needs no restart and applies the file in one step.
-    #[arg(long, value_name = "ADDR", conflicts_with = "db")]
+    /// --db (which is then not opened); the server needs no restart and
+    /// applies the file in one step.
+    #[arg(long, value_name = "ADDR")]
     pub target: Option<String>,
 
     /// With --target: a writer or admin token (`partnermatch token new`).

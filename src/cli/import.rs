@@ -65,6 +65,10 @@ pub(super) fn import(args: ImportArgs, config: &Config) -> anyhow::Result<()> {
     if args.target.is_none() && (args.token.is_some() || args.ca_cert.is_some()) {
         bail!("--token and --ca-cert go with --target (a running server)");
     }
+    if args.target.is_some() && args.store.db.is_some() {
+        // PARTNERMATCH_DB may be set for other commands: say so, go on.
+        eprintln!("--db (or PARTNERMATCH_DB) is not used with --target: the server holds its own");
+    }
     let path = args.file.as_path();
     let reading = spinner(format!("reading {}", path.display()));
     let file = read(&args)?;

@@ -323,11 +323,14 @@ async fn imports_reach_a_running_server_through_import_schools() {
         &dir.path().join("served.db"),
         &["--token", &writer_line, "--token", &reader_line],
     );
+    let unused = dir.path().join("unused.db");
     let send = |kind: &str, file: &Path, token: &str| {
         let output = binary()
             .args(["import", kind])
             .arg(file)
             .args(["--target", &server.address, "--token", token])
+            // Set for other commands; --target leaves it alone.
+            .env("PARTNERMATCH_DB", &unused)
             .output()
             .expect("run the binary");
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -344,6 +347,11 @@ async fn imports_reach_a_running_server_through_import_schools() {
     .unwrap();
     let output = send("schools", &own, &writer);
     assert!(output.status.success(), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("PARTNERMATCH_DB) is not used with --target"),
+        "{output:?}"
+    );
     assert!(stdout(&output).contains("1 rows; created 1"), "{output:?}");
 
     let register = dir.path().join("edubasealldata.csv");
@@ -443,6 +451,8 @@ async fn imports_reach_a_running_server_through_import_schools() {
             .fsm_percent,
         Some(31.5)
     );
+
+    assert!(!unused.exists(), "--target opens no database");
 
     // The files again: nothing changes. (The register again would set
     // 100002's free school meals back to its own figure: each file is the
