@@ -4,7 +4,8 @@
 //! 2. Match and Broker keep partners in the seeker's trust, outside it, or
 //!    in its diocese, and say which bodies a partner shares;
 //! 3. a filter the seeker cannot meet, or a body without a code, is
-//!    refused by name and changes nothing.
+//!    refused by name and changes nothing;
+//! 4. a school already in a federation is no federation candidate.
 
 use partnermatch::pb;
 use partnermatch_core::domain::{Affiliation, School, Stage};
@@ -240,5 +241,35 @@ async fn filters_the_seeker_cannot_meet_and_bodies_without_codes_are_refused() {
         .await
         .unwrap_err();
     assert_invalid_field(&status, "trust_code");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn federated_schools_are_not_federation_candidates_again() {
+    let small = |id: &str, north: f64| {
+        let mut school = school(id).at(north, 0.0);
+        school.pupils = Some(40);
+        school
+    };
+    let mut federated = small("federated", 0.5);
+    federated.affiliations.federation = Some(Affiliation::new("F0042", "Hills Federation"));
+    let server = TestServer::start(vec![small("a", 0.0), small("b", 1.0), federated]).await;
+    let mut matcher = server.matcher().await;
+    let response = matcher
+        .form_groups(pb::FormGroupsRequest {
+            kind: pb::GroupKind::Federation as i32,
+            school_ids: vec!["a".into(), "b".into(), "federated".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(response.considered, 2, "the federated school is left out");
+    let members: Vec<&str> = response
+        .groups
+        .iter()
+        .flat_map(|g| g.members.iter().map(|m| m.school_id.as_str()))
+        .collect();
+    assert_eq!(members, ["a", "b"]);
     server.stop().await;
 }

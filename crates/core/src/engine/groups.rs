@@ -8,7 +8,8 @@
 //! id; federations: fewest pupils first), each grown from its best-scoring
 //! nearby candidates (the pruned PEER search) by adding the candidate that
 //! keeps the group most cohesive. Schools already in an ACTIVE cluster or
-//! federation are left out.
+//! federation partnership are left out, and from federation candidates
+//! schools the register already places in a federation.
 
 use crate::domain::{MatchMode, PartnershipKind, PartnershipStatus, Phase, PhaseRelation};
 
@@ -104,10 +105,12 @@ pub(super) fn form_groups(
         ],
     };
     let busy = |index: u32| {
-        let id = snapshot.school(index).school.id.as_str();
-        snapshot.partnerships().iter().any(|p| {
-            p.status == PartnershipStatus::Active && kinds.contains(&p.kind) && p.has_member(id)
-        })
+        let school = &snapshot.school(index).school;
+        let id = school.id.as_str();
+        (query.kind == GroupKind::Federation && school.affiliations.federation.is_some())
+            || snapshot.partnerships().iter().any(|p| {
+                p.status == PartnershipStatus::Active && kinds.contains(&p.kind) && p.has_member(id)
+            })
     };
     let mut pool: Vec<u32> = select_seekers(snapshot, &query.schools, "group formation")?
         .into_iter()
