@@ -34,7 +34,7 @@ use crate::engine::{Engine, Error};
 pub use auth::{Role, Tokens, new_token, token_hash};
 pub use convert::{
     PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, evaluations_record_to_proto, match_query_from_proto,
-    school_from_proto, school_record_to_proto, school_to_proto,
+    match_response_to_proto, school_from_proto, school_record_to_proto, school_to_proto,
 };
 pub use error::status_from_error;
 pub use matcher::MatcherService;

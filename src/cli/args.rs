@@ -373,6 +373,21 @@ pub struct BenchArgs {
     /// Partners per Match (1–100).
     #[arg(long, default_value_t = 10)]
     pub limit: u32,
+
+    /// A bearer token sent with every call: a reader's for Match, a
+    /// writer's with --writes.
+    #[arg(long, env = "PARTNERMATCH_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// Then time UpsertSchool from --writers concurrent writers (each write
+    /// renames an open school: use a throwaway server), and Match again
+    /// while they write.
+    #[arg(long)]
+    pub writes: bool,
+
+    /// Concurrent writers for --writes (1–64), each on its own connection.
+    #[arg(long, default_value_t = 8)]
+    pub writers: usize,
 }
 
 /// Parses a flag's value into a value of a closed set by the set's own rule

@@ -45,6 +45,10 @@ pub(super) fn bench(args: BenchArgs) -> anyhow::Result<()> {
         warmup: seconds("warmup", args.warmup)?,
         seekers: args.seekers,
         limit: args.limit,
+        token: args.token,
+        writes: args.writes.then_some(loadgen::WriteLoad {
+            writers: args.writers,
+        }),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

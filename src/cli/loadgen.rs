@@ -4,7 +4,11 @@
 //! callers each, and for a fixed time sends `Match` requests (over many
 //! seekers), then, in the same run and with the same shape, the health
 //! `Check` RPC as a no-op baseline, so the ratio of the two rates is measured
-//! side by side on the same machine and moment. Bounded in count and time, and
+//! side by side on the same machine and moment. With `--writes` it then
+//! times `UpsertSchool` from `--writers` concurrent writers (each write
+//! renames a school, so every one changes the registry), and Match again
+//! while those writers run (the mixed load), so Match under writes is
+//! compared with Match idle in the same run. Bounded in count and time, and
 //! refused for anything but a loopback address.
 //!
 //! Like h2load, the generator does not parse response bodies: it checks each
@@ -60,6 +64,17 @@ pub struct LoadConfig {
     pub seekers: usize,
     /// Partners per Match.
     pub limit: u32,
+    /// A bearer token sent with every call (a writer's for `writes`).
+    pub token: Option<String>,
+    /// Also time writes, alone and beside Match.
+    pub writes: Option<WriteLoad>,
+}
+
+/// The write phases of a run.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteLoad {
+    /// Concurrent writers, each on its own connection.
+    pub writers: usize,
 }
 
 impl LoadConfig {
@@ -95,6 +110,13 @@ impl LoadConfig {
             limits::MAX_SEEKERS
         );
         ensure!((1..=100).contains(&self.limit), "--limit must be 1–100");
+        if let Some(writes) = self.writes {
+            ensure!(
+                (1..=limits::MAX_CONNECTIONS).contains(&writes.writers),
+                "--writers must be 1–{}",
+                limits::MAX_CONNECTIONS
+            );
+        }
         Ok(())
     }
 }
@@ -131,13 +153,23 @@ impl PhaseReport {
     }
 }
 
-/// The Match phase and the no-op baseline of one run.
+/// The Match phase and the no-op baseline of one run, and the write
+/// phases when asked for.
 #[derive(Debug)]
 pub struct LoadReport {
     pub config: LoadConfig,
     pub schools: u32,
     pub matches: PhaseReport,
     pub noop: PhaseReport,
+    pub writes: Option<WriteReport>,
+}
+
+/// Writes alone, then Match and writes at once.
+#[derive(Debug)]
+pub struct WriteReport {
+    pub writes: PhaseReport,
+    pub mixed_matches: PhaseReport,
+    pub mixed_writes: PhaseReport,
 }
 
 impl LoadReport {
@@ -167,7 +199,11 @@ impl fmt::Display for LoadReport {
             "{:<22} {:>10} {:>7} {:>11} {:>9} {:>9} {:>10}",
             "rpc", "requests", "errors", "req/s", "p50 µs", "p99 µs", "resp bytes"
         )?;
-        for phase in [&self.matches, &self.noop] {
+        let mut phases = vec![&self.matches, &self.noop];
+        if let Some(writes) = &self.writes {
+            phases.extend([&writes.writes, &writes.mixed_matches, &writes.mixed_writes]);
+        }
+        for phase in phases {
             writeln!(
                 f,
                 "{:<22} {:>10} {:>7} {:>11.0} {:>9} {:>9} {:>10}",
@@ -180,7 +216,17 @@ impl fmt::Display for LoadReport {
                 phase.mean_response_bytes()
             )?;
         }
-        write!(f, "Match ÷ no-op: {:.2}", self.ratio())
+        write!(f, "Match ÷ no-op: {:.2}", self.ratio())?;
+        if let Some(writes) = &self.writes {
+            let p99 = |phase: &PhaseReport| phase.p99_micros().max(1) as f64;
+            write!(
+                f,
+                "\nMatch p99 under writes ÷ idle: {:.2}; writes under reads ÷ alone: {:.2}",
+                p99(&writes.mixed_matches) / p99(&self.matches),
+                writes.mixed_writes.rate() / writes.writes.rate().max(f64::MIN_POSITIVE)
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -188,37 +234,109 @@ impl fmt::Display for LoadReport {
 pub async fn run(config: LoadConfig) -> anyhow::Result<LoadReport> {
     config.validate()?;
     let uri = format!("http://{}", config.target);
-    let (seekers, schools) = seekers(&uri, config.seekers).await?;
-    let seekers = Arc::new(seekers);
-    let limit = config.limit;
-
-    let matches = phase(&config, &uri, "Match", move |channel, call| {
-        let request = pb::MatchRequest {
-            school_id: seekers[call % seekers.len()].clone(),
-            mode: pb::MatchMode::Support as i32,
-            limit,
-            ..Default::default()
-        };
-        unary_skipping_response(channel, MATCH_PATH, request)
-    })
-    .await?;
-    let noop = phase(&config, &uri, "grpc.health.v1/Check", |channel, _| {
-        let request = HealthCheckRequest {
-            service: String::new(),
-        };
-        unary_skipping_response(channel, HEALTH_CHECK_PATH, request)
-    })
-    .await?;
+    let token: Option<Arc<str>> = config.token.as_deref().map(Arc::from);
+    let (open, schools) = open_schools(&uri, token.clone()).await?;
+    let step = (open.len() / config.seekers).max(1);
+    let seekers: Arc<Vec<String>> = Arc::new(
+        open.iter()
+            .step_by(step)
+            .take(config.seekers)
+            .map(|s| s.id.clone())
+            .collect(),
+    );
+    let readers = Shape::of(&config);
+    let match_call = {
+        let (seekers, token, limit) = (Arc::clone(&seekers), token.clone(), config.limit);
+        move |channel, call: usize| {
+            let request = pb::MatchRequest {
+                school_id: seekers[call % seekers.len()].clone(),
+                mode: pb::MatchMode::Support as i32,
+                limit,
+                ..Default::default()
+            };
+            unary_skipping_response(channel, MATCH_PATH, request, token.clone())
+        }
+    };
+    let matches = phase(&config, readers, &uri, "Match", match_call.clone()).await?;
+    let noop = {
+        let token = token.clone();
+        phase(
+            &config,
+            readers,
+            &uri,
+            "grpc.health.v1/Check",
+            move |channel, _| {
+                let request = HealthCheckRequest {
+                    service: String::new(),
+                };
+                unary_skipping_response(channel, HEALTH_CHECK_PATH, request, token.clone())
+            },
+        )
+        .await?
+    };
+    let writes = match config.writes {
+        None => None,
+        Some(load) => {
+            let writers = Shape {
+                connections: load.writers,
+                streams: 1,
+            };
+            let targets = Arc::new(open);
+            let write_call = move |channel, call: usize| {
+                // A new name each time, so every write changes a school.
+                let mut school = targets[call % targets.len()].clone();
+                school.name = format!("{} ·{}", school.name, call % 97);
+                let request = pb::UpsertSchoolRequest {
+                    school: Some(school),
+                };
+                unary_skipping_response(channel, UPSERT_PATH, request, token.clone())
+            };
+            let writes = phase(&config, writers, &uri, "UpsertSchool", write_call.clone()).await?;
+            let (mixed_matches, mixed_writes) = tokio::join!(
+                phase(&config, readers, &uri, "Match (with writes)", match_call),
+                phase(
+                    &config,
+                    writers,
+                    &uri,
+                    "UpsertSchool (with Match)",
+                    write_call
+                ),
+            );
+            Some(WriteReport {
+                writes,
+                mixed_matches: mixed_matches?,
+                mixed_writes: mixed_writes?,
+            })
+        }
+    };
     Ok(LoadReport {
         config,
         schools,
         matches,
         noop,
+        writes,
     })
+}
+
+/// How many callers a phase runs: `streams` on each of `connections`.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    connections: usize,
+    streams: usize,
+}
+
+impl Shape {
+    fn of(config: &LoadConfig) -> Shape {
+        Shape {
+            connections: config.connections,
+            streams: config.streams,
+        }
+    }
 }
 
 const MATCH_PATH: &str = "/partnermatch.v1.PartnerMatcher/Match";
 const HEALTH_CHECK_PATH: &str = "/grpc.health.v1.Health/Check";
+const UPSERT_PATH: &str = "/partnermatch.v1.SchoolRegistry/UpsertSchool";
 
 /// Calls a unary RPC and returns the size of the response body, which is
 /// not decoded.
@@ -226,6 +344,7 @@ async fn unary_skipping_response<Req>(
     channel: Channel,
     path: &'static str,
     request: Req,
+    token: Option<Arc<str>>,
 ) -> Result<usize, tonic::Status>
 where
     Req: prost::Message + Send + Sync + 'static,
@@ -236,7 +355,7 @@ where
         .map_err(|e| tonic::Status::unavailable(format!("connection not ready: {e}")))?;
     let response = grpc
         .unary(
-            tonic::Request::new(request),
+            with_token(request, token.as_deref())?,
             PathAndQuery::from_static(path),
             SkipResponseCodec(PhantomData),
         )
@@ -287,39 +406,49 @@ impl Decoder for ByteCounter {
     }
 }
 
-/// Open schools spread evenly over the registry, and the registry's size.
-async fn seekers(uri: &str, wanted: usize) -> anyhow::Result<(Vec<String>, u32)> {
+/// `request` with `authorization: Bearer <token>` when there is a token.
+fn with_token<T>(request: T, token: Option<&str>) -> Result<tonic::Request<T>, tonic::Status> {
+    let mut request = tonic::Request::new(request);
+    if let Some(token) = token {
+        let value = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| tonic::Status::invalid_argument("the token cannot be sent as a header"))?;
+        request.metadata_mut().insert("authorization", value);
+    }
+    Ok(request)
+}
+
+/// The open schools in id order (seekers, and the records writers
+/// change), and the registry's size.
+async fn open_schools(
+    uri: &str,
+    token: Option<Arc<str>>,
+) -> anyhow::Result<(Vec<pb::School>, u32)> {
     let channel = connect(uri).await?;
-    let mut registry = SchoolRegistryClient::new(channel);
-    let mut ids = Vec::new();
+    let mut registry = SchoolRegistryClient::new(channel).max_decoding_message_size(64 << 20);
+    let mut schools = Vec::new();
     let mut page_token = String::new();
     let total = loop {
+        let request = pb::ListSchoolsRequest {
+            page_size: 1000,
+            page_token,
+            ..Default::default()
+        };
         let page = registry
-            .list_schools(pb::ListSchoolsRequest {
-                page_size: 1000,
-                page_token,
-                ..Default::default()
-            })
+            .list_schools(with_token(request, token.as_deref())?)
             .await
             .context("listing schools to pick seekers")?
             .into_inner();
-        ids.extend(
-            page.schools
-                .into_iter()
-                .filter(|s| s.open != Some(false))
-                .map(|s| s.id),
-        );
+        schools.extend(page.schools.into_iter().filter(|s| s.open != Some(false)));
         if page.next_page_token.is_empty() {
             break page.total_size;
         }
         page_token = page.next_page_token;
     };
-    if ids.is_empty() {
+    if schools.is_empty() {
         bail!("the server holds no open schools to match");
     }
-    let step = (ids.len() / wanted).max(1);
-    let chosen = ids.into_iter().step_by(step).take(wanted).collect();
-    Ok((chosen, total))
+    Ok((schools, total))
 }
 
 async fn connect(uri: &str) -> anyhow::Result<Channel> {
@@ -334,6 +463,7 @@ async fn connect(uri: &str) -> anyhow::Result<Channel> {
 /// number that differs between callers and calls, to spread the seekers.
 async fn phase<F, Fut>(
     config: &LoadConfig,
+    shape: Shape,
     uri: &str,
     rpc: &'static str,
     make_call: F,
@@ -347,13 +477,13 @@ where
     let measure_from = started + config.warmup;
     let stop_at = measure_from + config.duration;
     let mut callers = Vec::new();
-    for connection in 0..config.connections {
+    for connection in 0..shape.connections {
         // One Channel per connection: each has its own HTTP/2 connection.
         let channel = connect(uri).await?;
-        for stream in 0..config.streams {
+        for stream in 0..shape.streams {
             let channel = channel.clone();
             let make_call = Arc::clone(&make_call);
-            let caller = connection * config.streams + stream;
+            let caller = connection * shape.streams + stream;
             callers.push(tokio::spawn(async move {
                 let mut latency = Histogram::<u64>::new_with_bounds(1, MAX_LATENCY_MICROS, 3)
                     .expect("valid histogram bounds");

@@ -225,7 +225,8 @@ pub(crate) fn candidate_to_proto(
     }
 }
 
-pub(crate) fn match_response_to_proto(
+/// A match's answer on the wire.
+pub fn match_response_to_proto(
     outcome: &MatchOutcome<'_>,
     took_micros: u64,
 ) -> pb::MatchResponse {

@@ -19,11 +19,10 @@ mod partnerships;
 mod schools;
 
 pub use evidence::evaluations_record_to_proto;
-pub use matching::match_query_from_proto;
 pub(crate) use matching::{
     broker_query_from_proto, broker_response_to_proto, group_query_from_proto, groups_to_proto,
-    match_response_to_proto,
 };
+pub use matching::{match_query_from_proto, match_response_to_proto};
 pub use pages::{PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX};
 pub(crate) use partnerships::{
     list_partnerships_from_proto, list_partnerships_to_proto, partnership_id, partnership_to_proto,

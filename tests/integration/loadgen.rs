@@ -96,3 +96,46 @@ async fn bench_refuses_other_hosts_and_unbounded_runs() {
         assert!(stderr.contains(expected), "{expected} in {stderr}");
     }
 }
+
+/// `bench --writes`: UpsertSchool from concurrent writers alone and beside
+/// Match, each write a real change (the registry's names change), with the
+/// Match-under-writes ratio reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_writes_times_upserts_alone_and_beside_match() {
+    let server = TestServer::start(generate(SyntheticConfig {
+        schools: 300,
+        seed: 3,
+        ..Default::default()
+    }))
+    .await;
+    let before = server.engine.snapshot().schools().to_vec();
+    let mut args = small_run(&server.target());
+    args.extend(["--writes", "--writers", "2"].map(str::to_owned));
+    let output = bench(args).await;
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    for rpc in [
+        "UpsertSchool ",
+        "Match (with writes)",
+        "UpsertSchool (with Match)",
+    ] {
+        let line = text
+            .lines()
+            .find(|line| line.starts_with(rpc))
+            .unwrap_or_else(|| panic!("no {rpc} line in {text}"));
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let requests: u64 = fields[fields.len() - 6].parse().unwrap();
+        let errors: u64 = fields[fields.len() - 5].parse().unwrap();
+        assert!(requests > 0 && errors == 0, "{line}");
+    }
+    assert!(text.contains("Match p99 under writes ÷ idle: "), "{text}");
+    let after = server.engine.snapshot();
+    let renamed = after
+        .schools()
+        .iter()
+        .zip(&before)
+        .filter(|(a, b)| a.school.name != b.school.name)
+        .count();
+    assert!(renamed > 0, "the writes changed schools");
+    server.stop().await;
+}
