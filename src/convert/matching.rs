@@ -226,10 +226,7 @@ pub(crate) fn candidate_to_proto(
 }
 
 /// A match's answer on the wire.
-pub fn match_response_to_proto(
-    outcome: &MatchOutcome<'_>,
-    took_micros: u64,
-) -> pb::MatchResponse {
+pub fn match_response_to_proto(outcome: &MatchOutcome<'_>, took_micros: u64) -> pb::MatchResponse {
     pb::MatchResponse {
         candidates: outcome
             .candidates

@@ -1,0 +1,173 @@
+//! Single writes at scale, in process: UpsertSchool (a rename: every write
+//! a change), UpdatePartnership (an edit of the plan, at the version read)
+//! and DeleteSchool (of schools created for it), each timed on its own
+//! from the call to the published snapshot, on the synthetic population
+//! in memory and in a SQLite file (synced before it returns), with Match
+//! p50 / p99 idle for comparison.
+//!
+//!     cargo bench --bench writes             # 30,000 schools
+//!     cargo bench --bench writes -- 10000    # another size
+//!
+//! Under `cargo test` it runs 1,000 schools and a few writes once.
+
+use std::time::{Duration, Instant};
+
+use partnermatch_core::dataset::{SyntheticConfig, generate};
+use partnermatch_core::domain::{Member, MemberRole, PartnershipKind, SchoolId};
+use partnermatch_core::engine::{
+    Engine, EngineConfig, InMemory, MatchQuery, PartnershipChanges, PartnershipUpdate, Persistence,
+    Proposal, Records,
+};
+use partnermatch_store::SqliteStore;
+
+/// Opens a store: its persistence and the records it holds.
+type OpenStore<'a> = dyn Fn() -> (Box<dyn Persistence>, Records) + 'a;
+
+fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
+    samples.sort_unstable();
+    let at = |q: f64| {
+        let index = ((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1;
+        samples[index].as_secs_f64() * 1e3
+    };
+    (at(0.5), at(0.99))
+}
+
+fn time(times: usize, mut write: impl FnMut(usize)) -> (f64, f64) {
+    let samples = (0..times)
+        .map(|i| {
+            let started = Instant::now();
+            write(i);
+            started.elapsed()
+        })
+        .collect();
+    percentiles(samples)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let benchmarking = args.iter().any(|a| a == "--bench");
+    let (schools, writes) = match (benchmarking, args.iter().find_map(|a| a.parse().ok())) {
+        (false, _) => (1_000, 3),
+        (true, Some(schools)) => (schools, 20),
+        (true, None) => (30_000, 20),
+    };
+    let population = generate(SyntheticConfig {
+        schools,
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    println!("{schools} schools, {writes} writes of each kind: p50 / p99 ms");
+    println!("| store | UpsertSchool | UpdatePartnership | DeleteSchool | Match SUPPORT (µs) |");
+    println!("|---|---:|---:|---:|---:|");
+    let stores: [(&str, Box<OpenStore<'_>>); 2] = [
+        (
+            "memory",
+            Box::new(|| (Box::new(InMemory), Records::default())),
+        ),
+        (
+            "SQLite file",
+            Box::new(|| {
+                let (store, records) =
+                    SqliteStore::open(&dir.path().join("writes.db")).expect("a new database");
+                (Box::new(store), records)
+            }),
+        ),
+    ];
+    for (name, open) in stores {
+        let (store, records) = open();
+        let engine = Engine::open(EngineConfig::default(), store, records).expect("valid");
+        // Written as one import, so a file holds every school.
+        engine
+            .upsert_batch(population.clone())
+            .expect("the population");
+        let ids: Vec<SchoolId> = population.iter().map(|s| s.id.clone()).collect();
+
+        let upsert = time(writes, |i| {
+            let mut school = population[i * 97 % population.len()].clone();
+            school.name = format!("{} (renamed {i})", school.name);
+            engine.upsert(school).expect("a valid school");
+        });
+
+        let proposed = engine
+            .propose_partnership(Proposal {
+                id: None,
+                kind: PartnershipKind::Peer,
+                members: vec![
+                    Member {
+                        school_id: ids[1].clone(),
+                        role: MemberRole::Member,
+                    },
+                    Member {
+                        school_id: ids[2].clone(),
+                        role: MemberRole::Member,
+                    },
+                ],
+                focus: Default::default(),
+                plan: Default::default(),
+            })
+            .expect("a valid proposal");
+        let mut version = proposed.version;
+        let update = time(writes, |i| {
+            let updated = engine
+                .update_partnership(PartnershipUpdate {
+                    id: proposed.id.clone(),
+                    version,
+                    changes: PartnershipChanges {
+                        action_plan: Some(format!("step {i}")),
+                        ..Default::default()
+                    },
+                })
+                .expect("at the version read");
+            version = updated.version;
+        });
+
+        let extra: Vec<_> = population
+            .iter()
+            .take(writes)
+            .enumerate()
+            .map(|(i, school)| {
+                let mut school = school.clone();
+                school.id = SchoolId::parse(&format!("bench-extra-{i}")).expect("an id");
+                school
+            })
+            .collect();
+        engine.upsert_batch(extra.clone()).expect("valid schools");
+        let delete = time(writes, |i| {
+            engine.delete(extra[i].id.as_str()).expect("stored");
+        });
+
+        let scoring = &engine.config().scoring;
+        let queries: Vec<MatchQuery> = ids
+            .iter()
+            .step_by((ids.len() / 256).max(1))
+            .map(|id| {
+                MatchQuery::new(
+                    id.clone(),
+                    partnermatch_core::domain::MatchMode::Support,
+                    scoring,
+                )
+            })
+            .filter(|q| engine.match_partners(q, |_| ()).is_ok())
+            .collect();
+        let matches: Vec<Duration> = queries
+            .iter()
+            .map(|q| {
+                let started = Instant::now();
+                let _ = std::hint::black_box(engine.match_partners(q, |o| o.candidates.len()));
+                started.elapsed()
+            })
+            .collect();
+        let (match_p50, match_p99) = percentiles(matches);
+        println!(
+            "| {name} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} / {:.1} |",
+            upsert.0,
+            upsert.1,
+            update.0,
+            update.1,
+            delete.0,
+            delete.1,
+            match_p50 * 1e3,
+            match_p99 * 1e3
+        );
+    }
+}
