@@ -57,6 +57,27 @@ pub fn validate_sizes(config: &FamilyConfig) -> Violations {
     v
 }
 
+/// The group a computed family is cut from: phase, language group, size
+/// band.
+pub(super) type FamilyGroup = (Phase, &'static str, &'static str);
+
+/// The group of a school whose family is computed (it has an index of
+/// challenge and no family of its own), with its challenge; `None` for
+/// any other school.
+pub(super) fn family_group(stored: &StoredSchool) -> Option<(FamilyGroup, f64)> {
+    let school = &stored.school;
+    let challenge = stored.challenge_index?;
+    if school.given_family().is_some() {
+        return None;
+    }
+    let key = (
+        school.phase,
+        LanguageMedium::family_group(school.language_medium),
+        size_band(school.phase, school.pupils),
+    );
+    Some((key, challenge))
+}
+
 /// The computed families of `schools`: those with a challenge index and no
 /// family of their own, grouped and cut as the module says. Deterministic:
 /// groups in (phase, language group, size band) order.
@@ -64,45 +85,51 @@ pub(super) fn compute_families<'a>(
     schools: impl IntoIterator<Item = &'a StoredSchool>,
     config: &FamilyConfig,
 ) -> Vec<ComputedFamily> {
-    type Group = (Phase, &'static str, &'static str);
-    let mut groups: BTreeMap<Group, Vec<(f64, &SchoolId)>> = BTreeMap::new();
+    let mut groups: BTreeMap<FamilyGroup, Vec<(f64, &SchoolId)>> = BTreeMap::new();
     for stored in schools {
-        let school = &stored.school;
-        let Some(challenge) = stored.challenge_index else {
-            continue;
-        };
-        if school.given_family().is_some() {
-            continue;
+        if let Some((key, challenge)) = family_group(stored) {
+            groups
+                .entry(key)
+                .or_default()
+                .push((challenge, &stored.school.id));
         }
-        let key = (
-            school.phase,
-            LanguageMedium::family_group(school.language_medium),
-            size_band(school.phase, school.pupils),
-        );
-        groups.entry(key).or_default().push((challenge, &school.id));
     }
     let mut families = Vec::new();
-    for ((phase, language_group, size_band), mut members) in groups {
+    for (key, mut members) in groups {
         members.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(b.1)));
-        let count = family_count(members.len(), config);
-        let total = members.len();
-        let mut cut: Vec<Vec<(f64, &SchoolId)>> = vec![Vec::new(); count];
-        for (position, member) in members.into_iter().enumerate() {
-            cut[position * count / total].push(member);
-        }
-        for (n, members) in cut.into_iter().enumerate() {
-            families.push(ComputedFamily {
-                id: format!("auto-{phase}-{language_group}-{size_band}-{:02}", n + 1),
-                phase,
-                language_group,
-                size_band,
-                challenge_min: members.first().map_or(0.0, |m| m.0),
-                challenge_max: members.last().map_or(0.0, |m| m.0),
-                members: members.into_iter().map(|(_, id)| id.clone()).collect(),
-            });
-        }
+        families.extend(cut_group(key, &members, config));
     }
     families
+}
+
+/// One group's members, ordered by challenge (ties by id), cut into
+/// families of about the target size.
+pub(super) fn cut_group(
+    (phase, language_group, size_band): FamilyGroup,
+    members: &[(f64, &SchoolId)],
+    config: &FamilyConfig,
+) -> Vec<ComputedFamily> {
+    let total = members.len();
+    if total == 0 {
+        return Vec::new();
+    }
+    let count = family_count(total, config);
+    let mut cut: Vec<Vec<(f64, &SchoolId)>> = vec![Vec::new(); count];
+    for (position, member) in members.iter().enumerate() {
+        cut[position * count / total].push(*member);
+    }
+    cut.into_iter()
+        .enumerate()
+        .map(|(n, members)| ComputedFamily {
+            id: format!("auto-{phase}-{language_group}-{size_band}-{:02}", n + 1),
+            phase,
+            language_group,
+            size_band,
+            challenge_min: members.first().map_or(0.0, |m| m.0),
+            challenge_max: members.last().map_or(0.0, |m| m.0),
+            members: members.into_iter().map(|(_, id)| id.clone()).collect(),
+        })
+        .collect()
 }
 
 /// Welsh families split primary schools by size; other phases are too few

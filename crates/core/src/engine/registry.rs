@@ -4,7 +4,7 @@
 //! writer touches it; readers use the [`Snapshot`](super::Snapshot) built
 //! from it after each write.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use petgraph::stable_graph::{NodeIndex, StableUnGraph};
@@ -16,7 +16,7 @@ use crate::domain::{
 };
 
 use super::config::{ChallengeWeights, EngineConfig};
-use super::families::compute_families;
+use super::families::{FamilyGroup, cut_group, family_group};
 
 /// A node of the school graph.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +63,9 @@ pub(crate) struct Registry {
     families: HashMap<String, NodeIndex>,
     /// Trusts, federations and dioceses with members, by kind and code.
     bodies: HashMap<(AffiliationKind, String), NodeIndex>,
+    /// The schools whose family is computed, by group, in the order the
+    /// group is cut: a write re-cuts only the groups it touches.
+    family_groups: BTreeMap<FamilyGroup, BTreeSet<(Challenge, SchoolId)>>,
     partnerships: BTreeMap<PartnershipId, Arc<Partnership>>,
 }
 
@@ -74,6 +77,7 @@ impl Registry {
             schools: BTreeMap::new(),
             families: HashMap::new(),
             bodies: HashMap::new(),
+            family_groups: BTreeMap::new(),
             partnerships: BTreeMap::new(),
         }
     }
@@ -116,6 +120,7 @@ impl Registry {
     pub(crate) fn upsert_all(&mut self, schools: impl IntoIterator<Item = School>) -> UpsertCounts {
         let mut counts = UpsertCounts::default();
         let rules = self.config.evidence.rules();
+        let mut changes = FamilyChanges::default();
         for school in schools {
             let challenge = challenge_index(&school.context, &self.config.challenge);
             let stored = Arc::new(StoredSchool::new(school, challenge, &rules));
@@ -130,11 +135,13 @@ impl Registry {
                         Some(&old.school.affiliations),
                         &new.school.affiliations,
                     );
+                    self.regroup(Some(&old), Some(&new), &mut changes);
                     counts.updated += 1;
                 }
                 None => {
                     let node = self.graph.add_node(Node::School(stored.school.id.clone()));
                     self.link_bodies(node, None, &stored.school.affiliations);
+                    self.regroup(None, Some(&stored), &mut changes);
                     self.schools
                         .insert(stored.school.id.clone(), Entry { node, stored });
                     counts.created += 1;
@@ -142,8 +149,36 @@ impl Registry {
             }
         }
         self.remove_empty_bodies();
-        self.recompute_families();
+        self.refresh_families(changes);
         counts
+    }
+
+    /// Moves a school (its `old` and `new` records; `None` when created or
+    /// deleted) between the groups its family is computed in, noting what
+    /// must be cut again.
+    fn regroup(
+        &mut self,
+        old: Option<&StoredSchool>,
+        new: Option<&StoredSchool>,
+        changes: &mut FamilyChanges,
+    ) {
+        let Some(id) = old.or(new).map(|stored| stored.school.id.clone()) else {
+            return;
+        };
+        if let Some((key, challenge)) = old.and_then(family_group) {
+            if let Some(group) = self.family_groups.get_mut(&key) {
+                group.remove(&(Challenge(challenge), id.clone()));
+            }
+            changes.groups.insert(key);
+        }
+        if let Some((key, challenge)) = new.and_then(family_group) {
+            self.family_groups
+                .entry(key)
+                .or_default()
+                .insert((Challenge(challenge), id.clone()));
+            changes.groups.insert(key);
+        }
+        changes.schools.push(id);
     }
 
     /// Moves a school's membership edges from the bodies of `old` to those
@@ -278,40 +313,51 @@ impl Registry {
         let entry = self.schools.remove(id)?;
         self.graph.remove_node(entry.node);
         self.remove_empty_bodies();
-        self.recompute_families();
+        let mut changes = FamilyChanges::default();
+        self.regroup(Some(&entry.stored), None, &mut changes);
+        self.refresh_families(changes);
         Some(entry.stored)
     }
 
-    /// Gives every school its family: the given one, or one computed by
-    /// grouping schools of the same phase, language group and size band,
-    /// ordering each group by challenge index and cutting it into families of
-    /// about the target size. Schools with neither a given family nor a
-    /// challenge index get none. Updates stored records and graph edges only
-    /// where a family changed.
-    fn recompute_families(&mut self) {
-        let mut wanted: HashMap<SchoolId, Option<String>> = self
-            .schools
-            .values()
-            .map(|entry| {
+    /// Gives the schools a write touched, and every school of the groups
+    /// it touched, their family: the given one, or the one their group's
+    /// cut gives (schools of the same phase, language group and size band,
+    /// ordered by challenge index, cut into families of about the target
+    /// size); none for a school with neither a given family nor a
+    /// challenge index. Every other school keeps its family, as the cut of
+    /// an untouched group does not change. Updates stored records and graph
+    /// edges only where a family changed.
+    fn refresh_families(&mut self, changes: FamilyChanges) {
+        let mut wanted: HashMap<SchoolId, Option<String>> = HashMap::new();
+        for id in changes.schools {
+            if let Some(entry) = self.schools.get(&id) {
                 let given = entry.stored.school.given_family().map(str::to_owned);
-                (entry.stored.school.id.clone(), given)
-            })
-            .collect();
-        let computed = compute_families(
-            self.schools.values().map(|entry| entry.stored.as_ref()),
-            &self.config.families,
-        );
-        for family in computed {
-            for member in family.members {
-                wanted.insert(member, Some(family.id.clone()));
+                wanted.insert(id, given);
+            }
+        }
+        for key in changes.groups {
+            let Some(group) = self.family_groups.get(&key) else {
+                continue;
+            };
+            if group.is_empty() {
+                self.family_groups.remove(&key);
+                continue;
+            }
+            let members: Vec<(f64, &SchoolId)> = group
+                .iter()
+                .map(|(challenge, id)| (challenge.0, id))
+                .collect();
+            for family in cut_group(key, &members, &self.config.families) {
+                for member in family.members {
+                    wanted.insert(member, Some(family.id.clone()));
+                }
             }
         }
 
         for (id, family) in wanted {
-            let entry = self
-                .schools
-                .get_mut(&id)
-                .expect("every school has a wanted family");
+            let Some(entry) = self.schools.get_mut(&id) else {
+                continue;
+            };
             if entry.stored.family_id == family {
                 continue;
             }
@@ -337,8 +383,36 @@ impl Registry {
             stored.family_id = family;
             entry.stored = Arc::new(stored);
         }
-
         remove_memberless(&mut self.graph, &mut self.families);
+    }
+}
+
+/// What a write touched, for [`Registry::refresh_families`]: the schools
+/// written and the family groups they left or joined.
+#[derive(Debug, Default)]
+struct FamilyChanges {
+    schools: Vec<SchoolId>,
+    groups: BTreeSet<FamilyGroup>,
+}
+
+/// A challenge index ordered as a group's cut orders it (`total_cmp`).
+#[derive(Debug, Clone, Copy)]
+struct Challenge(f64);
+
+impl PartialEq for Challenge {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+impl Eq for Challenge {}
+impl PartialOrd for Challenge {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Challenge {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
     }
 }
 
@@ -526,5 +600,76 @@ mod tests {
         assert!(snapshot.members_of(Trust, "T2").is_empty());
         assert_eq!(ids(snapshot.members_of(Diocese, "CE28")), ["b"]);
         assert!(snapshot.members_of(Federation, "CE28").is_empty());
+    }
+
+    /// Families re-cut group by group as schools come, change and go are
+    /// the families a cut of the whole registry gives, every step of the
+    /// way.
+    #[test]
+    fn families_cut_per_group_equal_a_whole_recomputation() {
+        use crate::domain::Phase;
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let config = Arc::new(EngineConfig::default());
+        let mut registry = Registry::new(Arc::clone(&config));
+        let random_school = |rng: &mut rand_chacha::ChaCha8Rng, id: &str| {
+            let mut school = school(id, rng.random_range(0.0..60.0));
+            school.phase = [Phase::Primary, Phase::Secondary][rng.random_range(0..2)];
+            school.pupils = Some(rng.random_range(20..400));
+            if rng.random_bool(0.1) {
+                school.context = ContextMeasures::default();
+            }
+            if rng.random_bool(0.05) {
+                school.family_id = Some(format!("given-{}", rng.random_range(0..3)));
+            }
+            if rng.random_bool(0.2) {
+                school.language_medium = Some(LanguageMedium::Welsh);
+            }
+            school
+        };
+        for step in 0..400 {
+            let id = format!("s{:03}", rng.random_range(0..150));
+            if rng.random_bool(0.15) {
+                registry.delete(&id);
+            } else {
+                let batch = if rng.random_bool(0.1) {
+                    (0..20)
+                        .map(|i| random_school(&mut rng, &format!("b{step}-{i}")))
+                        .collect()
+                } else {
+                    vec![random_school(&mut rng, &id)]
+                };
+                registry.upsert_all(batch);
+            }
+            let mut expected: HashMap<&str, Option<String>> = registry
+                .iter()
+                .map(|stored| {
+                    let given = stored.school.given_family().map(str::to_owned);
+                    (stored.school.id.as_str(), given)
+                })
+                .collect();
+            for family in super::super::families::compute_families(
+                registry.iter().map(|stored| stored.as_ref()),
+                &config.families,
+            ) {
+                for member in &family.members {
+                    let id = registry.get(member.as_str()).unwrap().school.id.as_str();
+                    expected.insert(id, Some(family.id.clone()));
+                }
+            }
+            for stored in registry.iter() {
+                assert_eq!(
+                    stored.family_id,
+                    expected[stored.school.id.as_str()],
+                    "step {step}: {}",
+                    stored.school.id
+                );
+            }
+            assert_eq!(
+                registry.family_count(),
+                expected.values().flatten().collect::<BTreeSet<_>>().len(),
+                "step {step}: family nodes"
+            );
+        }
     }
 }
