@@ -1,5 +1,6 @@
-//! Single writes at scale, in process: UpsertSchool (a rename: every write
-//! a change), UpdatePartnership (an edit of the plan, at the version read)
+//! Single writes at scale, in process: UpsertSchool (a rename, which
+//! changes nothing matching reads; and a new number of pupils, which does),
+//! UpdatePartnership (an edit of the plan, at the version read)
 //! and DeleteSchool (of schools created for it), each timed on its own
 //! from the call to the published snapshot, on the synthetic population
 //! in memory and in a SQLite file (synced before it returns), with Match
@@ -57,8 +58,10 @@ fn main() {
     });
     let dir = tempfile::tempdir().expect("a temporary directory");
     println!("{schools} schools, {writes} writes of each kind: p50 / p99 ms");
-    println!("| store | UpsertSchool | UpdatePartnership | DeleteSchool | Match SUPPORT (µs) |");
-    println!("|---|---:|---:|---:|---:|");
+    println!(
+        "| store | UpsertSchool, rename | UpsertSchool, pupils | UpdatePartnership | DeleteSchool | Match SUPPORT (µs) |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
     let stores: [(&str, Box<OpenStore<'_>>); 2] = [
         (
             "memory",
@@ -85,6 +88,12 @@ fn main() {
         let upsert = time(writes, |i| {
             let mut school = population[i * 97 % population.len()].clone();
             school.name = format!("{} (renamed {i})", school.name);
+            engine.upsert(school).expect("a valid school");
+        });
+
+        let resize = time(writes, |i| {
+            let mut school = population[i * 89 % population.len()].clone();
+            school.pupils = Some(school.pupils.unwrap_or(100) + 1 + i as u32);
             engine.upsert(school).expect("a valid school");
         });
 
@@ -159,9 +168,11 @@ fn main() {
             .collect();
         let (match_p50, match_p99) = percentiles(matches);
         println!(
-            "| {name} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} / {:.1} |",
+            "| {name} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} / {:.1} |",
             upsert.0,
             upsert.1,
+            resize.0,
+            resize.1,
             update.0,
             update.1,
             delete.0,

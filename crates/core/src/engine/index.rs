@@ -15,6 +15,7 @@
 //! what the score reads, which keeps the summaries tight.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::domain::{EARTH_RADIUS_KM, FocusArea, FocusSet, Phase, Stage, UnitVector};
 
@@ -194,6 +195,8 @@ fn pair_slot(first: FocusArea, second: FocusArea) -> usize {
 pub(crate) struct Bucket {
     pub phase: Phase,
     pub stage: Option<Stage>,
+    /// The members' indices, ascending.
+    members: Vec<u32>,
     pub all: Tree,
     /// By side, then by [`FocusArea`] position; `None` where no member has
     /// the area.
@@ -244,6 +247,7 @@ impl Bucket {
         Bucket {
             phase,
             stage,
+            members: members.clone(),
             all: Tree::build(profiles, members),
             singles: [trees(single_strengths), trees(single_needs)],
             pairs: [trees(pair_strengths), trees(pair_needs)],
@@ -265,12 +269,20 @@ impl Bucket {
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SearchIndex {
-    pub buckets: Vec<Bucket>,
+    /// Shared between snapshots while their members are unchanged.
+    pub buckets: Vec<Arc<Bucket>>,
 }
 
 impl SearchIndex {
-    /// Indexes every open school; closed schools are never matched.
-    pub(crate) fn build(profiles: &[Profile]) -> SearchIndex {
+    /// Indexes every open school (closed schools are never matched),
+    /// taking over each bucket of `previous` (the index of the snapshot
+    /// before, over its profiles) whose members are the same schools at the
+    /// same indices with the same profiles — what the bucket is built from
+    /// — so a write rebuilds only the buckets whose members it changed.
+    pub(crate) fn build_reusing(
+        profiles: &[Profile],
+        previous: Option<(&SearchIndex, &[Profile])>,
+    ) -> SearchIndex {
         let mut groups: BTreeMap<(Phase, Option<Stage>), Vec<u32>> = BTreeMap::new();
         for (index, profile) in profiles.iter().enumerate() {
             if profile.open {
@@ -280,9 +292,24 @@ impl SearchIndex {
                     .push(index as u32);
             }
         }
+        let reusable = |phase: Phase, stage: Option<Stage>, members: &[u32]| {
+            let (index, old_profiles) = previous?;
+            let bucket = index
+                .buckets
+                .iter()
+                .find(|bucket| bucket.phase == phase && bucket.stage == stage)?;
+            let unchanged = bucket.members == members
+                && members.iter().all(|&member| {
+                    old_profiles.get(member as usize) == profiles.get(member as usize)
+                });
+            unchanged.then(|| Arc::clone(bucket))
+        };
         let buckets = groups
             .into_iter()
-            .map(|((phase, stage), members)| Bucket::build(profiles, phase, stage, members))
+            .map(|((phase, stage), members)| {
+                reusable(phase, stage, &members)
+                    .unwrap_or_else(|| Arc::new(Bucket::build(profiles, phase, stage, members)))
+            })
             .collect();
         SearchIndex { buckets }
     }

@@ -599,7 +599,8 @@ impl Engine {
             return Ok(());
         }
         let writer = self.lock_writer()?;
-        let snapshot = Snapshot::build(&writer.registry);
+        let previous = self.snapshot.load();
+        let snapshot = Snapshot::build_after(&writer.registry, Some(&previous));
         let applied = writer.applied;
         drop(writer);
         self.snapshot.store(Arc::new(snapshot));

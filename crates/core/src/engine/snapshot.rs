@@ -42,6 +42,13 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub(crate) fn build(registry: &Registry) -> Snapshot {
+        Snapshot::build_after(registry, None)
+    }
+
+    /// [`Snapshot::build`], taking over the parts of the index of
+    /// `previous` (the snapshot before the write) that the write left as
+    /// they were.
+    pub(crate) fn build_after(registry: &Registry, previous: Option<&Snapshot>) -> Snapshot {
         let mut families: HashMap<&str, u32> = HashMap::new();
         // 0 is the empty string, so "no consortium" never equals a real one.
         let mut areas: HashMap<String, u32> = HashMap::from([(String::new(), 0)]);
@@ -135,7 +142,10 @@ impl Snapshot {
                 }
             })
             .collect();
-        let index = SearchIndex::build(&profiles);
+        let index = SearchIndex::build_reusing(
+            &profiles,
+            previous.map(|previous| (&previous.index, previous.profiles.as_slice())),
+        );
         let mut family_members = vec![Vec::new(); families.len()];
         for (member, profile) in profiles.iter().enumerate() {
             if profile.family != NO_FAMILY {
