@@ -21,7 +21,9 @@ pub struct Snapshot {
     index: SearchIndex,
     /// Index of each school by id (a binary search over the schools would
     /// chase a pointer per step).
-    by_id: HashMap<Box<str>, u32>,
+    /// Shared with the snapshot before when the write kept every id at its
+    /// index.
+    by_id: Arc<HashMap<Box<str>, u32>>,
     /// Members of each family, by the family number in [`Profile::family`].
     family_members: Vec<Vec<u32>>,
     /// Members of each trust, federation and diocese (sorted), by kind and
@@ -40,6 +42,40 @@ pub struct Snapshot {
     safeguarding_not_met: Vec<(u32, Profile)>,
 }
 
+/// Consortium and local-authority names numbered by their trimmed,
+/// case-folded text; 0 is the empty name, so "none recorded" never equals a
+/// real one.
+struct AreaNumbers<'a> {
+    folded: HashMap<String, u32>,
+    /// The same few names come back on every school: each is looked up as
+    /// written before its case is folded.
+    as_written: HashMap<&'a str, u32>,
+}
+
+impl Default for AreaNumbers<'_> {
+    fn default() -> Self {
+        AreaNumbers {
+            folded: HashMap::from([(String::new(), 0)]),
+            as_written: HashMap::new(),
+        }
+    }
+}
+
+impl<'a> AreaNumbers<'a> {
+    fn number(&mut self, text: &'a str) -> u32 {
+        if let Some(&number) = self.as_written.get(text) {
+            return number;
+        }
+        let next = self.folded.len() as u32;
+        let number = *self
+            .folded
+            .entry(text.trim().to_lowercase())
+            .or_insert(next);
+        self.as_written.insert(text, number);
+        number
+    }
+}
+
 impl Snapshot {
     pub(crate) fn build(registry: &Registry) -> Snapshot {
         Snapshot::build_after(registry, None)
@@ -50,12 +86,7 @@ impl Snapshot {
     /// they were.
     pub(crate) fn build_after(registry: &Registry, previous: Option<&Snapshot>) -> Snapshot {
         let mut families: HashMap<&str, u32> = HashMap::new();
-        // 0 is the empty string, so "no consortium" never equals a real one.
-        let mut areas: HashMap<String, u32> = HashMap::from([(String::new(), 0)]);
-        let mut intern_area = |text: &str| {
-            let next = areas.len() as u32;
-            *areas.entry(text.trim().to_lowercase()).or_insert(next)
-        };
+        let mut areas = AreaNumbers::default();
         let schools: Vec<Arc<StoredSchool>> = registry.iter().cloned().collect();
         let partnerships: Vec<Arc<Partnership>> = registry.partnerships().cloned().collect();
         // Bodies numbered per kind in code order, from the graph.
@@ -135,8 +166,8 @@ impl Snapshot {
                         .unwrap_or(TrackRecord::NONE),
                     trust: body_number(AffiliationKind::Trust, stored),
                     diocese: body_number(AffiliationKind::Diocese, stored),
-                    consortium: intern_area(&school.consortium),
-                    local_authority: intern_area(&school.local_authority),
+                    consortium: areas.number(&school.consortium),
+                    local_authority: areas.number(&school.local_authority),
                     open: school.open,
                     safeguarding_not_met: stored.evidence.safeguarding_not_met,
                 }
@@ -152,11 +183,24 @@ impl Snapshot {
                 family_members[profile.family as usize].push(member as u32);
             }
         }
-        let by_id: HashMap<Box<str>, u32> = schools
-            .iter()
-            .enumerate()
-            .map(|(index, stored)| (Box::from(stored.school.id.as_str()), index as u32))
-            .collect();
+        let same_ids = |previous: &&Snapshot| {
+            previous.schools.len() == schools.len()
+                && previous
+                    .schools
+                    .iter()
+                    .zip(&schools)
+                    .all(|(old, new)| Arc::ptr_eq(old, new) || old.school.id == new.school.id)
+        };
+        let by_id = match previous.filter(same_ids) {
+            Some(previous) => Arc::clone(&previous.by_id),
+            None => Arc::new(
+                schools
+                    .iter()
+                    .enumerate()
+                    .map(|(index, stored)| (Box::from(stored.school.id.as_str()), index as u32))
+                    .collect(),
+            ),
+        };
         let mut body_members: [Vec<Vec<u32>>; 3] =
             body_counts.map(|count| vec![Vec::new(); count as usize]);
         for (kind, code, members) in &bodies {
