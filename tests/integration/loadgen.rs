@@ -15,6 +15,28 @@ async fn bench(args: Vec<String>) -> std::process::Output {
         .unwrap()
 }
 
+/// A server on a small synthetic population.
+async fn small_server() -> TestServer {
+    TestServer::start(generate(SyntheticConfig {
+        schools: 300,
+        seed: 3,
+        ..Default::default()
+    }))
+    .await
+}
+
+/// The requests, errors, p50 and p99 of the report's line for `rpc`.
+fn phase_line(text: &str, rpc: &str) -> (u64, u64, u64, u64) {
+    let line = text
+        .lines()
+        .find(|line| line.starts_with(rpc))
+        .unwrap_or_else(|| panic!("no {rpc} line in {text}"));
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    // rpc, requests, errors, req/s, p50, p99, response bytes.
+    let number = |back: usize| -> u64 { fields[fields.len() - back].parse().unwrap() };
+    (number(6), number(5), number(3), number(2))
+}
+
 fn small_run(target: &str) -> Vec<String> {
     [
         "--target",
@@ -38,28 +60,14 @@ fn small_run(target: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_reports_match_and_noop_from_one_run() {
-    let server = TestServer::start(generate(SyntheticConfig {
-        schools: 300,
-        seed: 3,
-        ..Default::default()
-    }))
-    .await;
+    let server = small_server().await;
     let output = bench(small_run(&server.target())).await;
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{output:?}");
     assert!(text.contains("(300 schools)"), "{text}");
     for rpc in ["Match ", "grpc.health.v1/Check"] {
-        let line = text
-            .lines()
-            .find(|line| line.starts_with(rpc))
-            .unwrap_or_else(|| panic!("no {rpc} line in {text}"));
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        // rpc, requests, errors, req/s, p50, p99, response bytes.
-        let requests: u64 = fields[fields.len() - 6].parse().unwrap();
-        let errors: u64 = fields[fields.len() - 5].parse().unwrap();
-        let p50: u64 = fields[fields.len() - 3].parse().unwrap();
-        let p99: u64 = fields[fields.len() - 2].parse().unwrap();
-        assert!(requests > 0 && errors == 0 && p50 <= p99, "{line}");
+        let (requests, errors, p50, p99) = phase_line(&text, rpc);
+        assert!(requests > 0 && errors == 0 && p50 <= p99, "{rpc}: {text}");
     }
     assert!(text.contains("Match ÷ no-op: "), "{text}");
     server.stop().await;
@@ -102,12 +110,7 @@ async fn bench_refuses_other_hosts_and_unbounded_runs() {
 /// Match-under-writes ratio reported.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_writes_times_upserts_alone_and_beside_match() {
-    let server = TestServer::start(generate(SyntheticConfig {
-        schools: 300,
-        seed: 3,
-        ..Default::default()
-    }))
-    .await;
+    let server = small_server().await;
     let before = server.engine.snapshot().schools().to_vec();
     let mut args = small_run(&server.target());
     args.extend(["--writes", "--writers", "2"].map(str::to_owned));
@@ -119,14 +122,8 @@ async fn bench_writes_times_upserts_alone_and_beside_match() {
         "Match (with writes)",
         "UpsertSchool (with Match)",
     ] {
-        let line = text
-            .lines()
-            .find(|line| line.starts_with(rpc))
-            .unwrap_or_else(|| panic!("no {rpc} line in {text}"));
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let requests: u64 = fields[fields.len() - 6].parse().unwrap();
-        let errors: u64 = fields[fields.len() - 5].parse().unwrap();
-        assert!(requests > 0 && errors == 0, "{line}");
+        let (requests, errors, _, _) = phase_line(&text, rpc);
+        assert!(requests > 0 && errors == 0, "{rpc}: {text}");
     }
     assert!(text.contains("Match p99 under writes ÷ idle: "), "{text}");
     let after = server.engine.snapshot();
