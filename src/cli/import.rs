@@ -12,9 +12,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use partnermatch::pb;
 use partnermatch::pb::school_registry_client::SchoolRegistryClient;
 use partnermatch::{evaluations_record_to_proto, school_record_to_proto};
-use partnermatch_core::dataset::{
-    self, ImportMerge, LineRejections, NOT_STORED_HINT, StoredChange,
-};
+use partnermatch_core::dataset::{self, ImportMerge, NOT_STORED_HINT, StoredChange, StoredRow};
 use partnermatch_core::domain::{School, SchoolId};
 use partnermatch_core::engine::UpsertCounts;
 
@@ -31,7 +29,7 @@ struct ReadFile {
     schools: Vec<(u64, School)>,
     /// Changes to stored schools (EVALUATIONS, FSM_PERCENT), each with its
     /// line.
-    changes: Vec<(u64, SchoolId, StoredChange)>,
+    changes: Vec<StoredRow>,
     rejected: u64,
     /// Rows left out on purpose, and why.
     skipped: Vec<(&'static str, u64)>,
@@ -94,17 +92,14 @@ pub(super) fn import(args: ImportArgs, config: &Config) -> anyhow::Result<()> {
 /// Reads the file of `args.kind`, printing each rejected row on stderr.
 fn read(args: &ImportArgs) -> anyhow::Result<ReadFile> {
     let path = args.file.as_path();
-    let changes = |rows: u64,
-                   merge: ImportMerge,
-                   rejections: &LineRejections,
-                   changes: Vec<(u64, SchoolId, StoredChange)>| {
-        print_rejections(path, &rejections.listed, rejections.count);
+    let stored = |import: dataset::StoredImport, merge: ImportMerge| {
+        print_rejections(path, &import.rejections.listed, import.rejections.count);
         ReadFile {
-            rows,
+            rows: import.rows,
             merge,
             schools: Vec::new(),
-            changes,
-            rejected: rejections.count,
+            changes: import.changes,
+            rejected: import.rejections.count,
             skipped: Vec::new(),
         }
     };
@@ -116,32 +111,12 @@ fn read(args: &ImportArgs) -> anyhow::Result<ReadFile> {
             };
             let import = dataset::read_ofsted_path(path, &columns)
                 .with_context(|| format!("reading inspection outcomes from {}", path.display()))?;
-            let items = import
-                .outcomes
-                .into_iter()
-                .map(|o| (o.line, o.school, StoredChange::Evaluations(o.evaluations)))
-                .collect();
-            return Ok(changes(
-                import.rows,
-                ImportMerge::Evaluations,
-                &import.rejections,
-                items,
-            ));
+            return Ok(stored(import, ImportMerge::Evaluations));
         }
         ImportKind::StatswalesFsm => {
             let import = dataset::read_statswales_fsm_path(path)
                 .with_context(|| format!("reading free school meals from {}", path.display()))?;
-            let items = import
-                .figures
-                .into_iter()
-                .map(|f| (f.line, f.school, StoredChange::FsmPercent(f.fsm_percent)))
-                .collect();
-            return Ok(changes(
-                import.rows,
-                ImportMerge::FsmPercent,
-                &import.rejections,
-                items,
-            ));
+            return Ok(stored(import, ImportMerge::FsmPercent));
         }
         ImportKind::Gias => {
             let options = dataset::GiasOptions {
@@ -205,7 +180,7 @@ fn write_database(config: &Config, file: &ReadFile) -> anyhow::Result<Applied> {
             .update_stored(
                 file.changes
                     .iter()
-                    .map(|(_, id, change)| (id.clone(), change.clone()))
+                    .map(|row| (row.school.clone(), row.change.clone()))
                     .collect(),
                 |school, change| change.apply(school),
             )
@@ -218,7 +193,7 @@ fn write_database(config: &Config, file: &ReadFile) -> anyhow::Result<Applied> {
         counts,
         not_stored: missing
             .into_iter()
-            .map(|index| (file.changes[index].0, file.changes[index].1.clone()))
+            .map(|index| (file.changes[index].line, file.changes[index].school.clone()))
             .collect(),
         refused: Vec::new(),
     })
@@ -243,13 +218,13 @@ fn send(args: &ImportArgs, target: &str, file: &ReadFile) -> anyhow::Result<Appl
             merge,
         });
     }
-    for (line, id, change) in &file.changes {
-        lines.push(*line);
+    for row in &file.changes {
+        lines.push(row.line);
         let mut school = pb::School {
-            id: id.to_string(),
+            id: row.school.to_string(),
             ..pb::School::default()
         };
-        match change {
+        match &row.change {
             StoredChange::Evaluations(evaluations) => {
                 school.evaluations = evaluations_record_to_proto(evaluations);
             }
@@ -361,7 +336,7 @@ fn report(path: &Path, file: &ReadFile, applied: &Applied) {
     let rejected = file.rejected + applied.refused.len() as u64;
     if file.merge.changes_stored() {
         let schools: std::collections::HashSet<&SchoolId> =
-            file.changes.iter().map(|(_, id, _)| id).collect();
+            file.changes.iter().map(|row| &row.school).collect();
         println!(
             "{path}: {} rows, {} schools; updated {}, unchanged {}, not in {} {}, rejected {rejected}",
             file.rows,

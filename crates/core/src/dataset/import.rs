@@ -146,6 +146,26 @@ impl StoredChange {
     }
 }
 
+/// One row of a file about schools already stored (outcomes, free school
+/// meals): the school, what it changes, and the line it comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRow {
+    pub school: SchoolId,
+    pub change: StoredChange,
+    pub line: u64,
+}
+
+/// A file about schools already stored, read.
+#[derive(Debug, Default)]
+pub struct StoredImport {
+    /// Rows in the file.
+    pub rows: u64,
+    /// The changes it makes, each with its school and line.
+    pub changes: Vec<StoredRow>,
+    /// Rows that could not be taken.
+    pub rejections: LineRejections,
+}
+
 /// The records of one import as they arrive.
 #[derive(Debug)]
 pub struct ImportBatch {

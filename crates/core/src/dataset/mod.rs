@@ -17,14 +17,10 @@ pub use gias::{
 };
 pub use import::{
     ImportBatch, ImportMerge, LineRejections, MAX_RECORDS, MAX_REJECTIONS_LISTED, NOT_STORED_HINT,
-    RecordUnit, Rejection, StoredChange,
+    RecordUnit, Rejection, StoredChange, StoredImport, StoredRow,
 };
-pub use ofsted::{
-    OfstedColumns, OfstedImport, OfstedOutcome, merge_evaluations, read_ofsted, read_ofsted_path,
-};
-pub use statswales::{
-    FsmFigure, FsmImport, STATSWALES_COLUMNS, read_statswales_fsm, read_statswales_fsm_path,
-};
+pub use ofsted::{OfstedColumns, merge_evaluations, read_ofsted, read_ofsted_path};
+pub use statswales::{STATSWALES_COLUMNS, read_statswales_fsm, read_statswales_fsm_path};
 pub use synthetic::{
     DEFAULT_SCHOOLS, DEFAULT_SEED, ReportCardMix, SyntheticConfig, SyntheticFocus,
     add_report_cards, fill_missing_focus, generate,

@@ -22,7 +22,7 @@ use crate::domain::{
 };
 
 use super::csv_import::{Row, Rows, read_file};
-use super::{CsvImportError, LineRejections};
+use super::{CsvImportError, StoredChange, StoredImport, StoredRow};
 
 /// Where each field is in an outcomes file, by header name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,33 +118,17 @@ impl OfstedColumns {
     }
 }
 
-/// One school's evaluations from the file.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OfstedOutcome {
-    pub school: SchoolId,
-    pub evaluations: Vec<Evaluation>,
-    pub line: u64,
-}
-
-/// An outcomes file, read.
-#[derive(Debug, Default)]
-pub struct OfstedImport {
-    pub rows: u64,
-    pub outcomes: Vec<OfstedOutcome>,
-    pub rejections: LineRejections,
-}
-
 /// Reads an outcomes file (UTF-8, or Windows-1252 when it is not UTF-8).
 pub fn read_ofsted_path(
     path: impl AsRef<Path>,
     columns: &OfstedColumns,
-) -> Result<OfstedImport, CsvImportError> {
+) -> Result<StoredImport, CsvImportError> {
     let bytes = read_file(path.as_ref())?;
     read_ofsted(&bytes, columns)
 }
 
-/// Reads an outcomes file's bytes.
-pub fn read_ofsted(bytes: &[u8], columns: &OfstedColumns) -> Result<OfstedImport, CsvImportError> {
+/// Reads an outcomes file's bytes: the evaluations of each inspection row.
+pub fn read_ofsted(bytes: &[u8], columns: &OfstedColumns) -> Result<StoredImport, CsvImportError> {
     let text = match std::str::from_utf8(bytes) {
         Ok(text) => std::borrow::Cow::Borrowed(text.trim_start_matches('\u{feff}')),
         Err(_) => encoding_rs::WINDOWS_1252.decode(bytes).0,
@@ -173,7 +157,7 @@ pub fn read_ofsted(bytes: &[u8], columns: &OfstedColumns) -> Result<OfstedImport
                 .map(|at| (*framework, *area, name.as_str(), *at))
         })
         .collect();
-    let mut import = OfstedImport::default();
+    let mut import = StoredImport::default();
     while let Some(next) = rows.next_row()? {
         let (line, record) = match next {
             Row::Read { line, record } => (line, record),
@@ -232,9 +216,9 @@ pub fn read_ofsted(bytes: &[u8], columns: &OfstedColumns) -> Result<OfstedImport
             continue;
         }
         if !evaluations.is_empty() {
-            import.outcomes.push(OfstedOutcome {
+            import.changes.push(StoredRow {
                 school,
-                evaluations,
+                change: StoredChange::Evaluations(evaluations),
                 line,
             });
         }
@@ -312,17 +296,26 @@ mod tests {
         100004,Bad Grade,2025-02-02,7,,,,,,,,,,,,,,,,\n\
         100005,Bad Date,31/02/2025,2,,,,,,,,,,,,,,,,\n";
 
+    /// The evaluations of the `n`th row taken.
+    fn evaluations(import: &StoredImport, n: usize) -> &[Evaluation] {
+        match &import.changes[n].change {
+            StoredChange::Evaluations(evaluations) => evaluations,
+            other => panic!("row {n} is not evaluations: {other:?}"),
+        }
+    }
+
     #[test]
     fn outcomes_become_dated_evaluations_of_their_framework() {
         let import = read_ofsted(FILE.as_bytes(), &OfstedColumns::default()).expect("readable");
         assert_eq!(import.rows, 5);
         let by_school: Vec<(&str, usize)> = import
-            .outcomes
+            .changes
             .iter()
-            .map(|o| (o.school.as_str(), o.evaluations.len()))
+            .enumerate()
+            .map(|(n, row)| (row.school.as_str(), evaluations(&import, n).len()))
             .collect();
         assert_eq!(by_school, [("100001", 6), ("100002", 7), ("100003", 7)]);
-        let legacy = &import.outcomes[0].evaluations;
+        let legacy = evaluations(&import, 0);
         assert!(
             legacy
                 .iter()
@@ -335,7 +328,7 @@ mod tests {
                 .any(|e| e.area == EvaluationArea::BehaviourAndAttitudes
                     && e.judgement == Judgement::Outstanding)
         );
-        let card = &import.outcomes[1].evaluations;
+        let card = evaluations(&import, 1);
         assert!(
             card.iter()
                 .all(|e| e.framework == EvaluationFramework::OfstedReportCard),
@@ -346,7 +339,7 @@ mod tests {
                 .any(|e| e.area == EvaluationArea::AttendanceAndBehaviour
                     && e.judgement == Judgement::Exceptional)
         );
-        let concern = &import.outcomes[2].evaluations;
+        let concern = evaluations(&import, 2);
         assert!(
             concern
                 .iter()
@@ -375,10 +368,7 @@ mod tests {
         ])
         .expect("known keys");
         let import = read_ofsted(text.as_bytes(), &columns).expect("readable");
-        assert_eq!(
-            import.outcomes[0].evaluations[0].judgement,
-            Judgement::Outstanding
-        );
+        assert_eq!(evaluations(&import, 0)[0].judgement, Judgement::Outstanding);
         let error = OfstedColumns::with_renames([("ofsted_legacy.attendance", "X")]).unwrap_err();
         assert!(
             error.contains("unknown column key \"ofsted_legacy.attendance\""),

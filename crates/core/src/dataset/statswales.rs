@@ -22,34 +22,13 @@ use std::path::Path;
 use crate::domain::SchoolId;
 
 use super::csv_import::{Row, Rows, read_file};
-use super::{CsvImportError, LineRejections};
+use super::{CsvImportError, StoredChange, StoredImport, StoredRow};
 
 /// The columns read, all required in the header.
 pub const STATSWALES_COLUMNS: [&str; 4] = ["Data values", "Data description", "School", "Category"];
 
-/// One school's figure from the file.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FsmFigure {
-    pub school: SchoolId,
-    /// % eligible for free school meals; `None` where suppressed.
-    pub fsm_percent: Option<f64>,
-    /// The line of the row it comes from.
-    pub line: u64,
-}
-
-/// A StatsWales file, read.
-#[derive(Debug, Default)]
-pub struct FsmImport {
-    /// Rows in the file.
-    pub rows: u64,
-    /// One figure per school, in school-number order.
-    pub figures: Vec<FsmFigure>,
-    /// Rows that could not be read.
-    pub rejections: LineRejections,
-}
-
 /// Reads a StatsWales file.
-pub fn read_statswales_fsm_path(path: impl AsRef<Path>) -> Result<FsmImport, CsvImportError> {
+pub fn read_statswales_fsm_path(path: impl AsRef<Path>) -> Result<StoredImport, CsvImportError> {
     let bytes = read_file(path.as_ref())?;
     read_statswales_fsm(&bytes)
 }
@@ -64,8 +43,9 @@ struct Seen {
 }
 
 /// Reads a StatsWales file's bytes (UTF-8, with or without a byte-order
-/// mark).
-pub fn read_statswales_fsm(bytes: &[u8]) -> Result<FsmImport, CsvImportError> {
+/// mark): one % eligible for free school meals per school (`None` where
+/// suppressed), in school-number order.
+pub fn read_statswales_fsm(bytes: &[u8]) -> Result<StoredImport, CsvImportError> {
     let (text, _, _) = encoding_rs::UTF_8.decode(bytes);
     let (mut rows, header) = Rows::open(&text)?;
     let find = |name: &str| {
@@ -86,8 +66,8 @@ pub fn read_statswales_fsm(bytes: &[u8]) -> Result<FsmImport, CsvImportError> {
         find("School")?,
         find("Category")?,
     ];
-    let mut import = FsmImport::default();
-    let reject = |import: &mut FsmImport, line: u64, field: &str, message: String| {
+    let mut import = StoredImport::default();
+    let reject = |import: &mut StoredImport, line: u64, field: &str, message: String| {
         let message = if field.is_empty() {
             message
         } else {
@@ -175,9 +155,9 @@ pub fn read_statswales_fsm(bytes: &[u8]) -> Result<FsmImport, CsvImportError> {
             // Only all pupils, or only the eligible number: no figure.
             _ => continue,
         };
-        import.figures.push(FsmFigure {
+        import.changes.push(StoredRow {
             school,
-            fsm_percent,
+            change: StoredChange::FsmPercent(fsm_percent),
             line,
         });
     }
@@ -227,9 +207,12 @@ mod tests {
         let import = read_statswales_fsm(FILE.as_bytes()).expect("readable");
         assert_eq!(import.rows, 9);
         let figures: Vec<(&str, Option<f64>)> = import
-            .figures
+            .changes
             .iter()
-            .map(|f| (f.school.as_str(), f.fsm_percent))
+            .map(|row| match row.change {
+                StoredChange::FsmPercent(percent) => (row.school.as_str(), percent),
+                StoredChange::Evaluations(_) => panic!("{row:?} is not a figure"),
+            })
             .collect();
         assert_eq!(
             figures,
