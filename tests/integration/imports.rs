@@ -2,7 +2,7 @@
 //! its own encoding and header, merged into a database that already holds
 //! evidence, then served.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use partnermatch::pb;
@@ -86,6 +86,16 @@ fn import(kind: &str, file: &Path, db: &Path) -> Output {
     output
 }
 
+/// A database in `dir` into which the project's CSV `schools` was
+/// imported (asserted to succeed), and what the import printed.
+fn database_of(dir: &Path, schools: &str) -> (PathBuf, Output) {
+    let (file, db) = (dir.join("own.csv"), dir.join("partnermatch.db"));
+    std::fs::write(&file, schools).unwrap();
+    let output = import("schools", &file, &db);
+    assert!(output.status.success(), "{output:?}");
+    (db, output)
+}
+
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -93,19 +103,13 @@ fn stdout(output: &Output) -> String {
 #[tokio::test]
 async fn a_register_import_merges_into_stored_evidence_and_is_idempotent() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("partnermatch.db");
-
     // The database already holds one of the schools, with a local
     // judgement and a capacity the register knows nothing of.
-    let own = dir.path().join("own.csv");
-    std::fs::write(
-        &own,
+    let (db, output) = database_of(
+        dir.path(),
         "id,name,phase,latitude,longitude,capacity,evaluation_framework,evaluation_date,overall\n\
          116789,Old Name,primary,52.2,-2.2,2,local,2026-03-01,needs attention\n",
-    )
-    .unwrap();
-    let output = import("schools", &own, &db);
-    assert!(output.status.success(), "{output:?}");
+    );
     assert!(stdout(&output).contains("created 1"), "{}", stdout(&output));
 
     let register = dir.path().join("edubasealldata20261129.csv");
@@ -197,16 +201,12 @@ fn an_import_into_memory_or_of_a_headerless_register_is_refused() {
 #[tokio::test]
 async fn free_school_meals_from_statswales_go_to_the_schools_stored() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("partnermatch.db");
-    let own = dir.path().join("wales.csv");
-    std::fs::write(
-        &own,
+    let (db, _) = database_of(
+        dir.path(),
         "id,name,phase,latitude,longitude,fsm_percent\n\
          6692006,Y Tymbl,primary,51.78,-4.11,\n\
          6692014,Peniel,primary,51.89,-4.26,12.5\n",
-    )
-    .unwrap();
-    assert!(import("schools", &own, &db).status.success());
+    );
     let fsm = dir.path().join("fsm.csv");
     std::fs::write(
         &fsm,
@@ -246,16 +246,12 @@ async fn free_school_meals_from_statswales_go_to_the_schools_stored() {
 #[tokio::test]
 async fn ofsted_outcomes_become_evidence_of_the_schools_stored() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("partnermatch.db");
-    let own = dir.path().join("england.csv");
-    std::fs::write(
-        &own,
+    let (db, _) = database_of(
+        dir.path(),
         "id,name,phase,latitude,longitude\n\
          100001,Report Card Primary,primary,52.2,-2.2\n\
          100002,Legacy Primary,primary,52.3,-2.3\n",
-    )
-    .unwrap();
-    assert!(import("schools", &own, &db).status.success());
+    );
     let outcomes = dir.path().join("outcomes.csv");
     std::fs::write(
         &outcomes,
