@@ -123,12 +123,15 @@ impl Registry {
         let mut changes = FamilyChanges::default();
         for school in schools {
             let challenge = challenge_index(&school.context, &self.config.challenge);
-            let stored = Arc::new(StoredSchool::new(school, challenge, &rules));
+            let mut stored = StoredSchool::new(school, challenge, &rules);
             match self.schools.get_mut(&stored.school.id) {
                 Some(entry) if entry.stored.school == stored.school => counts.unchanged += 1,
                 Some(entry) => {
                     let node = entry.node;
-                    let old = std::mem::replace(&mut entry.stored, stored);
+                    if same_family_place(&entry.stored, &stored) {
+                        stored.family_id = entry.stored.family_id.clone();
+                    }
+                    let old = std::mem::replace(&mut entry.stored, Arc::new(stored));
                     let new = Arc::clone(&entry.stored);
                     self.link_bodies(
                         node,
@@ -139,6 +142,7 @@ impl Registry {
                     counts.updated += 1;
                 }
                 None => {
+                    let stored = Arc::new(stored);
                     let node = self.graph.add_node(Node::School(stored.school.id.clone()));
                     self.link_bodies(node, None, &stored.school.affiliations);
                     self.regroup(None, Some(&stored), &mut changes);
@@ -165,13 +169,21 @@ impl Registry {
         let Some(id) = old.or(new).map(|stored| stored.school.id.clone()) else {
             return;
         };
-        if let Some((key, challenge)) = old.and_then(family_group) {
+        if let (Some(old), Some(new)) = (old, new)
+            && same_family_place(old, new)
+        {
+            // The cut and the school's computed family stay as they are
+            // (upsert_all kept its family).
+            return;
+        }
+        let (before, after) = (old.and_then(family_group), new.and_then(family_group));
+        if let Some((key, challenge)) = before {
             if let Some(group) = self.family_groups.get_mut(&key) {
                 group.remove(&(Challenge(challenge), id.clone()));
             }
             changes.groups.insert(key);
         }
-        if let Some((key, challenge)) = new.and_then(family_group) {
+        if let Some((key, challenge)) = after {
             self.family_groups
                 .entry(key)
                 .or_default()
@@ -385,6 +397,14 @@ impl Registry {
         }
         remove_memberless(&mut self.graph, &mut self.families);
     }
+}
+
+/// Whether a school's new record keeps the old one's computed family: the
+/// same group and the same place in its order (a rename, a new stage), so
+/// neither its family nor its group's cut changes.
+fn same_family_place(old: &StoredSchool, new: &StoredSchool) -> bool {
+    let before = family_group(old);
+    before.is_some() && before == family_group(new)
 }
 
 /// What a write touched, for [`Registry::refresh_families`]: the schools
@@ -631,6 +651,11 @@ mod tests {
             let id = format!("s{:03}", rng.random_range(0..150));
             if rng.random_bool(0.15) {
                 registry.delete(&id);
+            } else if let Some(stored) = registry.get(&id).filter(|_| rng.random_bool(0.2)) {
+                // A change that leaves the school's place in its group.
+                let mut renamed = stored.school.clone();
+                renamed.name = format!("{} (step {step})", renamed.name);
+                registry.upsert_all([renamed]);
             } else {
                 let batch = if rng.random_bool(0.1) {
                     (0..20)
