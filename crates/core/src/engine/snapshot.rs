@@ -29,8 +29,8 @@ pub struct Snapshot {
     /// Members of each trust, federation and diocese (sorted), by kind and
     /// then by the number in [`Profile::trust`] and [`Profile::diocese`].
     body_members: [Vec<Vec<u32>>; 3],
-    /// The number of each body, by kind and code.
-    body_numbers: HashMap<(AffiliationKind, Box<str>), u32>,
+    /// The number of each body by its code, by kind.
+    body_numbers: [HashMap<Box<str>, u32>; 3],
     /// Partnerships in id order.
     partnerships: Vec<Arc<Partnership>>,
     /// Schools in an ACTIVE partnership with each school, sorted; only
@@ -95,19 +95,18 @@ impl Snapshot {
             .map(|(kind, code, members)| (kind, code, members.collect()))
             .collect();
         bodies.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-        let mut body_numbers: HashMap<(AffiliationKind, Box<str>), u32> = HashMap::new();
-        let mut body_counts = [0u32; 3];
+        let mut body_numbers: [HashMap<Box<str>, u32>; 3] = Default::default();
         for (kind, code, _) in &bodies {
-            let count = &mut body_counts[*kind as usize];
-            body_numbers.insert((*kind, Box::from(*code)), *count);
-            *count += 1;
+            let numbers = &mut body_numbers[*kind as usize];
+            let next = numbers.len() as u32;
+            numbers.insert(Box::from(*code), next);
         }
         let body_number = |kind: AffiliationKind, stored: &StoredSchool| {
             stored
                 .school
                 .affiliations
                 .get(kind)
-                .and_then(|body| body_numbers.get(&(kind, Box::from(body.code.as_str()))))
+                .and_then(|body| body_numbers[kind as usize].get(body.code.as_str()))
                 .copied()
                 .unwrap_or(NO_BODY)
         };
@@ -202,9 +201,9 @@ impl Snapshot {
             ),
         };
         let mut body_members: [Vec<Vec<u32>>; 3] =
-            body_counts.map(|count| vec![Vec::new(); count as usize]);
+            std::array::from_fn(|kind| vec![Vec::new(); body_numbers[kind].len()]);
         for (kind, code, members) in &bodies {
-            let number = body_numbers[&(*kind, Box::from(*code))];
+            let number = body_numbers[*kind as usize][*code];
             let list = &mut body_members[*kind as usize][number as usize];
             list.extend(
                 members
@@ -273,8 +272,8 @@ impl Snapshot {
     /// Indices of the members of the body of `kind` with this code, sorted;
     /// empty when no school belongs to it.
     pub fn members_of(&self, kind: AffiliationKind, code: &str) -> &[u32] {
-        self.body_numbers
-            .get(&(kind, Box::from(code)))
+        self.body_numbers[kind as usize]
+            .get(code)
             .map_or(&[], |number| self.body_members(kind, *number))
     }
 
