@@ -19,6 +19,7 @@ use partnermatch_core::engine::UpsertCounts;
 use super::args::{ImportArgs, ImportKind};
 use super::commands::{open_database, spinner};
 use super::config::Config;
+use super::loadgen::with_token;
 
 /// A file, read: what to apply and what was left out.
 struct ReadFile {
@@ -248,13 +249,8 @@ fn send(args: &ImportArgs, target: &str, file: &ReadFile) -> anyhow::Result<Appl
         let channel = connect(target, args.ca_cert.as_deref()).await?;
         let mut client =
             SchoolRegistryClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
-        let mut request = tonic::Request::new(tokio_stream::iter(messages));
-        if let Some(token) = &args.token {
-            let value = format!("Bearer {token}")
-                .parse()
-                .context("the token holds characters a header cannot carry")?;
-            request.metadata_mut().insert("authorization", value);
-        }
+        let request = with_token(tokio_stream::iter(messages), args.token.as_deref())
+            .map_err(|status| anyhow::anyhow!("--token: {}", status.message()))?;
         let response = client.import_schools(request).await.map_err(|status| {
             anyhow::anyhow!(
                 "{target} refused the import ({:?}): {}",

@@ -406,8 +406,12 @@ impl Decoder for ByteCounter {
     }
 }
 
-/// `request` with `authorization: Bearer <token>` when there is a token.
-fn with_token<T>(request: T, token: Option<&str>) -> Result<tonic::Request<T>, tonic::Status> {
+/// `request` with `authorization: Bearer <token>` when there is a token
+/// (every command that calls a server sends it so).
+pub(super) fn with_token<T>(
+    request: T,
+    token: Option<&str>,
+) -> Result<tonic::Request<T>, tonic::Status> {
     let mut request = tonic::Request::new(request);
     if let Some(token) = token {
         let value = format!("Bearer {token}")
