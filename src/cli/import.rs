@@ -70,12 +70,12 @@ pub(super) fn import(args: ImportArgs, config: &Config) -> anyhow::Result<()> {
     }
     let path = args.file.as_path();
     let reading = spinner(format!("reading {}", path.display()));
-    let file = read(&args)?;
+    let mut file = read(&args)?;
     reading.finish_and_clear();
     let applied = match &args.target {
         None => {
             let writing = spinner(format!("writing into {}", config.db.display()));
-            let applied = write_database(config, &file)?;
+            let applied = write_database(config, &mut file)?;
             writing.finish_and_clear();
             applied
         }
@@ -163,13 +163,14 @@ fn print_rejections(path: &Path, listed: &[dataset::Rejection], count: u64) {
     }
 }
 
-/// Applies the file to the database, in one step.
-fn write_database(config: &Config, file: &ReadFile) -> anyhow::Result<Applied> {
+/// Applies the file to the database, in one step (taking its schools; the
+/// report needs only their count, which it has already).
+fn write_database(config: &Config, file: &mut ReadFile) -> anyhow::Result<Applied> {
     let engine = open_database(config)?;
-    let schools = || {
-        file.schools
-            .iter()
-            .map(|(_, school)| school.clone())
+    let mut schools = || {
+        std::mem::take(&mut file.schools)
+            .into_iter()
+            .map(|(_, school)| school)
             .collect()
     };
     let written = match file.merge {
