@@ -13,12 +13,19 @@
 //! Nodes split on whichever of position, challenge index, size and number
 //! of strengths spreads most in score terms, so a node's members are alike in
 //! what the score reads, which keeps the summaries tight.
+//!
+//! A write does not rebuild trees: each bucket keeps an exact overlay of the
+//! members written since its trees were built (their old entries skipped,
+//! their new profiles scored one by one) until it holds [`MAX_OVERLAY`]
+//! changes, when that bucket's trees are built again. A skipped entry
+//! only loosens the summaries around it, so every bound stays a bound.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::domain::{EARTH_RADIUS_KM, FocusArea, FocusSet, Phase, Stage, UnitVector};
 
+use super::chunked::Chunked;
 use super::scoring::{AreaLevels, GroupSummary, Profile, f32_down, f32_up};
 
 /// Largest number of schools in a leaf. Leaves are scanned sequentially
@@ -109,7 +116,7 @@ pub(crate) struct Tree {
 }
 
 impl Tree {
-    fn build(profiles: &[Profile], mut members: Vec<u32>) -> Tree {
+    fn build(profiles: &Chunked<Profile>, mut members: Vec<u32>) -> Tree {
         let capacity = 2 * members.len() / LEAF_SIZE + 1;
         let mut built = Built {
             nodes: Vec::with_capacity(capacity),
@@ -183,20 +190,16 @@ fn pair_slot(first: FocusArea, second: FocusArea) -> usize {
     first as usize * AREAS + second as usize
 }
 
-/// The open schools of one phase and stage: one tree of all of them, and for
-/// each side one tree per focus area and one per pair of areas, of the
+/// The trees of one bucket: one of all the members it was built from, and
+/// for each side one tree per focus area and one per pair of areas, of the
 /// members having them (members with up to [`MAX_INDEXED_AREAS`] areas on
 /// the side), and one broad tree of the members with more. A search for
 /// partners covering some focus areas can then take each member from the
 /// tree matching how many of those areas it has — none, exactly one, two or
 /// more — and bound the focus component exactly for the first two; members
 /// with many areas are bounded from their broad tree's summary.
-#[derive(Debug, Clone)]
-pub(crate) struct Bucket {
-    pub phase: Phase,
-    pub stage: Option<Stage>,
-    /// The members' indices, ascending.
-    members: Vec<u32>,
+#[derive(Debug)]
+pub(crate) struct Trees {
     pub all: Tree,
     /// By side, then by [`FocusArea`] position; `None` where no member has
     /// the area.
@@ -207,20 +210,15 @@ pub(crate) struct Bucket {
     broad: [Option<Tree>; 2],
 }
 
-impl Bucket {
-    fn build(
-        profiles: &[Profile],
-        phase: Phase,
-        stage: Option<Stage>,
-        members: Vec<u32>,
-    ) -> Bucket {
+impl Trees {
+    fn build(profiles: &Chunked<Profile>, members: &[u32]) -> Trees {
         let mut singles: [Vec<Vec<u32>>; 2] = [vec![Vec::new(); AREAS], vec![Vec::new(); AREAS]];
         let mut pairs: [Vec<Vec<u32>>; 2] = [
             vec![Vec::new(); AREAS * AREAS],
             vec![Vec::new(); AREAS * AREAS],
         ];
         let mut broad: [Vec<u32>; 2] = [Vec::new(), Vec::new()];
-        for &member in &members {
+        for &member in members {
             for side in [Side::Strengths, Side::Needs] {
                 let areas = side.of(&profiles[member as usize]);
                 if areas.len() > MAX_INDEXED_AREAS {
@@ -244,45 +242,130 @@ impl Bucket {
         let [single_strengths, single_needs] = singles;
         let [pair_strengths, pair_needs] = pairs;
         let broad = broad.map(|list| (!list.is_empty()).then(|| Tree::build(profiles, list)));
-        Bucket {
-            phase,
-            stage,
-            members: members.clone(),
-            all: Tree::build(profiles, members),
+        Trees {
+            all: Tree::build(profiles, members.to_vec()),
             singles: [trees(single_strengths), trees(single_needs)],
             pairs: [trees(pair_strengths), trees(pair_needs)],
             broad,
         }
     }
+}
+
+/// Changes a bucket holds beside its trees before they are built again:
+/// past this many, the next write rebuilds them. Each fresh member is
+/// scored by every search that reads the bucket, so this bounds what a
+/// search pays for writes not yet merged.
+pub(super) const MAX_OVERLAY: usize = 32;
+
+/// The open schools of one phase and stage: [`Trees`] built from its
+/// members as they were, shared between snapshots, and an exact overlay of
+/// the writes since — the members whose entries in the trees are out of
+/// date (skipped by a search) and the members with their current profiles
+/// that the trees do not hold (scored one by one). The members of the
+/// trees that are not stale, with the fresh ones, are the bucket's members
+/// now, each once.
+#[derive(Debug, Clone)]
+pub(crate) struct Bucket {
+    pub phase: Phase,
+    pub stage: Option<Stage>,
+    /// The members' indices now, ascending.
+    members: Vec<u32>,
+    trees: Arc<Trees>,
+    /// Bits by school index: entries of the trees to skip.
+    stale: Vec<u64>,
+    stale_count: usize,
+    /// Members the trees do not hold as they are now, with their profiles.
+    fresh: Vec<(u32, Profile)>,
+}
+
+impl Bucket {
+    fn build(
+        profiles: &Chunked<Profile>,
+        phase: Phase,
+        stage: Option<Stage>,
+        members: Vec<u32>,
+    ) -> Bucket {
+        Bucket {
+            phase,
+            stage,
+            trees: Arc::new(Trees::build(profiles, &members)),
+            members,
+            stale: Vec::new(),
+            stale_count: 0,
+            fresh: Vec::new(),
+        }
+    }
 
     pub(crate) fn tree(&self, kind: TreeKind) -> Option<&Tree> {
+        let trees = &self.trees;
         match kind {
-            TreeKind::All => Some(&self.all),
-            TreeKind::Single(side, area) => self.singles[side.slot()][area as usize].as_ref(),
+            TreeKind::All => Some(&trees.all),
+            TreeKind::Single(side, area) => trees.singles[side.slot()][area as usize].as_ref(),
             TreeKind::Pair(side, first, second) => {
-                self.pairs[side.slot()][pair_slot(first, second)].as_ref()
+                trees.pairs[side.slot()][pair_slot(first, second)].as_ref()
             }
-            TreeKind::Broad(side) => self.broad[side.slot()].as_ref(),
+            TreeKind::Broad(side) => trees.broad[side.slot()].as_ref(),
         }
+    }
+
+    /// Whether the trees' entry for school `member` is out of date.
+    #[inline]
+    pub(crate) fn is_stale(&self, member: u32) -> bool {
+        self.stale_count > 0
+            && self
+                .stale
+                .get(member as usize / 64)
+                .is_some_and(|word| word >> (member % 64) & 1 == 1)
+    }
+
+    /// Members the trees do not hold as they are now, with their profiles.
+    pub(crate) fn fresh(&self) -> &[(u32, Profile)] {
+        &self.fresh
+    }
+
+    /// Takes school `member` out of the bucket.
+    fn remove(&mut self, member: u32) {
+        if let Ok(position) = self.members.binary_search(&member) {
+            self.members.remove(position);
+        }
+        if let Some(position) = self.fresh.iter().position(|(m, _)| *m == member) {
+            // Fresh: never in the trees as it is now, so nothing to skip
+            // there unless it was marked stale before it was written again.
+            self.fresh.remove(position);
+            return;
+        }
+        let word = member as usize / 64;
+        if self.stale.len() <= word {
+            self.stale.resize(word + 1, 0);
+        }
+        if self.stale[word] >> (member % 64) & 1 == 0 {
+            self.stale[word] |= 1 << (member % 64);
+            self.stale_count += 1;
+        }
+    }
+
+    /// Puts school `member` in the bucket with `profile`.
+    fn add(&mut self, member: u32, profile: Profile) {
+        if let Err(position) = self.members.binary_search(&member) {
+            self.members.insert(position, member);
+        }
+        self.fresh.push((member, profile));
+    }
+
+    fn overlay(&self) -> usize {
+        self.stale_count + self.fresh.len()
     }
 }
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SearchIndex {
-    /// Shared between snapshots while their members are unchanged.
+    /// In (phase, stage) order; shared between snapshots while unchanged.
     pub buckets: Vec<Arc<Bucket>>,
 }
 
 impl SearchIndex {
-    /// Indexes every open school (closed schools are never matched),
-    /// taking over each bucket of `previous` (the index of the snapshot
-    /// before, over its profiles) whose members are the same schools at the
-    /// same indices with the same profiles — what the bucket is built from
-    /// — so a write rebuilds only the buckets whose members it changed.
-    pub(crate) fn build_reusing(
-        profiles: &[Profile],
-        previous: Option<(&SearchIndex, &[Profile])>,
-    ) -> SearchIndex {
+    /// Indexes every open school (closed schools are never matched).
+    pub(crate) fn build(profiles: &Chunked<Profile>) -> SearchIndex {
         let mut groups: BTreeMap<(Phase, Option<Stage>), Vec<u32>> = BTreeMap::new();
         for (index, profile) in profiles.iter().enumerate() {
             if profile.open {
@@ -292,26 +375,73 @@ impl SearchIndex {
                     .push(index as u32);
             }
         }
-        let reusable = |phase: Phase, stage: Option<Stage>, members: &[u32]| {
-            let (index, old_profiles) = previous?;
-            let bucket = index
-                .buckets
-                .iter()
-                .find(|bucket| bucket.phase == phase && bucket.stage == stage)?;
-            let unchanged = bucket.members == members
-                && members.iter().all(|&member| {
-                    old_profiles.get(member as usize) == profiles.get(member as usize)
-                });
-            unchanged.then(|| Arc::clone(bucket))
-        };
         let buckets = groups
             .into_iter()
             .map(|((phase, stage), members)| {
-                reusable(phase, stage, &members)
-                    .unwrap_or_else(|| Arc::new(Bucket::build(profiles, phase, stage, members)))
+                Arc::new(Bucket::build(profiles, phase, stage, members))
             })
             .collect();
         SearchIndex { buckets }
+    }
+
+    /// Moves each school `(index, before, after)` whose profile a write
+    /// changed from its bucket to its new one, in the overlays, and builds
+    /// again the trees of a bucket whose overlay outgrew [`MAX_OVERLAY`].
+    /// `profiles` are the profiles after the write.
+    pub(crate) fn update(
+        &mut self,
+        moved: &[(u32, Profile, Profile)],
+        profiles: &Chunked<Profile>,
+    ) {
+        let mut touched: Vec<(Phase, Option<Stage>)> = Vec::new();
+        for (member, before, after) in moved {
+            if before.open
+                && let Some(bucket) = self.bucket_mut(before.phase, before.stage)
+            {
+                bucket.remove(*member);
+                touched.push((before.phase, before.stage));
+            }
+            if after.open {
+                match self.bucket_mut(after.phase, after.stage) {
+                    Some(bucket) => bucket.add(*member, *after),
+                    None => {
+                        let key = (after.phase, after.stage);
+                        let at = self
+                            .buckets
+                            .partition_point(|bucket| (bucket.phase, bucket.stage) < key);
+                        let bucket =
+                            Bucket::build(profiles, after.phase, after.stage, vec![*member]);
+                        self.buckets.insert(at, Arc::new(bucket));
+                    }
+                }
+                touched.push((after.phase, after.stage));
+            }
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        for (phase, stage) in touched {
+            let Some(at) = self
+                .buckets
+                .iter()
+                .position(|bucket| bucket.phase == phase && bucket.stage == stage)
+            else {
+                continue;
+            };
+            let bucket = &self.buckets[at];
+            if bucket.members.is_empty() {
+                self.buckets.remove(at);
+            } else if bucket.overlay() > MAX_OVERLAY {
+                let members = bucket.members.clone();
+                self.buckets[at] = Arc::new(Bucket::build(profiles, phase, stage, members));
+            }
+        }
+    }
+
+    fn bucket_mut(&mut self, phase: Phase, stage: Option<Stage>) -> Option<&mut Bucket> {
+        self.buckets
+            .iter_mut()
+            .find(|bucket| bucket.phase == phase && bucket.stage == stage)
+            .map(Arc::make_mut)
     }
 }
 
@@ -349,7 +479,7 @@ impl Built {
 /// tree) into slot `slot`, reordering the members. Children are given
 /// adjacent slots; summaries, boxes and levels are merged bottom-up.
 fn build_node(
-    profiles: &[Profile],
+    profiles: &Chunked<Profile>,
     members: &mut [u32],
     offset: usize,
     built: &mut Built,
@@ -403,7 +533,7 @@ fn build_node(
 }
 
 /// The dimension whose known values spread most, in score units.
-fn widest_dimension(profiles: &[Profile], members: &[u32]) -> usize {
+fn widest_dimension(profiles: &Chunked<Profile>, members: &[u32]) -> usize {
     (0..DIMENSIONS)
         .map(|dimension| {
             let (low, high) = members

@@ -9,6 +9,7 @@
 //! or not at all.
 
 mod broker;
+mod chunked;
 mod config;
 mod error;
 mod families;
@@ -42,6 +43,7 @@ pub use broker::{
     AssignmentSummary, BrokerOutcome, BrokerQuery, Pairing, SeekerFilter, SeekerSelection,
     Unassigned, limits as broker_limits,
 };
+pub use chunked::Chunked;
 pub use config::{
     ChallengeWeights, EngineConfig, EvidenceConfig, FamilyConfig, ScoringConfig, Weights,
 };
@@ -225,8 +227,10 @@ impl Engine {
             }
             registry.put_partnership(Arc::new(partnership));
         }
+        let snapshot = Snapshot::build(&registry);
+        registry.take_changes();
         Ok(Engine {
-            snapshot: ArcSwap::from_pointee(Snapshot::build(&registry)),
+            snapshot: ArcSwap::from_pointee(snapshot),
             writer: Mutex::new(Writer {
                 registry,
                 persistence,
@@ -598,9 +602,9 @@ impl Engine {
         if *published >= through {
             return Ok(());
         }
-        let writer = self.lock_writer()?;
-        let previous = self.snapshot.load();
-        let snapshot = Snapshot::build_after(&writer.registry, Some(&previous));
+        let mut writer = self.lock_writer()?;
+        let changes = writer.registry.take_changes();
+        let snapshot = self.snapshot.load().after(&writer.registry, &changes);
         let applied = writer.applied;
         drop(writer);
         self.snapshot.store(Arc::new(snapshot));

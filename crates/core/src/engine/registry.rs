@@ -67,6 +67,20 @@ pub(crate) struct Registry {
     /// group is cut: a write re-cuts only the groups it touches.
     family_groups: BTreeMap<FamilyGroup, BTreeSet<(Challenge, SchoolId)>>,
     partnerships: BTreeMap<PartnershipId, Arc<Partnership>>,
+    /// What changed since [`Registry::take_changes`] was last called.
+    changes: Changes,
+}
+
+/// What writes changed in the registry since the last snapshot was built
+/// from it, so the next one copies only that.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Changes {
+    /// Schools whose records were replaced (by a write, or by a family cut).
+    pub schools: BTreeSet<SchoolId>,
+    /// Partnerships added or replaced.
+    pub partnerships: BTreeSet<PartnershipId>,
+    /// A school was created or deleted, so positions in id order moved.
+    pub ids: bool,
 }
 
 impl Registry {
@@ -79,7 +93,13 @@ impl Registry {
             bodies: HashMap::new(),
             family_groups: BTreeMap::new(),
             partnerships: BTreeMap::new(),
+            changes: Changes::default(),
         }
+    }
+
+    /// What changed since the last call (or since the registry was made).
+    pub(crate) fn take_changes(&mut self) -> Changes {
+        std::mem::take(&mut self.changes)
     }
 
     pub(crate) fn get(&self, id: &str) -> Option<&Arc<StoredSchool>> {
@@ -139,6 +159,7 @@ impl Registry {
                         &new.school.affiliations,
                     );
                     self.regroup(Some(&old), Some(&new), &mut changes);
+                    self.changes.schools.insert(new.school.id.clone());
                     counts.updated += 1;
                 }
                 None => {
@@ -148,6 +169,7 @@ impl Registry {
                     self.regroup(None, Some(&stored), &mut changes);
                     self.schools
                         .insert(stored.school.id.clone(), Entry { node, stored });
+                    self.changes.ids = true;
                     counts.created += 1;
                 }
             }
@@ -225,6 +247,7 @@ impl Registry {
 
     /// Each trust, federation and diocese with the ids of its members,
     /// read from the graph (members unordered).
+    #[cfg(test)]
     pub(crate) fn bodies(
         &self,
     ) -> impl Iterator<Item = (AffiliationKind, &str, impl Iterator<Item = &SchoolId>)> {
@@ -306,6 +329,7 @@ impl Registry {
                 }
             }
         }
+        self.changes.partnerships.insert(id.clone());
         self.partnerships.insert(id, partnership);
     }
 
@@ -323,6 +347,7 @@ impl Registry {
     /// Removes a school; `None` if there was none with that id.
     pub(crate) fn delete(&mut self, id: &str) -> Option<Arc<StoredSchool>> {
         let entry = self.schools.remove(id)?;
+        self.changes.ids = true;
         self.graph.remove_node(entry.node);
         self.remove_empty_bodies();
         let mut changes = FamilyChanges::default();
@@ -394,6 +419,7 @@ impl Registry {
             let mut stored = StoredSchool::clone(&entry.stored);
             stored.family_id = family;
             entry.stored = Arc::new(stored);
+            self.changes.schools.insert(id);
         }
         remove_memberless(&mut self.graph, &mut self.families);
     }

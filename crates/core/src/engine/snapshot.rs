@@ -3,226 +3,295 @@
 //! places in use, track records), the search index and the partnerships. Built after each write and
 //! published whole, so a reader never sees half a write and never waits.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use crate::domain::{AffiliationKind, MemberRole, Partnership, PartnershipStatus, StoredSchool};
 
+use super::chunked::Chunked;
 use super::index::SearchIndex;
-use super::registry::Registry;
+use super::registry::{Changes, Registry};
 use super::scoring::{AreaGrades, NO_BODY, NO_FAMILY, Profile, TrackRecord};
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Snapshot {
     /// Schools in id order; a school's index is its position here, so
     /// comparing indices compares ids.
-    schools: Vec<Arc<StoredSchool>>,
-    profiles: Vec<Profile>,
+    schools: Chunked<Arc<StoredSchool>>,
+    profiles: Chunked<Profile>,
     index: SearchIndex,
     /// Index of each school by id (a binary search over the schools would
-    /// chase a pointer per step).
-    /// Shared with the snapshot before when the write kept every id at its
-    /// index.
+    /// chase a pointer per step). Shared until a school comes or goes.
     by_id: Arc<HashMap<Box<str>, u32>>,
-    /// Members of each family, by the family number in [`Profile::family`].
-    family_members: Vec<Vec<u32>>,
+    /// The numbers of families, areas and bodies in the profiles.
+    numbers: Arc<Numbers>,
+    /// Members of each family, by the family number in [`Profile::family`]
+    /// (empty for a family no school has any more).
+    family_members: Arc<Vec<Vec<u32>>>,
     /// Members of each trust, federation and diocese (sorted), by kind and
     /// then by the number in [`Profile::trust`] and [`Profile::diocese`].
-    body_members: [Vec<Vec<u32>>; 3],
-    /// The number of each body by its code, by kind.
-    body_numbers: [HashMap<Box<str>, u32>; 3],
+    body_members: Arc<[Vec<Vec<u32>>; 3]>,
     /// Partnerships in id order.
-    partnerships: Vec<Arc<Partnership>>,
+    partnerships: Arc<Vec<Arc<Partnership>>>,
     /// Schools in an ACTIVE partnership with each school, sorted; only
     /// schools with some.
-    active_partners: HashMap<u32, Vec<u32>>,
+    active_partners: Arc<HashMap<u32, Vec<u32>>>,
     /// Open schools whose safeguarding is not met, in index order, with
     /// their profiles: never supporters, and few, so a match counts them by
     /// reading each — one sequential run rather than a lookup apiece.
-    safeguarding_not_met: Vec<(u32, Profile)>,
+    safeguarding_not_met: Arc<Vec<(u32, Profile)>>,
 }
 
-/// Consortium and local-authority names numbered by their trimmed,
-/// case-folded text; 0 is the empty name, so "none recorded" never equals a
-/// real one.
-struct AreaNumbers<'a> {
-    folded: HashMap<String, u32>,
-    /// The same few names come back on every school: each is looked up as
-    /// written before its case is folded.
-    as_written: HashMap<&'a str, u32>,
+/// Families, consortia and local authorities (by their trimmed, case-folded
+/// name; 0 is the empty name, so "none recorded" never equals a real one),
+/// trusts, federations and dioceses, each numbered as first met. Numbers
+/// are only identities: a snapshot updated after a write keeps those of the
+/// one before and numbers what is new after them.
+#[derive(Debug, Clone)]
+struct Numbers {
+    families: HashMap<Box<str>, u32>,
+    areas: HashMap<Box<str>, u32>,
+    bodies: [HashMap<Box<str>, u32>; 3],
 }
 
-impl Default for AreaNumbers<'_> {
+impl Default for Numbers {
     fn default() -> Self {
-        AreaNumbers {
-            folded: HashMap::from([(String::new(), 0)]),
-            as_written: HashMap::new(),
+        Numbers {
+            families: HashMap::new(),
+            areas: HashMap::from([(Box::from(""), 0)]),
+            bodies: Default::default(),
         }
     }
 }
 
-impl<'a> AreaNumbers<'a> {
-    fn number(&mut self, text: &'a str) -> u32 {
-        if let Some(&number) = self.as_written.get(text) {
+#[derive(Debug, Clone, Copy)]
+enum Numbered {
+    Family,
+    Area,
+    Body(AffiliationKind),
+}
+
+impl Numbers {
+    fn map(&self, numbered: Numbered) -> &HashMap<Box<str>, u32> {
+        match numbered {
+            Numbered::Family => &self.families,
+            Numbered::Area => &self.areas,
+            Numbered::Body(kind) => &self.bodies[kind as usize],
+        }
+    }
+
+    fn map_mut(&mut self, numbered: Numbered) -> &mut HashMap<Box<str>, u32> {
+        match numbered {
+            Numbered::Family => &mut self.families,
+            Numbered::Area => &mut self.areas,
+            Numbered::Body(kind) => &mut self.bodies[kind as usize],
+        }
+    }
+}
+
+/// Numbers names for the profiles, copying the shared [`Numbers`] only when
+/// a name is new.
+struct Numberer<'s> {
+    numbers: Arc<Numbers>,
+    /// The same few area names come back on every school: each is looked
+    /// up as written before its case is folded.
+    areas_as_written: HashMap<&'s str, u32>,
+}
+
+impl<'s> Numberer<'s> {
+    fn new(numbers: Arc<Numbers>) -> Self {
+        Numberer {
+            numbers,
+            areas_as_written: HashMap::new(),
+        }
+    }
+
+    fn number(&mut self, numbered: Numbered, name: &str) -> u32 {
+        if let Some(&number) = self.numbers.map(numbered).get(name) {
             return number;
         }
-        let next = self.folded.len() as u32;
-        let number = *self
-            .folded
-            .entry(text.trim().to_lowercase())
-            .or_insert(next);
-        self.as_written.insert(text, number);
+        let map = Arc::make_mut(&mut self.numbers).map_mut(numbered);
+        let next = map.len() as u32;
+        *map.entry(Box::from(name)).or_insert(next)
+    }
+
+    fn area(&mut self, text: &'s str) -> u32 {
+        if let Some(&number) = self.areas_as_written.get(text) {
+            return number;
+        }
+        let number = self.number(Numbered::Area, &text.trim().to_lowercase());
+        self.areas_as_written.insert(text, number);
         number
+    }
+
+    fn body(&mut self, kind: AffiliationKind, stored: &StoredSchool) -> u32 {
+        stored
+            .school
+            .affiliations
+            .get(kind)
+            .map_or(NO_BODY, |body| {
+                self.number(Numbered::Body(kind), &body.code)
+            })
+    }
+
+    /// The scoring profile of `stored`, with what its partnerships make of
+    /// it.
+    fn profile(
+        &mut self,
+        stored: &'s StoredSchool,
+        active_support: u32,
+        track_record: TrackRecord,
+    ) -> Profile {
+        let school = &stored.school;
+        Profile {
+            unit: school.location.unit_vector(),
+            phase: school.phase,
+            stage: stored.stage(),
+            language: school.language_medium,
+            challenge: stored.challenge_index,
+            family: stored
+                .family_id
+                .as_deref()
+                .map_or(NO_FAMILY, |name| self.number(Numbered::Family, name)),
+            strengths: stored.strengths(),
+            needs: stored.needs(),
+            area_grades: AreaGrades::from_grades(
+                stored
+                    .evidence
+                    .area_grades
+                    .iter()
+                    .map(|(area, grade, _)| (*area, *grade)),
+            ),
+            pupils: school.pupils,
+            ln_pupils: f64::from(school.pupils.unwrap_or(1).max(1)).ln(),
+            capacity: stored.capacity,
+            active_support,
+            track_record,
+            trust: self.body(AffiliationKind::Trust, stored),
+            diocese: self.body(AffiliationKind::Diocese, stored),
+            consortium: self.area(&school.consortium),
+            local_authority: self.area(&school.local_authority),
+            open: school.open,
+            safeguarding_not_met: stored.evidence.safeguarding_not_met,
+        }
+    }
+
+    /// The numbers of the bodies `stored` belongs to, by kind.
+    fn bodies(&mut self, stored: &StoredSchool) -> [u32; 3] {
+        AffiliationKind::ALL.map(|kind| self.body(kind, stored))
     }
 }
 
-impl Snapshot {
-    pub(crate) fn build(registry: &Registry) -> Snapshot {
-        Snapshot::build_after(registry, None)
-    }
+/// What the partnerships make of their members: support places in use
+/// (ACTIVE partnerships in which a school supports) and track records
+/// (completed partnerships rated GREEN or YELLOW).
+#[derive(Default)]
+struct PartnershipFacts<'p> {
+    active_support: HashMap<&'p str, u32>,
+    track_records: HashMap<&'p str, TrackRecord>,
+}
 
-    /// [`Snapshot::build`], taking over the parts of the index of
-    /// `previous` (the snapshot before the write) that the write left as
-    /// they were.
-    pub(crate) fn build_after(registry: &Registry, previous: Option<&Snapshot>) -> Snapshot {
-        let mut families: HashMap<&str, u32> = HashMap::new();
-        let mut areas = AreaNumbers::default();
-        let schools: Vec<Arc<StoredSchool>> = registry.iter().cloned().collect();
-        let partnerships: Vec<Arc<Partnership>> = registry.partnerships().cloned().collect();
-        // Bodies numbered per kind in code order, from the graph.
-        let mut bodies: Vec<(AffiliationKind, &str, Vec<&crate::domain::SchoolId>)> = registry
-            .bodies()
-            .map(|(kind, code, members)| (kind, code, members.collect()))
-            .collect();
-        bodies.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-        let mut body_numbers: [HashMap<Box<str>, u32>; 3] = Default::default();
-        for (kind, code, _) in &bodies {
-            let numbers = &mut body_numbers[*kind as usize];
-            let next = numbers.len() as u32;
-            numbers.insert(Box::from(*code), next);
-        }
-        let body_number = |kind: AffiliationKind, stored: &StoredSchool| {
-            stored
-                .school
-                .affiliations
-                .get(kind)
-                .and_then(|body| body_numbers[kind as usize].get(body.code.as_str()))
-                .copied()
-                .unwrap_or(NO_BODY)
-        };
-        let mut active_support: HashMap<&str, u32> = HashMap::new();
-        let mut track_records: HashMap<&str, TrackRecord> = HashMap::new();
-        for partnership in &partnerships {
+impl<'p> PartnershipFacts<'p> {
+    fn of(partnerships: &'p [Arc<Partnership>]) -> Self {
+        let mut facts = PartnershipFacts::default();
+        for partnership in partnerships {
             if partnership.status == PartnershipStatus::Active {
                 for supporter in partnership.with_role(MemberRole::Supporter) {
-                    *active_support.entry(supporter.as_str()).or_default() += 1;
+                    *facts.active_support.entry(supporter.as_str()).or_default() += 1;
                 }
             }
             if let Some(rating) = partnership.proven_rating() {
                 let green = rating == crate::domain::ImpactRating::Green;
                 for school in partnership.credited() {
-                    track_records
+                    facts
+                        .track_records
                         .entry(school.as_str())
                         .or_default()
                         .add(partnership.focus, green);
                 }
             }
         }
-        let profiles: Vec<Profile> = schools
-            .iter()
-            .map(|stored| {
-                let school = &stored.school;
-                let family = match &stored.family_id {
-                    Some(name) => {
-                        let next = families.len() as u32;
-                        *families.entry(name.as_str()).or_insert(next)
-                    }
-                    None => NO_FAMILY,
-                };
-                Profile {
-                    unit: school.location.unit_vector(),
-                    phase: school.phase,
-                    stage: stored.stage(),
-                    language: school.language_medium,
-                    challenge: stored.challenge_index,
-                    family,
-                    strengths: stored.strengths(),
-                    needs: stored.needs(),
-                    area_grades: AreaGrades::from_grades(
-                        stored
-                            .evidence
-                            .area_grades
-                            .iter()
-                            .map(|(area, grade, _)| (*area, *grade)),
-                    ),
-                    pupils: school.pupils,
-                    ln_pupils: f64::from(school.pupils.unwrap_or(1).max(1)).ln(),
-                    capacity: stored.capacity,
-                    active_support: active_support.get(school.id.as_str()).copied().unwrap_or(0),
-                    track_record: track_records
-                        .get(school.id.as_str())
-                        .copied()
-                        .unwrap_or(TrackRecord::NONE),
-                    trust: body_number(AffiliationKind::Trust, stored),
-                    diocese: body_number(AffiliationKind::Diocese, stored),
-                    consortium: areas.number(&school.consortium),
-                    local_authority: areas.number(&school.local_authority),
-                    open: school.open,
-                    safeguarding_not_met: stored.evidence.safeguarding_not_met,
-                }
-            })
-            .collect();
-        let index = SearchIndex::build_reusing(
-            &profiles,
-            previous.map(|previous| (&previous.index, previous.profiles.as_slice())),
-        );
-        let mut family_members = vec![Vec::new(); families.len()];
-        for (member, profile) in profiles.iter().enumerate() {
+        facts
+    }
+
+    fn of_school(&self, id: &str) -> (u32, TrackRecord) {
+        (
+            self.active_support.get(id).copied().unwrap_or(0),
+            self.track_records
+                .get(id)
+                .copied()
+                .unwrap_or(TrackRecord::NONE),
+        )
+    }
+}
+
+/// Schools in an ACTIVE partnership with each school, from the registry's
+/// graph.
+fn active_partners(registry: &Registry, by_id: &HashMap<Box<str>, u32>) -> HashMap<u32, Vec<u32>> {
+    let mut active_partners: HashMap<u32, Vec<u32>> = HashMap::new();
+    for (a, b) in registry.active_partner_pairs() {
+        if let (Some(&a), Some(&b)) = (by_id.get(a.as_str()), by_id.get(b.as_str())) {
+            active_partners.entry(a).or_default().push(b);
+            active_partners.entry(b).or_default().push(a);
+        }
+    }
+    for partners in active_partners.values_mut() {
+        partners.sort_unstable();
+        partners.dedup();
+    }
+    active_partners
+}
+
+/// Puts `member` in the sorted list `list` (growing `lists` to hold it).
+fn insert_sorted(lists: &mut Vec<Vec<u32>>, list: u32, member: u32) {
+    if lists.len() <= list as usize {
+        lists.resize(list as usize + 1, Vec::new());
+    }
+    let list = &mut lists[list as usize];
+    if let Err(position) = list.binary_search(&member) {
+        list.insert(position, member);
+    }
+}
+
+/// Takes `member` out of the sorted list `list`, if there.
+fn remove_sorted(lists: &mut [Vec<u32>], list: u32, member: u32) {
+    if let Some(list) = lists.get_mut(list as usize)
+        && let Ok(position) = list.binary_search(&member)
+    {
+        list.remove(position);
+    }
+}
+
+impl Snapshot {
+    /// The snapshot of everything in `registry`.
+    pub(crate) fn build(registry: &Registry) -> Snapshot {
+        let schools: Chunked<Arc<StoredSchool>> = registry.iter().cloned().collect();
+        let partnerships: Vec<Arc<Partnership>> = registry.partnerships().cloned().collect();
+        let facts = PartnershipFacts::of(&partnerships);
+        let mut numberer = Numberer::new(Arc::default());
+        let mut family_members: Vec<Vec<u32>> = Vec::new();
+        let mut body_members: [Vec<Vec<u32>>; 3] = Default::default();
+        let mut profiles = Vec::with_capacity(schools.len());
+        for (index, stored) in schools.iter().enumerate() {
+            let (active_support, track_record) = facts.of_school(stored.school.id.as_str());
+            let profile = numberer.profile(stored, active_support, track_record);
             if profile.family != NO_FAMILY {
-                family_members[profile.family as usize].push(member as u32);
+                insert_sorted(&mut family_members, profile.family, index as u32);
             }
-        }
-        let same_ids = |previous: &&Snapshot| {
-            previous.schools.len() == schools.len()
-                && previous
-                    .schools
-                    .iter()
-                    .zip(&schools)
-                    .all(|(old, new)| Arc::ptr_eq(old, new) || old.school.id == new.school.id)
-        };
-        let by_id = match previous.filter(same_ids) {
-            Some(previous) => Arc::clone(&previous.by_id),
-            None => Arc::new(
-                schools
-                    .iter()
-                    .enumerate()
-                    .map(|(index, stored)| (Box::from(stored.school.id.as_str()), index as u32))
-                    .collect(),
-            ),
-        };
-        let mut body_members: [Vec<Vec<u32>>; 3] =
-            std::array::from_fn(|kind| vec![Vec::new(); body_numbers[kind].len()]);
-        for (kind, code, members) in &bodies {
-            let number = body_numbers[*kind as usize][*code];
-            let list = &mut body_members[*kind as usize][number as usize];
-            list.extend(
-                members
-                    .iter()
-                    .filter_map(|id| by_id.get(id.as_str()).copied()),
-            );
-            list.sort_unstable();
-        }
-        let mut active_partners: HashMap<u32, Vec<u32>> = HashMap::new();
-        for (a, b) in registry.active_partner_pairs() {
-            if let (Some(&a), Some(&b)) = (by_id.get(a.as_str()), by_id.get(b.as_str())) {
-                active_partners.entry(a).or_default().push(b);
-                active_partners.entry(b).or_default().push(a);
+            for (kind, number) in numberer.bodies(stored).into_iter().enumerate() {
+                if number != NO_BODY {
+                    insert_sorted(&mut body_members[kind], number, index as u32);
+                }
             }
+            profiles.push(profile);
         }
-        for partners in active_partners.values_mut() {
-            partners.sort_unstable();
-            partners.dedup();
-        }
+        let numbers = numberer.numbers;
+        let profiles: Chunked<Profile> = profiles.into_iter().collect();
+        let by_id: HashMap<Box<str>, u32> = schools
+            .iter()
+            .enumerate()
+            .map(|(index, stored)| (Box::from(stored.school.id.as_str()), index as u32))
+            .collect();
         let safeguarding_not_met = profiles
             .iter()
             .enumerate()
@@ -230,17 +299,104 @@ impl Snapshot {
             .map(|(index, profile)| (index as u32, *profile))
             .collect();
         Snapshot {
-            safeguarding_not_met,
-            by_id,
-            family_members,
-            body_members,
-            body_numbers,
-            partnerships,
-            active_partners,
+            index: SearchIndex::build(&profiles),
+            active_partners: Arc::new(active_partners(registry, &by_id)),
+            safeguarding_not_met: Arc::new(safeguarding_not_met),
+            by_id: Arc::new(by_id),
+            numbers,
+            family_members: Arc::new(family_members),
+            body_members: Arc::new(body_members),
+            partnerships: Arc::new(partnerships),
             schools,
             profiles,
-            index,
         }
+    }
+
+    /// The snapshot after `changes` were made to the registry this
+    /// snapshot was built from: a copy sharing everything they left as it
+    /// was, with the changed schools' records and profiles replaced, moved
+    /// between families, bodies and buckets of the index. A school created
+    /// or deleted moves the others' positions, so the snapshot is built
+    /// whole instead.
+    pub(crate) fn after(&self, registry: &Registry, changes: &Changes) -> Snapshot {
+        if changes.ids {
+            return Snapshot::build(registry);
+        }
+        let mut next = self.clone();
+        let mut affected: BTreeSet<u32> = changes
+            .schools
+            .iter()
+            .filter_map(|id| self.index_of(id.as_str()))
+            .collect();
+        let mut facts = None;
+        if !changes.partnerships.is_empty() {
+            next.partnerships = Arc::new(registry.partnerships().cloned().collect());
+            for id in &changes.partnerships {
+                let before = self.partnership(id.as_str()).into_iter();
+                for partnership in before.chain(registry.partnership(id.as_str())) {
+                    affected.extend(
+                        partnership
+                            .members
+                            .iter()
+                            .filter_map(|member| self.index_of(member.school_id.as_str())),
+                    );
+                }
+            }
+            next.active_partners = Arc::new(active_partners(registry, &self.by_id));
+            facts = Some(PartnershipFacts::of(&next.partnerships));
+        }
+        let mut numberer = Numberer::new(Arc::clone(&self.numbers));
+        let mut moved: Vec<(u32, Profile, Profile)> = Vec::new();
+        for &index in &affected {
+            let before = self.school(index);
+            let Some(stored) = registry.get(before.school.id.as_str()) else {
+                continue;
+            };
+            let old = *self.profile(index);
+            let (active_support, track_record) = match &facts {
+                Some(facts) => facts.of_school(stored.school.id.as_str()),
+                None => (old.active_support, old.track_record),
+            };
+            let profile = numberer.profile(stored, active_support, track_record);
+            if profile.family != old.family {
+                let families = Arc::make_mut(&mut next.family_members);
+                remove_sorted(families, old.family, index);
+                if profile.family != NO_FAMILY {
+                    insert_sorted(families, profile.family, index);
+                }
+            }
+            let (old_bodies, bodies) = (numberer.bodies(before), numberer.bodies(stored));
+            if old_bodies != bodies {
+                let lists = Arc::make_mut(&mut next.body_members);
+                for (kind, (old_body, body)) in old_bodies.into_iter().zip(bodies).enumerate() {
+                    remove_sorted(&mut lists[kind], old_body, index);
+                    if body != NO_BODY {
+                        insert_sorted(&mut lists[kind], body, index);
+                    }
+                }
+            }
+            next.schools.set(index as usize, Arc::clone(stored));
+            if profile != old {
+                next.profiles.set(index as usize, profile);
+                moved.push((index, old, profile));
+            }
+        }
+        next.numbers = numberer.numbers;
+        if moved
+            .iter()
+            .any(|(_, old, new)| old.safeguarding_not_met || new.safeguarding_not_met)
+        {
+            let list = Arc::make_mut(&mut next.safeguarding_not_met);
+            for (index, _, profile) in &moved {
+                list.retain(|(member, _)| member != index);
+                if profile.open && profile.safeguarding_not_met {
+                    let at = list.partition_point(|(member, _)| member < index);
+                    list.insert(at, (*index, *profile));
+                }
+            }
+        }
+        next.index.update(&moved, &next.profiles);
+        next
     }
 
     pub fn len(&self) -> usize {
@@ -251,8 +407,12 @@ impl Snapshot {
         self.schools.is_empty()
     }
 
+    /// Families with members.
     pub fn family_count(&self) -> usize {
-        self.family_members.len()
+        self.family_members
+            .iter()
+            .filter(|members| !members.is_empty())
+            .count()
     }
 
     /// Indices of the members of family number `family`.
@@ -272,7 +432,7 @@ impl Snapshot {
     /// Indices of the members of the body of `kind` with this code, sorted;
     /// empty when no school belongs to it.
     pub fn members_of(&self, kind: AffiliationKind, code: &str) -> &[u32] {
-        self.body_numbers[kind as usize]
+        self.numbers.bodies[kind as usize]
             .get(code)
             .map_or(&[], |number| self.body_members(kind, *number))
     }
@@ -300,12 +460,12 @@ impl Snapshot {
         &self.profiles[index as usize]
     }
 
-    pub(crate) fn profiles(&self) -> &[Profile] {
+    pub(crate) fn profiles(&self) -> &Chunked<Profile> {
         &self.profiles
     }
 
     /// Schools in id order.
-    pub fn schools(&self) -> &[Arc<StoredSchool>] {
+    pub fn schools(&self) -> &Chunked<Arc<StoredSchool>> {
         &self.schools
     }
 

@@ -244,7 +244,8 @@ impl Search<'_, '_, '_> {
     /// Scores the members of a leaf that could still enter the top K.
     fn search_leaf(&mut self, next: &Pending) {
         let plan = self.plan;
-        let Some(tree) = self.snapshot.index().buckets[next.bucket as usize].tree(next.tree) else {
+        let bucket = &self.snapshot.index().buckets[next.bucket as usize];
+        let Some(tree) = bucket.tree(next.tree) else {
             return;
         };
         let group = &tree.nodes[next.node as usize];
@@ -260,6 +261,7 @@ impl Search<'_, '_, '_> {
             .zip(&tree.profiles[range])
         {
             if !self.owns(next.tree, partner)
+                || bucket.is_stale(member)
                 || !plan.admits_in_bucket(member, partner)
                 || plan.in_seekers_family(partner)
             {
@@ -416,6 +418,17 @@ pub(crate) fn search<'s>(
     }
     for (bucket, bucket_ref) in index.buckets.iter().enumerate() {
         if plan.bucket_admits(bucket_ref.phase, bucket_ref.stage) {
+            // Members written since the bucket's trees were built, each
+            // scored: the trees skip their old entries.
+            for (member, partner) in bucket_ref.fresh() {
+                if plan.admits_in_bucket(*member, partner) && !plan.in_seekers_family(partner) {
+                    let distance_km = plan.distance_km(partner);
+                    if plan.within_distance(distance_km) {
+                        let partial = plan.scoring.partial_score(plan.seeker, partner);
+                        search.offer(*member, partial, distance_km);
+                    }
+                }
+            }
             search.consider_group(bucket as u32, TreeKind::All, 0);
             if let Some(split) = search.split {
                 for root in split.roots() {
