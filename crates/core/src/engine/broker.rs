@@ -153,8 +153,7 @@ pub(crate) fn select_seekers(
             };
             snapshot
                 .schools()
-                .iter()
-                .enumerate()
+                .indexed()
                 .filter(|(_, stored)| {
                     let school = &stored.school;
                     school.open
@@ -164,7 +163,7 @@ pub(crate) fn select_seekers(
                         && (filter.stages.is_empty()
                             || stored.stage().is_some_and(|s| filter.stages.contains(&s)))
                 })
-                .map(|(index, _)| index as u32)
+                .map(|(index, _)| index)
                 .collect()
         }
     };

@@ -130,7 +130,7 @@ pub(super) fn form_groups(
     // the pool, kept sorted for the search's exclusion list.
     let mut in_pool = pool.clone();
     in_pool.sort_unstable();
-    let mut unavailable: Vec<u32> = (0..snapshot.len() as u32)
+    let mut unavailable: Vec<u32> = (0..snapshot.index_bound())
         .filter(|index| in_pool.binary_search(index).is_err())
         .collect();
     // The PEER constraints every member's search and cohesion use.

@@ -58,7 +58,7 @@ pub use partnerships::{PartnershipChanges, PartnershipFilter, PartnershipUpdate,
 pub use persistence::{Change, InMemory, Persistence, StorageError};
 pub use registry::UpsertCounts;
 pub use scoring::{AreaGrades, Component, Factor, PerFactor};
-pub use snapshot::Snapshot;
+pub use snapshot::{Schools, SchoolsIter, Snapshot};
 
 /// A supported school's grade in one focus area of a partnership, before it
 /// started and after it finished: evidence of impact, not scored.
@@ -743,6 +743,7 @@ fn partnership_impact(snapshot: &Snapshot, partnership: &Partnership) -> Vec<Are
 mod tests {
     use super::*;
     use crate::dataset::{SyntheticConfig, generate};
+    use scoring::NO_FAMILY;
 
     /// Writers racing each other each read their own write once the call
     /// returns, and the snapshot ends with every write: the writes queued
@@ -786,5 +787,59 @@ mod tests {
             engine.lock_writer().unwrap().applied,
             "every applied write is published"
         );
+    }
+
+    /// A deleted school leaves a vacant place in the snapshot until many
+    /// have, then the snapshot is built whole: either way it is gone from
+    /// lookups, listings, families and the count, and every other school
+    /// keeps its record.
+    #[test]
+    fn deleted_schools_are_gone_before_and_after_the_snapshot_is_built_whole() {
+        let population = generate(SyntheticConfig {
+            schools: 600,
+            ..Default::default()
+        });
+        let engine = Engine::with_schools(EngineConfig::default(), population.clone()).unwrap();
+        for (deleted, school) in population.iter().step_by(6).enumerate() {
+            engine.delete(school.id.as_str()).unwrap();
+            let snapshot = engine.snapshot();
+            assert_eq!(snapshot.len(), population.len() - deleted - 1);
+            assert_eq!(snapshot.schools().len(), snapshot.len());
+            assert_eq!(snapshot.schools().iter().count(), snapshot.len());
+            assert!(snapshot.get(school.id.as_str()).is_none());
+            assert!(engine.get(school.id.as_str()).is_err());
+        }
+        let snapshot = engine.snapshot();
+        let kept: Vec<&str> = population
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 6 != 0)
+            .map(|(_, s)| s.id.as_str())
+            .collect();
+        let listed: Vec<&str> = snapshot
+            .schools()
+            .iter()
+            .map(|s| s.school.id.as_str())
+            .collect();
+        let mut expected = kept.clone();
+        expected.sort_unstable();
+        assert_eq!(listed, expected, "listed in id order, the deleted left out");
+        for (n, id) in expected.iter().enumerate() {
+            assert_eq!(snapshot.schools()[n].school.id.as_str(), *id);
+        }
+        for (index, stored) in snapshot.schools().indexed() {
+            let family = snapshot.profile(index).family;
+            if family != NO_FAMILY {
+                let members = snapshot.family_members(family);
+                assert!(members.contains(&index));
+                assert!(
+                    members.iter().all(|&m| snapshot
+                        .index_of(snapshot.school(m).school.id.as_str())
+                        == Some(m)),
+                    "family of {} holds only live schools",
+                    stored.school.id
+                );
+            }
+        }
     }
 }

@@ -79,7 +79,9 @@ pub(crate) struct Changes {
     pub schools: BTreeSet<SchoolId>,
     /// Partnerships added or replaced.
     pub partnerships: BTreeSet<PartnershipId>,
-    /// A school was created or deleted, so positions in id order moved.
+    /// Schools deleted.
+    pub deleted: BTreeSet<SchoolId>,
+    /// A school was created, so positions in id order moved.
     pub ids: bool,
 }
 
@@ -347,7 +349,8 @@ impl Registry {
     /// Removes a school; `None` if there was none with that id.
     pub(crate) fn delete(&mut self, id: &str) -> Option<Arc<StoredSchool>> {
         let entry = self.schools.remove(id)?;
-        self.changes.ids = true;
+        self.changes.schools.remove(id);
+        self.changes.deleted.insert(entry.stored.school.id.clone());
         self.graph.remove_node(entry.node);
         self.remove_empty_bodies();
         let mut changes = FamilyChanges::default();

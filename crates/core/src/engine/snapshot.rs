@@ -40,6 +40,97 @@ pub struct Snapshot {
     /// their profiles: never supporters, and few, so a match counts them by
     /// reading each — one sequential run rather than a lookup apiece.
     safeguarding_not_met: Arc<Vec<(u32, Profile)>>,
+    /// Indices of the schools deleted since the snapshot was built whole:
+    /// each keeps its place (so every other index, and the order of
+    /// indices, stays as it was) with a closed profile in no family or
+    /// body, and is no longer found by id or listed.
+    vacant: Arc<BTreeSet<u32>>,
+}
+
+/// Deleted schools a snapshot holds as vacant places before the next is
+/// built whole: at least this many, or a sixteenth of the schools.
+const MIN_VACANT: usize = 64;
+
+/// The schools of a snapshot in id order, the deleted ones left out.
+#[derive(Debug, Clone, Copy)]
+pub struct Schools<'a> {
+    all: &'a Chunked<Arc<StoredSchool>>,
+    vacant: &'a BTreeSet<u32>,
+}
+
+impl<'a> Schools<'a> {
+    pub fn len(&self) -> usize {
+        self.all.len() - self.vacant.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn iter(&self) -> SchoolsIter<'a> {
+        SchoolsIter {
+            all: self.all.iter().enumerate(),
+            vacant: self.vacant,
+        }
+    }
+
+    /// The schools with their snapshot indices.
+    pub fn indexed(&self) -> impl Iterator<Item = (u32, &'a Arc<StoredSchool>)> + 'a {
+        let vacant = self.vacant;
+        self.all
+            .iter()
+            .enumerate()
+            .map(|(index, stored)| (index as u32, stored))
+            .filter(move |(index, _)| !vacant.contains(index))
+    }
+
+    pub fn to_vec(&self) -> Vec<Arc<StoredSchool>> {
+        self.iter().cloned().collect()
+    }
+}
+
+impl std::ops::Index<usize> for Schools<'_> {
+    type Output = Arc<StoredSchool>;
+
+    /// The `n`-th school in id order.
+    fn index(&self, n: usize) -> &Arc<StoredSchool> {
+        let mut index = n;
+        for &vacant in self.vacant.iter() {
+            if vacant as usize <= index {
+                index += 1;
+            } else {
+                break;
+            }
+        }
+        &self.all[index]
+    }
+}
+
+impl<'a> IntoIterator for Schools<'a> {
+    type Item = &'a Arc<StoredSchool>;
+    type IntoIter = SchoolsIter<'a>;
+
+    fn into_iter(self) -> SchoolsIter<'a> {
+        self.iter()
+    }
+}
+
+/// [`Schools::iter`].
+#[derive(Debug, Clone)]
+pub struct SchoolsIter<'a> {
+    all: std::iter::Enumerate<super::chunked::Iter<'a, Arc<StoredSchool>>>,
+    vacant: &'a BTreeSet<u32>,
+}
+
+impl<'a> Iterator for SchoolsIter<'a> {
+    type Item = &'a Arc<StoredSchool>;
+
+    fn next(&mut self) -> Option<&'a Arc<StoredSchool>> {
+        self.all
+            .by_ref()
+            .find(|(index, _)| !self.vacant.contains(&(*index as u32)))
+            .map(|(_, stored)| stored)
+    }
 }
 
 /// Families, consortia and local authorities (by their trimmed, case-folded
@@ -307,6 +398,7 @@ impl Snapshot {
             family_members: Arc::new(family_members),
             body_members: Arc::new(body_members),
             partnerships: Arc::new(partnerships),
+            vacant: Arc::default(),
             schools,
             profiles,
         }
@@ -316,10 +408,11 @@ impl Snapshot {
     /// snapshot was built from: a copy sharing everything they left as it
     /// was, with the changed schools' records and profiles replaced, moved
     /// between families, bodies and buckets of the index. A school created
-    /// or deleted moves the others' positions, so the snapshot is built
-    /// whole instead.
+    /// moves the others' positions, so the snapshot is built whole
+    /// instead; a school deleted leaves a vacant place, until they are many.
     pub(crate) fn after(&self, registry: &Registry, changes: &Changes) -> Snapshot {
-        if changes.ids {
+        let vacant = self.vacant.len() + changes.deleted.len();
+        if changes.ids || vacant > MIN_VACANT.max(self.schools.len() / 16) {
             return Snapshot::build(registry);
         }
         let mut next = self.clone();
@@ -381,6 +474,34 @@ impl Snapshot {
                 moved.push((index, old, profile));
             }
         }
+        for id in &changes.deleted {
+            let Some(index) = self.index_of(id.as_str()) else {
+                continue;
+            };
+            let old = next.profiles[index as usize];
+            if old.family != NO_FAMILY {
+                let families = Arc::make_mut(&mut next.family_members);
+                remove_sorted(families, old.family, index);
+            }
+            let bodies = numberer.bodies(&next.schools[index as usize]);
+            if bodies.iter().any(|&body| body != NO_BODY) {
+                let lists = Arc::make_mut(&mut next.body_members);
+                for (kind, body) in bodies.into_iter().enumerate() {
+                    remove_sorted(&mut lists[kind], body, index);
+                }
+            }
+            let closed = Profile {
+                open: false,
+                family: NO_FAMILY,
+                trust: NO_BODY,
+                diocese: NO_BODY,
+                safeguarding_not_met: false,
+                ..old
+            };
+            next.profiles.set(index as usize, closed);
+            moved.push((index, old, closed));
+            Arc::make_mut(&mut next.vacant).insert(index);
+        }
         next.numbers = numberer.numbers;
         if moved
             .iter()
@@ -395,16 +516,24 @@ impl Snapshot {
                 }
             }
         }
+        moved.retain(|(_, old, new)| !old.same_but_family(new));
         next.index.update(&moved, &next.profiles);
         next
     }
 
+    /// Schools held (deleted ones not counted).
     pub fn len(&self) -> usize {
-        self.schools.len()
+        self.schools.len() - self.vacant.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.schools.is_empty()
+        self.len() == 0
+    }
+
+    /// One more than the highest school index: indices run below this,
+    /// including those of deleted schools.
+    pub(crate) fn index_bound(&self) -> u32 {
+        self.schools.len() as u32
     }
 
     /// Families with members.
@@ -439,7 +568,10 @@ impl Snapshot {
 
     /// Index of the school with this id.
     pub fn index_of(&self, id: &str) -> Option<u32> {
-        self.by_id.get(id).copied()
+        self.by_id
+            .get(id)
+            .copied()
+            .filter(|index| self.vacant.is_empty() || !self.vacant.contains(index))
     }
 
     pub fn get(&self, id: &str) -> Option<&Arc<StoredSchool>> {
@@ -465,8 +597,11 @@ impl Snapshot {
     }
 
     /// Schools in id order.
-    pub fn schools(&self) -> &Chunked<Arc<StoredSchool>> {
-        &self.schools
+    pub fn schools(&self) -> Schools<'_> {
+        Schools {
+            all: &self.schools,
+            vacant: &self.vacant,
+        }
     }
 
     pub(crate) fn index(&self) -> &SearchIndex {

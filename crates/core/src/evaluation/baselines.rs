@@ -80,10 +80,9 @@ fn ranked_by(
     let seeker = &snapshot.school(seeker).school;
     let mut ranked: Vec<(f64, u32)> = snapshot
         .schools()
-        .iter()
-        .enumerate()
+        .indexed()
         .filter(|(_, stored)| admits(constraints, seeker, &stored.school))
-        .filter_map(|(index, stored)| key(stored).map(|key| (key, index as u32)))
+        .filter_map(|(index, stored)| key(stored).map(|key| (key, index)))
         .collect();
     ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     ranked.into_iter().map(|(_, index)| index)

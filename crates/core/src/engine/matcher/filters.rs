@@ -256,9 +256,17 @@ impl<'s, 'q> MatchPlan<'s, 'q> {
         }
     }
 
-    /// Whether a school is in the seeker's family.
-    pub(super) fn in_seekers_family(&self, partner: &Profile) -> bool {
-        self.seeker.family != NO_FAMILY && partner.family == self.seeker.family
+    /// Whether the school at `index` is in the seeker's family. Read from
+    /// the family's members rather than a profile: the index holds copies
+    /// of profiles, whose family a write may have changed without moving
+    /// them there (a family is not scored by the index).
+    pub(super) fn in_seekers_family(&self, index: u32) -> bool {
+        self.seeker.family != NO_FAMILY
+            && self
+                .snapshot
+                .family_members(self.seeker.family)
+                .binary_search(&index)
+                .is_ok()
     }
 
     /// Turns the ranked indices into the outcome, with full details.

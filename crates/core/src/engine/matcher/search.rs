@@ -263,7 +263,7 @@ impl Search<'_, '_, '_> {
             if !self.owns(next.tree, partner)
                 || bucket.is_stale(member)
                 || !plan.admits_in_bucket(member, partner)
-                || plan.in_seekers_family(partner)
+                || plan.in_seekers_family(member)
             {
                 continue;
             }
@@ -274,7 +274,7 @@ impl Search<'_, '_, '_> {
                 self.nearest_pruned_chord = self.nearest_pruned_chord.min(chord);
                 continue;
             }
-            let partial = stage + plan.scoring.other_terms(plan.seeker, partner);
+            let partial = stage + plan.scoring.other_terms_with(plan.seeker, partner, false);
             self.stats.partial_scores += 1;
             if self.below_threshold(partial + proximity_bound) {
                 self.nearest_pruned_chord = self.nearest_pruned_chord.min(chord);
@@ -421,10 +421,13 @@ pub(crate) fn search<'s>(
             // Members written since the bucket's trees were built, each
             // scored: the trees skip their old entries.
             for (member, partner) in bucket_ref.fresh() {
-                if plan.admits_in_bucket(*member, partner) && !plan.in_seekers_family(partner) {
+                if plan.admits_in_bucket(*member, partner) && !plan.in_seekers_family(*member) {
                     let distance_km = plan.distance_km(partner);
                     if plan.within_distance(distance_km) {
-                        let partial = plan.scoring.partial_score(plan.seeker, partner);
+                        // Outside the seeker's family (scored first), whatever
+                        // family the copy holds.
+                        let partial = plan.scoring.stage_term(partner)
+                            + plan.scoring.other_terms_with(plan.seeker, partner, false);
                         search.offer(*member, partial, distance_km);
                     }
                 }

@@ -141,6 +141,16 @@ pub(crate) struct Profile {
 }
 
 impl Profile {
+    /// Whether the two differ in nothing but their family, which the
+    /// search index does not read (a family cut again changes many
+    /// schools' families at once).
+    pub(crate) fn same_but_family(&self, other: &Profile) -> bool {
+        Profile {
+            family: other.family,
+            ..*self
+        } == *other
+    }
+
     pub(crate) fn free_capacity(&self) -> u32 {
         self.capacity.saturating_sub(self.active_support)
     }

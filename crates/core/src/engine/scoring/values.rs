@@ -155,8 +155,20 @@ impl<'a> ScoringContext<'a> {
     /// The weighted values of every component but stage and proximity,
     /// summed in factor order.
     pub(crate) fn other_terms(&self, seeker: &Profile, partner: &Profile) -> f64 {
-        let w = &self.weights;
         let same_family = seeker.family != NO_FAMILY && seeker.family == partner.family;
+        self.other_terms_with(seeker, partner, same_family)
+    }
+
+    /// [`ScoringContext::other_terms`] with whether the two share a family
+    /// known otherwise: the index's copies of profiles may hold a family
+    /// cut since.
+    pub(crate) fn other_terms_with(
+        &self,
+        seeker: &Profile,
+        partner: &Profile,
+        same_family: bool,
+    ) -> f64 {
+        let w = &self.weights;
         let (forward, backward) = self.coverages(seeker, partner);
         w[Factor::Context]
             * self.context_value(
