@@ -116,12 +116,12 @@ pub(super) fn cut_group(
     let count = family_count(total, config);
     let mut cut: Vec<Vec<(f64, &SchoolId)>> = vec![Vec::new(); count];
     for (position, member) in members.iter().enumerate() {
-        cut[position * count / total].push(*member);
+        cut[family_number(position, total, count)].push(*member);
     }
     cut.into_iter()
         .enumerate()
         .map(|(n, members)| ComputedFamily {
-            id: format!("auto-{phase}-{language_group}-{size_band}-{:02}", n + 1),
+            id: family_id((phase, language_group, size_band), n),
             phase,
             language_group,
             size_band,
@@ -130,6 +130,17 @@ pub(super) fn cut_group(
             members: members.into_iter().map(|(_, id)| id.clone()).collect(),
         })
         .collect()
+}
+
+/// The family of the member at `position` of a group of `total` cut into
+/// `count` families (members ordered by challenge, ties by id).
+pub(super) fn family_number(position: usize, total: usize, count: usize) -> usize {
+    position * count / total
+}
+
+/// The id of family number `n` (from 0) of a group.
+pub(super) fn family_id((phase, language_group, size_band): FamilyGroup, n: usize) -> String {
+    format!("auto-{phase}-{language_group}-{size_band}-{:02}", n + 1)
 }
 
 /// Welsh families split primary schools by size; other phases are too few

@@ -16,7 +16,10 @@ use crate::domain::{
 };
 
 use super::config::{ChallengeWeights, EngineConfig};
-use super::families::{FamilyGroup, cut_group, family_group};
+use super::families::{FamilyGroup, family_count, family_group, family_id, family_number};
+
+/// The family number of a group member not cut yet.
+const UNCUT: usize = usize::MAX;
 
 /// A node of the school graph.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,8 +67,10 @@ pub(crate) struct Registry {
     /// Trusts, federations and dioceses with members, by kind and code.
     bodies: HashMap<(AffiliationKind, String), NodeIndex>,
     /// The schools whose family is computed, by group, in the order the
-    /// group is cut: a write re-cuts only the groups it touches.
-    family_groups: BTreeMap<FamilyGroup, BTreeSet<(Challenge, SchoolId)>>,
+    /// group is cut, each with the number of its family in the group at
+    /// the last cut ([`UNCUT`] until cut): a write re-cuts only the groups
+    /// it touches, and only the members whose number changes are updated.
+    family_groups: BTreeMap<FamilyGroup, BTreeMap<(Challenge, SchoolId), usize>>,
     partnerships: BTreeMap<PartnershipId, Arc<Partnership>>,
     /// What changed since [`Registry::take_changes`] was last called.
     changes: Changes,
@@ -211,7 +216,7 @@ impl Registry {
             self.family_groups
                 .entry(key)
                 .or_default()
-                .insert((Challenge(challenge), id.clone()));
+                .insert((Challenge(challenge), id.clone()), UNCUT);
             changes.groups.insert(key);
         }
         changes.schools.push(id);
@@ -376,20 +381,22 @@ impl Registry {
             }
         }
         for key in changes.groups {
-            let Some(group) = self.family_groups.get(&key) else {
+            let Some(group) = self.family_groups.get_mut(&key) else {
                 continue;
             };
             if group.is_empty() {
                 self.family_groups.remove(&key);
                 continue;
             }
-            let members: Vec<(f64, &SchoolId)> = group
-                .iter()
-                .map(|(challenge, id)| (challenge.0, id))
-                .collect();
-            for family in cut_group(key, &members, &self.config.families) {
-                for member in family.members {
-                    wanted.insert(member, Some(family.id.clone()));
+            let (total, count) = (
+                group.len(),
+                family_count(group.len(), &self.config.families),
+            );
+            for (position, ((_, id), number)) in group.iter_mut().enumerate() {
+                let cut = family_number(position, total, count);
+                if *number != cut {
+                    *number = cut;
+                    wanted.insert(id.clone(), Some(family_id(key, cut)));
                 }
             }
         }

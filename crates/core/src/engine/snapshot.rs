@@ -27,10 +27,10 @@ pub struct Snapshot {
     numbers: Arc<Numbers>,
     /// Members of each family, by the family number in [`Profile::family`]
     /// (empty for a family no school has any more).
-    family_members: Arc<Vec<Vec<u32>>>,
+    family_members: Arc<Lists>,
     /// Members of each trust, federation and diocese (sorted), by kind and
     /// then by the number in [`Profile::trust`] and [`Profile::diocese`].
-    body_members: Arc<[Vec<Vec<u32>>; 3]>,
+    body_members: Arc<[Lists; 3]>,
     /// Partnerships in id order.
     partnerships: Arc<Vec<Arc<Partnership>>>,
     /// Schools in an ACTIVE partnership with each school, sorted; only
@@ -333,23 +333,27 @@ fn active_partners(registry: &Registry, by_id: &HashMap<Box<str>, u32>) -> HashM
     active_partners
 }
 
+/// Sorted lists of school indices by number, each shared between
+/// snapshots until a write changes it.
+type Lists = Vec<Arc<Vec<u32>>>;
+
 /// Puts `member` in the sorted list `list` (growing `lists` to hold it).
-fn insert_sorted(lists: &mut Vec<Vec<u32>>, list: u32, member: u32) {
+fn insert_sorted(lists: &mut Lists, list: u32, member: u32) {
     if lists.len() <= list as usize {
-        lists.resize(list as usize + 1, Vec::new());
+        lists.resize(list as usize + 1, Arc::default());
     }
-    let list = &mut lists[list as usize];
+    let list = Arc::make_mut(&mut lists[list as usize]);
     if let Err(position) = list.binary_search(&member) {
         list.insert(position, member);
     }
 }
 
 /// Takes `member` out of the sorted list `list`, if there.
-fn remove_sorted(lists: &mut [Vec<u32>], list: u32, member: u32) {
+fn remove_sorted(lists: &mut Lists, list: u32, member: u32) {
     if let Some(list) = lists.get_mut(list as usize)
         && let Ok(position) = list.binary_search(&member)
     {
-        list.remove(position);
+        Arc::make_mut(list).remove(position);
     }
 }
 
@@ -360,8 +364,8 @@ impl Snapshot {
         let partnerships: Vec<Arc<Partnership>> = registry.partnerships().cloned().collect();
         let facts = PartnershipFacts::of(&partnerships);
         let mut numberer = Numberer::new(Arc::default());
-        let mut family_members: Vec<Vec<u32>> = Vec::new();
-        let mut body_members: [Vec<Vec<u32>>; 3] = Default::default();
+        let mut family_members: Lists = Vec::new();
+        let mut body_members: [Lists; 3] = Default::default();
         let mut profiles = Vec::with_capacity(schools.len());
         for (index, stored) in schools.iter().enumerate() {
             let (active_support, track_record) = facts.of_school(stored.school.id.as_str());
@@ -548,14 +552,14 @@ impl Snapshot {
     pub(crate) fn family_members(&self, family: u32) -> &[u32] {
         self.family_members
             .get(family as usize)
-            .map_or(&[], Vec::as_slice)
+            .map_or(&[], |members| members.as_slice())
     }
 
     /// Indices of the members of body number `number` of `kind`, sorted.
     pub(crate) fn body_members(&self, kind: AffiliationKind, number: u32) -> &[u32] {
         self.body_members[kind as usize]
             .get(number as usize)
-            .map_or(&[], Vec::as_slice)
+            .map_or(&[], |members| members.as_slice())
     }
 
     /// Indices of the members of the body of `kind` with this code, sorted;
