@@ -1,7 +1,8 @@
 //! Single writes at scale, in process: UpsertSchool (a rename, which
 //! changes nothing matching reads; and a new number of pupils, which does),
-//! UpdatePartnership (an edit of the plan, at the version read)
-//! and DeleteSchool (of schools created for it), each timed on its own
+//! UpsertSchool creating a school (with an id after the others', as new
+//! school numbers are), UpdatePartnership (an edit of the plan, at the
+//! version read) and DeleteSchool (of the schools it created), each timed on its own
 //! from the call to the published snapshot, on the synthetic population
 //! in memory and in a SQLite file (synced before it returns), with Match
 //! p50 / p99 idle for comparison.
@@ -59,9 +60,9 @@ fn main() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     println!("{schools} schools, {writes} writes of each kind: p50 / p99 ms");
     println!(
-        "| store | UpsertSchool, rename | UpsertSchool, pupils | UpdatePartnership | DeleteSchool | Match SUPPORT (µs) |"
+        "| store | UpsertSchool, rename | UpsertSchool, pupils | UpsertSchool, new | UpdatePartnership | DeleteSchool | Match SUPPORT (µs) |"
     );
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     let stores: [(&str, Box<OpenStore<'_>>); 2] = [
         (
             "memory",
@@ -136,11 +137,14 @@ fn main() {
             .enumerate()
             .map(|(i, school)| {
                 let mut school = school.clone();
-                school.id = SchoolId::parse(&format!("bench-extra-{i}")).expect("an id");
+                school.id = SchoolId::parse(&format!("z-new-{i:04}")).expect("an id");
                 school
             })
             .collect();
-        engine.upsert_batch(extra.clone()).expect("valid schools");
+        // New ids sort after the synthetic ones, as new school numbers do.
+        let create = time(writes, |i| {
+            engine.upsert(extra[i].clone()).expect("a valid school");
+        });
         let delete = time(writes, |i| {
             engine.delete(extra[i].id.as_str()).expect("stored");
         });
@@ -168,11 +172,13 @@ fn main() {
             .collect();
         let (match_p50, match_p99) = percentiles(matches);
         println!(
-            "| {name} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} / {:.1} |",
+            "| {name} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} / {:.1} |",
             upsert.0,
             upsert.1,
             resize.0,
             resize.1,
+            create.0,
+            create.1,
             update.0,
             update.1,
             delete.0,

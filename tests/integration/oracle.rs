@@ -507,7 +507,8 @@ fn a_lead_seekers_record_reaches_partners_without_needs() {
 
 /// Writes interleaved with matches: after every write (a rename, a stage,
 /// size or place changed, a partnership started, now and then a school
-/// created or deleted) the fast path equals the oracle on the snapshot the
+/// created — after every id or before — or deleted) the fast path equals
+/// the oracle on the snapshot the
 /// write published — whose index holds the writes since its buckets were
 /// built beside them, and builds a bucket again once they are many — and
 /// equals a fresh engine built from the same records. Most writes go to a
@@ -563,7 +564,10 @@ fn fast_path_equals_brute_force_as_writes_interleave() {
             }
             3 => {
                 let mut school = pick(&mut rng);
-                school.id = SchoolId::parse(&format!("new-{step}")).unwrap();
+                // After every id (the next index) and, now and then,
+                // before them all (every index moves).
+                let prefix = if step % 80 == 3 { "new" } else { "0-new" };
+                school.id = SchoolId::parse(&format!("{prefix}-{step}")).unwrap();
                 engine.upsert(school).unwrap();
             }
             4 => {

@@ -46,6 +46,20 @@ impl<T: Clone> Chunked<T> {
         Arc::make_mut(&mut self.chunks[index / CHUNK])[index % CHUNK] = value;
     }
 
+    /// Appends `value`, copying the last chunk if another snapshot shares
+    /// it.
+    pub fn push(&mut self, value: T) {
+        match self.chunks.last_mut() {
+            Some(last) if last.len() < CHUNK => Arc::make_mut(last).push(value),
+            _ => {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                chunk.push(value);
+                self.chunks.push(Arc::new(chunk));
+            }
+        }
+        self.len += 1;
+    }
+
     pub fn iter(&self) -> Iter<'_, T> {
         Iter {
             chunks: self.chunks.iter(),
@@ -140,5 +154,15 @@ mod tests {
         assert_eq!(second.iter().filter(|&&v| v == 7).count(), 2);
         assert_eq!(second.get(len), None);
         assert!(Chunked::<u32>::default().is_empty());
+        let mut third = second.clone();
+        for value in 0..CHUNK as u32 {
+            third.push(value);
+        }
+        assert_eq!(third.len(), len + CHUNK);
+        assert_eq!(third[len], 0);
+        assert_eq!(third[len + CHUNK - 1], CHUNK as u32 - 1);
+        assert_eq!(second.len(), len, "the snapshot before keeps its length");
+        assert_eq!(third.iter().len(), len + CHUNK);
+        assert!(Arc::ptr_eq(&second.chunks[0], &third.chunks[0]));
     }
 }

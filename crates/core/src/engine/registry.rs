@@ -86,8 +86,8 @@ pub(crate) struct Changes {
     pub partnerships: BTreeSet<PartnershipId>,
     /// Schools deleted.
     pub deleted: BTreeSet<SchoolId>,
-    /// A school was created, so positions in id order moved.
-    pub ids: bool,
+    /// Schools created.
+    pub created: BTreeSet<SchoolId>,
 }
 
 impl Registry {
@@ -174,9 +174,9 @@ impl Registry {
                     let node = self.graph.add_node(Node::School(stored.school.id.clone()));
                     self.link_bodies(node, None, &stored.school.affiliations);
                     self.regroup(None, Some(&stored), &mut changes);
+                    self.changes.created.insert(stored.school.id.clone());
                     self.schools
                         .insert(stored.school.id.clone(), Entry { node, stored });
-                    self.changes.ids = true;
                     counts.created += 1;
                 }
             }

@@ -45,7 +45,14 @@ pub struct Snapshot {
     /// indices, stays as it was) with a closed profile in no family or
     /// body, and is no longer found by id or listed.
     vacant: Arc<BTreeSet<u32>>,
+    /// Indices of the schools created since the snapshot was built whole,
+    /// by id: each took the next index, its id sorting after every other.
+    added: Arc<HashMap<Box<str>, u32>>,
 }
+
+/// Schools a snapshot holds as created since it was built whole before the
+/// next is built whole.
+const MAX_ADDED: usize = 256;
 
 /// Deleted schools a snapshot holds as vacant places before the next is
 /// built whole: at least this many, or a sixteenth of the schools.
@@ -318,10 +325,13 @@ impl<'p> PartnershipFacts<'p> {
 
 /// Schools in an ACTIVE partnership with each school, from the registry's
 /// graph.
-fn active_partners(registry: &Registry, by_id: &HashMap<Box<str>, u32>) -> HashMap<u32, Vec<u32>> {
+fn active_partners(
+    registry: &Registry,
+    index_of: impl Fn(&str) -> Option<u32>,
+) -> HashMap<u32, Vec<u32>> {
     let mut active_partners: HashMap<u32, Vec<u32>> = HashMap::new();
     for (a, b) in registry.active_partner_pairs() {
-        if let (Some(&a), Some(&b)) = (by_id.get(a.as_str()), by_id.get(b.as_str())) {
+        if let (Some(a), Some(b)) = (index_of(a.as_str()), index_of(b.as_str())) {
             active_partners.entry(a).or_default().push(b);
             active_partners.entry(b).or_default().push(a);
         }
@@ -395,7 +405,7 @@ impl Snapshot {
             .collect();
         Snapshot {
             index: SearchIndex::build(&profiles),
-            active_partners: Arc::new(active_partners(registry, &by_id)),
+            active_partners: Arc::new(active_partners(registry, |id| by_id.get(id).copied())),
             safeguarding_not_met: Arc::new(safeguarding_not_met),
             by_id: Arc::new(by_id),
             numbers,
@@ -403,6 +413,7 @@ impl Snapshot {
             body_members: Arc::new(body_members),
             partnerships: Arc::new(partnerships),
             vacant: Arc::default(),
+            added: Arc::default(),
             schools,
             profiles,
         }
@@ -412,22 +423,70 @@ impl Snapshot {
     /// snapshot was built from: a copy sharing everything they left as it
     /// was, with the changed schools' records and profiles replaced, moved
     /// between families, bodies and buckets of the index. A school created
-    /// moves the others' positions, so the snapshot is built whole
-    /// instead; a school deleted leaves a vacant place, until they are many.
+    /// with an id after every other takes the next index; one created
+    /// before would move the others' indices, so the snapshot is built
+    /// whole instead. A school deleted leaves a vacant place. Past
+    /// [`MAX_ADDED`] created or [`MIN_VACANT`] vacant (or a sixteenth of
+    /// the schools), the snapshot is built whole.
     pub(crate) fn after(&self, registry: &Registry, changes: &Changes) -> Snapshot {
         let vacant = self.vacant.len() + changes.deleted.len();
-        if changes.ids || vacant > MIN_VACANT.max(self.schools.len() / 16) {
+        if !self.appends(&changes.created) || vacant > MIN_VACANT.max(self.schools.len() / 16) {
             return Snapshot::build(registry);
         }
         let mut next = self.clone();
+        let mut facts = None;
+        let partnerships: Arc<Vec<Arc<Partnership>>>;
+        if !changes.partnerships.is_empty() {
+            partnerships = Arc::new(registry.partnerships().cloned().collect());
+            next.partnerships = Arc::clone(&partnerships);
+            facts = Some(PartnershipFacts::of(&partnerships));
+        }
+        let mut numberer = Numberer::new(Arc::clone(&self.numbers));
+        let mut moved: Vec<(u32, Profile, Profile)> = Vec::new();
+        // New schools after every other id take the next indices: none moves.
+        for id in &changes.created {
+            let Some(stored) = registry.get(id.as_str()) else {
+                continue;
+            };
+            let index = next.schools.len() as u32;
+            let (active_support, track_record) = facts
+                .as_ref()
+                .map_or((0, TrackRecord::NONE), |facts: &PartnershipFacts<'_>| {
+                    facts.of_school(id.as_str())
+                });
+            let profile = numberer.profile(stored, active_support, track_record);
+            if profile.family != NO_FAMILY {
+                insert_sorted(
+                    Arc::make_mut(&mut next.family_members),
+                    profile.family,
+                    index,
+                );
+            }
+            let bodies = numberer.bodies(stored);
+            if bodies.iter().any(|&body| body != NO_BODY) {
+                let lists = Arc::make_mut(&mut next.body_members);
+                for (kind, body) in bodies.into_iter().enumerate() {
+                    if body != NO_BODY {
+                        insert_sorted(&mut lists[kind], body, index);
+                    }
+                }
+            }
+            next.schools.push(Arc::clone(stored));
+            next.profiles.push(profile);
+            Arc::make_mut(&mut next.added).insert(Box::from(id.as_str()), index);
+            let absent = Profile {
+                open: false,
+                safeguarding_not_met: false,
+                ..profile
+            };
+            moved.push((index, absent, profile));
+        }
         let mut affected: BTreeSet<u32> = changes
             .schools
             .iter()
             .filter_map(|id| self.index_of(id.as_str()))
             .collect();
-        let mut facts = None;
         if !changes.partnerships.is_empty() {
-            next.partnerships = Arc::new(registry.partnerships().cloned().collect());
             for id in &changes.partnerships {
                 let before = self.partnership(id.as_str()).into_iter();
                 for partnership in before.chain(registry.partnership(id.as_str())) {
@@ -439,11 +498,8 @@ impl Snapshot {
                     );
                 }
             }
-            next.active_partners = Arc::new(active_partners(registry, &self.by_id));
-            facts = Some(PartnershipFacts::of(&next.partnerships));
+            next.active_partners = Arc::new(active_partners(registry, |id| next.index_of(id)));
         }
-        let mut numberer = Numberer::new(Arc::clone(&self.numbers));
-        let mut moved: Vec<(u32, Profile, Profile)> = Vec::new();
         for &index in &affected {
             let before = self.school(index);
             let Some(stored) = registry.get(before.school.id.as_str()) else {
@@ -572,10 +628,29 @@ impl Snapshot {
 
     /// Index of the school with this id.
     pub fn index_of(&self, id: &str) -> Option<u32> {
-        self.by_id
-            .get(id)
+        let index = match self.added.is_empty() {
+            true => self.by_id.get(id),
+            false => self.added.get(id).or_else(|| self.by_id.get(id)),
+        };
+        index
             .copied()
             .filter(|index| self.vacant.is_empty() || !self.vacant.contains(index))
+    }
+
+    /// Whether schools with these new ids can take the next indices: few
+    /// enough, and each id after every id the snapshot has (deleted ones
+    /// too, whose places keep their ids), so index order stays id order.
+    fn appends(&self, created: &BTreeSet<crate::domain::SchoolId>) -> bool {
+        let Some(first) = created.first() else {
+            return true;
+        };
+        let last = self
+            .schools
+            .len()
+            .checked_sub(1)
+            .map(|last| &self.schools[last]);
+        self.added.len() + created.len() <= MAX_ADDED
+            && last.is_none_or(|last| first.as_str() > last.school.id.as_str())
     }
 
     pub fn get(&self, id: &str) -> Option<&Arc<StoredSchool>> {
