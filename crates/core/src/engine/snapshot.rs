@@ -628,9 +628,10 @@ impl Snapshot {
 
     /// Index of the school with this id.
     pub fn index_of(&self, id: &str) -> Option<u32> {
-        let index = match self.added.is_empty() {
-            true => self.by_id.get(id),
-            false => self.added.get(id).or_else(|| self.by_id.get(id)),
+        let index = if self.added.is_empty() {
+            self.by_id.get(id)
+        } else {
+            self.added.get(id).or_else(|| self.by_id.get(id))
         };
         index
             .copied()
