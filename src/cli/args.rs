@@ -380,8 +380,8 @@ pub struct BenchArgs {
     pub token: Option<String>,
 
     /// Then time UpsertSchool from --writers concurrent writers (each write
-    /// renames an open school: use a throwaway server), and Match again
-    /// while they write.
+    /// renames an open school, every other one changes its size too: use a
+    /// throwaway server), and Match again while they write.
     #[arg(long)]
     pub writes: bool,
 

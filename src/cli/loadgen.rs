@@ -6,7 +6,8 @@
 //! `Check` RPC as a no-op baseline, so the ratio of the two rates is measured
 //! side by side on the same machine and moment. With `--writes` it then
 //! times `UpsertSchool` from `--writers` concurrent writers (each write
-//! renames a school, so every one changes the registry), and Match again
+//! renames a school, so every one changes the registry, and every other
+//! one changes its size, which the index takes in), and Match again
 //! while those writers run (the mixed load), so Match under writes is
 //! compared with Match idle in the same run. Bounded in count and time, and
 //! refused for anything but a loopback address.
@@ -283,9 +284,15 @@ pub async fn run(config: LoadConfig) -> anyhow::Result<LoadReport> {
             };
             let targets = Arc::new(open);
             let write_call = move |channel, call: usize| {
-                // A new name each time, so every write changes a school.
+                // A new name each time, so every write changes a school;
+                // every other write a new size too, which matching reads
+                // (the index takes it in, and a size band crossed re-cuts
+                // a family group).
                 let mut school = targets[call % targets.len()].clone();
                 school.name = format!("{} ·{}", school.name, call % 97);
+                if call % 2 == 1 {
+                    school.pupils = school.pupils.map(|pupils| pupils + 1 + (call % 5) as u32);
+                }
                 let request = pb::UpsertSchoolRequest {
                     school: Some(school),
                 };

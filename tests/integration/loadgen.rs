@@ -106,8 +106,8 @@ async fn bench_refuses_other_hosts_and_unbounded_runs() {
 }
 
 /// `bench --writes`: UpsertSchool from concurrent writers alone and beside
-/// Match, each write a real change (the registry's names change), with the
-/// Match-under-writes ratio reported.
+/// Match, each write a real change (the registry's names change, and some
+/// sizes), with the Match-under-writes ratio reported.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_writes_times_upserts_alone_and_beside_match() {
     let server = small_server().await;
@@ -134,5 +134,12 @@ async fn bench_writes_times_upserts_alone_and_beside_match() {
         .filter(|(a, b)| a.school.name != b.school.name)
         .count();
     assert!(renamed > 0, "the writes changed schools");
+    let resized = after
+        .schools()
+        .iter()
+        .zip(&before)
+        .filter(|(a, b)| a.school.pupils != b.school.pupils)
+        .count();
+    assert!(resized > 0, "some writes changed sizes");
     server.stop().await;
 }
