@@ -12,7 +12,7 @@ use std::sync::Arc;
 const CHUNK: usize = 128;
 
 #[derive(Debug, Clone)]
-pub struct Chunked<T> {
+pub(crate) struct Chunked<T> {
     chunks: Vec<Arc<Vec<T>>>,
     len: usize,
 }
@@ -27,28 +27,24 @@ impl<T> Default for Chunked<T> {
 }
 
 impl<T: Clone> Chunked<T> {
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    pub fn get(&self, index: usize) -> Option<&T> {
+    pub(crate) fn get(&self, index: usize) -> Option<&T> {
         (index < self.len).then(|| &self.chunks[index / CHUNK][index % CHUNK])
     }
 
     /// Replaces element `index` (which must exist), copying its chunk if
     /// another snapshot shares it.
-    pub fn set(&mut self, index: usize, value: T) {
+    pub(crate) fn set(&mut self, index: usize, value: T) {
         assert!(index < self.len, "index {index} out of {}", self.len);
         Arc::make_mut(&mut self.chunks[index / CHUNK])[index % CHUNK] = value;
     }
 
     /// Appends `value`, copying the last chunk if another snapshot shares
     /// it.
-    pub fn push(&mut self, value: T) {
+    pub(crate) fn push(&mut self, value: T) {
         match self.chunks.last_mut() {
             Some(last) if last.len() < CHUNK => Arc::make_mut(last).push(value),
             _ => {
@@ -60,16 +56,12 @@ impl<T: Clone> Chunked<T> {
         self.len += 1;
     }
 
-    pub fn iter(&self) -> Iter<'_, T> {
+    pub(crate) fn iter(&self) -> Iter<'_, T> {
         Iter {
             chunks: self.chunks.iter(),
             current: [].iter(),
             left: self.len,
         }
-    }
-
-    pub fn to_vec(&self) -> Vec<T> {
-        self.iter().cloned().collect()
     }
 }
 
@@ -96,18 +88,9 @@ impl<T: Clone> std::ops::Index<usize> for Chunked<T> {
     }
 }
 
-impl<'a, T: Clone> IntoIterator for &'a Chunked<T> {
-    type Item = &'a T;
-    type IntoIter = Iter<'a, T>;
-
-    fn into_iter(self) -> Iter<'a, T> {
-        self.iter()
-    }
-}
-
 /// [`Chunked::iter`]: the elements in order, chunk after chunk.
 #[derive(Debug, Clone)]
-pub struct Iter<'a, T> {
+pub(crate) struct Iter<'a, T> {
     chunks: std::slice::Iter<'a, Arc<Vec<T>>>,
     current: std::slice::Iter<'a, T>,
     left: usize,
@@ -153,7 +136,7 @@ mod tests {
         assert_eq!(second.iter().len(), len);
         assert_eq!(second.iter().filter(|&&v| v == 7).count(), 2);
         assert_eq!(second.get(len), None);
-        assert!(Chunked::<u32>::default().is_empty());
+        assert_eq!(Chunked::<u32>::default().len(), 0);
         let mut third = second.clone();
         for value in 0..CHUNK as u32 {
             third.push(value);

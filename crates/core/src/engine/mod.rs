@@ -43,7 +43,6 @@ pub use broker::{
     AssignmentSummary, BrokerOutcome, BrokerQuery, Pairing, SeekerFilter, SeekerSelection,
     Unassigned, limits as broker_limits,
 };
-pub use chunked::Chunked;
 pub use config::{
     ChallengeWeights, EngineConfig, EvidenceConfig, FamilyConfig, ScoringConfig, Weights,
 };

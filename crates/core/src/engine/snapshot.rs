@@ -367,6 +367,41 @@ fn remove_sorted(lists: &mut Lists, list: u32, member: u32) {
     }
 }
 
+/// "In none" for [`move_member`]: no family, no body.
+const NONE: u32 = NO_FAMILY;
+const _: () = assert!(NO_FAMILY == NO_BODY);
+
+/// Moves `member` from list `from` to list `to` ([`NONE`] for neither),
+/// copying only what a snapshot before shares.
+fn move_member(lists: &mut Arc<Lists>, from: u32, to: u32, member: u32) {
+    if from == to {
+        return;
+    }
+    let lists = Arc::make_mut(lists);
+    if from != NONE {
+        remove_sorted(lists, from, member);
+    }
+    if to != NONE {
+        insert_sorted(lists, to, member);
+    }
+}
+
+/// [`move_member`] for the bodies of each kind.
+fn move_bodies(lists: &mut Arc<[Lists; 3]>, from: [u32; 3], to: [u32; 3], member: u32) {
+    if from == to {
+        return;
+    }
+    let lists = Arc::make_mut(lists);
+    for (kind, (from, to)) in from.into_iter().zip(to).enumerate() {
+        if from != NONE {
+            remove_sorted(&mut lists[kind], from, member);
+        }
+        if to != NONE {
+            insert_sorted(&mut lists[kind], to, member);
+        }
+    }
+}
+
 impl Snapshot {
     /// The snapshot of everything in `registry`.
     pub(crate) fn build(registry: &Registry) -> Snapshot {
@@ -455,22 +490,9 @@ impl Snapshot {
                     facts.of_school(id.as_str())
                 });
             let profile = numberer.profile(stored, active_support, track_record);
-            if profile.family != NO_FAMILY {
-                insert_sorted(
-                    Arc::make_mut(&mut next.family_members),
-                    profile.family,
-                    index,
-                );
-            }
+            move_member(&mut next.family_members, NONE, profile.family, index);
             let bodies = numberer.bodies(stored);
-            if bodies.iter().any(|&body| body != NO_BODY) {
-                let lists = Arc::make_mut(&mut next.body_members);
-                for (kind, body) in bodies.into_iter().enumerate() {
-                    if body != NO_BODY {
-                        insert_sorted(&mut lists[kind], body, index);
-                    }
-                }
-            }
+            move_bodies(&mut next.body_members, [NONE; 3], bodies, index);
             next.schools.push(Arc::clone(stored));
             next.profiles.push(profile);
             Arc::make_mut(&mut next.added).insert(Box::from(id.as_str()), index);
@@ -511,23 +533,9 @@ impl Snapshot {
                 None => (old.active_support, old.track_record),
             };
             let profile = numberer.profile(stored, active_support, track_record);
-            if profile.family != old.family {
-                let families = Arc::make_mut(&mut next.family_members);
-                remove_sorted(families, old.family, index);
-                if profile.family != NO_FAMILY {
-                    insert_sorted(families, profile.family, index);
-                }
-            }
+            move_member(&mut next.family_members, old.family, profile.family, index);
             let (old_bodies, bodies) = (numberer.bodies(before), numberer.bodies(stored));
-            if old_bodies != bodies {
-                let lists = Arc::make_mut(&mut next.body_members);
-                for (kind, (old_body, body)) in old_bodies.into_iter().zip(bodies).enumerate() {
-                    remove_sorted(&mut lists[kind], old_body, index);
-                    if body != NO_BODY {
-                        insert_sorted(&mut lists[kind], body, index);
-                    }
-                }
-            }
+            move_bodies(&mut next.body_members, old_bodies, bodies, index);
             next.schools.set(index as usize, Arc::clone(stored));
             if profile != old {
                 next.profiles.set(index as usize, profile);
@@ -539,17 +547,9 @@ impl Snapshot {
                 continue;
             };
             let old = next.profiles[index as usize];
-            if old.family != NO_FAMILY {
-                let families = Arc::make_mut(&mut next.family_members);
-                remove_sorted(families, old.family, index);
-            }
+            move_member(&mut next.family_members, old.family, NONE, index);
             let bodies = numberer.bodies(&next.schools[index as usize]);
-            if bodies.iter().any(|&body| body != NO_BODY) {
-                let lists = Arc::make_mut(&mut next.body_members);
-                for (kind, body) in bodies.into_iter().enumerate() {
-                    remove_sorted(&mut lists[kind], body, index);
-                }
-            }
+            move_bodies(&mut next.body_members, bodies, [NONE; 3], index);
             let closed = Profile {
                 open: false,
                 family: NO_FAMILY,
