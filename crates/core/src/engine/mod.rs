@@ -744,17 +744,23 @@ mod tests {
     use crate::dataset::{SyntheticConfig, generate};
     use scoring::NO_FAMILY;
 
+    /// An in-memory engine of 600 synthetic schools, with the schools.
+    fn synthetic_engine() -> (Vec<School>, Engine) {
+        let population = generate(SyntheticConfig {
+            schools: 600,
+            ..Default::default()
+        });
+        let engine = Engine::with_schools(EngineConfig::default(), population.clone()).unwrap();
+        (population, engine)
+    }
+
     /// Writers racing each other each read their own write once the call
     /// returns, and the snapshot ends with every write: the writes queued
     /// behind a build are published together, none is lost or left
     /// unpublished.
     #[test]
     fn concurrent_writers_read_their_own_writes() {
-        let population = generate(SyntheticConfig {
-            schools: 600,
-            ..Default::default()
-        });
-        let engine = Engine::with_schools(EngineConfig::default(), population.clone()).unwrap();
+        let (population, engine) = synthetic_engine();
         let engine = &engine;
         std::thread::scope(|scope| {
             for writer in 0..6 {
@@ -794,11 +800,7 @@ mod tests {
     /// keeps its record.
     #[test]
     fn deleted_schools_are_gone_before_and_after_the_snapshot_is_built_whole() {
-        let population = generate(SyntheticConfig {
-            schools: 600,
-            ..Default::default()
-        });
-        let engine = Engine::with_schools(EngineConfig::default(), population.clone()).unwrap();
+        let (population, engine) = synthetic_engine();
         for (deleted, school) in population.iter().step_by(6).enumerate() {
             engine.delete(school.id.as_str()).unwrap();
             let snapshot = engine.snapshot();
