@@ -50,8 +50,8 @@ fn main() {
     let benchmarking = args.iter().any(|a| a == "--bench");
     let (schools, writes) = match (benchmarking, args.iter().find_map(|a| a.parse().ok())) {
         (false, _) => (1_000, 3),
-        (true, Some(schools)) => (schools, 20),
-        (true, None) => (30_000, 20),
+        (true, Some(schools)) => (schools, 200),
+        (true, None) => (30_000, 200),
     };
     let population = generate(SyntheticConfig {
         schools,

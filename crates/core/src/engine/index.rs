@@ -16,9 +16,12 @@
 //!
 //! A write does not rebuild trees: each bucket keeps an exact overlay of the
 //! members written since its trees were built (their old entries skipped,
-//! their new profiles scored one by one) until it holds [`MAX_OVERLAY`]
-//! changes, when that bucket's trees are built again. A skipped entry
-//! only loosens the summaries around it, so every bound stays a bound.
+//! their new profiles scored one by one). Past [`MAX_OVERLAY`] changes the
+//! engine's merger builds that bucket's trees again off the write path
+//! ([`Merged`]) and installs them with the overlay recomputed against
+//! whatever was written meanwhile; only a bucket [`MAX_OVERLAY_BEHIND`]
+//! changes behind is built again by the write itself. A skipped entry only
+//! loosens the summaries around it, so every bound stays a bound.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -251,11 +254,15 @@ impl Trees {
     }
 }
 
-/// Changes a bucket holds beside its trees before they are built again:
-/// past this many, the next write rebuilds them. Each fresh member is
-/// scored by every search that reads the bucket, so this bounds what a
-/// search pays for writes not yet merged.
+/// Changes a bucket holds beside its trees before the merger builds them
+/// again. Each fresh member is scored by every search that reads the
+/// bucket, so this bounds what a search pays for writes not yet merged.
 pub(super) const MAX_OVERLAY: usize = 32;
+
+/// Changes past which a write builds its bucket's trees again itself
+/// (24–83 ms for a bucket of thousands at 30,000 schools) rather than wait
+/// for the merger: the merger has fallen this far behind the writes.
+pub(super) const MAX_OVERLAY_BEHIND: usize = 8 * MAX_OVERLAY;
 
 /// The open schools of one phase and stage: [`Trees`] built from its
 /// members as they were, shared between snapshots, and an exact overlay of
@@ -334,14 +341,7 @@ impl Bucket {
             self.fresh.remove(position);
             return;
         }
-        let word = member as usize / 64;
-        if self.stale.len() <= word {
-            self.stale.resize(word + 1, 0);
-        }
-        if self.stale[word] >> (member % 64) & 1 == 0 {
-            self.stale[word] |= 1 << (member % 64);
-            self.stale_count += 1;
-        }
+        self.mark_stale(member);
     }
 
     /// Puts school `member` in the bucket with `profile`.
@@ -355,6 +355,73 @@ impl Bucket {
     fn overlay(&self) -> usize {
         self.stale_count + self.fresh.len()
     }
+
+    fn key(&self) -> BucketKey {
+        (self.phase, self.stage)
+    }
+
+    /// Marks the trees' entry for school `member` out of date.
+    fn mark_stale(&mut self, member: u32) {
+        let word = member as usize / 64;
+        if self.stale.len() <= word {
+            self.stale.resize(word + 1, 0);
+        }
+        if self.stale[word] >> (member % 64) & 1 == 0 {
+            self.stale[word] |= 1 << (member % 64);
+            self.stale_count += 1;
+        }
+    }
+
+    /// This bucket over `merged`'s trees, its overlay recomputed exactly:
+    /// a member the trees hold as it is now (family aside, which the index
+    /// does not read) needs nothing; any other held entry is stale, and any
+    /// member not held as it is now is fresh with its current profile.
+    fn rebased(&self, merged: Merged, profiles: &Chunked<Profile>) -> Bucket {
+        let mut bucket = Bucket {
+            phase: self.phase,
+            stage: self.stage,
+            members: self.members.clone(),
+            trees: merged.trees,
+            stale: Vec::new(),
+            stale_count: 0,
+            fresh: Vec::new(),
+        };
+        let mut held = merged.held.iter().peekable();
+        for &member in &self.members {
+            while let Some((gone, _)) = held.next_if(|(m, _)| *m < member) {
+                bucket.mark_stale(*gone);
+            }
+            let now = profiles[member as usize];
+            match held.next_if(|(m, _)| *m == member) {
+                Some((_, copy)) if copy.same_but_family(&now) => {}
+                Some(_) => {
+                    bucket.mark_stale(member);
+                    bucket.fresh.push((member, now));
+                }
+                None => bucket.fresh.push((member, now)),
+            }
+        }
+        for (gone, _) in held {
+            bucket.mark_stale(*gone);
+        }
+        bucket
+    }
+}
+
+/// A bucket's identity in the index.
+pub(crate) type BucketKey = (Phase, Option<Stage>);
+
+/// A bucket's trees built again off the write path from the members and
+/// profiles of one snapshot, to be installed in a later one.
+pub(crate) struct Merged {
+    key: BucketKey,
+    /// The trees the bucket had when the build started: the new ones
+    /// replace only those (a bucket built again meanwhile, or a snapshot
+    /// built whole, renumbers what `held` refers to).
+    replaces: Arc<Trees>,
+    trees: Arc<Trees>,
+    /// What the new trees hold: each member with its profile, by member.
+    held: Vec<(u32, Profile)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -386,8 +453,8 @@ impl SearchIndex {
 
     /// Moves each school `(index, before, after)` whose profile a write
     /// changed from its bucket to its new one, in the overlays, and builds
-    /// again the trees of a bucket whose overlay outgrew [`MAX_OVERLAY`].
-    /// `profiles` are the profiles after the write.
+    /// again the trees of a bucket whose overlay outgrew
+    /// [`MAX_OVERLAY_BEHIND`]. `profiles` are the profiles after the write.
     pub(crate) fn update(
         &mut self,
         moved: &[(u32, Profile, Profile)],
@@ -430,11 +497,87 @@ impl SearchIndex {
             let bucket = &self.buckets[at];
             if bucket.members.is_empty() {
                 self.buckets.remove(at);
-            } else if bucket.overlay() > MAX_OVERLAY {
+            } else if bucket.overlay() > MAX_OVERLAY_BEHIND {
                 let members = bucket.members.clone();
                 self.buckets[at] = Arc::new(Bucket::build(profiles, phase, stage, members));
             }
         }
+    }
+
+    /// The buckets whose overlays hold more than [`MAX_OVERLAY`] changes.
+    pub(crate) fn merges_due(&self) -> Vec<BucketKey> {
+        self.buckets
+            .iter()
+            .filter(|bucket| bucket.overlay() > MAX_OVERLAY)
+            .map(|bucket| bucket.key())
+            .collect()
+    }
+
+    /// Builds the trees of bucket `key` again from its members now, with
+    /// `profiles` (this index's): the slow part of a merge, which reads
+    /// only this snapshot.
+    pub(crate) fn merge(&self, key: BucketKey, profiles: &Chunked<Profile>) -> Option<Merged> {
+        let bucket = self.buckets.iter().find(|bucket| bucket.key() == key)?;
+        Some(Merged {
+            key,
+            replaces: Arc::clone(&bucket.trees),
+            trees: Arc::new(Trees::build(profiles, &bucket.members)),
+            held: bucket
+                .members
+                .iter()
+                .map(|&member| (member, profiles[member as usize]))
+                .collect(),
+        })
+    }
+
+    /// Installs trees merged from an earlier snapshot of this index, with
+    /// the overlay of the writes since; `profiles` are this index's. False,
+    /// changing nothing, when the bucket's trees are no longer those the
+    /// merge started from.
+    pub(crate) fn install(&mut self, merged: Merged, profiles: &Chunked<Profile>) -> bool {
+        let Some(at) = self
+            .buckets
+            .iter()
+            .position(|bucket| bucket.key() == merged.key)
+        else {
+            return false;
+        };
+        if !Arc::ptr_eq(&self.buckets[at].trees, &merged.replaces) {
+            return false;
+        }
+        self.buckets[at] = Arc::new(self.buckets[at].rebased(merged, profiles));
+        true
+    }
+
+    /// Asserts that every bucket's trees (their entries not stale) and
+    /// fresh members hold its members once each, as `profiles` have them
+    /// (family aside), and only the open schools of its phase and stage.
+    #[cfg(test)]
+    pub(crate) fn assert_exact(&self, profiles: &Chunked<Profile>) {
+        let mut indexed = 0;
+        for bucket in &self.buckets {
+            let mut held: Vec<(u32, Profile)> = bucket
+                .trees
+                .all
+                .members
+                .iter()
+                .zip(&bucket.trees.all.profiles)
+                .filter(|(member, _)| !bucket.is_stale(**member))
+                .map(|(member, profile)| (*member, *profile))
+                .chain(bucket.fresh.iter().copied())
+                .collect();
+            held.sort_by_key(|(member, _)| *member);
+            let members: Vec<u32> = held.iter().map(|(member, _)| *member).collect();
+            assert_eq!(members, bucket.members, "bucket {:?}", bucket.key());
+            for (member, copy) in held {
+                let now = profiles[member as usize];
+                assert!(copy.same_but_family(&now), "school {member} as it was");
+                assert!(now.open && (now.phase, now.stage) == bucket.key());
+            }
+            indexed += bucket.members.len();
+        }
+        let open = profiles.iter().filter(|profile| profile.open).count();
+        assert_eq!(indexed, open, "every open school indexed once");
     }
 
     fn bucket_mut(&mut self, phase: Phase, stage: Option<Stage>) -> Option<&mut Bucket> {

@@ -17,6 +17,7 @@ mod flow;
 mod groups;
 mod index;
 mod matcher;
+mod merger;
 mod partnerships;
 mod persistence;
 mod registry;
@@ -37,6 +38,7 @@ use broker::broker_with_progress;
 pub(crate) use broker::select_seekers;
 use families::compute_families;
 use groups::form_groups;
+use merger::{Merger, Publication};
 use registry::Registry;
 
 pub use broker::{
@@ -175,12 +177,15 @@ impl Writer {
 
 pub struct Engine {
     config: Arc<EngineConfig>,
-    snapshot: ArcSwap<Snapshot>,
+    snapshot: Arc<ArcSwap<Snapshot>>,
     writer: Mutex<Writer>,
     /// Writes the current snapshot includes, held while one is built: the
     /// writers that queue behind a build are all served by the next one
-    /// (group publish), rather than each building its own.
-    published: Mutex<u64>,
+    /// (group publish), rather than each building its own. The merger
+    /// holds it too while it installs merged trees.
+    published: Arc<Mutex<u64>>,
+    /// Builds the index's overflowing buckets again off the write path.
+    merger: Merger,
 }
 
 impl Engine {
@@ -228,14 +233,22 @@ impl Engine {
         }
         let snapshot = Snapshot::build(&registry);
         registry.take_changes();
+        let publication = Publication {
+            current: Arc::new(ArcSwap::from_pointee(snapshot)),
+            published: Arc::new(Mutex::new(0)),
+        };
+        let merger = Merger::start(publication.clone()).map_err(|error| {
+            Error::Internal(format!("cannot start the index merger thread: {error}"))
+        })?;
         Ok(Engine {
-            snapshot: ArcSwap::from_pointee(snapshot),
+            snapshot: publication.current,
             writer: Mutex::new(Writer {
                 registry,
                 persistence,
                 applied: 0,
             }),
-            published: Mutex::new(0),
+            published: publication.published,
+            merger,
             config,
         })
     }
@@ -606,9 +619,26 @@ impl Engine {
         let snapshot = self.snapshot.load().after(&writer.registry, &changes);
         let applied = writer.applied;
         drop(writer);
+        let merge = !snapshot.merges_due().is_empty();
         self.snapshot.store(Arc::new(snapshot));
         *published = applied;
+        drop(published);
+        if merge {
+            self.merger.wake();
+        }
         Ok(())
+    }
+
+    /// Merges now, on this thread, every bucket of the index whose overlay
+    /// of writes is due (the merger thread does this after writes); returns
+    /// how many it installed. For tests and benchmarks that want the index
+    /// in a known state.
+    pub fn merge_index(&self) -> usize {
+        Publication {
+            current: Arc::clone(&self.snapshot),
+            published: Arc::clone(&self.published),
+        }
+        .merge_due()
     }
 
     fn lock_writer(&self) -> Result<MutexGuard<'_, Writer>> {
@@ -742,6 +772,7 @@ fn partnership_impact(snapshot: &Snapshot, partnership: &Partnership) -> Vec<Are
 mod tests {
     use super::*;
     use crate::dataset::{SyntheticConfig, generate};
+    use crate::domain::MatchMode;
     use scoring::NO_FAMILY;
 
     /// An in-memory engine of 600 synthetic schools, with the schools.
@@ -791,6 +822,75 @@ mod tests {
             *engine.published.lock().unwrap(),
             engine.lock_writer().unwrap().applied,
             "every applied write is published"
+        );
+    }
+
+    /// Trees merged from an earlier snapshot, installed after more writes
+    /// (stage and size changes, deletes, creates), hold every school once
+    /// as it is now, and matches on them equal brute force; a merge is
+    /// refused over trees that were replaced after it began.
+    #[test]
+    fn trees_merged_from_an_earlier_snapshot_take_in_the_writes_since() {
+        let (population, engine) = synthetic_engine();
+        let before = engine.snapshot();
+        let merge_all = |snapshot: &Snapshot| -> Vec<index::Merged> {
+            let index = snapshot.index();
+            let keys: Vec<index::BucketKey> = index
+                .buckets
+                .iter()
+                .map(|bucket| (bucket.phase, bucket.stage))
+                .collect();
+            keys.into_iter()
+                .filter_map(|key| snapshot.merge(key))
+                .collect()
+        };
+        let merged = merge_all(&before);
+        // Fewer writes than a bucket's overlay holds, so the merger thread
+        // has nothing to do meanwhile.
+        for (n, school) in population.iter().step_by(37).take(12).enumerate() {
+            let mut school = school.clone();
+            match n % 4 {
+                0 => school.stage = Some(Stage::ALL[(n / 4) % Stage::ALL.len()]),
+                1 => school.pupils = Some(40 + 50 * n as u32),
+                2 => {
+                    engine.delete(school.id.as_str()).unwrap();
+                    continue;
+                }
+                _ => school.id = SchoolId::parse(&format!("zz-new-{n:02}")).unwrap(),
+            }
+            engine.upsert(school).unwrap();
+        }
+        let after = engine.snapshot();
+        assert!(after.merges_due().is_empty());
+        let mut installed = (*after).clone();
+        for merged in merged {
+            installed = installed
+                .with_merged(merged)
+                .expect("trees not built again since the merge began");
+        }
+        installed.assert_index_exact();
+        let config = &engine.config().scoring;
+        for seeker in installed.schools().iter().step_by(25) {
+            for mode in [MatchMode::Support, MatchMode::Lead, MatchMode::Peer] {
+                let query = MatchQuery::new(seeker.school.id.clone(), mode, config);
+                let fast = top_k(&installed, &query, config).unwrap();
+                let oracle = brute_force(&after, &query, config).unwrap();
+                let ranked = |outcome: &MatchOutcome<'_>| -> Vec<(String, f64)> {
+                    outcome
+                        .candidates
+                        .iter()
+                        .map(|c| (c.school.school.id.to_string(), c.score))
+                        .collect()
+                };
+                assert_eq!(ranked(&fast), ranked(&oracle), "{mode:?}");
+            }
+        }
+        let stale = merge_all(&before);
+        assert!(
+            stale
+                .into_iter()
+                .all(|merged| installed.with_merged(merged).is_none()),
+            "merged over trees replaced since"
         );
     }
 

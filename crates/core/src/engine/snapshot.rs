@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::domain::{AffiliationKind, MemberRole, Partnership, PartnershipStatus, StoredSchool};
 
 use super::chunked::Chunked;
-use super::index::SearchIndex;
+use super::index::{BucketKey, Merged, SearchIndex};
 use super::registry::{Changes, Registry};
 use super::scoring::{AreaGrades, NO_BODY, NO_FAMILY, Profile, TrackRecord};
 
@@ -686,6 +686,29 @@ impl Snapshot {
 
     pub(crate) fn index(&self) -> &SearchIndex {
         &self.index
+    }
+
+    /// Buckets of the index whose overlays are due to be merged.
+    pub(crate) fn merges_due(&self) -> Vec<BucketKey> {
+        self.index.merges_due()
+    }
+
+    /// Builds the trees of bucket `key` again from this snapshot.
+    pub(crate) fn merge(&self, key: BucketKey) -> Option<Merged> {
+        self.index.merge(key, &self.profiles)
+    }
+
+    /// Asserts the search index holds every open school once, as it is.
+    #[cfg(test)]
+    pub(crate) fn assert_index_exact(&self) {
+        self.index.assert_exact(&self.profiles);
+    }
+
+    /// This snapshot with `merged` (from an earlier one) installed, or
+    /// `None` if the bucket's trees changed since the merge began.
+    pub(crate) fn with_merged(&self, merged: Merged) -> Option<Snapshot> {
+        let mut next = self.clone();
+        next.index.install(merged, &self.profiles).then_some(next)
     }
 
     /// Partnerships in id order.
