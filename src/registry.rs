@@ -122,9 +122,12 @@ impl SchoolRegistry for RegistryService {
         let pb::UpsertSchoolRequest { school } = request.into_inner();
         let school = required_school(school).map_err(invalid)?;
         let upserted = self.write(move |engine| engine.upsert(school)).await?;
-        tracing::debug!(id = %upserted.school.school.id, created = upserted.created, "upserted school");
+        tracing::debug!(id = %upserted.school.stored.school.id, created = upserted.created, "upserted school");
         Ok(Response::new(pb::UpsertSchoolResponse {
-            school: Some(school_to_proto(&upserted.school)),
+            school: Some(school_to_proto(
+                &upserted.school.stored,
+                upserted.school.family_id.as_deref(),
+            )),
             created: upserted.created,
         }))
     }
@@ -135,8 +138,11 @@ impl SchoolRegistry for RegistryService {
     ) -> Result<Response<pb::School>, Status> {
         let pb::GetSchoolRequest { id } = request.into_inner();
         let id = parse_id("id", &id)?;
-        let stored = self.engine.get(id.as_str()).or_status()?;
-        Ok(Response::new(school_to_proto(&stored)))
+        let school = self.engine.school(id.as_str()).or_status()?;
+        Ok(Response::new(school_to_proto(
+            &school.stored,
+            school.family_id.as_deref(),
+        )))
     }
 
     async fn list_schools(

@@ -235,7 +235,10 @@ pub fn match_response_to_proto(outcome: &MatchOutcome<'_>, took_micros: u64) -> 
             .collect(),
         considered: outcome.considered,
         search_radius_km: outcome.search_radius_km,
-        seeker: Some(school_to_proto(outcome.seeker)),
+        seeker: Some(school_to_proto(
+            outcome.seeker,
+            outcome.seeker_family_id.as_deref(),
+        )),
         took_micros,
         excluded_for_safeguarding: outcome.excluded_for_safeguarding,
     }

@@ -1,5 +1,7 @@
 //! Partnerships: proposals, updates, lists.
 
+use std::sync::Arc;
+
 use jiff::Timestamp;
 use jiff::civil::Date;
 
@@ -273,7 +275,7 @@ pub(crate) fn list_partnerships_from_proto(
 }
 
 pub(crate) fn list_partnerships_to_proto(
-    page: &Page<Partnership>,
+    page: &Page<Arc<Partnership>>,
     request: &PageRequest,
 ) -> pb::ListPartnershipsResponse {
     pb::ListPartnershipsResponse {

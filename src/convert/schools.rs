@@ -5,7 +5,7 @@ use crate::domain::{
     Affiliation, Affiliations, ContextMeasures, GeoPoint, School, SchoolFields, SchoolId,
     StoredSchool, TextKind, Violations, affiliation_limits, limits, validate_evaluations,
 };
-use crate::engine::{FamiliesReport, FamilyConfig, ListFilter, Page};
+use crate::engine::{FamiliesReport, FamilyConfig, ListFilter, Page, SchoolView};
 use crate::pb;
 
 use super::enums::{
@@ -191,11 +191,12 @@ fn record_to_proto(school: &School, stale: &[bool]) -> pb::School {
     }
 }
 
-/// A stored school with what the server derives.
-pub fn school_to_proto(stored: &StoredSchool) -> pb::School {
+/// A stored school with what the server derives, and its family (given or
+/// computed: the snapshot holds a computed one).
+pub fn school_to_proto(stored: &StoredSchool, family_id: Option<&str>) -> pb::School {
     pb::School {
         challenge_index: stored.challenge_index,
-        family_id: stored.family_id.clone().unwrap_or_default(),
+        family_id: family_id.unwrap_or_default().to_owned(),
         effective_capacity: stored.capacity,
         evidence: Some(evidence_to_proto(&stored.evidence)),
         ..record_to_proto(&stored.school, &stored.evidence.stale)
@@ -255,11 +256,15 @@ pub(crate) fn list_schools_from_proto(
 }
 
 pub(crate) fn list_schools_to_proto(
-    page: &Page<StoredSchool>,
+    page: &Page<SchoolView>,
     request: &PageRequest,
 ) -> pb::ListSchoolsResponse {
     pb::ListSchoolsResponse {
-        schools: page.items.iter().map(|s| school_to_proto(s)).collect(),
+        schools: page
+            .items
+            .iter()
+            .map(|school| school_to_proto(&school.stored, school.family_id.as_deref()))
+            .collect(),
         next_page_token: next_page_token(page, request),
         total_size: page.total,
     }
@@ -401,13 +406,12 @@ mod tests {
         proto.open = Some(false);
         let school = school_from_proto(proto.clone()).unwrap();
         assert_eq!(school.strengths.len(), 1, "duplicates removed");
-        let mut stored = StoredSchool::new(
+        let stored = StoredSchool::new(
             school,
             Some(22.5),
             &crate::engine::EvidenceConfig::default().rules(),
         );
-        stored.family_id = Some("auto-x".into());
-        let back = school_to_proto(&stored);
+        let back = school_to_proto(&stored, Some("auto-x"));
         assert_eq!(back.id, proto.id);
         assert_eq!(back.strengths, vec![pb::FocusArea::Literacy as i32]);
         assert_eq!(

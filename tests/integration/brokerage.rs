@@ -334,9 +334,9 @@ async fn compute_families_lists_the_families_schools_carry_and_previews_others()
         assert!(family.challenge_min <= family.challenge_max);
         assert!(family.id.starts_with("auto-"));
         for id in &family.member_ids {
-            let school = server.engine.get(id).unwrap();
+            let school = server.engine.school(id).unwrap();
             assert_eq!(school.family_id.as_deref(), Some(family.id.as_str()));
-            let challenge = school.challenge_index.unwrap();
+            let challenge = school.stored.challenge_index.unwrap();
             assert!((family.challenge_min..=family.challenge_max).contains(&challenge));
         }
     }
@@ -357,7 +357,7 @@ async fn compute_families_lists_the_families_schools_carry_and_previews_others()
     assert!(preview.families.len() > in_use.families.len());
     let first = &in_use.families[0].member_ids[0];
     assert_eq!(
-        server.engine.get(first).unwrap().family_id.as_deref(),
+        server.engine.school(first).unwrap().family_id.as_deref(),
         Some(in_use.families[0].id.as_str())
     );
 

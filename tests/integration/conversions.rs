@@ -59,10 +59,11 @@ proptest! {
         match school_from_proto(message.clone()) {
             Ok(school) => {
                 // What was accepted comes back as it was sent.
-                let mut stored =
+                let stored =
                     StoredSchool::new(school.clone(), None, &EvidenceConfig::default().rules());
-                stored.family_id = school.family_id.clone();
-                let again = school_from_proto(school_to_proto(&stored)).unwrap();
+                let again =
+                    school_from_proto(school_to_proto(&stored, school.family_id.as_deref()))
+                        .unwrap();
                 prop_assert_eq!(again, school);
             }
             Err(violations) => {

@@ -111,13 +111,12 @@ pub fn candidate_ids(response: &pb::MatchResponse) -> Vec<String> {
 
 /// A proto school as a client would send it: only the client's fields.
 pub fn school_proto(school: &School) -> pb::School {
-    let mut stored = partnermatch_core::domain::StoredSchool::new(
+    let stored = partnermatch_core::domain::StoredSchool::new(
         school.clone(),
         None,
         &partnermatch_core::engine::EvidenceConfig::default().rules(),
     );
-    stored.family_id = school.family_id.clone();
-    partnermatch::school_to_proto(&stored)
+    partnermatch::school_to_proto(&stored, school.family_id.as_deref())
 }
 
 /// `message` with `authorization: Bearer <token>` metadata.

@@ -298,8 +298,6 @@ pub struct StoredSchool {
     pub school: School,
     /// Index of challenge, 0–100; `None` when no context measure is known.
     pub challenge_index: Option<f64>,
-    /// The given family, or the computed one (prefixed `auto-`).
-    pub family_id: Option<String>,
     /// Capacity as given, or the default for the stage.
     pub capacity: u32,
     /// The stage, strengths and needs in use — given, or derived from the
@@ -310,7 +308,9 @@ pub struct StoredSchool {
 impl StoredSchool {
     /// The school with what is derived from it alone: its evidence under
     /// `rules`, its capacity, and `challenge_index` (computed by the
-    /// caller, which knows the weights); no family yet.
+    /// caller, which knows the weights). Its family is the one given in
+    /// the record or, without one, computed from the registry (a
+    /// snapshot's [`family_id`](crate::engine::Snapshot::family_id)).
     pub fn new(
         school: School,
         challenge_index: Option<f64>,
@@ -329,7 +329,6 @@ impl StoredSchool {
         StoredSchool {
             school,
             challenge_index,
-            family_id: None,
             capacity,
             evidence,
         }

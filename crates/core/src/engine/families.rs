@@ -61,6 +61,26 @@ pub fn validate_sizes(config: &FamilyConfig) -> Violations {
 /// band.
 pub(super) type FamilyGroup = (Phase, &'static str, &'static str);
 
+/// A school's family: the one its record gives, or number `n` (from 0) of
+/// the group its family is computed in. A computed family is a place in
+/// its group's cut, so a cut that moves hundreds of schools changes only
+/// numbers, never the records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum FamilyRef<'a> {
+    Given(&'a str),
+    Computed(FamilyGroup, u32),
+}
+
+impl FamilyRef<'_> {
+    /// The family's id: the given one, or `auto-…-NN`.
+    pub(crate) fn id(self) -> String {
+        match self {
+            FamilyRef::Given(id) => id.to_owned(),
+            FamilyRef::Computed(group, n) => family_id(group, n as usize),
+        }
+    }
+}
+
 /// The group of a school whose family is computed (it has an index of
 /// challenge and no family of its own), with its challenge; `None` for
 /// any other school.

@@ -87,7 +87,15 @@ pub struct ListFilter {
 }
 
 impl ListFilter {
-    fn admits(&self, stored: &StoredSchool) -> bool {
+    /// Whether the filter admits `stored`, whose family number is `family`;
+    /// `wanted_family` is the number of the family asked for (`None` when
+    /// the filter asks for none, `Some(None)` when no school has it).
+    fn admits(
+        &self,
+        stored: &StoredSchool,
+        family: u32,
+        wanted_family: Option<Option<u32>>,
+    ) -> bool {
         let school = &stored.school;
         let text_matches = |wanted: &str, value: &str| {
             wanted.is_empty() || wanted.trim().eq_ignore_ascii_case(value.trim())
@@ -96,8 +104,7 @@ impl ListFilter {
             && text_matches(&self.local_authority, &school.local_authority)
             && self.phase.is_none_or(|phase| phase == school.phase)
             && self.stage.is_none_or(|stage| Some(stage) == stored.stage())
-            && (self.family_id.is_empty()
-                || stored.family_id.as_deref() == Some(self.family_id.as_str()))
+            && wanted_family.is_none_or(|wanted| wanted == Some(family))
             && (self.trust_code.is_empty()
                 || school
                     .affiliations
@@ -131,17 +138,26 @@ pub struct FamiliesReport {
 /// One page of a listing in id order (schools, partnerships).
 #[derive(Debug, Clone)]
 pub struct Page<T> {
-    pub items: Vec<Arc<T>>,
+    pub items: Vec<T>,
     /// Id of the last item on this page when more follow.
     pub next_after: Option<String>,
     /// Items matching the filter over all pages.
     pub total: u32,
 }
 
+/// A stored school with its family (given or computed) as the snapshot it
+/// was read from has it: a computed family is a place in its group's cut,
+/// kept apart from the record.
+#[derive(Debug, Clone)]
+pub struct SchoolView {
+    pub stored: Arc<StoredSchool>,
+    pub family_id: Option<String>,
+}
+
 /// The result of one upsert.
 #[derive(Debug, Clone)]
 pub struct Upserted {
-    pub school: Arc<StoredSchool>,
+    pub school: SchoolView,
     pub created: bool,
 }
 
@@ -270,23 +286,48 @@ impl Engine {
             .ok_or_else(|| Error::school_not_found(id))
     }
 
+    /// A school with its family, read from one snapshot.
+    pub fn school(&self, id: &str) -> Result<SchoolView> {
+        let snapshot = self.snapshot.load();
+        let (Some(index), Some(stored)) = (snapshot.index_of(id), snapshot.get(id)) else {
+            return Err(Error::school_not_found(id));
+        };
+        Ok(SchoolView {
+            stored: Arc::clone(stored),
+            family_id: snapshot.family_id(index),
+        })
+    }
+
     /// Schools matching `filter` with ids after `after`, at most `page_size`.
     pub fn list(
         &self,
         filter: &ListFilter,
         after: Option<&str>,
         page_size: usize,
-    ) -> Page<StoredSchool> {
+    ) -> Page<SchoolView> {
         let snapshot = self.snapshot.load();
-        paginate(
-            snapshot
-                .schools()
-                .iter()
-                .filter(|stored| filter.admits(stored)),
-            |stored| stored.school.id.as_str(),
+        let wanted_family =
+            (!filter.family_id.is_empty()).then(|| snapshot.family_number(&filter.family_id));
+        let page = paginate(
+            snapshot.schools().indexed().filter(|(index, stored)| {
+                filter.admits(stored, snapshot.profile(*index).family, wanted_family)
+            }),
+            |(_, stored)| stored.school.id.as_str(),
             after,
             page_size,
-        )
+        );
+        Page {
+            items: page
+                .items
+                .into_iter()
+                .map(|(index, stored)| SchoolView {
+                    stored: Arc::clone(stored),
+                    family_id: snapshot.family_id(index),
+                })
+                .collect(),
+            next_after: page.next_after,
+            total: page.total,
+        }
     }
 
     /// Creates or replaces one school.
@@ -302,8 +343,9 @@ impl Engine {
                 writer.registry.get(id.as_str()).cloned().ok_or_else(|| {
                     Error::Internal(format!("school {id} vanished during upsert"))
                 })?;
+            let family_id = writer.registry.family_of(&stored).map(|family| family.id());
             Ok(Upserted {
-                school: stored,
+                school: SchoolView { stored, family_id },
                 created: counts.created == 1,
             })
         })
@@ -471,7 +513,7 @@ impl Engine {
         filter: &PartnershipFilter,
         after: Option<&str>,
         page_size: usize,
-    ) -> Page<Partnership> {
+    ) -> Page<Arc<Partnership>> {
         let snapshot = self.snapshot.load();
         let in_consortium = |partnership: &Partnership| {
             let wanted = filter.consortium.trim();
@@ -483,14 +525,18 @@ impl Engine {
                 })
         };
         paginate(
-            snapshot.partnerships().iter().filter(|partnership| {
-                (filter.school_id.is_empty() || partnership.has_member(&filter.school_id))
-                    && filter
-                        .status
-                        .is_none_or(|status| status == partnership.status)
-                    && filter.kind.is_none_or(|kind| kind == partnership.kind)
-                    && in_consortium(partnership)
-            }),
+            snapshot
+                .partnerships()
+                .iter()
+                .filter(|partnership| {
+                    (filter.school_id.is_empty() || partnership.has_member(&filter.school_id))
+                        && filter
+                            .status
+                            .is_none_or(|status| status == partnership.status)
+                        && filter.kind.is_none_or(|kind| kind == partnership.kind)
+                        && in_consortium(partnership)
+                })
+                .cloned(),
             |partnership| partnership.id.as_str(),
             after,
             page_size,
@@ -700,22 +746,22 @@ fn validate_all(schools: &[School]) -> Result<()> {
 /// One page of `items` (in id order): those with ids after `after`, at most
 /// `page_size`, the id of the last one when more follow, and the count of
 /// all `items`.
-fn paginate<'a, T: 'a>(
-    items: impl Iterator<Item = &'a Arc<T>>,
+fn paginate<T>(
+    items: impl Iterator<Item = T>,
     id_of: impl Fn(&T) -> &str,
     after: Option<&str>,
     page_size: usize,
 ) -> Page<T> {
     let mut total = 0u32;
-    let mut page: Vec<Arc<T>> = Vec::new();
+    let mut page: Vec<T> = Vec::new();
     let mut more = false;
     for item in items {
         total += 1;
-        if after.is_some_and(|after| id_of(item) <= after) {
+        if after.is_some_and(|after| id_of(&item) <= after) {
             continue;
         }
         if page.len() < page_size {
-            page.push(Arc::clone(item));
+            page.push(item);
         } else {
             more = true;
         }
@@ -892,6 +938,54 @@ mod tests {
                 .all(|merged| installed.with_merged(merged).is_none()),
             "merged over trees replaced since"
         );
+    }
+
+    /// Writes that re-cut family groups (new sizes, creates, deletes) move
+    /// untouched schools between computed families: each school's family,
+    /// and each family's members, equal those of an engine built afresh
+    /// from the same schools.
+    #[test]
+    fn families_after_writes_equal_those_of_an_engine_built_afresh() {
+        let (population, engine) = synthetic_engine();
+        let before = engine.snapshot();
+        for (n, school) in population.iter().step_by(23).take(24).enumerate() {
+            let mut school = school.clone();
+            match n % 3 {
+                0 => school.pupils = Some(school.pupils.unwrap_or(100) * 3 + 20),
+                1 => school.id = SchoolId::parse(&format!("zz-new-{n:02}")).unwrap(),
+                _ => {
+                    engine.delete(school.id.as_str()).unwrap();
+                    continue;
+                }
+            }
+            engine.upsert(school).unwrap();
+        }
+        let snapshot = engine.snapshot();
+        let schools: Vec<School> = snapshot
+            .schools()
+            .iter()
+            .map(|s| s.school.clone())
+            .collect();
+        let fresh = Engine::with_schools(EngineConfig::default(), schools).unwrap();
+        let mut moved = 0;
+        for (index, stored) in snapshot.schools().indexed() {
+            let id = stored.school.id.as_str();
+            let family = snapshot.family_id(index);
+            assert_eq!(family, fresh.school(id).unwrap().family_id, "{id}");
+            let written = population
+                .iter()
+                .step_by(23)
+                .take(24)
+                .any(|s| s.id.as_str() == id);
+            if before.get(id).is_some() && !written && family != before.family_of(id) {
+                moved += 1;
+            }
+            let number = snapshot.profile(index).family;
+            if number != NO_FAMILY {
+                assert!(snapshot.family_members(number).contains(&index), "{id}");
+            }
+        }
+        assert!(moved > 0, "some untouched school changed family");
     }
 
     /// A deleted school leaves a vacant place in the snapshot until many

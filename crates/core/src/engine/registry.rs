@@ -1,13 +1,15 @@
-//! The mutable registry: a `petgraph` graph with schools, families of
-//! schools and the bodies schools belong to (trusts, federations,
-//! dioceses) as nodes and membership edges, plus an id-ordered index. Only the
-//! writer touches it; readers use the [`Snapshot`](super::Snapshot) built
-//! from it after each write.
+//! The mutable registry: a `petgraph` graph with schools, the families
+//! records give and the bodies schools belong to (trusts, federations,
+//! dioceses) as nodes and membership edges, plus an id-ordered index and
+//! the groups computed families are cut from (a computed family is a place
+//! in its group's cut, not a node: one write can move hundreds of schools
+//! between them). Only the writer touches it; readers use the
+//! [`Snapshot`](super::Snapshot) built from it after each write.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use petgraph::stable_graph::{NodeIndex, StableUnGraph};
+use petgraph::stable_graph::{EdgeIndex, NodeIndex, StableUnGraph};
 use petgraph::visit::EdgeRef;
 
 use crate::domain::{
@@ -16,7 +18,7 @@ use crate::domain::{
 };
 
 use super::config::{ChallengeWeights, EngineConfig};
-use super::families::{FamilyGroup, family_count, family_group, family_id, family_number};
+use super::families::{FamilyGroup, FamilyRef, family_count, family_group, family_number};
 
 /// The family number of a group member not cut yet.
 const UNCUT: usize = usize::MAX;
@@ -63,6 +65,7 @@ pub(crate) struct Registry {
     config: Arc<EngineConfig>,
     graph: StableUnGraph<Node, Relation>,
     schools: BTreeMap<SchoolId, Entry>,
+    /// Given families with members.
     families: HashMap<String, NodeIndex>,
     /// Trusts, federations and dioceses with members, by kind and code.
     bodies: HashMap<(AffiliationKind, String), NodeIndex>,
@@ -80,8 +83,13 @@ pub(crate) struct Registry {
 /// from it, so the next one copies only that.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Changes {
-    /// Schools whose records were replaced (by a write, or by a family cut).
+    /// Schools whose records a write replaced.
     pub schools: BTreeSet<SchoolId>,
+    /// Computed families changed by a cut, in order (a later entry for a
+    /// school overrides an earlier one): each school with its group and
+    /// family number there. Records do not change, so a cut that moves
+    /// hundreds of schools costs the next snapshot only their numbers.
+    pub families: Vec<(SchoolId, FamilyGroup, u32)>,
     /// Partnerships added or replaced.
     pub partnerships: BTreeSet<PartnershipId>,
     /// Schools deleted.
@@ -136,7 +144,7 @@ impl Registry {
         members
     }
 
-    /// Number of families (given and computed).
+    /// Number of given families (nodes of the graph).
     #[cfg(test)]
     pub(crate) fn family_count(&self) -> usize {
         self.families.len()
@@ -150,14 +158,11 @@ impl Registry {
         let mut changes = FamilyChanges::default();
         for school in schools {
             let challenge = challenge_index(&school.context, &self.config.challenge);
-            let mut stored = StoredSchool::new(school, challenge, &rules);
+            let stored = StoredSchool::new(school, challenge, &rules);
             match self.schools.get_mut(&stored.school.id) {
                 Some(entry) if entry.stored.school == stored.school => counts.unchanged += 1,
                 Some(entry) => {
                     let node = entry.node;
-                    if same_family_place(&entry.stored, &stored) {
-                        stored.family_id = entry.stored.family_id.clone();
-                    }
                     let old = std::mem::replace(&mut entry.stored, Arc::new(stored));
                     let new = Arc::clone(&entry.stored);
                     self.link_bodies(
@@ -364,20 +369,18 @@ impl Registry {
         Some(entry.stored)
     }
 
-    /// Gives the schools a write touched, and every school of the groups
-    /// it touched, their family: the given one, or the one their group's
-    /// cut gives (schools of the same phase, language group and size band,
-    /// ordered by challenge index, cut into families of about the target
-    /// size); none for a school with neither a given family nor a
-    /// challenge index. Every other school keeps its family, as the cut of
-    /// an untouched group does not change. Updates stored records and graph
-    /// edges only where a family changed.
+    /// Links the schools a write touched to the family their record gives
+    /// (a graph edge), and cuts again the groups it touched (schools of the
+    /// same phase, language group and size band, ordered by challenge
+    /// index, cut into families of about the target size), logging each
+    /// member whose family number changes. A school with neither a given
+    /// family nor a challenge index has none. Every other school keeps its
+    /// family, as the cut of an untouched group does not change.
     fn refresh_families(&mut self, changes: FamilyChanges) {
-        let mut wanted: HashMap<SchoolId, Option<String>> = HashMap::new();
         for id in changes.schools {
             if let Some(entry) = self.schools.get(&id) {
-                let given = entry.stored.school.given_family().map(str::to_owned);
-                wanted.insert(id, given);
+                let (node, stored) = (entry.node, Arc::clone(&entry.stored));
+                self.link_given_family(node, stored.school.given_family());
             }
         }
         for key in changes.groups {
@@ -396,42 +399,52 @@ impl Registry {
                 let cut = family_number(position, total, count);
                 if *number != cut {
                     *number = cut;
-                    wanted.insert(id.clone(), Some(family_id(key, cut)));
+                    self.changes.families.push((id.clone(), key, cut as u32));
                 }
             }
         }
-
-        for (id, family) in wanted {
-            let Some(entry) = self.schools.get_mut(&id) else {
-                continue;
-            };
-            if entry.stored.family_id == family {
-                continue;
-            }
-            let stale: Vec<_> = self
-                .graph
-                .edges(entry.node)
-                .filter(|edge| *edge.weight() == Relation::MemberOf)
-                .map(|edge| edge.id())
-                .collect();
-            for edge in stale {
-                self.graph.remove_edge(edge);
-            }
-            if let Some(name) = &family {
-                let graph = &mut self.graph;
-                let family_node = *self
-                    .families
-                    .entry(name.clone())
-                    .or_insert_with(|| graph.add_node(Node::Family(name.clone())));
-                self.graph
-                    .add_edge(entry.node, family_node, Relation::MemberOf);
-            }
-            let mut stored = StoredSchool::clone(&entry.stored);
-            stored.family_id = family;
-            entry.stored = Arc::new(stored);
-            self.changes.schools.insert(id);
-        }
         remove_memberless(&mut self.graph, &mut self.families);
+    }
+
+    /// Makes `family` the only given family the school at `node` belongs
+    /// to in the graph.
+    fn link_given_family(&mut self, node: NodeIndex, family: Option<&str>) {
+        let linked: Vec<(EdgeIndex, NodeIndex)> = self
+            .graph
+            .edges(node)
+            .filter(|edge| *edge.weight() == Relation::MemberOf)
+            .map(|edge| (edge.id(), edge.target()))
+            .collect();
+        if let ([(_, linked)], Some(family)) = (linked.as_slice(), family)
+            && self.graph[*linked] == Node::Family(family.to_owned())
+        {
+            return;
+        }
+        for (edge, _) in linked {
+            self.graph.remove_edge(edge);
+        }
+        if let Some(name) = family {
+            let graph = &mut self.graph;
+            let family_node = *self
+                .families
+                .entry(name.to_owned())
+                .or_insert_with(|| graph.add_node(Node::Family(name.to_owned())));
+            self.graph.add_edge(node, family_node, Relation::MemberOf);
+        }
+    }
+
+    /// The family of a school this registry holds: the one its record
+    /// gives, or its place in its group's cut; `None` without either.
+    pub(crate) fn family_of<'a>(&self, stored: &'a StoredSchool) -> Option<FamilyRef<'a>> {
+        if let Some(given) = stored.school.given_family() {
+            return Some(FamilyRef::Given(given));
+        }
+        let (key, challenge) = family_group(stored)?;
+        let number = *self
+            .family_groups
+            .get(&key)?
+            .get(&(Challenge(challenge), stored.school.id.clone()))?;
+        (number != UNCUT).then_some(FamilyRef::Computed(key, number as u32))
     }
 }
 
@@ -544,10 +557,11 @@ mod tests {
         }
     }
 
-    /// The graph's membership edges agree with every stored family, after
-    /// upserts, a given family and a delete.
+    /// Every school has its family (given, or its place in its group's
+    /// cut), and the graph's membership edges agree with the given ones,
+    /// after upserts, a given family, a change of it and deletes.
     #[test]
-    fn graph_membership_follows_the_families() {
+    fn graph_membership_follows_the_given_families() {
         let mut registry = Registry::new(Arc::new(EngineConfig::default()));
         let ids: Vec<String> = (0..16).map(|i| format!("s{i:02}")).collect();
         registry.upsert_all(ids.iter().enumerate().map(|(i, id)| school(id, i as f64)));
@@ -559,15 +573,23 @@ mod tests {
         let check = |registry: &Registry| {
             let mut families: BTreeMap<String, Vec<SchoolId>> = BTreeMap::new();
             for stored in registry.iter() {
-                let family = stored.family_id.clone().expect("every school has a family");
+                let family = registry
+                    .family_of(stored)
+                    .expect("every school has a family");
                 families
-                    .entry(family)
+                    .entry(family.id())
                     .or_default()
                     .push(stored.school.id.clone());
             }
-            assert_eq!(registry.family_count(), families.len());
+            let given = families.keys().filter(|f| !f.starts_with("auto-")).count();
+            assert_eq!(registry.family_count(), given, "a node per given family");
             for (family, members) in &families {
-                assert_eq!(&registry.family_members(family), members, "{family}");
+                let in_graph = registry.family_members(family);
+                if family.starts_with("auto-") {
+                    assert!(in_graph.is_empty(), "{family} is a cut, not a node");
+                } else {
+                    assert_eq!(&in_graph, members, "{family}");
+                }
             }
             families
         };
@@ -579,10 +601,17 @@ mod tests {
         assert_eq!(computed.len(), 2, "{computed:?}");
         assert!(registry.family_members("no-such-family").is_empty());
 
+        let mut moved = school("g1", 3.0);
+        moved.family_id = Some("made-again".into());
+        registry.upsert_all([moved]);
+        let families = check(&registry);
+        assert!(!families.contains_key("hand-made"));
+        assert_eq!(families["made-again"], [SchoolId::parse("g1").unwrap()]);
+
         registry.delete("g1").unwrap();
         let families = check(&registry);
         assert!(
-            !families.contains_key("hand-made"),
+            !families.contains_key("made-again"),
             "an empty family node is removed"
         );
     }
@@ -720,15 +749,20 @@ mod tests {
             }
             for stored in registry.iter() {
                 assert_eq!(
-                    stored.family_id,
+                    registry.family_of(stored).map(|family| family.id()),
                     expected[stored.school.id.as_str()],
                     "step {step}: {}",
                     stored.school.id
                 );
             }
+            let given: BTreeSet<_> = expected
+                .values()
+                .flatten()
+                .filter(|family| !family.starts_with("auto-"))
+                .collect();
             assert_eq!(
                 registry.family_count(),
-                expected.values().flatten().collect::<BTreeSet<_>>().len(),
+                given.len(),
                 "step {step}: family nodes"
             );
         }

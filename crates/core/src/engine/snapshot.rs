@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crate::domain::{AffiliationKind, MemberRole, Partnership, PartnershipStatus, StoredSchool};
 
 use super::chunked::Chunked;
+use super::families::{FamilyGroup, FamilyRef};
 use super::index::{BucketKey, Merged, SearchIndex};
 use super::registry::{Changes, Registry};
 use super::scoring::{AreaGrades, NO_BODY, NO_FAMILY, Profile, TrackRecord};
@@ -147,15 +148,36 @@ impl<'a> Iterator for SchoolsIter<'a> {
 /// one before and numbers what is new after them.
 #[derive(Debug, Clone)]
 struct Numbers {
-    families: HashMap<Box<str>, u32>,
+    /// Each family by its number.
+    family_names: Vec<FamilyName>,
+    given_families: HashMap<Box<str>, u32>,
+    computed_families: HashMap<(FamilyGroup, u32), u32>,
     areas: HashMap<Box<str>, u32>,
     bodies: [HashMap<Box<str>, u32>; 3],
+}
+
+/// A family numbered in [`Numbers`]: see [`FamilyRef`].
+#[derive(Debug, Clone)]
+enum FamilyName {
+    Given(Box<str>),
+    Computed(FamilyGroup, u32),
+}
+
+impl FamilyName {
+    fn as_ref(&self) -> FamilyRef<'_> {
+        match self {
+            FamilyName::Given(id) => FamilyRef::Given(id),
+            FamilyName::Computed(group, n) => FamilyRef::Computed(*group, *n),
+        }
+    }
 }
 
 impl Default for Numbers {
     fn default() -> Self {
         Numbers {
-            families: HashMap::new(),
+            family_names: Vec::new(),
+            given_families: HashMap::new(),
+            computed_families: HashMap::new(),
             areas: HashMap::from([(Box::from(""), 0)]),
             bodies: Default::default(),
         }
@@ -164,7 +186,6 @@ impl Default for Numbers {
 
 #[derive(Debug, Clone, Copy)]
 enum Numbered {
-    Family,
     Area,
     Body(AffiliationKind),
 }
@@ -172,7 +193,6 @@ enum Numbered {
 impl Numbers {
     fn map(&self, numbered: Numbered) -> &HashMap<Box<str>, u32> {
         match numbered {
-            Numbered::Family => &self.families,
             Numbered::Area => &self.areas,
             Numbered::Body(kind) => &self.bodies[kind as usize],
         }
@@ -180,7 +200,6 @@ impl Numbers {
 
     fn map_mut(&mut self, numbered: Numbered) -> &mut HashMap<Box<str>, u32> {
         match numbered {
-            Numbered::Family => &mut self.families,
             Numbered::Area => &mut self.areas,
             Numbered::Body(kind) => &mut self.bodies[kind as usize],
         }
@@ -222,6 +241,33 @@ impl<'s> Numberer<'s> {
         number
     }
 
+    fn family(&mut self, family: Option<FamilyRef<'_>>) -> u32 {
+        let Some(family) = family else {
+            return NO_FAMILY;
+        };
+        let numbers = &self.numbers;
+        let known = match family {
+            FamilyRef::Given(id) => numbers.given_families.get(id),
+            FamilyRef::Computed(group, n) => numbers.computed_families.get(&(group, n)),
+        };
+        if let Some(&number) = known {
+            return number;
+        }
+        let numbers = Arc::make_mut(&mut self.numbers);
+        let number = numbers.family_names.len() as u32;
+        match family {
+            FamilyRef::Given(id) => {
+                numbers.given_families.insert(Box::from(id), number);
+                numbers.family_names.push(FamilyName::Given(Box::from(id)));
+            }
+            FamilyRef::Computed(group, n) => {
+                numbers.computed_families.insert((group, n), number);
+                numbers.family_names.push(FamilyName::Computed(group, n));
+            }
+        }
+        number
+    }
+
     fn body(&mut self, kind: AffiliationKind, stored: &StoredSchool) -> u32 {
         stored
             .school
@@ -237,6 +283,7 @@ impl<'s> Numberer<'s> {
     fn profile(
         &mut self,
         stored: &'s StoredSchool,
+        family: Option<FamilyRef<'_>>,
         active_support: u32,
         track_record: TrackRecord,
     ) -> Profile {
@@ -247,10 +294,7 @@ impl<'s> Numberer<'s> {
             stage: stored.stage(),
             language: school.language_medium,
             challenge: stored.challenge_index,
-            family: stored
-                .family_id
-                .as_deref()
-                .map_or(NO_FAMILY, |name| self.number(Numbered::Family, name)),
+            family: self.family(family),
             strengths: stored.strengths(),
             needs: stored.needs(),
             area_grades: AreaGrades::from_grades(
@@ -414,7 +458,8 @@ impl Snapshot {
         let mut profiles = Vec::with_capacity(schools.len());
         for (index, stored) in schools.iter().enumerate() {
             let (active_support, track_record) = facts.of_school(stored.school.id.as_str());
-            let profile = numberer.profile(stored, active_support, track_record);
+            let family = registry.family_of(stored);
+            let profile = numberer.profile(stored, family, active_support, track_record);
             if profile.family != NO_FAMILY {
                 insert_sorted(&mut family_members, profile.family, index as u32);
             }
@@ -489,7 +534,8 @@ impl Snapshot {
                 .map_or((0, TrackRecord::NONE), |facts: &PartnershipFacts<'_>| {
                     facts.of_school(id.as_str())
                 });
-            let profile = numberer.profile(stored, active_support, track_record);
+            let family = registry.family_of(stored);
+            let profile = numberer.profile(stored, family, active_support, track_record);
             move_member(&mut next.family_members, NONE, profile.family, index);
             let bodies = numberer.bodies(stored);
             move_bodies(&mut next.body_members, [NONE; 3], bodies, index);
@@ -502,6 +548,34 @@ impl Snapshot {
                 ..profile
             };
             moved.push((index, absent, profile));
+        }
+        // Schools a family cut moved and no write touched: only their
+        // family numbers and the family lists change (a written school takes
+        // its family below, read from the registry as it is now).
+        for (id, group, number) in &changes.families {
+            if changes.schools.contains(id)
+                || changes.created.contains(id)
+                || changes.deleted.contains(id)
+            {
+                continue;
+            }
+            let Some(index) = self.index_of(id.as_str()) else {
+                continue;
+            };
+            let old = next.profiles[index as usize];
+            let family = numberer.family(Some(FamilyRef::Computed(*group, *number)));
+            if family == old.family {
+                continue;
+            }
+            move_member(&mut next.family_members, old.family, family, index);
+            let profile = Profile { family, ..old };
+            next.profiles.set(index as usize, profile);
+            if old.safeguarding_not_met {
+                let list = Arc::make_mut(&mut next.safeguarding_not_met);
+                if let Ok(at) = list.binary_search_by_key(&index, |(member, _)| *member) {
+                    list[at].1 = profile;
+                }
+            }
         }
         let mut affected: BTreeSet<u32> = changes
             .schools
@@ -532,7 +606,8 @@ impl Snapshot {
                 Some(facts) => facts.of_school(stored.school.id.as_str()),
                 None => (old.active_support, old.track_record),
             };
-            let profile = numberer.profile(stored, active_support, track_record);
+            let family = registry.family_of(stored);
+            let profile = numberer.profile(stored, family, active_support, track_record);
             move_member(&mut next.family_members, old.family, profile.family, index);
             let (old_bodies, bodies) = (numberer.bodies(before), numberer.bodies(stored));
             move_bodies(&mut next.body_members, old_bodies, bodies, index);
@@ -602,6 +677,32 @@ impl Snapshot {
             .iter()
             .filter(|members| !members.is_empty())
             .count()
+    }
+
+    /// The family of the school at `index`: the one its record gives, or
+    /// the computed one (`auto-…`); `None` without either.
+    pub fn family_id(&self, index: u32) -> Option<String> {
+        let family = self.profile(index).family;
+        (family != NO_FAMILY).then(|| self.numbers.family_names[family as usize].as_ref().id())
+    }
+
+    /// The family of the school with id `id`, if it has one.
+    pub fn family_of(&self, id: &str) -> Option<String> {
+        self.index_of(id).and_then(|index| self.family_id(index))
+    }
+
+    /// The number of the family with id `id`, if any school has had it.
+    /// Computed ids are found by reading every family's name: for
+    /// listings, not for matches.
+    pub(crate) fn family_number(&self, id: &str) -> Option<u32> {
+        if let Some(&number) = self.numbers.given_families.get(id) {
+            return Some(number);
+        }
+        self.numbers
+            .family_names
+            .iter()
+            .position(|name| matches!(name, FamilyName::Computed(..)) && name.as_ref().id() == id)
+            .map(|number| number as u32)
     }
 
     /// Indices of the members of family number `family`.

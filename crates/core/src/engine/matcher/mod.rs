@@ -69,6 +69,8 @@ pub struct SearchStats {
 #[derive(Debug, Clone, PartialEq)]
 pub struct MatchOutcome<'a> {
     pub seeker: &'a StoredSchool,
+    /// The seeker's family, given or computed.
+    pub seeker_family_id: Option<String>,
     pub candidates: Vec<RankedCandidate<'a>>,
     /// Schools that passed the hard filters and were scored.
     pub considered: u32,
