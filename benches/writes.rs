@@ -1,7 +1,7 @@
 //! Single writes at scale, in process: UpsertSchool (a rename, which
 //! changes nothing matching reads; and a new number of pupils, which does),
-//! UpsertSchool creating a school (with an id after the others', as new
-//! school numbers are), UpdatePartnership (an edit of the plan, at the
+//! UpsertSchool creating a school (every other one with an id after the
+//! others', the rest with ids among them), UpdatePartnership (an edit of the plan, at the
 //! version read) and DeleteSchool (of the schools it created), each timed on its own
 //! from the call to the published snapshot, on the synthetic population
 //! in memory and in a SQLite file (synced before it returns), with Match
@@ -137,11 +137,17 @@ fn main() {
             .enumerate()
             .map(|(i, school)| {
                 let mut school = school.clone();
-                school.id = SchoolId::parse(&format!("z-new-{i:04}")).expect("an id");
+                let id = if i % 2 == 0 {
+                    format!("z-new-{i:04}")
+                } else {
+                    format!("{}-new", ids[i * 131 % ids.len()])
+                };
+                school.id = SchoolId::parse(&id).expect("an id");
                 school
             })
             .collect();
-        // New ids sort after the synthetic ones, as new school numbers do.
+        // Half the new ids sort after the synthetic ones, as new school
+        // numbers of one authority do; half among them.
         let create = time(writes, |i| {
             engine.upsert(extra[i].clone()).expect("a valid school");
         });

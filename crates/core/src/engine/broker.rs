@@ -167,7 +167,7 @@ pub(crate) fn select_seekers(
                 .collect()
         }
     };
-    seekers.sort_unstable();
+    seekers.sort_unstable_by_key(|&index| snapshot.order_key(index));
     seekers.dedup();
     if seekers.len() > limits::MAX_SEEKERS {
         return Err(Error::ResourceExhausted(format!(

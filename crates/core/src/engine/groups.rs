@@ -122,7 +122,7 @@ pub(super) fn form_groups(
         pool.sort_by_key(|&index| {
             (
                 snapshot.school(index).school.pupils.unwrap_or(u32::MAX),
-                index,
+                snapshot.order_key(index),
             )
         });
     }

@@ -988,6 +988,100 @@ mod tests {
         assert!(moved > 0, "some untouched school changed family");
     }
 
+    /// A school created with an id before others takes the next index
+    /// (no other moves), yet lists in id order and wins ties by id: twins
+    /// of a school, one sorting before every id and one after, score alike
+    /// and rank in id order, in the search and in brute force.
+    #[test]
+    fn schools_created_anywhere_take_the_next_index_and_keep_id_order() {
+        let (population, engine) = synthetic_engine();
+        let original = population
+            .iter()
+            .find(|school| school.open && school.stage.is_some())
+            .unwrap();
+        // The later id first, so index order is not id order.
+        for id in ["zz-twin", "0-twin"] {
+            let mut twin = original.clone();
+            twin.id = SchoolId::parse(id).unwrap();
+            engine.upsert(twin).unwrap();
+        }
+        let snapshot = engine.snapshot();
+        assert_eq!(
+            snapshot.index_of("0-twin"),
+            Some(population.len() as u32 + 1)
+        );
+        assert_eq!(snapshot.schools()[0].school.id.as_str(), "0-twin");
+        let listed: Vec<&str> = snapshot
+            .schools()
+            .iter()
+            .map(|s| s.school.id.as_str())
+            .collect();
+        assert!(listed.is_sorted(), "listed in id order");
+        let config = &engine.config().scoring;
+        let mut query = MatchQuery::new(original.id.clone(), MatchMode::Peer, config);
+        query.constraints.max_distance_km = None;
+        for outcome in [
+            top_k(&snapshot, &query, config).unwrap(),
+            brute_force(&snapshot, &query, config).unwrap(),
+        ] {
+            let ranked: Vec<&str> = outcome
+                .candidates
+                .iter()
+                .map(|c| c.school.school.id.as_str())
+                .collect();
+            assert_eq!(ranked[..2], ["0-twin", "zz-twin"], "{ranked:?}");
+            assert_eq!(outcome.candidates[0].score, outcome.candidates[1].score);
+        }
+    }
+
+    /// Schools created one after another between the same two neighbours
+    /// halve the room between their order keys until none is left; then
+    /// the snapshot is built whole, and every listing and match stays as
+    /// an engine built afresh has it.
+    #[test]
+    fn order_keys_running_out_build_the_snapshot_whole() {
+        let (population, engine) = synthetic_engine();
+        let template = population.iter().find(|school| school.open).unwrap();
+        let mut id = String::from("6");
+        for _ in 0..40 {
+            id.push('0');
+            let mut school = template.clone();
+            school.id = SchoolId::parse(&id).unwrap();
+            engine.upsert(school).unwrap();
+        }
+        let snapshot = engine.snapshot();
+        assert!(
+            snapshot.index_of("6000000000") < Some(population.len() as u32),
+            "built whole once the keys ran out"
+        );
+        let listed: Vec<School> = snapshot
+            .schools()
+            .iter()
+            .map(|s| s.school.clone())
+            .collect();
+        assert!(
+            listed.is_sorted_by(|a, b| a.id < b.id),
+            "listed in id order"
+        );
+        let fresh = Engine::with_schools(EngineConfig::default(), listed).unwrap();
+        let config = &engine.config().scoring;
+        for seeker in snapshot.schools().iter().step_by(40) {
+            let query = MatchQuery::new(seeker.school.id.clone(), MatchMode::Peer, config);
+            let ids = |engine: &Engine| {
+                engine
+                    .match_partners(&query, |outcome| {
+                        outcome
+                            .candidates
+                            .iter()
+                            .map(|c| c.school.school.id.to_string())
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap()
+            };
+            assert_eq!(ids(&engine), ids(&fresh));
+        }
+    }
+
     /// A deleted school leaves a vacant place in the snapshot until many
     /// have, then the snapshot is built whole: either way it is gone from
     /// lookups, listings, families and the count, and every other school

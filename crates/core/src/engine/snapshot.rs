@@ -16,9 +16,17 @@ use super::scoring::{AreaGrades, NO_BODY, NO_FAMILY, Profile, TrackRecord};
 
 #[derive(Debug, Default, Clone)]
 pub struct Snapshot {
-    /// Schools in id order; a school's index is its position here, so
-    /// comparing indices compares ids.
+    /// Schools by index: in id order when the snapshot was built whole,
+    /// then each school created since at the next index. An index never
+    /// moves until the snapshot is built whole again, so a write changes
+    /// no other school's index.
     schools: Chunked<Arc<StoredSchool>>,
+    /// Each index's place in id order: a key that compares as the ids do
+    /// (spaced [`ORDER_GAP`] apart when built whole; a school created
+    /// between two takes a key between theirs).
+    order_keys: Chunked<u64>,
+    /// The live schools' indices in id order.
+    by_order: Arc<Vec<u32>>,
     profiles: Chunked<Profile>,
     index: SearchIndex,
     /// Index of each school by id (a binary search over the schools would
@@ -47,9 +55,14 @@ pub struct Snapshot {
     /// body, and is no longer found by id or listed.
     vacant: Arc<BTreeSet<u32>>,
     /// Indices of the schools created since the snapshot was built whole,
-    /// by id: each took the next index, its id sorting after every other.
+    /// by id: each took the next index.
     added: Arc<HashMap<Box<str>, u32>>,
 }
+
+/// The distance between neighbouring order keys when a snapshot is built
+/// whole: 32 schools can be created, each between the same two, before
+/// the keys run out and the snapshot is built whole.
+const ORDER_GAP: u64 = 1 << 32;
 
 /// Schools a snapshot holds as created since it was built whole before the
 /// next is built whole.
@@ -63,33 +76,32 @@ const MIN_VACANT: usize = 64;
 #[derive(Debug, Clone, Copy)]
 pub struct Schools<'a> {
     all: &'a Chunked<Arc<StoredSchool>>,
-    vacant: &'a BTreeSet<u32>,
+    /// The live schools' indices in id order.
+    order: &'a [u32],
 }
 
 impl<'a> Schools<'a> {
     pub fn len(&self) -> usize {
-        self.all.len() - self.vacant.len()
+        self.order.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.order.is_empty()
     }
 
     pub fn iter(&self) -> SchoolsIter<'a> {
         SchoolsIter {
-            all: self.all.iter().enumerate(),
-            vacant: self.vacant,
+            all: self.all,
+            order: self.order.iter(),
         }
     }
 
     /// The schools with their snapshot indices.
     pub fn indexed(&self) -> impl Iterator<Item = (u32, &'a Arc<StoredSchool>)> + 'a {
-        let vacant = self.vacant;
-        self.all
+        let all = self.all;
+        self.order
             .iter()
-            .enumerate()
-            .map(|(index, stored)| (index as u32, stored))
-            .filter(move |(index, _)| !vacant.contains(index))
+            .map(move |&index| (index, &all[index as usize]))
     }
 
     pub fn to_vec(&self) -> Vec<Arc<StoredSchool>> {
@@ -102,15 +114,7 @@ impl std::ops::Index<usize> for Schools<'_> {
 
     /// The `n`-th school in id order.
     fn index(&self, n: usize) -> &Arc<StoredSchool> {
-        let mut index = n;
-        for &vacant in self.vacant.iter() {
-            if vacant as usize <= index {
-                index += 1;
-            } else {
-                break;
-            }
-        }
-        &self.all[index]
+        &self.all[self.order[n] as usize]
     }
 }
 
@@ -126,20 +130,23 @@ impl<'a> IntoIterator for Schools<'a> {
 /// [`Schools::iter`].
 #[derive(Debug, Clone)]
 pub struct SchoolsIter<'a> {
-    all: std::iter::Enumerate<super::chunked::Iter<'a, Arc<StoredSchool>>>,
-    vacant: &'a BTreeSet<u32>,
+    all: &'a Chunked<Arc<StoredSchool>>,
+    order: std::slice::Iter<'a, u32>,
 }
 
 impl<'a> Iterator for SchoolsIter<'a> {
     type Item = &'a Arc<StoredSchool>;
 
     fn next(&mut self) -> Option<&'a Arc<StoredSchool>> {
-        self.all
-            .by_ref()
-            .find(|(index, _)| !self.vacant.contains(&(*index as u32)))
-            .map(|(_, stored)| stored)
+        self.order.next().map(|&index| &self.all[index as usize])
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.order.size_hint()
     }
 }
+
+impl ExactSizeIterator for SchoolsIter<'_> {}
 
 /// Families, consortia and local authorities (by their trimmed, case-folded
 /// name; 0 is the empty name, so "none recorded" never equals a real one),
@@ -494,6 +501,8 @@ impl Snapshot {
             partnerships: Arc::new(partnerships),
             vacant: Arc::default(),
             added: Arc::default(),
+            order_keys: (1..=schools.len() as u64).map(|n| n * ORDER_GAP).collect(),
+            by_order: Arc::new((0..schools.len() as u32).collect()),
             schools,
             profiles,
         }
@@ -503,14 +512,16 @@ impl Snapshot {
     /// snapshot was built from: a copy sharing everything they left as it
     /// was, with the changed schools' records and profiles replaced, moved
     /// between families, bodies and buckets of the index. A school created
-    /// with an id after every other takes the next index; one created
-    /// before would move the others' indices, so the snapshot is built
-    /// whole instead. A school deleted leaves a vacant place. Past
+    /// takes the next index, with an order key between those of its
+    /// neighbours in id order. A school deleted leaves a vacant place. Past
     /// [`MAX_ADDED`] created or [`MIN_VACANT`] vacant (or a sixteenth of
-    /// the schools), the snapshot is built whole.
+    /// the schools), or when two neighbours' order keys leave no room, the
+    /// snapshot is built whole.
     pub(crate) fn after(&self, registry: &Registry, changes: &Changes) -> Snapshot {
         let vacant = self.vacant.len() + changes.deleted.len();
-        if !self.appends(&changes.created) || vacant > MIN_VACANT.max(self.schools.len() / 16) {
+        if self.added.len() + changes.created.len() > MAX_ADDED
+            || vacant > MIN_VACANT.max(self.schools.len() / 16)
+        {
             return Snapshot::build(registry);
         }
         let mut next = self.clone();
@@ -523,12 +534,17 @@ impl Snapshot {
         }
         let mut numberer = Numberer::new(Arc::clone(&self.numbers));
         let mut moved: Vec<(u32, Profile, Profile)> = Vec::new();
-        // New schools after every other id take the next indices: none moves.
+        // New schools take the next indices: none moves.
         for id in &changes.created {
             let Some(stored) = registry.get(id.as_str()) else {
                 continue;
             };
             let index = next.schools.len() as u32;
+            let Some((at, key)) = next.place_in_order(id.as_str()) else {
+                return Snapshot::build(registry);
+            };
+            Arc::make_mut(&mut next.by_order).insert(at, index);
+            next.order_keys.push(key);
             let (active_support, track_record) = facts
                 .as_ref()
                 .map_or((0, TrackRecord::NONE), |facts: &PartnershipFacts<'_>| {
@@ -636,6 +652,13 @@ impl Snapshot {
             next.profiles.set(index as usize, closed);
             moved.push((index, old, closed));
             Arc::make_mut(&mut next.vacant).insert(index);
+            let key = next.order_keys[index as usize];
+            let position = next
+                .by_order
+                .binary_search_by_key(&key, |&live| next.order_keys[live as usize]);
+            if let Ok(position) = position {
+                Arc::make_mut(&mut next.by_order).remove(position);
+            }
         }
         next.numbers = numberer.numbers;
         if moved
@@ -739,20 +762,27 @@ impl Snapshot {
             .filter(|index| self.vacant.is_empty() || !self.vacant.contains(index))
     }
 
-    /// Whether schools with these new ids can take the next indices: few
-    /// enough, and each id after every id the snapshot has (deleted ones
-    /// too, whose places keep their ids), so index order stays id order.
-    fn appends(&self, created: &BTreeSet<crate::domain::SchoolId>) -> bool {
-        let Some(first) = created.first() else {
-            return true;
+    /// Where a school created with id `id` goes in id order: its position
+    /// among the live schools and an order key between its neighbours';
+    /// `None` when their keys leave no room.
+    fn place_in_order(&self, id: &str) -> Option<(usize, u64)> {
+        let at = self
+            .by_order
+            .partition_point(|&index| self.schools[index as usize].school.id.as_str() < id);
+        let key_at = |position: usize| self.order_keys[self.by_order[position] as usize];
+        let before = if at == 0 { 0 } else { key_at(at - 1) };
+        let after = if at == self.by_order.len() {
+            before.checked_add(2 * ORDER_GAP)?
+        } else {
+            key_at(at)
         };
-        let last = self
-            .schools
-            .len()
-            .checked_sub(1)
-            .map(|last| &self.schools[last]);
-        self.added.len() + created.len() <= MAX_ADDED
-            && last.is_none_or(|last| first.as_str() > last.school.id.as_str())
+        (after - before >= 2).then_some((at, before + (after - before) / 2))
+    }
+
+    /// The key of the school at `index` in id order: keys compare as the
+    /// schools' ids do.
+    pub(crate) fn order_key(&self, index: u32) -> u64 {
+        self.order_keys[index as usize]
     }
 
     pub fn get(&self, id: &str) -> Option<&Arc<StoredSchool>> {
@@ -781,7 +811,7 @@ impl Snapshot {
     pub fn schools(&self) -> Schools<'_> {
         Schools {
             all: &self.schools,
-            vacant: &self.vacant,
+            order: &self.by_order,
         }
     }
 

@@ -84,7 +84,11 @@ fn ranked_by(
         .filter(|(_, stored)| admits(constraints, seeker, &stored.school))
         .filter_map(|(index, stored)| key(stored).map(|key| (key, index)))
         .collect();
-    ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    // Ties by id.
+    ranked.sort_by(|a, b| {
+        a.0.total_cmp(&b.0)
+            .then_with(|| snapshot.order_key(a.1).cmp(&snapshot.order_key(b.1)))
+    });
     ranked.into_iter().map(|(_, index)| index)
 }
 

@@ -83,12 +83,13 @@ pub struct MatchOutcome<'a> {
 }
 
 /// A scored school, ordered best first: higher score, then nearer, then
-/// lower index (which is id order).
+/// lower id (its order key in the snapshot).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Scored {
     pub(super) score: f64,
     pub(super) distance_km: f64,
     pub(super) index: u32,
+    pub(super) order: u64,
 }
 
 impl Scored {
@@ -97,7 +98,7 @@ impl Scored {
             .score
             .total_cmp(&self.score)
             .then_with(|| self.distance_km.total_cmp(&other.distance_km))
-            .then_with(|| self.index.cmp(&other.index))
+            .then_with(|| self.order.cmp(&other.order))
     }
 }
 
@@ -140,6 +141,7 @@ pub(crate) fn explain<'s>(
         score: candidate.score,
         distance_km: candidate.distance_km,
         index,
+        order: snapshot.order_key(index),
     };
     let mut explained = plan
         .finish(
