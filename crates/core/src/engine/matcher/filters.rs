@@ -253,7 +253,7 @@ impl<'s, 'q> MatchPlan<'s, 'q> {
             score: self.scoring.score(partial, distance_km),
             distance_km,
             index,
-            order: self.snapshot.order_key(index),
+            order: 0,
         }
     }
 

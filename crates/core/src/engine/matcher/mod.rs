@@ -83,7 +83,8 @@ pub struct MatchOutcome<'a> {
 }
 
 /// A scored school, ordered best first: higher score, then nearer, then
-/// lower id (its order key in the snapshot).
+/// lower id (its order key in the snapshot, read by whoever ranks it:
+/// 0 until then).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Scored {
     pub(super) score: f64,
@@ -94,11 +95,16 @@ pub(super) struct Scored {
 
 impl Scored {
     fn rank_order(&self, other: &Scored) -> Ordering {
+        self.rank_order_but_id(other)
+            .then_with(|| self.order.cmp(&other.order))
+    }
+
+    /// The rank order on score and distance alone.
+    pub(super) fn rank_order_but_id(&self, other: &Scored) -> Ordering {
         other
             .score
             .total_cmp(&self.score)
             .then_with(|| self.distance_km.total_cmp(&other.distance_km))
-            .then_with(|| self.order.cmp(&other.order))
     }
 }
 

@@ -25,26 +25,36 @@ use super::{MatchOutcome, MatchQuery, Scored, SearchStats};
 const BOUND_SLACK: f64 = 1e-9;
 
 /// The top K so far: the worst of them on top of the heap.
-struct Best {
+struct Best<'s> {
     heap: BinaryHeap<Scored>,
     limit: usize,
+    snapshot: &'s Snapshot,
 }
 
-impl Best {
-    fn new(limit: usize) -> Best {
+impl<'s> Best<'s> {
+    fn new(limit: usize, snapshot: &'s Snapshot) -> Best<'s> {
         Best {
             heap: BinaryHeap::with_capacity(limit + 1),
             limit,
+            snapshot,
         }
     }
 
-    fn offer(&mut self, scored: Scored) {
+    /// Keeps `scored` if it ranks among the best K. Its order key (the
+    /// tie-break by id, a read elsewhere in memory) is read only for a
+    /// school that enters the heap or ties with the worst there.
+    fn offer(&mut self, mut scored: Scored) {
         if self.heap.len() < self.limit {
+            scored.order = self.snapshot.order_key(scored.index);
             self.heap.push(scored);
-        } else if let Some(mut worst) = self.heap.peek_mut()
-            && scored < *worst
-        {
-            *worst = scored;
+        } else if let Some(mut worst) = self.heap.peek_mut() {
+            let unordered = scored.rank_order_but_id(&worst);
+            if unordered.is_le() {
+                scored.order = self.snapshot.order_key(scored.index);
+                if scored < *worst {
+                    *worst = scored;
+                }
+            }
         }
     }
 
@@ -164,7 +174,7 @@ struct Search<'p, 's, 'q> {
     bounder: GroupBounder<'s>,
     /// Weighted stage and phase terms of each bucket (exact per bucket).
     bucket_terms: Vec<BucketTerm>,
-    best: Best,
+    best: Best<'s>,
     pending: BinaryHeap<Pending>,
     considered: u32,
     farthest_considered: f64,
@@ -263,7 +273,6 @@ impl Search<'_, '_, '_> {
             if !self.owns(next.tree, partner)
                 || bucket.is_stale(member)
                 || !plan.admits_in_bucket(member, partner)
-                || plan.in_seekers_family(member)
             {
                 continue;
             }
@@ -281,7 +290,9 @@ impl Search<'_, '_, '_> {
                 continue;
             }
             let distance_km = plan.distance_km(partner);
-            if plan.within_distance(distance_km) {
+            // The seeker's family was scored before the search: asked last,
+            // as few members get this far.
+            if plan.within_distance(distance_km) && !plan.in_seekers_family(member) {
                 self.offer(member, partial, distance_km);
             }
         }
@@ -331,7 +342,7 @@ pub(super) fn with_request<T>(
 /// of schools and a diocese a few hundred, fewer than a search of the
 /// whole index would bound.
 fn search_members<'s>(plan: &MatchPlan<'s, '_>, members: &[u32]) -> MatchOutcome<'s> {
-    let mut best = Best::new(plan.limit);
+    let mut best = Best::new(plan.limit, plan.snapshot);
     let (mut considered, mut farthest) = (0u32, 0.0f64);
     for &member in members {
         let partner = plan.snapshot.profile(member);
@@ -387,7 +398,7 @@ pub(crate) fn search<'s>(
         snapshot,
         bounder,
         bucket_terms,
-        best: Best::new(plan.limit),
+        best: Best::new(plan.limit, snapshot),
         pending: BinaryHeap::with_capacity(256),
         considered: 0,
         farthest_considered: 0.0,
