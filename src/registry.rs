@@ -126,7 +126,7 @@ impl SchoolRegistry for RegistryService {
         Ok(Response::new(pb::UpsertSchoolResponse {
             school: Some(school_to_proto(
                 &upserted.school.stored,
-                upserted.school.family_id.as_deref(),
+                upserted.school.family_id,
             )),
             created: upserted.created,
         }))
@@ -141,7 +141,7 @@ impl SchoolRegistry for RegistryService {
         let school = self.engine.school(id.as_str()).or_status()?;
         Ok(Response::new(school_to_proto(
             &school.stored,
-            school.family_id.as_deref(),
+            school.family_id,
         )))
     }
 

@@ -237,7 +237,7 @@ pub fn match_response_to_proto(outcome: &MatchOutcome<'_>, took_micros: u64) -> 
         search_radius_km: outcome.search_radius_km,
         seeker: Some(school_to_proto(
             outcome.seeker,
-            outcome.seeker_family_id.as_deref(),
+            outcome.seeker_family.map(|family| family.id()),
         )),
         took_micros,
         excluded_for_safeguarding: outcome.excluded_for_safeguarding,

@@ -193,10 +193,10 @@ fn record_to_proto(school: &School, stale: &[bool]) -> pb::School {
 
 /// A stored school with what the server derives, and its family (given or
 /// computed: the snapshot holds a computed one).
-pub fn school_to_proto(stored: &StoredSchool, family_id: Option<&str>) -> pb::School {
+pub fn school_to_proto(stored: &StoredSchool, family_id: Option<String>) -> pb::School {
     pb::School {
         challenge_index: stored.challenge_index,
-        family_id: family_id.unwrap_or_default().to_owned(),
+        family_id: family_id.unwrap_or_default(),
         effective_capacity: stored.capacity,
         evidence: Some(evidence_to_proto(&stored.evidence)),
         ..record_to_proto(&stored.school, &stored.evidence.stale)
@@ -263,7 +263,7 @@ pub(crate) fn list_schools_to_proto(
         schools: page
             .items
             .iter()
-            .map(|school| school_to_proto(&school.stored, school.family_id.as_deref()))
+            .map(|school| school_to_proto(&school.stored, school.family_id.clone()))
             .collect(),
         next_page_token: next_page_token(page, request),
         total_size: page.total,
@@ -411,7 +411,7 @@ mod tests {
             Some(22.5),
             &crate::engine::EvidenceConfig::default().rules(),
         );
-        let back = school_to_proto(&stored, Some("auto-x"));
+        let back = school_to_proto(&stored, Some("auto-x".into()));
         assert_eq!(back.id, proto.id);
         assert_eq!(back.strengths, vec![pb::FocusArea::Literacy as i32]);
         assert_eq!(

@@ -62,7 +62,7 @@ proptest! {
                 let stored =
                     StoredSchool::new(school.clone(), None, &EvidenceConfig::default().rules());
                 let again =
-                    school_from_proto(school_to_proto(&stored, school.family_id.as_deref()))
+                    school_from_proto(school_to_proto(&stored, school.family_id.clone()))
                         .unwrap();
                 prop_assert_eq!(again, school);
             }

@@ -9,7 +9,7 @@ use partnermatch::pb;
 use partnermatch_core::domain::{Phase, Stage};
 use tonic::Code;
 
-use crate::support::fixtures::{SchoolExt, school, school_proto};
+use crate::support::fixtures::{SchoolExt, match_request, school, school_proto};
 use crate::support::server::TestServer;
 use crate::support::status::assert_invalid_field;
 
@@ -194,6 +194,25 @@ async fn families_are_computed_kept_when_given_and_listed() {
         .unwrap()
         .into_inner();
     assert_eq!(family.total_size, 8);
+    assert!(
+        family
+            .schools
+            .iter()
+            .all(|s| s.family_id == "auto-primary-cy-medium-01"),
+        "listed with their family"
+    );
+    let matched = server
+        .matcher()
+        .await
+        .r#match(match_request("f0", pb::MatchMode::Peer))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        matched.seeker.unwrap().family_id,
+        "auto-primary-cy-medium-01",
+        "the seeker's family in a Match answer"
+    );
 
     // Sending the computed family back (read-modify-write) keeps it computed.
     let mut edited = f0.clone();
@@ -219,6 +238,45 @@ async fn families_are_computed_kept_when_given_and_listed() {
         .unwrap()
         .into_inner();
     assert_eq!((u1.family_id.as_str(), u1.challenge_index), ("", None));
+    let island = registry
+        .list_schools(pb::ListSchoolsRequest {
+            family_id: "island-family-1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(island.total_size, 1);
+
+    // Eight more with less challenge make the group two families: f0 is
+    // not written, yet its place in the cut moves it to the second.
+    for i in 0..8 {
+        let mut s = school(&format!("h{i}"));
+        s.language_medium = Some(partnermatch_core::domain::LanguageMedium::Welsh);
+        s.context.fsm_percent = Some(1.0 + f64::from(i));
+        registry
+            .upsert_school(pb::UpsertSchoolRequest {
+                school: Some(school_proto(&s)),
+            })
+            .await
+            .unwrap();
+    }
+    let f0 = registry
+        .get_school(pb::GetSchoolRequest { id: "f0".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(f0.family_id, "auto-primary-cy-medium-02");
+    let first = registry
+        .list_schools(pb::ListSchoolsRequest {
+            family_id: "auto-primary-cy-medium-01".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let ids: Vec<&str> = first.schools.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["h0", "h1", "h2", "h3", "h4", "h5", "h6", "h7"]);
     server.stop().await;
 }
 

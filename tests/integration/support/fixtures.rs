@@ -116,7 +116,7 @@ pub fn school_proto(school: &School) -> pb::School {
         None,
         &partnermatch_core::engine::EvidenceConfig::default().rules(),
     );
-    partnermatch::school_to_proto(&stored, school.family_id.as_deref())
+    partnermatch::school_to_proto(&stored, school.family_id.clone())
 }
 
 /// `message` with `authorization: Bearer <token>` metadata.

@@ -74,9 +74,33 @@ pub(crate) enum FamilyRef<'a> {
 impl FamilyRef<'_> {
     /// The family's id: the given one, or `auto-…-NN`.
     pub(crate) fn id(self) -> String {
-        match self {
-            FamilyRef::Given(id) => id.to_owned(),
-            FamilyRef::Computed(group, n) => family_id(group, n as usize),
+        FamilyLabel(self).id()
+    }
+}
+
+/// A school's family as a snapshot holds it, for display: its id is its
+/// `Display` (the given id, or `auto-<phase>-<language group>-<size
+/// band>-<NN>`), written only when asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FamilyLabel<'a>(pub(crate) FamilyRef<'a>);
+
+impl FamilyLabel<'_> {
+    /// The id, written in one allocation.
+    pub fn id(&self) -> String {
+        use std::fmt::Write;
+        let mut id = String::with_capacity(40);
+        write!(id, "{self}").expect("writing to a String never fails");
+        id
+    }
+}
+
+impl std::fmt::Display for FamilyLabel<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            FamilyRef::Given(id) => f.write_str(id),
+            FamilyRef::Computed((phase, language_group, size_band), n) => {
+                write!(f, "auto-{phase}-{language_group}-{size_band}-{:02}", n + 1)
+            }
         }
     }
 }
@@ -159,8 +183,8 @@ pub(super) fn family_number(position: usize, total: usize, count: usize) -> usiz
 }
 
 /// The id of family number `n` (from 0) of a group.
-pub(super) fn family_id((phase, language_group, size_band): FamilyGroup, n: usize) -> String {
-    format!("auto-{phase}-{language_group}-{size_band}-{:02}", n + 1)
+pub(super) fn family_id(group: FamilyGroup, n: usize) -> String {
+    FamilyLabel(FamilyRef::Computed(group, n as u32)).id()
 }
 
 /// Welsh families split primary schools by size; other phases are too few

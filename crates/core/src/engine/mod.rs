@@ -49,7 +49,7 @@ pub use config::{
     ChallengeWeights, EngineConfig, EvidenceConfig, FamilyConfig, ScoringConfig, Weights,
 };
 pub use error::{Error, Result};
-pub use families::{ComputedFamily, validate_sizes};
+pub use families::{ComputedFamily, FamilyLabel, validate_sizes};
 pub use groups::{FormedGroup, GroupKind, GroupQuery, GroupsOutcome};
 pub use matcher::{
     Constraints, MatchOutcome, MatchQuery, RankedCandidate, SearchStats, WeightedComponent,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::domain::{AffiliationKind, MemberRole, Partnership, PartnershipStatus, StoredSchool};
 
 use super::chunked::Chunked;
-use super::families::{FamilyGroup, FamilyRef};
+use super::families::{FamilyGroup, FamilyLabel, FamilyRef};
 use super::index::{BucketKey, Merged, SearchIndex};
 use super::registry::{Changes, Registry};
 use super::scoring::{AreaGrades, NO_BODY, NO_FAMILY, Profile, TrackRecord};
@@ -705,8 +705,14 @@ impl Snapshot {
     /// The family of the school at `index`: the one its record gives, or
     /// the computed one (`auto-…`); `None` without either.
     pub fn family_id(&self, index: u32) -> Option<String> {
+        self.family_label(index).map(|family| family.id())
+    }
+
+    /// [`Snapshot::family_id`], written only when displayed.
+    pub fn family_label(&self, index: u32) -> Option<FamilyLabel<'_>> {
         let family = self.profile(index).family;
-        (family != NO_FAMILY).then(|| self.numbers.family_names[family as usize].as_ref().id())
+        (family != NO_FAMILY)
+            .then(|| FamilyLabel(self.numbers.family_names[family as usize].as_ref()))
     }
 
     /// The family of the school with id `id`, if it has one.

@@ -320,7 +320,7 @@ impl<'s, 'q> MatchPlan<'s, 'q> {
         MatchOutcome {
             excluded_for_safeguarding: self.excluded_for_safeguarding(),
             seeker: self.snapshot.school(self.seeker_index),
-            seeker_family_id: self.snapshot.family_id(self.seeker_index),
+            seeker_family: self.snapshot.family_label(self.seeker_index),
             candidates,
             considered,
             search_radius_km,

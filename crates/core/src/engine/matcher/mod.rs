@@ -14,6 +14,7 @@ use crate::domain::{FocusSet, StoredSchool};
 
 use super::config::ScoringConfig;
 use super::error::{Error, Result};
+use super::families::FamilyLabel;
 use super::scoring::{Component, PerFactor};
 use super::snapshot::Snapshot;
 use filters::MatchPlan;
@@ -70,7 +71,7 @@ pub struct SearchStats {
 pub struct MatchOutcome<'a> {
     pub seeker: &'a StoredSchool,
     /// The seeker's family, given or computed.
-    pub seeker_family_id: Option<String>,
+    pub seeker_family: Option<FamilyLabel<'a>>,
     pub candidates: Vec<RankedCandidate<'a>>,
     /// Schools that passed the hard filters and were scored.
     pub considered: u32,
