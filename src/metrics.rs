@@ -45,6 +45,7 @@ pub struct Metrics {
     in_flight: Gauge<i64, AtomicI64>,
     schools: Gauge<i64, AtomicI64>,
     partnerships: Gauge<i64, AtomicI64>,
+    index_overlay: Gauge<i64, AtomicI64>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -68,6 +69,7 @@ impl Default for Metrics {
         let in_flight = Gauge::<i64, AtomicI64>::default();
         let schools = Gauge::<i64, AtomicI64>::default();
         let partnerships = Gauge::<i64, AtomicI64>::default();
+        let index_overlay = Gauge::<i64, AtomicI64>::default();
         registry.register(
             "requests",
             "gRPC calls answered, by RPC and status code",
@@ -99,6 +101,11 @@ impl Default for Metrics {
             "Partnerships in the registry",
             partnerships.clone(),
         );
+        registry.register(
+            "index_overlay",
+            "Writes the search index holds beside its trees, not merged into them yet (entries skipped plus members scored one by one), over all buckets",
+            index_overlay.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -108,6 +115,7 @@ impl Default for Metrics {
             in_flight,
             schools,
             partnerships,
+            index_overlay,
         }
     }
 }
@@ -141,6 +149,7 @@ impl Metrics {
         let snapshot = engine.snapshot();
         self.schools.set(snapshot.len() as i64);
         self.partnerships.set(snapshot.partnerships().len() as i64);
+        self.index_overlay.set(snapshot.index_overlay() as i64);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .expect("writing to a String cannot fail");

@@ -182,7 +182,11 @@ async fn metrics_count_calls_by_rpc_and_code_and_the_registry() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(
-        axum::serve(listener, partnermatch::metrics_router(engine, metrics)).into_future(),
+        axum::serve(
+            listener,
+            partnermatch::metrics_router(Arc::clone(&engine), metrics),
+        )
+        .into_future(),
     );
     let mut registry = server.registry().await;
     registry
@@ -198,6 +202,16 @@ async fn metrics_count_calls_by_rpc_and_code_and_the_registry() {
         .await
         .unwrap_err();
     let text = http_get(address, "/metrics").await;
+    // Both schools came in one write to an empty engine: the first built
+    // their bucket, the second is held beside its trees (too few changes
+    // for the merger).
+    let overlay = engine.snapshot().index_overlay();
+    assert!(overlay > 0);
+    let overlay_line = format!("partnermatch_index_overlay {overlay}");
+    assert!(
+        text.contains(&overlay_line),
+        "no {overlay_line:?} in\n{text}"
+    );
     for line in [
         r#"partnermatch_requests_total{rpc="partnermatch.v1.SchoolRegistry/GetSchool",code="Ok"} 2"#,
         r#"partnermatch_requests_total{rpc="partnermatch.v1.SchoolRegistry/GetSchool",code="NotFound"} 1"#,

@@ -504,6 +504,11 @@ impl SearchIndex {
         }
     }
 
+    /// The changes all buckets hold beside their trees.
+    pub(crate) fn overlay(&self) -> usize {
+        self.buckets.iter().map(|bucket| bucket.overlay()).sum()
+    }
+
     /// The buckets whose overlays hold more than [`MAX_OVERLAY`] changes.
     pub(crate) fn merges_due(&self) -> Vec<BucketKey> {
         self.buckets

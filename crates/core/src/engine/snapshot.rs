@@ -825,6 +825,13 @@ impl Snapshot {
         &self.index
     }
 
+    /// Writes the search index holds beside its trees (entries skipped
+    /// plus members scored one by one), over all buckets: what the merger
+    /// has yet to fold in.
+    pub fn index_overlay(&self) -> usize {
+        self.index.overlay()
+    }
+
     /// Buckets of the index whose overlays are due to be merged.
     pub(crate) fn merges_due(&self) -> Vec<BucketKey> {
         self.index.merges_due()
