@@ -193,13 +193,12 @@ impl Writer {
 
 pub struct Engine {
     config: Arc<EngineConfig>,
-    snapshot: Arc<ArcSwap<Snapshot>>,
+    /// The current snapshot, and the count of writes it includes, held
+    /// while one is built: the writers that queue behind a build are all
+    /// served by the next one (group publish), rather than each building
+    /// its own. The merger holds it too while it installs merged trees.
+    publication: Publication,
     writer: Mutex<Writer>,
-    /// Writes the current snapshot includes, held while one is built: the
-    /// writers that queue behind a build are all served by the next one
-    /// (group publish), rather than each building its own. The merger
-    /// holds it too while it installs merged trees.
-    published: Arc<Mutex<u64>>,
     /// Builds the index's overflowing buckets again off the write path.
     merger: Merger,
 }
@@ -257,13 +256,12 @@ impl Engine {
             Error::Internal(format!("cannot start the index merger thread: {error}"))
         })?;
         Ok(Engine {
-            snapshot: publication.current,
+            publication,
             writer: Mutex::new(Writer {
                 registry,
                 persistence,
                 applied: 0,
             }),
-            published: publication.published,
             merger,
             config,
         })
@@ -275,11 +273,12 @@ impl Engine {
 
     /// The current snapshot; holding it never blocks writers.
     pub fn snapshot(&self) -> Arc<Snapshot> {
-        self.snapshot.load_full()
+        self.publication.current.load_full()
     }
 
     pub fn get(&self, id: &str) -> Result<Arc<StoredSchool>> {
-        self.snapshot
+        self.publication
+            .current
             .load()
             .get(id)
             .cloned()
@@ -288,12 +287,12 @@ impl Engine {
 
     /// A school with its family, read from one snapshot.
     pub fn school(&self, id: &str) -> Result<SchoolView> {
-        let snapshot = self.snapshot.load();
-        let (Some(index), Some(stored)) = (snapshot.index_of(id), snapshot.get(id)) else {
-            return Err(Error::school_not_found(id));
-        };
+        let snapshot = self.publication.current.load();
+        let index = snapshot
+            .index_of(id)
+            .ok_or_else(|| Error::school_not_found(id))?;
         Ok(SchoolView {
-            stored: Arc::clone(stored),
+            stored: Arc::clone(snapshot.record(index)),
             family_id: snapshot.family_id(index),
         })
     }
@@ -305,7 +304,7 @@ impl Engine {
         after: Option<&str>,
         page_size: usize,
     ) -> Page<SchoolView> {
-        let snapshot = self.snapshot.load();
+        let snapshot = self.publication.current.load();
         let wanted_family =
             (!filter.family_id.is_empty()).then(|| snapshot.family_number(&filter.family_id));
         let page = paginate(
@@ -489,7 +488,7 @@ impl Engine {
         &self,
         id: &str,
     ) -> Result<(Arc<Partnership>, Vec<AreaImpact>)> {
-        let snapshot = self.snapshot.load();
+        let snapshot = self.publication.current.load();
         let partnership = snapshot
             .partnership(id)
             .cloned()
@@ -499,7 +498,8 @@ impl Engine {
     }
 
     pub fn get_partnership(&self, id: &str) -> Result<Arc<Partnership>> {
-        self.snapshot
+        self.publication
+            .current
             .load()
             .partnership(id)
             .cloned()
@@ -514,7 +514,7 @@ impl Engine {
         after: Option<&str>,
         page_size: usize,
     ) -> Page<Arc<Partnership>> {
-        let snapshot = self.snapshot.load();
+        let snapshot = self.publication.current.load();
         let in_consortium = |partnership: &Partnership| {
             let wanted = filter.consortium.trim();
             wanted.is_empty()
@@ -551,7 +551,7 @@ impl Engine {
         query: &MatchQuery,
         read: impl FnOnce(&MatchOutcome<'_>) -> T,
     ) -> Result<T> {
-        let snapshot = self.snapshot.load();
+        let snapshot = self.publication.current.load();
         Ok(read(&top_k(&snapshot, query, &self.config.scoring)?))
     }
 
@@ -564,7 +564,7 @@ impl Engine {
         if !violations.is_empty() {
             return Err(Error::Invalid(violations));
         }
-        let snapshot = self.snapshot.load();
+        let snapshot = self.publication.current.load();
         let schools = snapshot.schools().iter().map(|stored| stored.as_ref());
         Ok(FamiliesReport {
             families: compute_families(schools, &sizes),
@@ -585,7 +585,7 @@ impl Engine {
 
     /// Proposes clusters or federations (see [`form_groups`]).
     pub fn form_groups(&self, query: &GroupQuery) -> Result<(Arc<Snapshot>, GroupsOutcome)> {
-        let snapshot = self.snapshot.load_full();
+        let snapshot = self.publication.current.load_full();
         let outcome = form_groups(&snapshot, query, &self.config.scoring)?;
         Ok((snapshot, outcome))
     }
@@ -608,7 +608,7 @@ impl Engine {
         progress: &dyn Fn(usize, usize),
         read: impl FnOnce(&BrokerOutcome<'_>) -> T,
     ) -> Result<T> {
-        let snapshot = self.snapshot.load();
+        let snapshot = self.publication.current.load();
         Ok(read(&broker_with_progress(
             &snapshot,
             query,
@@ -624,7 +624,7 @@ impl Engine {
         query: &MatchQuery,
         read: impl FnOnce(&MatchOutcome<'_>) -> T,
     ) -> Result<T> {
-        let snapshot = self.snapshot.load();
+        let snapshot = self.publication.current.load();
         Ok(read(&brute_force(&snapshot, query, &self.config.scoring)?))
     }
 
@@ -654,6 +654,7 @@ impl Engine {
     /// unless one already does.
     fn publish_through(&self, through: u64) -> Result<()> {
         let mut published = self
+            .publication
             .published
             .lock()
             .map_err(|_| Error::Internal("snapshot publisher lock poisoned".to_owned()))?;
@@ -662,11 +663,15 @@ impl Engine {
         }
         let mut writer = self.lock_writer()?;
         let changes = writer.registry.take_changes();
-        let snapshot = self.snapshot.load().after(&writer.registry, &changes);
+        let snapshot = self
+            .publication
+            .current
+            .load()
+            .after(&writer.registry, &changes);
         let applied = writer.applied;
         drop(writer);
         let merge = !snapshot.merges_due().is_empty();
-        self.snapshot.store(Arc::new(snapshot));
+        self.publication.current.store(Arc::new(snapshot));
         *published = applied;
         drop(published);
         if merge {
@@ -680,11 +685,7 @@ impl Engine {
     /// how many it installed. For tests and benchmarks that want the index
     /// in a known state.
     pub fn merge_index(&self) -> usize {
-        Publication {
-            current: Arc::clone(&self.snapshot),
-            published: Arc::clone(&self.published),
-        }
-        .merge_due()
+        self.publication.merge_due()
     }
 
     fn lock_writer(&self) -> Result<MutexGuard<'_, Writer>> {
@@ -865,7 +866,7 @@ mod tests {
             }
         }
         assert_eq!(
-            *engine.published.lock().unwrap(),
+            *engine.publication.published.lock().unwrap(),
             engine.lock_writer().unwrap().applied,
             "every applied write is published"
         );

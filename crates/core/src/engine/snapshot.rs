@@ -425,15 +425,8 @@ const _: () = assert!(NO_FAMILY == NO_BODY);
 /// Moves `member` from list `from` to list `to` ([`NONE`] for neither),
 /// copying only what a snapshot before shares.
 fn move_member(lists: &mut Arc<Lists>, from: u32, to: u32, member: u32) {
-    if from == to {
-        return;
-    }
-    let lists = Arc::make_mut(lists);
-    if from != NONE {
-        remove_sorted(lists, from, member);
-    }
-    if to != NONE {
-        insert_sorted(lists, to, member);
+    if from != to {
+        move_between(Arc::make_mut(lists), from, to, member);
     }
 }
 
@@ -444,12 +437,18 @@ fn move_bodies(lists: &mut Arc<[Lists; 3]>, from: [u32; 3], to: [u32; 3], member
     }
     let lists = Arc::make_mut(lists);
     for (kind, (from, to)) in from.into_iter().zip(to).enumerate() {
-        if from != NONE {
-            remove_sorted(&mut lists[kind], from, member);
+        if from != to {
+            move_between(&mut lists[kind], from, to, member);
         }
-        if to != NONE {
-            insert_sorted(&mut lists[kind], to, member);
-        }
+    }
+}
+
+fn move_between(lists: &mut Lists, from: u32, to: u32, member: u32) {
+    if from != NONE {
+        remove_sorted(lists, from, member);
+    }
+    if to != NONE {
+        insert_sorted(lists, to, member);
     }
 }
 
@@ -586,12 +585,7 @@ impl Snapshot {
             move_member(&mut next.family_members, old.family, family, index);
             let profile = Profile { family, ..old };
             next.profiles.set(index as usize, profile);
-            if old.safeguarding_not_met {
-                let list = Arc::make_mut(&mut next.safeguarding_not_met);
-                if let Ok(at) = list.binary_search_by_key(&index, |(member, _)| *member) {
-                    list[at].1 = profile;
-                }
-            }
+            moved.push((index, old, profile));
         }
         let mut affected: BTreeSet<u32> = changes
             .schools
@@ -661,12 +655,15 @@ impl Snapshot {
             }
         }
         next.numbers = numberer.numbers;
-        if moved
+        // Only a school with safeguarding not met before or after can be in
+        // the list or enter it; a family cut moves thousands that are not.
+        let mut safeguarding = moved
             .iter()
-            .any(|(_, old, new)| old.safeguarding_not_met || new.safeguarding_not_met)
-        {
+            .filter(|(_, old, new)| old.safeguarding_not_met || new.safeguarding_not_met)
+            .peekable();
+        if safeguarding.peek().is_some() {
             let list = Arc::make_mut(&mut next.safeguarding_not_met);
-            for (index, _, profile) in &moved {
+            for (index, _, profile) in safeguarding {
                 list.retain(|(member, _)| member != index);
                 if profile.open && profile.safeguarding_not_met {
                     let at = list.partition_point(|(member, _)| member < index);
@@ -792,7 +789,12 @@ impl Snapshot {
     }
 
     pub fn get(&self, id: &str) -> Option<&Arc<StoredSchool>> {
-        self.index_of(id).map(|index| &self.schools[index as usize])
+        self.index_of(id).map(|index| self.record(index))
+    }
+
+    /// The record of the school at `index`, shared.
+    pub(crate) fn record(&self, index: u32) -> &Arc<StoredSchool> {
+        &self.schools[index as usize]
     }
 
     pub fn school(&self, index: u32) -> &StoredSchool {
