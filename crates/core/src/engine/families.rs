@@ -165,7 +165,7 @@ pub(super) fn cut_group(
     cut.into_iter()
         .enumerate()
         .map(|(n, members)| ComputedFamily {
-            id: family_id((phase, language_group, size_band), n),
+            id: FamilyRef::Computed((phase, language_group, size_band), n as u32).id(),
             phase,
             language_group,
             size_band,
@@ -180,11 +180,6 @@ pub(super) fn cut_group(
 /// `count` families (members ordered by challenge, ties by id).
 pub(super) fn family_number(position: usize, total: usize, count: usize) -> usize {
     position * count / total
-}
-
-/// The id of family number `n` (from 0) of a group.
-pub(super) fn family_id(group: FamilyGroup, n: usize) -> String {
-    FamilyLabel(FamilyRef::Computed(group, n as u32)).id()
 }
 
 /// Welsh families split primary schools by size; other phases are too few
