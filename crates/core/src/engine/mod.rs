@@ -20,6 +20,7 @@ mod matcher;
 mod merger;
 mod partnerships;
 mod persistence;
+mod prefetch;
 mod registry;
 mod scoring;
 mod snapshot;

@@ -6,14 +6,13 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use crate::domain::{EARTH_RADIUS_KM, FocusSet, UnitVector};
+use crate::domain::{EARTH_RADIUS_KM, FocusSet, MatchMode, UnitVector};
 
 use super::super::config::ScoringConfig;
 use super::super::error::{Error, Result};
-use super::super::index::{MAX_INDEXED_AREAS, Side, TreeKind};
-use super::super::scoring::{
-    AreaLevels, BucketTerm, GroupBounder, NO_FAMILY, Profile, SplitCoverage,
-};
+use super::super::index::{Entry, MAX_INDEXED_AREAS, Side, Tree, TreeKind};
+use super::super::prefetch::prefetch;
+use super::super::scoring::{AreaLevels, BucketTerm, GroupBounder, NO_FAMILY, SplitCoverage};
 use super::super::snapshot::Snapshot;
 use super::filters::{MatchPlan, SearchRequest};
 use super::{MatchOutcome, MatchQuery, Scored, SearchStats};
@@ -86,8 +85,8 @@ struct Split {
 }
 
 impl Split {
-    fn owner(self, partner: &Profile) -> TreeKind {
-        let areas = self.side.of(partner);
+    fn owner(self, partner: &Entry) -> TreeKind {
+        let areas = self.side.pick(partner.strengths, partner.needs);
         if areas.len() > MAX_INDEXED_AREAS {
             return TreeKind::Broad(self.side);
         }
@@ -136,29 +135,32 @@ impl Split {
 
 /// A group of schools waiting to be searched, with its score bound.
 #[derive(Debug, Clone, Copy)]
-struct Pending {
+struct Pending<'s> {
     bound: f64,
     /// Bound on the members' terms other than stage and proximity.
     other_terms: f64,
+    /// Of which the bound on the focus term.
+    focus: f64,
     /// Chord from the seeker to the group's nearest possible point.
     chord: f64,
     bucket: u32,
-    tree: TreeKind,
+    kind: TreeKind,
+    tree: &'s Tree,
     node: u32,
 }
 
-impl PartialEq for Pending {
+impl PartialEq for Pending<'_> {
     fn eq(&self, other: &Self) -> bool {
         self.cmp(other) == Ordering::Equal
     }
 }
-impl Eq for Pending {}
-impl PartialOrd for Pending {
+impl Eq for Pending<'_> {}
+impl PartialOrd for Pending<'_> {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
-impl Ord for Pending {
+impl Ord for Pending<'_> {
     // The highest bound first; nearer groups first among equal bounds.
     fn cmp(&self, other: &Self) -> Ordering {
         self.bound
@@ -175,7 +177,7 @@ struct Search<'p, 's, 'q> {
     /// Weighted stage and phase terms of each bucket (exact per bucket).
     bucket_terms: Vec<BucketTerm>,
     best: Best<'s>,
-    pending: BinaryHeap<Pending>,
+    pending: BinaryHeap<Pending<'s>>,
     considered: u32,
     farthest_considered: f64,
     /// Shortest chord to any group left out because of its bound: every
@@ -188,7 +190,7 @@ struct Search<'p, 's, 'q> {
     stats: SearchStats,
 }
 
-impl Search<'_, '_, '_> {
+impl<'s> Search<'_, 's, '_> {
     fn below_threshold(&self, bound: f64) -> bool {
         self.best
             .threshold()
@@ -197,11 +199,8 @@ impl Search<'_, '_, '_> {
 
     /// Bounds a group and queues it, unless it holds no eligible school or
     /// cannot reach the current K-th score.
-    fn consider_group(&mut self, bucket: u32, tree: TreeKind, node: u32) {
-        let Some(tree_ref) = self.snapshot.index().buckets[bucket as usize].tree(tree) else {
-            return;
-        };
-        let group = &tree_ref.nodes[node as usize];
+    fn consider_group(&mut self, bucket: u32, kind: TreeKind, tree: &'s Tree, node: u32) {
+        let group = &tree.nodes[node as usize];
         if !self.plan.group_admits(&group.summary) {
             return;
         }
@@ -212,13 +211,13 @@ impl Search<'_, '_, '_> {
         self.stats.groups_bounded += 1;
         let coverage = self
             .split
-            .map_or(SplitCoverage::Unknown, |split| split.coverage(tree));
+            .map_or(SplitCoverage::Unknown, |split| split.coverage(kind));
         let bound = self.bounder.bound(
             self.bucket_terms[bucket as usize],
             &group.summary,
             // Read only where it counts: the levels are a second cache line.
             if group.summary.any_area_grades() {
-                tree_ref.levels[node as usize]
+                tree.levels[node as usize]
             } else {
                 AreaLevels::default()
             },
@@ -229,18 +228,31 @@ impl Search<'_, '_, '_> {
             self.nearest_pruned_chord = self.nearest_pruned_chord.min(chord);
             return;
         }
+        // A queued group is likely to be taken: start loading what taking
+        // it reads (its children, or its leaf's first entries), so it
+        // arrives while other groups are bounded.
+        match group.children() {
+            Some(first) => prefetch(&tree.nodes[first as usize..first as usize + 2]),
+            None => {
+                let members = group.members();
+                let start = members.start;
+                prefetch(&tree.entries[start..start + members.len().min(4)]);
+            }
+        }
         self.pending.push(Pending {
             bound: bound.score,
             other_terms: bound.other_terms,
+            focus: bound.focus,
             chord,
             bucket,
+            kind,
             tree,
             node,
         });
     }
 
     /// Whether this tree is where `partner` is searched.
-    fn owns(&self, tree: TreeKind, partner: &Profile) -> bool {
+    fn owns(&self, tree: TreeKind, partner: &Entry) -> bool {
         self.split.is_none_or(|split| split.owner(partner) == tree)
     }
 
@@ -252,35 +264,44 @@ impl Search<'_, '_, '_> {
     }
 
     /// Scores the members of a leaf that could still enter the top K.
-    fn search_leaf(&mut self, next: &Pending) {
+    fn search_leaf(&mut self, next: &Pending<'s>) {
         let plan = self.plan;
         let bucket = &self.snapshot.index().buckets[next.bucket as usize];
-        let Some(tree) = bucket.tree(next.tree) else {
-            return;
-        };
-        let group = &tree.nodes[next.node as usize];
-        let chord = next.chord;
+        let tree = next.tree;
+        let range = tree.nodes[next.node as usize].members();
         self.stats.leaves_opened += 1;
-        // Proximity can be no higher than at the leaf's nearest point, nor
-        // the other terms than the leaf's bound on them.
-        let proximity_bound = self.bounder.proximity_bound(chord);
-        let others_bound = next.other_terms + proximity_bound;
-        let range = group.members();
-        for (&member, partner) in tree.members[range.clone()]
-            .iter()
-            .zip(&tree.profiles[range])
-        {
-            if !self.owns(next.tree, partner)
-                || bucket.is_stale(member)
-                || !plan.admits_in_bucket(member, partner)
-            {
+        let must_support = plan.constraints.mode != MatchMode::Lead;
+        for (position, entry) in range.clone().zip(&tree.entries[range]) {
+            if !self.owns(next.kind, entry) || (must_support && !entry.can_support) {
                 continue;
             }
-            // Rule the school out on its stage term (a few table lookups),
-            // then on its partial score, before paying for its distance.
-            let stage = plan.scoring.stage_term(partner);
-            if self.below_threshold(stage + others_bound) {
+            // Rule the school out from its entry: its stage term (a few
+            // table lookups) and proximity at its own chord (three products,
+            // no transcendental function), the other terms at the leaf's
+            // bound. Its profile is read only if that does not rule it out.
+            let chord = entry.chord_at_least(plan.seeker.unit);
+            if chord > self.max_chord {
+                continue;
+            }
+            let proximity_bound = self.bounder.proximity_bound(chord);
+            let stage = plan.scoring.stage_term_of(entry.stage, entry.area_grades);
+            if self.below_threshold(stage + next.other_terms + proximity_bound) {
                 self.nearest_pruned_chord = self.nearest_pruned_chord.min(chord);
+                continue;
+            }
+            // The focus term from the entry too: the leaf's union of needs
+            // and strengths bounds it loosely.
+            let focus = plan
+                .scoring
+                .focus_term(plan.seeker, entry.strengths, entry.needs);
+            if self
+                .below_threshold(stage + (next.other_terms - next.focus) + focus + proximity_bound)
+            {
+                self.nearest_pruned_chord = self.nearest_pruned_chord.min(chord);
+                continue;
+            }
+            let (member, partner) = (tree.members[position], &tree.profiles[position]);
+            if bucket.is_stale(member) || !plan.admits_in_bucket(member, partner) {
                 continue;
             }
             let partial = stage + plan.scoring.other_terms_with(plan.seeker, partner, false);
@@ -415,7 +436,12 @@ pub(crate) fn search<'s>(
     // The seeker's family first: the group bounds leave out the same-family
     // bonus, so its members are scored here and skipped by the search.
     if plan.seeker.family != NO_FAMILY {
-        for &member in snapshot.family_members(plan.seeker.family) {
+        let family = snapshot.family_members(plan.seeker.family);
+        // Asked for all at once, the family's profiles load side by side.
+        for &member in family {
+            prefetch(snapshot.profile(member));
+        }
+        for &member in family {
             let partner = snapshot.profile(member);
             if !plan.admits(member, partner) {
                 continue;
@@ -443,10 +469,13 @@ pub(crate) fn search<'s>(
                     }
                 }
             }
-            search.consider_group(bucket as u32, TreeKind::All, 0);
+            let bucket = bucket as u32;
+            search.consider_group(bucket, TreeKind::All, bucket_ref.all(), 0);
             if let Some(split) = search.split {
-                for root in split.roots() {
-                    search.consider_group(bucket as u32, root, 0);
+                for kind in split.roots() {
+                    if let Some(tree) = bucket_ref.tree(kind) {
+                        search.consider_group(bucket, kind, tree, 0);
+                    }
                 }
             }
         }
@@ -461,14 +490,11 @@ pub(crate) fn search<'s>(
                 .fold(search.nearest_pruned_chord.min(next.chord), f64::min);
             break;
         }
-        let children = index.buckets[next.bucket as usize]
-            .tree(next.tree)
-            .and_then(|tree| tree.nodes[next.node as usize].children());
-        match children {
+        match next.tree.nodes[next.node as usize].children() {
             Some(first) => {
                 // Siblings are adjacent: one or two cache lines.
-                search.consider_group(next.bucket, next.tree, first);
-                search.consider_group(next.bucket, next.tree, first + 1);
+                search.consider_group(next.bucket, next.kind, next.tree, first);
+                search.consider_group(next.bucket, next.kind, next.tree, first + 1);
             }
             None => search.search_leaf(&next),
         }

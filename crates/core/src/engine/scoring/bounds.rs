@@ -282,8 +282,9 @@ impl<'a> GroupBounder<'a> {
         };
         // Without the family bonus: the seeker's family members are scored
         // before the search and skipped by it.
+        let focus = w[Factor::Focus] * scoring.focus_bound(seeker, group, split);
         let others_but_phase = w[Factor::Context] * scoring.context_value(similarity, false)
-            + w[Factor::Focus] * scoring.focus_bound(seeker, group, split)
+            + focus
             + self.language[usize::from(group.languages.0)]
             + w[Factor::Size] * size
             + w[Factor::Load] * load
@@ -291,6 +292,7 @@ impl<'a> GroupBounder<'a> {
         GroupBound {
             score: stage_and_phase + self.proximity_bound(chord) + others_but_phase,
             other_terms: bucket_term.phase_term + others_but_phase,
+            focus,
         }
     }
 }
@@ -302,6 +304,9 @@ impl<'a> GroupBounder<'a> {
 pub(crate) struct GroupBound {
     pub(crate) score: f64,
     pub(crate) other_terms: f64,
+    /// Of which the focus term's bound, so a member whose focus term is
+    /// known can be bounded by the rest plus its own.
+    pub(crate) focus: f64,
 }
 
 /// What a search knows of how many of the seeker's areas (on the side it
@@ -696,6 +701,13 @@ mod tests {
                     bound.other_terms + 1e-9 >= others,
                     "bound on the other terms {} below a member's {others}", bound.other_terms
                 );
+                // The search swaps the focus bound for a member's own focus term.
+                let focus = scoring.focus_term(&seeker, member.strengths, member.needs);
+                prop_assert!(bound.focus + 1e-9 >= focus, "focus bound {} below {focus}", bound.focus);
+                prop_assert!(
+                    bound.other_terms - bound.focus + focus + 1e-9 >= others,
+                    "the other terms but focus, plus its own focus, below a member's {others}"
+                );
             }
             // Members that all cover exactly `count` of the seeker's areas
             // on the split side: the exact-coverage bound holds for them.
@@ -715,6 +727,8 @@ mod tests {
                         prop_assert!(bound.score + 1e-9 >= score, "exactly {count}: {} < {score}", bound.score);
                         let others = scoring.other_terms(&seeker, member);
                         prop_assert!(bound.other_terms + 1e-9 >= others, "exactly {count}: {} < {others}", bound.other_terms);
+                        let focus = scoring.focus_term(&seeker, member.strengths, member.needs);
+                        prop_assert!(bound.focus + 1e-9 >= focus, "exactly {count}: focus {} < {focus}", bound.focus);
                     }
                 }
             }

@@ -149,7 +149,14 @@ impl<'a> ScoringContext<'a> {
 
     /// The stage component's weighted value.
     pub(crate) fn stage_term(&self, partner: &Profile) -> f64 {
-        self.weights[Factor::Stage] * self.stage_component(partner.stage, partner.area_grades)
+        self.stage_term_of(partner.stage, partner.area_grades)
+    }
+
+    /// The stage component's weighted value for a partner's stage and
+    /// grades.
+    #[inline]
+    pub(crate) fn stage_term_of(&self, stage: Option<Stage>, grades: AreaGrades) -> f64 {
+        self.weights[Factor::Stage] * self.stage_component(stage, grades)
     }
 
     /// The weighted values of every component but stage and proximity,
@@ -169,22 +176,29 @@ impl<'a> ScoringContext<'a> {
         same_family: bool,
     ) -> f64 {
         let w = &self.weights;
-        let (forward, backward) = self.coverages(seeker, partner);
         w[Factor::Context]
             * self.context_value(
                 self.challenge_similarity(seeker.challenge, partner.challenge),
                 same_family,
             )
-            + w[Factor::Focus]
-                * self.focus_value(
-                    forward.and_then(Coverage::share),
-                    backward.and_then(Coverage::share),
-                )
+            + self.focus_term(seeker, partner.strengths, partner.needs)
             + w[Factor::Phase] * phase_affinity(seeker.phase, partner.phase)
             + w[Factor::Language] * self.language_value(seeker.language, partner.language)
             + w[Factor::Size] * self.size_value(seeker.known_ln_pupils(), partner.known_ln_pupils())
             + w[Factor::Load] * self.supporter(seeker, partner).1.free_share()
             + w[Factor::TrackRecord] * self.track_record_value(seeker, partner)
+    }
+
+    /// The focus component's weighted value for a partner with these
+    /// strengths and needs.
+    #[inline]
+    pub(crate) fn focus_term(&self, seeker: &Profile, strengths: FocusSet, needs: FocusSet) -> f64 {
+        let (forward, backward) = self.coverages_of(seeker, strengths, needs);
+        self.weights[Factor::Focus]
+            * self.focus_value(
+                forward.and_then(Coverage::share),
+                backward.and_then(Coverage::share),
+            )
     }
 
     /// The proximity component's weighted value at a distance.
@@ -281,8 +295,19 @@ impl<'a> ScoringContext<'a> {
         seeker: &Profile,
         partner: &Profile,
     ) -> (Option<Coverage>, Option<Coverage>) {
-        let seeker_side = || Coverage::of(self.seeker_wants(seeker), partner.strengths);
-        let partner_side = || Coverage::of(partner.needs, self.seeker_offers(seeker));
+        self.coverages_of(seeker, partner.strengths, partner.needs)
+    }
+
+    /// [`ScoringContext::coverages`] for a partner's strengths and needs.
+    #[inline]
+    fn coverages_of(
+        &self,
+        seeker: &Profile,
+        strengths: FocusSet,
+        needs: FocusSet,
+    ) -> (Option<Coverage>, Option<Coverage>) {
+        let seeker_side = || Coverage::of(self.seeker_wants(seeker), strengths);
+        let partner_side = || Coverage::of(needs, self.seeker_offers(seeker));
         match self.mode {
             MatchMode::Support => (Some(seeker_side()), None),
             MatchMode::Lead => (None, Some(partner_side())),
