@@ -6,6 +6,7 @@ use crate::domain::{AffiliationKind, LanguageMedium, MatchMode, Phase, Stage, Tr
 
 use super::super::config::ScoringConfig;
 use super::super::error::{Error, Result};
+use super::super::prefetch::prefetch;
 use super::super::scoring::{GroupSummary, NO_BODY, NO_FAMILY, PerFactor, Profile, ScoringContext};
 use super::super::snapshot::Snapshot;
 use super::{Constraints, MatchOutcome, RankedCandidate, Scored, SearchStats, WeightedComponent};
@@ -278,6 +279,11 @@ impl<'s, 'q> MatchPlan<'s, 'q> {
         search_radius_km: f64,
         stats: SearchStats,
     ) -> MatchOutcome<'s> {
+        // The ranked schools' records, all asked for before any is read.
+        for scored in &ranked {
+            prefetch(self.snapshot.profile(scored.index));
+            prefetch(self.snapshot.school(scored.index));
+        }
         let candidates = ranked
             .into_iter()
             .enumerate()

@@ -472,6 +472,12 @@ pub(crate) fn search<'s>(
             let bucket = bucket as u32;
             search.consider_group(bucket, TreeKind::All, bucket_ref.all(), 0);
             if let Some(split) = search.split {
+                // The roots' nodes, asked for together before any is bounded.
+                for kind in split.roots() {
+                    if let Some(tree) = bucket_ref.tree(kind) {
+                        prefetch(&tree.nodes[0]);
+                    }
+                }
                 for kind in split.roots() {
                     if let Some(tree) = bucket_ref.tree(kind) {
                         search.consider_group(bucket, kind, tree, 0);

@@ -137,20 +137,27 @@ fn proximity_table() -> &'static [f64; PROXIMITY_TABLE_LEN] {
 
 impl<'a> GroupBounder<'a> {
     pub(crate) fn new(scoring: &'a ScoringContext<'a>, seeker: &'a Profile) -> GroupBounder<'a> {
+        // The best language value of each set of media: the best of the set
+        // without its lowest medium, or that medium's value (neutral for
+        // unknown media, and for all when the seeker's is unknown).
         let neutral = scoring.config.neutral;
-        let language = std::array::from_fn(|mask| {
-            let media = MediumSet(mask as u8);
-            let best = match seeker.language {
-                None => neutral,
-                Some(_) => LanguageMedium::ALL
-                    .into_iter()
-                    .filter(|medium| media.contains(Some(*medium)))
-                    .map(|medium| scoring.language_value(seeker.language, Some(medium)))
-                    .chain(media.contains(None).then_some(neutral))
-                    .fold(0.0, f64::max),
-            };
-            scoring.weights[Factor::Language] * best
-        });
+        let value_of_bit = |bit: u32| -> f64 {
+            LanguageMedium::ALL
+                .into_iter()
+                .find(|medium| MediumSet::bit(Some(*medium)) == 1 << bit)
+                .map_or(neutral, |medium| {
+                    scoring.language_value(seeker.language, Some(medium))
+                })
+        };
+        let mut best = [neutral; 64];
+        if seeker.language.is_some() {
+            best[0] = 0.0;
+            for mask in 1..best.len() {
+                let lowest = mask.trailing_zeros();
+                best[mask] = best[mask & (mask - 1)].max(value_of_bit(lowest));
+            }
+        }
+        let language = best.map(|best| scoring.weights[Factor::Language] * best);
         GroupBounder {
             scoring,
             seeker,
@@ -391,10 +398,6 @@ impl MediumSet {
 
     pub(crate) fn of(medium: Option<LanguageMedium>) -> MediumSet {
         MediumSet(Self::bit(medium))
-    }
-
-    pub(crate) fn contains(self, medium: Option<LanguageMedium>) -> bool {
-        self.0 & Self::bit(medium) != 0
     }
 
     pub(crate) fn union(self, other: MediumSet) -> MediumSet {
