@@ -160,7 +160,11 @@ pub(crate) struct Tree {
     /// What a search reads first of each member, in the same order.
     pub entries: Vec<Entry>,
     /// The members' profiles in the same order, so a leaf is read
-    /// sequentially rather than from all over the snapshot.
+    /// sequentially rather than from all over the snapshot; empty in a
+    /// pair tree, whose members read their profiles from the snapshot.
+    /// A school with five strengths and five needs is in twenty pair trees
+    /// (of 31): without their copies, such data takes 1.5× the default
+    /// data's memory instead of 2.0× (both 30,000 schools).
     pub profiles: Vec<Profile>,
     /// `nodes[0]` is the root.
     pub nodes: Vec<Node>,
@@ -170,7 +174,9 @@ pub(crate) struct Tree {
 }
 
 impl Tree {
-    fn build(profiles: &Chunked<Profile>, mut members: Vec<u32>) -> Tree {
+    /// The tree over `members`, with copies of their profiles if
+    /// `copy_profiles`.
+    fn build(profiles: &Chunked<Profile>, mut members: Vec<u32>, copy_profiles: bool) -> Tree {
         let capacity = 2 * members.len() / LEAF_SIZE + 1;
         let mut built = Built {
             nodes: Vec::with_capacity(capacity),
@@ -183,7 +189,11 @@ impl Tree {
                 .iter()
                 .map(|m| Entry::of(&profiles[*m as usize]))
                 .collect(),
-            profiles: members.iter().map(|m| profiles[*m as usize]).collect(),
+            profiles: if copy_profiles {
+                members.iter().map(|m| profiles[*m as usize]).collect()
+            } else {
+                Vec::new()
+            },
             members,
             nodes: built.nodes,
             levels: built.levels,
@@ -295,19 +305,19 @@ impl Trees {
                 }
             }
         }
-        let trees = |lists: Vec<Vec<u32>>| -> Vec<Option<Tree>> {
+        let trees = |lists: Vec<Vec<u32>>, copy_profiles: bool| -> Vec<Option<Tree>> {
             lists
                 .into_iter()
-                .map(|list| (!list.is_empty()).then(|| Tree::build(profiles, list)))
+                .map(|list| (!list.is_empty()).then(|| Tree::build(profiles, list, copy_profiles)))
                 .collect()
         };
         let [single_strengths, single_needs] = singles;
         let [pair_strengths, pair_needs] = pairs;
-        let broad = broad.map(|list| (!list.is_empty()).then(|| Tree::build(profiles, list)));
+        let broad = broad.map(|list| (!list.is_empty()).then(|| Tree::build(profiles, list, true)));
         Trees {
-            all: Tree::build(profiles, members.to_vec()),
-            singles: [trees(single_strengths), trees(single_needs)],
-            pairs: [trees(pair_strengths), trees(pair_needs)],
+            all: Tree::build(profiles, members.to_vec(), true),
+            singles: [trees(single_strengths, true), trees(single_needs, true)],
+            pairs: [trees(pair_strengths, false), trees(pair_needs, false)],
             broad,
         }
     }

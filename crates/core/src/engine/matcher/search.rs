@@ -304,8 +304,18 @@ impl<'s> Search<'_, 's, '_> {
                 self.nearest_pruned_chord = self.nearest_pruned_chord.min(chord);
                 continue;
             }
-            let (member, partner) = (tree.members[position], &tree.profiles[position]);
-            if bucket.is_stale(member) || !plan.admits_in_bucket(member, partner) {
+            let member = tree.members[position];
+            if bucket.is_stale(member) {
+                continue;
+            }
+            // The tree's copy, or (a pair tree keeps none) the snapshot's
+            // profile: not stale, the member is as the tree was built but
+            // for its family, which is not read here.
+            let partner = tree
+                .profiles
+                .get(position)
+                .unwrap_or_else(|| self.snapshot.profile(member));
+            if !plan.admits_in_bucket(member, partner) {
                 continue;
             }
             let partial = stage + plan.scoring.other_terms_with(plan.seeker, partner, false);
