@@ -2,7 +2,8 @@
 //! wraps the system's: the engine's search alone, and the whole request as
 //! the server handles it (the request converted from protobuf, the search,
 //! the answer converted and encoded), with and without `explain`, for 512
-//! seekers per mode on the synthetic population.
+//! seekers per mode on the synthetic population; and the mean time of
+//! each, so the cost of `explain` is reported on its own.
 //!
 //!     cargo bench --bench allocations             # 30,000 schools
 //!     cargo bench --bench allocations -- 10000    # another size
@@ -11,6 +12,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use partnermatch::pb;
 use partnermatch::{match_query_from_proto, match_response_to_proto};
@@ -53,20 +55,34 @@ static ALLOCATOR: Counting = Counting;
 
 const SEEKERS: usize = 512;
 
-/// Allocations and bytes of `run`, averaged over `times` calls.
-fn count(times: usize, mut run: impl FnMut(usize)) -> (f64, f64) {
+/// Rounds of each measurement, alternating between the three, so a slower
+/// spell of a shared machine falls on all of them alike.
+const ROUNDS: usize = 6;
+
+/// Allocations, bytes and time of `run`, averaged over `times` calls.
+#[derive(Default, Clone, Copy)]
+struct Measured {
+    allocations: f64,
+    bytes: f64,
+    micros: f64,
+}
+
+fn measure(times: usize, mut run: impl FnMut(usize)) -> Measured {
     let (allocations, bytes) = (
         ALLOCATIONS.load(Ordering::Relaxed),
         BYTES.load(Ordering::Relaxed),
     );
+    let started = Instant::now();
     for call in 0..times {
         run(call);
     }
+    let micros = started.elapsed().as_secs_f64() * 1e6 / times as f64;
     let per = |now: u64, before: u64| (now - before) as f64 / times as f64;
-    (
-        per(ALLOCATIONS.load(Ordering::Relaxed), allocations),
-        per(BYTES.load(Ordering::Relaxed), bytes),
-    )
+    Measured {
+        allocations: per(ALLOCATIONS.load(Ordering::Relaxed), allocations),
+        bytes: per(BYTES.load(Ordering::Relaxed), bytes),
+        micros,
+    }
 }
 
 fn main() {
@@ -98,9 +114,7 @@ fn main() {
         .map(|s| s.school.id.to_string())
         .collect();
     let scoring = &engine.config().scoring;
-    println!("{schools} schools, {SEEKERS} seekers per mode: allocations (bytes) per request");
-    println!("| mode | engine search | whole request | whole request, explain |");
-    println!("|---|---:|---:|---:|");
+    let (mut rows, mut times) = (Vec::new(), Vec::new());
     for mode in [MatchMode::Support, MatchMode::Lead, MatchMode::Peer] {
         let step = (open.len() / SEEKERS).max(1);
         let requests: Vec<pb::MatchRequest> = open
@@ -127,12 +141,14 @@ fn main() {
             .collect();
         let wire: Vec<Vec<u8>> = requests.iter().map(Message::encode_to_vec).collect();
         let n = queries.len();
-        let engine_only = count(n, |i| {
-            let found = engine.match_partners(&queries[i], |o| o.candidates.len());
-            std::hint::black_box(found.expect("matches"));
-        });
+        let engine_only = |_| {
+            measure(n, |i| {
+                let found = engine.match_partners(&queries[i], |o| o.candidates.len());
+                std::hint::black_box(found.expect("matches"));
+            })
+        };
         let whole = |explain: bool| {
-            count(n, |i| {
+            measure(n, |i| {
                 // As the server does it: decode, convert, search, convert,
                 // encode.
                 let mut request = pb::MatchRequest::decode(wire[i].as_slice()).expect("decodes");
@@ -144,16 +160,50 @@ fn main() {
                 std::hint::black_box(response.encode_to_vec());
             })
         };
-        let (plain, explained) = (whole(false), whole(true));
-        println!(
+        // Allocations are the same every round; times are averaged.
+        let rounds = if benchmarking { ROUNDS } else { 1 };
+        let mut measured = [Measured::default(); 3];
+        let mut micros = [0.0f64; 3];
+        for _ in 0..rounds {
+            measured = [engine_only(()), whole(false), whole(true)];
+            for (total, one) in micros.iter_mut().zip(&measured) {
+                *total += one.micros / rounds as f64;
+            }
+        }
+        let [engine_only, plain, explained] = measured;
+        rows.push(format!(
             "| {} | {:.1} ({:.0} B) | {:.1} ({:.0} B) | {:.1} ({:.0} B) |",
             mode.name(),
-            engine_only.0,
-            engine_only.1,
-            plain.0,
-            plain.1,
-            explained.0,
-            explained.1
-        );
+            engine_only.allocations,
+            engine_only.bytes,
+            plain.allocations,
+            plain.bytes,
+            explained.allocations,
+            explained.bytes
+        ));
+        times.push(format!(
+            "| {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            mode.name(),
+            micros[0],
+            micros[1],
+            micros[2],
+            micros[2] - micros[1]
+        ));
+    }
+    println!("{schools} schools, {SEEKERS} seekers per mode: allocations (bytes) per request");
+    println!("| mode | engine search | whole request | whole request, explain |");
+    println!("|---|---:|---:|---:|");
+    for row in rows {
+        println!("{row}");
+    }
+    println!();
+    println!(
+        "mean µs per request, {rounds} rounds alternating (in process, no transport)",
+        rounds = if benchmarking { ROUNDS } else { 1 }
+    );
+    println!("| mode | engine search | whole request | whole request, explain | cost of explain |");
+    println!("|---|---:|---:|---:|---:|");
+    for row in times {
+        println!("{row}");
     }
 }
