@@ -143,12 +143,8 @@ impl Entry {
     /// A lower bound on the chord from `point` to the member.
     #[inline]
     pub(crate) fn chord_at_least(&self, point: UnitVector) -> f64 {
-        let mut chord_squared = 0.0;
-        for axis in 0..3 {
-            let delta = point.0[axis] - f64::from(self.unit[axis]);
-            chord_squared += delta * delta;
-        }
-        (chord_squared.sqrt() - ENTRY_CHORD_ROUNDING).max(0.0)
+        let rounded = UnitVector(self.unit.map(f64::from));
+        (point.chord_squared(rounded).sqrt() - ENTRY_CHORD_ROUNDING).max(0.0)
     }
 }
 

@@ -130,7 +130,7 @@ impl<'s, 'q> MatchPlan<'s, 'q> {
 
     /// Whether the partner gives support (SUPPORT, PEER), so its
     /// safeguarding must not be "not met".
-    fn partner_supports(&self) -> bool {
+    pub(super) fn partner_supports(&self) -> bool {
         self.constraints.mode != MatchMode::Lead
     }
 

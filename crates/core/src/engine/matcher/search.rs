@@ -6,7 +6,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use crate::domain::{EARTH_RADIUS_KM, FocusSet, MatchMode, UnitVector};
+use crate::domain::{EARTH_RADIUS_KM, FocusSet, UnitVector};
 
 use super::super::config::ScoringConfig;
 use super::super::error::{Error, Result};
@@ -274,7 +274,8 @@ impl<'s> Search<'_, 's, '_> {
         let tree = next.tree;
         let range = tree.nodes[next.node as usize].members();
         self.stats.leaves_opened += 1;
-        let must_support = plan.constraints.mode != MatchMode::Lead;
+        let must_support = plan.partner_supports();
+        let others_but_focus = next.other_terms - next.focus;
         for (position, entry) in range.clone().zip(&tree.entries[range]) {
             if !self.owns(next.kind, entry) || (must_support && !entry.can_support) {
                 continue;
@@ -298,9 +299,7 @@ impl<'s> Search<'_, 's, '_> {
             let focus = plan
                 .scoring
                 .focus_term(plan.seeker, entry.strengths, entry.needs);
-            if self
-                .below_threshold(stage + (next.other_terms - next.focus) + focus + proximity_bound)
-            {
+            if self.below_threshold(stage + others_but_focus + focus + proximity_bound) {
                 self.nearest_pruned_chord = self.nearest_pruned_chord.min(chord);
                 continue;
             }

@@ -141,20 +141,20 @@ impl<'a> GroupBounder<'a> {
         // without its lowest medium, or that medium's value (neutral for
         // unknown media, and for all when the seeker's is unknown).
         let neutral = scoring.config.neutral;
-        let value_of_bit = |bit: u32| -> f64 {
+        let value_of_bit: [f64; 6] = std::array::from_fn(|bit| {
             LanguageMedium::ALL
                 .into_iter()
                 .find(|medium| MediumSet::bit(Some(*medium)) == 1 << bit)
                 .map_or(neutral, |medium| {
                     scoring.language_value(seeker.language, Some(medium))
                 })
-        };
+        });
         let mut best = [neutral; 64];
         if seeker.language.is_some() {
             best[0] = 0.0;
             for mask in 1..best.len() {
-                let lowest = mask.trailing_zeros();
-                best[mask] = best[mask & (mask - 1)].max(value_of_bit(lowest));
+                let lowest = mask.trailing_zeros() as usize;
+                best[mask] = best[mask & (mask - 1)].max(value_of_bit[lowest]);
             }
         }
         let language = best.map(|best| scoring.weights[Factor::Language] * best);
