@@ -1156,7 +1156,7 @@ mod tests {
     #[test]
     fn deleted_schools_are_gone_before_and_after_the_snapshot_is_built_whole() {
         let (population, engine) = synthetic_engine();
-        for (deleted, school) in population.iter().step_by(6).enumerate() {
+        for (deleted, school) in population.iter().step_by(3).enumerate() {
             engine.delete(school.id.as_str()).unwrap();
             let snapshot = engine.snapshot();
             assert_eq!(snapshot.len(), population.len() - deleted - 1);
@@ -1166,10 +1166,15 @@ mod tests {
             assert!(engine.get(school.id.as_str()).is_err());
         }
         let snapshot = engine.snapshot();
+        let deleted = population.len().div_ceil(3);
+        assert!(
+            snapshot.places_since_built_whole().1 < deleted,
+            "built whole after a quarter of the places fell vacant"
+        );
         let kept: Vec<&str> = population
             .iter()
             .enumerate()
-            .filter(|(i, _)| i % 6 != 0)
+            .filter(|(i, _)| i % 3 != 0)
             .map(|(_, s)| s.id.as_str())
             .collect();
         let listed: Vec<&str> = snapshot
