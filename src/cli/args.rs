@@ -146,9 +146,11 @@ fn is_false(value: &bool) -> bool {
 /// Where the registry comes from (serve, broker, families).
 #[derive(Debug, clap::Args, Serialize)]
 pub struct DataArgs {
-    /// The database file that keeps the registry (SQLite, created if
-    /// missing); every acknowledged write is on disk in it. `:memory:` keeps
-    /// nothing after the server stops. Default `partnermatch.db`.
+    /// Where the registry is kept: a SQLite file (created if missing), or a
+    /// PostgreSQL database given as `postgres://USER[:PASSWORD]@HOST:PORT/DB`
+    /// (its schema created or brought up to date at start-up). Every
+    /// acknowledged write is durable in it. `:memory:` keeps nothing after
+    /// the server stops. Default `partnermatch.db`.
     #[arg(long, env = "PARTNERMATCH_DB")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub db: Option<PathBuf>,
@@ -644,8 +646,8 @@ pub struct ImportArgs {
 /// Where the registry is kept, for commands that only open it.
 #[derive(Debug, clap::Args, serde::Serialize)]
 pub struct StoreArgs {
-    /// The database file (SQLite, created if missing). Default
-    /// `partnermatch.db`.
+    /// The database: a SQLite file (created if missing) or a
+    /// `postgres://USER@HOST:PORT/DB` URL. Default `partnermatch.db`.
     #[arg(long, env = "PARTNERMATCH_DB")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub db: Option<PathBuf>,

@@ -10,11 +10,11 @@ use partnermatch::{Metrics, ServeOptions, TlsSettings, Tokens, metrics_router};
 use partnermatch_core::dataset::{self, SyntheticConfig, SyntheticFocus};
 use partnermatch_core::domain::{MatchMode, School, Stage};
 use partnermatch_core::engine::{
-    BrokerQuery, Constraints, Engine, EngineConfig, ScoringConfig, SeekerFilter, SeekerSelection,
-    broker_limits,
+    BrokerQuery, Constraints, Engine, EngineConfig, Persistence, Records, ScoringConfig,
+    SeekerFilter, SeekerSelection, broker_limits,
 };
 use partnermatch_core::evaluation::{self, EvaluationQuery};
-use partnermatch_store::SqliteStore;
+use partnermatch_store::{PostgresStore, SqliteStore};
 
 use super::args::{
     BenchArgs, BrokerArgs, ConstraintArgs, EvaluateArgs, EvidenceData, FamiliesArgs, FocusData,
@@ -225,22 +225,38 @@ fn open_engine_with(
     Ok(engine)
 }
 
-/// Opens the database and the engine over it, adding no schools.
+/// Opens the database and the engine over it, adding no schools: a
+/// PostgreSQL database when `--db` is a `postgres://` URL, else a SQLite
+/// file.
 pub(super) fn open_database(args: &Config) -> anyhow::Result<Engine> {
     let config = EngineConfig {
         families: args.families(),
         evidence: args.evidence()?,
         ..EngineConfig::default()
     };
-    let (store, records) = SqliteStore::open(&args.db)?;
+    let db = args.db.to_string_lossy();
+    let (store, records): (Box<dyn Persistence>, Records) =
+        if partnermatch_store::is_postgres_url(&db) {
+            let (store, records) = PostgresStore::open(&db)?;
+            (Box::new(store), records)
+        } else {
+            let (store, records) = SqliteStore::open(&args.db)?;
+            (Box::new(store), records)
+        };
+    let name = database_name(args);
     tracing::info!(
-        db = %args.db.display(),
+        db = %name,
         schools = records.schools.len(),
         partnerships = records.partnerships.len(),
         "opened database"
     );
-    Engine::open(config, Box::new(store), records)
-        .with_context(|| format!("database {} holds an invalid record", args.db.display()))
+    Engine::open(config, store, records)
+        .with_context(|| format!("database {name} holds an invalid record"))
+}
+
+/// `--db` as messages show it: a PostgreSQL URL without its password.
+pub(super) fn database_name(args: &Config) -> String {
+    partnermatch_store::redacted(&args.db.to_string_lossy())
 }
 
 /// A spinner with a message on the terminal (hidden elsewhere).

@@ -74,7 +74,10 @@ pub(super) fn import(args: ImportArgs, config: &Config) -> anyhow::Result<()> {
     reading.finish_and_clear();
     let applied = match &args.target {
         None => {
-            let writing = spinner(format!("writing into {}", config.db.display()));
+            let writing = spinner(format!(
+                "writing into {}",
+                super::commands::database_name(config)
+            ));
             let applied = write_database(config, &mut file)?;
             writing.finish_and_clear();
             applied
@@ -188,8 +191,8 @@ fn write_database(config: &Config, file: &mut ReadFile) -> anyhow::Result<Applie
             )
             .map(|updates| (updates.counts, updates.missing)),
     };
-    let (counts, missing) =
-        written.with_context(|| format!("writing into {}", config.db.display()))?;
+    let (counts, missing) = written
+        .with_context(|| format!("writing into {}", super::commands::database_name(config)))?;
     Ok(Applied {
         destination: "the database",
         counts,

@@ -6,8 +6,11 @@
 //! 3. a corrupt, unopenable or already-served database stops start-up with a
 //!    clear error, never a panic;
 //! 4. importing the same CSV twice changes nothing the second time.
+//!
+//! 1 and 2 hold for a SQLite file and for a PostgreSQL database alike.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,6 +20,7 @@ use partnermatch::pb::school_registry_client::SchoolRegistryClient;
 use tonic::transport::Channel;
 
 use crate::support::fixtures::{SchoolExt, school, school_proto, wales_csv};
+use crate::support::postgres::fresh_database;
 use crate::support::process::{binary, start_on, stop, total_schools};
 
 async fn registry(address: &str) -> SchoolRegistryClient<Channel> {
@@ -57,8 +61,17 @@ fn new_school(id: &str, name: &str) -> pb::School {
 #[tokio::test]
 async fn writes_survive_a_restart_and_synthetic_seeds_an_empty_database_only() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("partnermatch.db");
-    let mut server = start_on(&db, &["--schools", "300"]);
+    writes_survive_a_restart(&dir.path().join("partnermatch.db")).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test starts one"]
+async fn writes_survive_a_restart_and_synthetic_seeds_an_empty_database_only_in_postgres() {
+    writes_survive_a_restart(Path::new(&fresh_database())).await;
+}
+
+async fn writes_survive_a_restart(db: &Path) {
+    let mut server = start_on(db, &["--schools", "300"]);
     assert!(
         server
             .startup_log
@@ -123,7 +136,7 @@ async fn writes_survive_a_restart_and_synthetic_seeds_an_empty_database_only() {
     stop(&mut server).await;
 
     // Restarted with a different --schools: the database wins.
-    let server = start_on(&db, &["--schools", "50"]);
+    let server = start_on(db, &["--schools", "50"]);
     assert!(
         server
             .startup_log
@@ -173,8 +186,17 @@ fn batch_id(batch: usize, member: usize) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_stream_loses_no_acknowledged_write() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("partnermatch.db");
-    let mut server = start_on(&db, &["--schools", "200"]);
+    sigkill_mid_stream(&dir.path().join("partnermatch.db")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/test starts one"]
+async fn sigkill_mid_stream_loses_no_acknowledged_write_in_postgres() {
+    sigkill_mid_stream(Path::new(&fresh_database())).await;
+}
+
+async fn sigkill_mid_stream(db: &Path) {
+    let mut server = start_on(db, &["--schools", "200"]);
     let address = server.address.clone();
     let acknowledged = Arc::new(Mutex::new(Acknowledged::default()));
 
@@ -295,7 +317,7 @@ async fn sigkill_mid_stream_loses_no_acknowledged_write() {
     }
     let acknowledged = std::mem::take(&mut *acknowledged.lock().unwrap());
 
-    let server = start_on(&db, &[]);
+    let server = start_on(db, &[]);
     let names = all_names(&server.address).await;
     for (id, name) in &acknowledged.upserts {
         assert_eq!(names.get(id), Some(name), "acknowledged upsert {id} lost");

@@ -17,6 +17,7 @@
 #![warn(unreachable_pub)]
 
 mod partnerships;
+mod postgres;
 mod schools;
 mod sql;
 mod sqlite;
@@ -25,6 +26,7 @@ use std::path::PathBuf;
 
 use partnermatch_core::{domain, engine};
 
+pub use postgres::{PostgresStore, is_postgres_url, redacted};
 pub use sqlite::{IN_MEMORY, SqliteStore};
 
 /// Why a database could not be opened or read.
