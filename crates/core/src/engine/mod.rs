@@ -1036,6 +1036,47 @@ mod tests {
         }
     }
 
+    /// Asserts the engine lists its schools in id order and ranks every
+    /// seeker of `seekers` in `modes` as an engine built afresh from those
+    /// schools does (ids and scores).
+    fn assert_matches_equal_a_fresh_engine<'s>(
+        engine: &Engine,
+        seekers: impl Iterator<Item = &'s SchoolId>,
+        modes: &[MatchMode],
+    ) {
+        let listed: Vec<School> = engine
+            .snapshot()
+            .schools()
+            .iter()
+            .map(|s| s.school.clone())
+            .collect();
+        assert!(
+            listed.is_sorted_by(|a, b| a.id < b.id),
+            "listed in id order"
+        );
+        let fresh = Engine::with_schools(EngineConfig::default(), listed).unwrap();
+        let config = &engine.config().scoring;
+        for seeker in seekers {
+            for &mode in modes {
+                let query = MatchQuery::new(seeker.clone(), mode, config);
+                let ranked = |engine: &Engine| {
+                    engine.match_partners(&query, |outcome| {
+                        outcome
+                            .candidates
+                            .iter()
+                            .map(|c| (c.school.school.id.to_string(), c.score))
+                            .collect::<Vec<_>>()
+                    })
+                };
+                assert_eq!(
+                    ranked(engine).ok(),
+                    ranked(&fresh).ok(),
+                    "{seeker} {mode:?}"
+                );
+            }
+        }
+    }
+
     /// Schools created one after another between the same two neighbours
     /// halve the room between their order keys until none is left; then
     /// the snapshot is built whole, and every listing and match stays as
@@ -1056,32 +1097,13 @@ mod tests {
             snapshot.index_of("6000000000") < Some(population.len() as u32),
             "built whole once the keys ran out"
         );
-        let listed: Vec<School> = snapshot
+        let seekers: Vec<SchoolId> = snapshot
             .schools()
             .iter()
-            .map(|s| s.school.clone())
+            .step_by(40)
+            .map(|s| s.school.id.clone())
             .collect();
-        assert!(
-            listed.is_sorted_by(|a, b| a.id < b.id),
-            "listed in id order"
-        );
-        let fresh = Engine::with_schools(EngineConfig::default(), listed).unwrap();
-        let config = &engine.config().scoring;
-        for seeker in snapshot.schools().iter().step_by(40) {
-            let query = MatchQuery::new(seeker.school.id.clone(), MatchMode::Peer, config);
-            let ids = |engine: &Engine| {
-                engine
-                    .match_partners(&query, |outcome| {
-                        outcome
-                            .candidates
-                            .iter()
-                            .map(|c| c.school.school.id.to_string())
-                            .collect::<Vec<_>>()
-                    })
-                    .unwrap()
-            };
-            assert_eq!(ids(&engine), ids(&fresh));
-        }
+        assert_matches_equal_a_fresh_engine(&engine, seekers.iter(), &[MatchMode::Peer]);
     }
 
     /// Schools created one at a time, more than one write may create
@@ -1117,36 +1139,15 @@ mod tests {
             assert_eq!(snapshot.school(index).school, *school);
         }
         assert_eq!(snapshot.index_of("6600000-999"), None);
-        let listed: Vec<School> = snapshot
-            .schools()
-            .iter()
-            .map(|s| s.school.clone())
-            .collect();
-        assert!(
-            listed.is_sorted_by(|a, b| a.id < b.id),
-            "listed in id order"
-        );
-        let fresh = Engine::with_schools(EngineConfig::default(), listed).unwrap();
-        let config = &engine.config().scoring;
-        for seeker in created
+        let seekers = created
             .iter()
             .step_by(10)
-            .chain(population.iter().step_by(50))
-        {
-            for mode in [MatchMode::Support, MatchMode::Peer] {
-                let query = MatchQuery::new(seeker.id.clone(), mode, config);
-                let ranked = |engine: &Engine| {
-                    engine.match_partners(&query, |outcome| {
-                        outcome
-                            .candidates
-                            .iter()
-                            .map(|c| (c.school.school.id.to_string(), c.score))
-                            .collect::<Vec<_>>()
-                    })
-                };
-                assert_eq!(ranked(&engine).ok(), ranked(&fresh).ok(), "{}", seeker.id);
-            }
-        }
+            .chain(population.iter().step_by(50));
+        assert_matches_equal_a_fresh_engine(
+            &engine,
+            seekers.map(|school| &school.id),
+            &[MatchMode::Support, MatchMode::Peer],
+        );
     }
 
     /// A deleted school leaves a vacant place in the snapshot until many
