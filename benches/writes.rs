@@ -6,8 +6,10 @@
 //! (an edit of the plan, at the version read) and DeleteSchool (of the
 //! schools it created, the slowest shown too), each timed on its own
 //! from the call to the published snapshot, on the synthetic population
-//! in memory and in a SQLite file (synced before it returns), with Match
-//! p50 / p99 idle for comparison.
+//! in memory, in a SQLite file (synced before it returns) and, when
+//! PARTNERMATCH_TEST_POSTGRES names a server, in a new PostgreSQL database
+//! on it (committed before it returns), with Match p50 / p99 idle for
+//! comparison.
 //!
 //!     cargo bench --bench writes             # 30,000 schools
 //!     cargo bench --bench writes -- 10000    # another size
@@ -22,10 +24,21 @@ use partnermatch_core::engine::{
     Engine, EngineConfig, InMemory, MatchQuery, PartnershipChanges, PartnershipUpdate, Persistence,
     Proposal, Records,
 };
-use partnermatch_store::SqliteStore;
+use partnermatch_store::{PostgresStore, SqliteStore};
 
 /// Opens a store: its persistence and the records it holds.
 type OpenStore<'a> = dyn Fn() -> (Box<dyn Persistence>, Records) + 'a;
+
+/// A new, empty database on the PostgreSQL server at `server`.
+fn new_postgres_database(server: &str) -> String {
+    let name = format!("bench_writes_{}", std::process::id());
+    postgres::Client::connect(server, postgres::NoTls)
+        .expect("the PostgreSQL server")
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("a new database");
+    let (prefix, _) = server.rsplit_once('/').expect("a URL ending in a database");
+    format!("{prefix}/{name}")
+}
 
 fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
     samples.sort_unstable();
@@ -74,7 +87,12 @@ fn main() {
         "| store | UpsertSchool, rename | UpsertSchool, pupils | UpsertSchool, new | UpdatePartnership | DeleteSchool | Match SUPPORT (µs) |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|");
-    let stores: [(&str, Box<OpenStore<'_>>); 2] = [
+    // PostgreSQL when a server is given (scripts/postgres starts one): a
+    // new database on it.
+    let postgres_url = std::env::var("PARTNERMATCH_TEST_POSTGRES")
+        .ok()
+        .map(|server| new_postgres_database(&server));
+    let mut stores: Vec<(&str, Box<OpenStore<'_>>)> = vec![
         (
             "memory",
             Box::new(|| (Box::new(InMemory), Records::default())),
@@ -88,6 +106,18 @@ fn main() {
             }),
         ),
     ];
+    match &postgres_url {
+        Some(url) => stores.push((
+            "PostgreSQL",
+            Box::new(move || {
+                let (store, records) = PostgresStore::open(url).expect("a new database");
+                (Box::new(store), records)
+            }),
+        )),
+        None => println!(
+            "(no PostgreSQL row: PARTNERMATCH_TEST_POSTGRES names none; `source scripts/postgres` starts one)"
+        ),
+    }
     for (name, open) in stores {
         let (store, records) = open();
         let engine = Engine::open(EngineConfig::default(), store, records).expect("valid");
