@@ -11,6 +11,10 @@
 //! - A connection that was lost (PostgreSQL restarted) is opened again at
 //!   the next write; the write that found it lost fails and changes
 //!   nothing.
+//! - Every write also appends an entry to the change log
+//!   (`partnermatch_changes`, numbered in commit order) and notifies
+//!   [`CHANGES_CHANNEL`] with its number, in the same transaction: what
+//!   servers sharing the database follow.
 
 use std::collections::HashMap;
 use std::error::Error;
@@ -26,7 +30,13 @@ use crate::sql::{ReadError, Row, Sql, SqlError, Value};
 
 /// The schema, one migration per file, numbered from 1 in order. Never
 /// edit one that has shipped: add the next.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/0001_registry.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/postgres/0001_registry.sql"),
+    include_str!("../migrations/postgres/0002_changes.sql"),
+];
+
+/// The channel every write notifies, with its number in the change log.
+pub(crate) const CHANGES_CHANNEL: &str = "partnermatch_changes";
 
 /// The advisory lock the migrations are applied under ("partnermatch"
 /// in ASCII, truncated): one key for every partnermatch database.
@@ -212,6 +222,7 @@ impl PostgresStore {
     fn write(&mut self, change: Change<'_>) -> Result<(), SqlError> {
         self.reconnect_if_suspect()?;
         let mut transaction = self.client.transaction().map_err(sql_error)?;
+        let (kind, ids) = logged(&change);
         crate::apply(
             &mut Pg {
                 transaction: &mut transaction,
@@ -219,7 +230,40 @@ impl PostgresStore {
             },
             change,
         )?;
+        // The head's row lock, held to the commit, numbers the entries in
+        // commit order.
+        let sequence: i64 = transaction
+            .query_one(
+                "UPDATE partnermatch_head SET sequence = sequence + 1 RETURNING sequence",
+                &[],
+            )
+            .and_then(|row| row.try_get(0))
+            .map_err(sql_error)?;
+        transaction
+            .execute(
+                "INSERT INTO partnermatch_changes (sequence, kind, ids) VALUES ($1, $2, $3)",
+                &[&sequence, &kind, &ids],
+            )
+            .and_then(|_| {
+                transaction.execute(
+                    "SELECT pg_notify($1, $2)",
+                    &[&CHANGES_CHANNEL, &sequence.to_string()],
+                )
+            })
+            .map_err(sql_error)?;
         transaction.commit().map_err(sql_error)
+    }
+}
+
+/// A change's entry in the log: its kind and the ids it writes.
+fn logged<'c>(change: &Change<'c>) -> (&'static str, Vec<&'c str>) {
+    match change {
+        Change::UpsertSchools(schools) => (
+            "schools",
+            schools.iter().map(|school| school.id.as_str()).collect(),
+        ),
+        Change::DeleteSchool(id) => ("school_deleted", vec![id]),
+        Change::PutPartnership(partnership) => ("partnership", vec![partnership.id.as_str()]),
     }
 }
 
@@ -332,6 +376,8 @@ impl Row for PgRow<'_> {
 mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
+    use postgres::fallible_iterator::FallibleIterator;
+
     use super::*;
     use crate::domain::SchoolId;
     use crate::fixtures::{completed, full_partnership, full_school, sparse_school};
@@ -443,6 +489,67 @@ mod tests {
             )),
             "{error}"
         );
+    }
+
+    /// Each write appends one entry to the change log, numbered in commit
+    /// order from 1 with its kind and ids, and notifies the channel with
+    /// its number once committed; a write that fails appends nothing.
+    #[test]
+    #[ignore = "needs PostgreSQL: scripts/test starts one"]
+    fn every_write_is_logged_in_order_and_notified() {
+        let url = fresh_database();
+        let mut listener = Client::connect(&url, NoTls).unwrap();
+        let (mut store, _) = PostgresStore::open(&url).unwrap();
+        listener
+            .batch_execute(&format!("LISTEN {CHANGES_CHANNEL}"))
+            .unwrap();
+        let (full, sparse) = (full_school(), sparse_school());
+        store
+            .persist(Change::UpsertSchools(&[&full, &sparse]))
+            .unwrap();
+        let partnership = full_partnership(&sparse, &full);
+        store.persist(Change::PutPartnership(&partnership)).unwrap();
+        // A school in a partnership cannot go: refused by the foreign key,
+        // so nothing is logged.
+        assert!(store.persist(Change::DeleteSchool("sparse")).is_err());
+        let mut gone = sparse_school();
+        gone.id = SchoolId::parse("gone").unwrap();
+        store.persist(Change::UpsertSchools(&[&gone])).unwrap();
+        store.persist(Change::DeleteSchool("gone")).unwrap();
+
+        let entries: Vec<(i64, String, Vec<String>)> = listener
+            .query(
+                "SELECT sequence, kind, ids FROM partnermatch_changes ORDER BY sequence",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|row| (row.get(0), row.get(1), row.get(2)))
+            .collect();
+        let entry = |sequence: i64, kind: &str, ids: &[&str]| {
+            (
+                sequence,
+                kind.to_owned(),
+                ids.iter().map(|id| id.to_string()).collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(
+            entries,
+            vec![
+                entry(1, "schools", &["6601234", "sparse"]),
+                entry(2, "partnership", &["p-000007"]),
+                entry(3, "schools", &["gone"]),
+                entry(4, "school_deleted", &["gone"]),
+            ]
+        );
+        let notified: Vec<String> = listener
+            .notifications()
+            .timeout_iter(std::time::Duration::from_secs(5))
+            .take(4)
+            .map(|notification| Ok(notification.payload().to_owned()))
+            .collect()
+            .unwrap();
+        assert_eq!(notified, ["1", "2", "3", "4"]);
     }
 
     /// PostgreSQL ending the store's connection (a restart) fails at most
