@@ -192,6 +192,18 @@ impl Writer {
     }
 }
 
+/// What another server sharing the database wrote, read back from the
+/// database: for [`Engine::apply_replicated`].
+#[derive(Debug, Clone, Default)]
+pub struct Replicated {
+    /// Schools created or changed, as the database holds them.
+    pub schools: Vec<School>,
+    /// Partnerships proposed or changed, as the database holds them.
+    pub partnerships: Vec<Partnership>,
+    /// Schools deleted.
+    pub deleted: Vec<SchoolId>,
+}
+
 pub struct Engine {
     config: Arc<EngineConfig>,
     /// The current snapshot, and the count of writes it includes, held
@@ -443,6 +455,72 @@ impl Engine {
             .ok_or_else(|| Error::Internal(format!("school {id} vanished during delete")))?;
         writer.applied();
         Ok(removed)
+        })
+    }
+
+    /// Applies what another server sharing the database wrote, as the
+    /// database holds it, and publishes it; persists nothing, since the
+    /// database has it already. The records are checked as a store's are
+    /// at start-up (all or nothing: a record partnermatch would not write,
+    /// or a partnership naming a school the registry would not then hold,
+    /// changes nothing), but no rule of the write itself (capacity,
+    /// lifecycle, version) is applied again: the server that made it did.
+    /// Applying the same changes twice changes nothing the second time.
+    pub fn apply_replicated(&self, replicated: Replicated) -> Result<()> {
+        let Replicated {
+            schools,
+            partnerships,
+            deleted,
+        } = replicated;
+        validate_all(&schools)?;
+        for partnership in &partnerships {
+            let violations =
+                crate::domain::validate_members(partnership.kind, &partnership.members);
+            if !violations.is_empty() {
+                return Err(Error::Invalid(violations));
+            }
+        }
+        self.write(|writer| {
+            let registry = &writer.registry;
+            let held = |id: &SchoolId| {
+                (registry.get(id.as_str()).is_some()
+                    || schools.iter().any(|school| school.id == *id))
+                    && !deleted.contains(id)
+            };
+            for partnership in &partnerships {
+                if let Some(member) = partnership
+                    .members
+                    .iter()
+                    .find(|member| !held(&member.school_id))
+                {
+                    return Err(Error::FailedPrecondition(format!(
+                        "replicated partnership {} names school {}, which this server does not hold",
+                        partnership.id, member.school_id
+                    )));
+                }
+            }
+            for id in &deleted {
+                let kept_by: Vec<&str> = registry
+                    .partnerships_of(id.as_str())
+                    .iter()
+                    .map(|held| held.id.as_str())
+                    .collect();
+                if !kept_by.is_empty() {
+                    return Err(Error::FailedPrecondition(format!(
+                        "replicated delete of school {id}, which partnership(s) {} keep here",
+                        kept_by.join(", ")
+                    )));
+                }
+            }
+            writer.registry.upsert_all(schools);
+            for partnership in partnerships {
+                writer.registry.put_partnership(Arc::new(partnership));
+            }
+            for id in &deleted {
+                writer.registry.delete(id.as_str());
+            }
+            writer.applied();
+            Ok(())
         })
     }
 
@@ -1075,6 +1153,100 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A second engine over the same schools, given what the first wrote
+    /// (creates, changes, a partnership moved on, a delete) as the database
+    /// would hand it over, holds what the first holds and ranks as it
+    /// does; the same changes again change nothing; a record that names a
+    /// school it does not hold changes nothing.
+    #[test]
+    fn replicated_writes_make_a_second_engine_equal_the_first() {
+        let (population, writer) = synthetic_engine();
+        let follower = Engine::with_schools(EngineConfig::default(), population.clone()).unwrap();
+        let mut created = population[3].clone();
+        created.id = SchoolId::parse("zz-replicated").unwrap();
+        let mut changed = population[10].clone();
+        changed.stage = Some(Stage::Red);
+        changed.pupils = Some(changed.pupils.unwrap_or(100) + 200);
+        writer
+            .upsert_batch(vec![created.clone(), changed.clone()])
+            .unwrap();
+        let proposed = writer
+            .propose_partnership(Proposal {
+                id: None,
+                kind: crate::domain::PartnershipKind::Peer,
+                members: [&created.id, &population[20].id]
+                    .into_iter()
+                    .map(|id| crate::domain::Member {
+                        school_id: id.clone(),
+                        role: crate::domain::MemberRole::Member,
+                    })
+                    .collect(),
+                focus: Default::default(),
+                plan: Default::default(),
+            })
+            .unwrap();
+        let deleted = population[30].id.clone();
+        writer.delete(deleted.as_str()).unwrap();
+        let replicated = Replicated {
+            schools: vec![created.clone(), changed.clone()],
+            partnerships: vec![Partnership::clone(
+                writer.snapshot().partnership(proposed.id.as_str()).unwrap(),
+            )],
+            deleted: vec![deleted.clone()],
+        };
+        follower.apply_replicated(replicated.clone()).unwrap();
+        let held = |engine: &Engine| -> (Vec<School>, Vec<Partnership>) {
+            let snapshot = engine.snapshot();
+            (
+                snapshot
+                    .schools()
+                    .iter()
+                    .map(|s| s.school.clone())
+                    .collect(),
+                snapshot
+                    .partnerships()
+                    .iter()
+                    .map(|p| (**p).clone())
+                    .collect(),
+            )
+        };
+        assert_eq!(held(&follower), held(&writer));
+        let seekers = [
+            &created.id,
+            &changed.id,
+            &population[20].id,
+            &population[40].id,
+        ];
+        for engine in [&writer, &follower] {
+            assert_matches_equal_a_fresh_engine(
+                engine,
+                seekers.into_iter(),
+                &[MatchMode::Support, MatchMode::Peer],
+            );
+        }
+        let before = follower.snapshot();
+        follower.apply_replicated(replicated).unwrap();
+        assert_eq!(held(&follower), held(&writer), "the same changes again");
+        assert_eq!(before.len(), follower.snapshot().len());
+
+        let mut stranger =
+            Partnership::clone(writer.snapshot().partnership(proposed.id.as_str()).unwrap());
+        stranger.members[1].school_id = SchoolId::parse("not-held").unwrap();
+        let before = follower.snapshot();
+        let error = follower
+            .apply_replicated(Replicated {
+                schools: vec![population[50].clone()],
+                partnerships: vec![stranger],
+                deleted: Vec::new(),
+            })
+            .unwrap_err();
+        assert!(matches!(error, Error::FailedPrecondition(_)), "{error}");
+        assert!(
+            Arc::ptr_eq(&before, &follower.snapshot()),
+            "nothing changed"
+        );
     }
 
     /// Schools created one after another between the same two neighbours
