@@ -9,7 +9,7 @@ use crate::domain::{
     ImpactRating, Member, MemberRole, Partnership, PartnershipId, PartnershipKind,
     PartnershipStatus, Plan, SchoolId,
 };
-use crate::schools::{focus_from_text, focus_to_text};
+use crate::schools::{focus_from_text, focus_to_text, only_id};
 use crate::sql::{ReadError, Row, RowExt, Sql, SqlError, Value, upsert_sql};
 
 const COLUMNS: &str = "id, kind, status, focus, identified_need, strategic_objectives, provision, \
@@ -62,11 +62,22 @@ pub(crate) fn put(sql: &mut dyn Sql, partnership: &Partnership) -> Result<(), Sq
 
 /// Every partnership in id order with its members in their order.
 pub(crate) fn read_all(sql: &mut dyn Sql) -> Result<Vec<Partnership>, ReadError> {
-    let mut members_of = read_members(sql)?;
+    read_where(sql, None)
+}
+
+/// The partnership with id `id`, if the database holds it, checked.
+pub(crate) fn read_one(sql: &mut dyn Sql, id: &str) -> Result<Option<Partnership>, ReadError> {
+    Ok(read_where(sql, Some(id))?.pop())
+}
+
+/// Every partnership, or the one with id `only`.
+fn read_where(sql: &mut dyn Sql, only: Option<&str>) -> Result<Vec<Partnership>, ReadError> {
+    let (filter, values) = only_id("id", only);
+    let mut members_of = read_members(sql, only)?;
     let mut partnerships = Vec::new();
     sql.query(
-        &format!("SELECT {COLUMNS} FROM partnerships ORDER BY id"),
-        &[],
+        &format!("SELECT {COLUMNS} FROM partnerships {filter} ORDER BY id"),
+        &values,
         &mut |row| {
             let mut partnership = partnership_from_row(row)?;
             partnership.members = members_of
@@ -84,12 +95,18 @@ pub(crate) fn read_all(sql: &mut dyn Sql) -> Result<Vec<Partnership>, ReadError>
     Ok(partnerships)
 }
 
-fn read_members(sql: &mut dyn Sql) -> Result<HashMap<String, Vec<Member>>, ReadError> {
+fn read_members(
+    sql: &mut dyn Sql,
+    only: Option<&str>,
+) -> Result<HashMap<String, Vec<Member>>, ReadError> {
+    let (filter, values) = only_id("partnership_id", only);
     let mut members: HashMap<String, Vec<Member>> = HashMap::new();
     sql.query(
-        "SELECT partnership_id, school_id, role FROM partnership_members \
-         ORDER BY partnership_id, position",
-        &[],
+        &format!(
+            "SELECT partnership_id, school_id, role FROM partnership_members \
+             {filter} ORDER BY partnership_id, position"
+        ),
+        &values,
         &mut |row| {
             let partnership = row.required_text("partnership_id")?;
             let school = row.required_text("school_id")?;

@@ -25,7 +25,8 @@ use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, Config, NoTls, Statement};
 
 use crate::StoreError;
-use crate::engine::{Change, Persistence, Records, StorageError};
+use crate::domain::SchoolId;
+use crate::engine::{Change, Persistence, Records, Replicated, StorageError};
 use crate::sql::{ReadError, Row, Sql, SqlError, Value};
 
 /// The schema, one migration per file, numbered from 1 in order. Never
@@ -130,6 +131,76 @@ impl PostgresStore {
         })?;
         transaction.commit().map_err(sql_error)?;
         Ok(records)
+    }
+
+    /// The change log's entries after number `after`, in order, each with
+    /// what it wrote as the database holds it now, read in one consistent
+    /// snapshot of the database: what a server sharing the database
+    /// applies ([`Engine::apply_replicated`](crate::engine::Engine::apply_replicated))
+    /// to catch up. A row an entry names that a later entry deleted is
+    /// left out of it (the later entry deletes it).
+    pub fn changes_after(&mut self, after: u64) -> Result<Vec<(u64, Replicated)>, StoreError> {
+        let name = self.name.clone();
+        let reading = |error: ReadError| StoreError::reading(name.clone(), error);
+        self.reconnect_if_suspect()
+            .map_err(|error| reading(error.into()))?;
+        let mut transaction = self
+            .client
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .map_err(|error| reading(sql_error(error).into()))?;
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let entries: Vec<(i64, String, Vec<String>)> = transaction
+            .query(
+                "SELECT sequence, kind, ids FROM partnermatch_changes \
+                 WHERE sequence > $1 ORDER BY sequence",
+                &[&after],
+            )
+            .and_then(|rows| {
+                rows.iter()
+                    .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
+                    .collect()
+            })
+            .map_err(|error| reading(sql_error(error).into()))?;
+        let mut sql = Pg {
+            transaction: &mut transaction,
+            statements: &mut self.statements,
+        };
+        let mut changes = Vec::with_capacity(entries.len());
+        for (sequence, kind, ids) in entries {
+            let mut replicated = Replicated::default();
+            for id in &ids {
+                match kind.as_str() {
+                    "schools" => replicated
+                        .schools
+                        .extend(crate::schools::read_one(&mut sql, id).map_err(reading)?),
+                    "partnership" => replicated
+                        .partnerships
+                        .extend(crate::partnerships::read_one(&mut sql, id).map_err(reading)?),
+                    "school_deleted" => {
+                        replicated
+                            .deleted
+                            .push(SchoolId::parse(id).map_err(|problem| {
+                                reading(ReadError::Invalid(format!(
+                                    "change {sequence}: school id {id:?} {problem}"
+                                )))
+                            })?)
+                    }
+                    other => {
+                        return Err(reading(ReadError::Invalid(format!(
+                            "change {sequence} is of unknown kind {other:?}"
+                        ))));
+                    }
+                }
+            }
+            changes.push((sequence as u64, replicated));
+        }
+        transaction
+            .commit()
+            .map_err(|error| reading(sql_error(error).into()))?;
+        Ok(changes)
     }
 
     /// Opens the connection again if PostgreSQL closed it, or the last
@@ -379,7 +450,7 @@ mod tests {
     use postgres::fallible_iterator::FallibleIterator;
 
     use super::*;
-    use crate::domain::SchoolId;
+    use crate::domain::School;
     use crate::fixtures::{completed, full_partnership, full_school, sparse_school};
 
     /// The test server's address (a database to connect to first).
@@ -550,6 +621,58 @@ mod tests {
             .collect()
             .unwrap();
         assert_eq!(notified, ["1", "2", "3", "4"]);
+    }
+
+    /// A second server on the database reads the log's entries after the
+    /// last it applied, each with its rows as the database holds them now
+    /// (a row deleted since is left out), and an engine given them holds
+    /// what the first server wrote.
+    #[test]
+    #[ignore = "needs PostgreSQL: scripts/test starts one"]
+    fn a_follower_reads_the_changes_after_the_last_it_applied() {
+        let url = fresh_database();
+        let (mut writer, _) = PostgresStore::open(&url).unwrap();
+        let (mut follower, records) = PostgresStore::open(&url).unwrap();
+        let engine = crate::engine::Engine::open(
+            crate::engine::EngineConfig::default(),
+            Box::new(crate::engine::InMemory),
+            records,
+        )
+        .unwrap();
+        let (full, sparse) = (full_school(), sparse_school());
+        writer
+            .persist(Change::UpsertSchools(&[&full, &sparse]))
+            .unwrap();
+        let partnership = full_partnership(&sparse, &full);
+        writer
+            .persist(Change::PutPartnership(&partnership))
+            .unwrap();
+        let mut gone = sparse_school();
+        gone.id = SchoolId::parse("gone").unwrap();
+        writer.persist(Change::UpsertSchools(&[&gone])).unwrap();
+        writer.persist(Change::DeleteSchool("gone")).unwrap();
+        let mut renamed = full_school();
+        renamed.name = "Renamed".into();
+        writer.persist(Change::UpsertSchools(&[&renamed])).unwrap();
+
+        let changes = follower.changes_after(0).unwrap();
+        let numbers: Vec<u64> = changes.iter().map(|(n, _)| *n).collect();
+        assert_eq!(numbers, [1, 2, 3, 4, 5]);
+        assert_eq!(changes[0].1.schools, vec![renamed.clone(), sparse.clone()]);
+        assert_eq!(changes[1].1.partnerships, vec![partnership.clone()]);
+        assert!(changes[2].1.schools.is_empty(), "deleted since");
+        assert_eq!(changes[3].1.deleted, vec![gone.id.clone()]);
+        assert_eq!(changes[4].1.schools, vec![renamed.clone()]);
+        assert!(follower.changes_after(5).unwrap().is_empty());
+        assert_eq!(follower.changes_after(3).unwrap().len(), 2);
+
+        for (_, replicated) in changes {
+            engine.apply_replicated(replicated).unwrap();
+        }
+        let snapshot = engine.snapshot();
+        let held: Vec<&School> = snapshot.schools().iter().map(|s| &s.school).collect();
+        assert_eq!(held, [&renamed, &sparse]);
+        assert_eq!(*snapshot.partnerships()[0], partnership);
     }
 
     /// PostgreSQL ending the store's connection (a restart) fails at most

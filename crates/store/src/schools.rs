@@ -89,11 +89,22 @@ pub(crate) fn delete(sql: &mut dyn Sql, id: &str) -> Result<(), SqlError> {
 
 /// Every school, in id order, each checked as the API would check it.
 pub(crate) fn read_all(sql: &mut dyn Sql) -> Result<Vec<School>, ReadError> {
-    let mut evaluations = read_evaluations(sql)?;
+    read_where(sql, None)
+}
+
+/// The school with id `id`, if the database holds it, checked.
+pub(crate) fn read_one(sql: &mut dyn Sql, id: &str) -> Result<Option<School>, ReadError> {
+    Ok(read_where(sql, Some(id))?.pop())
+}
+
+/// Every school, or the one with id `only`.
+fn read_where(sql: &mut dyn Sql, only: Option<&str>) -> Result<Vec<School>, ReadError> {
+    let (filter, values) = only_id("id", only);
+    let mut evaluations = read_evaluations(sql, only)?;
     let mut schools = Vec::new();
     sql.query(
-        &format!("SELECT {COLUMNS} FROM schools ORDER BY id"),
-        &[],
+        &format!("SELECT {COLUMNS} FROM schools {filter} ORDER BY id"),
+        &values,
         &mut |row| {
             let mut school = school_from_row(row)?;
             school.evaluations = evaluations.remove(school.id.as_str()).unwrap_or_default();
@@ -105,13 +116,29 @@ pub(crate) fn read_all(sql: &mut dyn Sql) -> Result<Vec<School>, ReadError> {
     Ok(schools)
 }
 
-/// Every school's evaluations, in their order, by school id.
-fn read_evaluations(sql: &mut dyn Sql) -> Result<HashMap<String, Vec<Evaluation>>, ReadError> {
+/// `WHERE column = $1` and its value when reading one row's worth, else
+/// nothing.
+pub(crate) fn only_id(column: &str, only: Option<&str>) -> (String, Vec<Value>) {
+    match only {
+        Some(id) => (format!("WHERE {column} = $1"), vec![id.into()]),
+        None => (String::new(), Vec::new()),
+    }
+}
+
+/// Every school's evaluations (or school `only`'s), in their order, by
+/// school id.
+fn read_evaluations(
+    sql: &mut dyn Sql,
+    only: Option<&str>,
+) -> Result<HashMap<String, Vec<Evaluation>>, ReadError> {
+    let (filter, values) = only_id("school_id", only);
     let mut evaluations: HashMap<String, Vec<Evaluation>> = HashMap::new();
     sql.query(
-        "SELECT school_id, framework, area, judgement, date, source FROM evaluations \
-         ORDER BY school_id, position",
-        &[],
+        &format!(
+            "SELECT school_id, framework, area, judgement, date, source FROM evaluations \
+             {filter} ORDER BY school_id, position"
+        ),
+        &values,
         &mut |row| {
             let school = row.required_text("school_id")?;
             let invalid = |column: &str, value: &str| {
