@@ -118,13 +118,7 @@ impl PostgresStore {
     }
 
     fn read(&mut self) -> Result<Records, ReadError> {
-        let mut transaction = self
-            .client
-            .build_transaction()
-            .isolation_level(postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .map_err(sql_error)?;
+        let mut transaction = consistent_read(&mut self.client)?;
         let records = crate::read_records(&mut Pg {
             transaction: &mut transaction,
             statements: &mut self.statements,
@@ -144,13 +138,8 @@ impl PostgresStore {
         let reading = |error: ReadError| StoreError::reading(name.clone(), error);
         self.reconnect_if_suspect()
             .map_err(|error| reading(error.into()))?;
-        let mut transaction = self
-            .client
-            .build_transaction()
-            .isolation_level(postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .map_err(|error| reading(sql_error(error).into()))?;
+        let mut transaction =
+            consistent_read(&mut self.client).map_err(|error| reading(error.into()))?;
         let after = i64::try_from(after).unwrap_or(i64::MAX);
         let entries: Vec<(i64, String, Vec<String>)> = transaction
             .query(
@@ -217,6 +206,17 @@ impl PostgresStore {
         }
         Ok(())
     }
+}
+
+/// A read-only transaction that sees one snapshot of the database
+/// throughout (REPEATABLE READ).
+fn consistent_read(client: &mut Client) -> Result<postgres::Transaction<'_>, SqlError> {
+    client
+        .build_transaction()
+        .isolation_level(postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .map_err(sql_error)
 }
 
 impl Drop for PostgresStore {
