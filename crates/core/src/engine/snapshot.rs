@@ -786,18 +786,23 @@ impl Snapshot {
         }
         // Created since: the live schools in id order hold it.
         self.by_order
-            .binary_search_by(|&index| self.schools[index as usize].school.id.as_str().cmp(id))
-            .ok()
-            .map(|position| self.by_order[position])
+            .get(self.order_position(id))
+            .copied()
+            .filter(|&index| self.schools[index as usize].school.id.as_str() == id)
+    }
+
+    /// The position in the live schools in id order of the first whose id
+    /// is not below `id`: where a school with that id is, or would go.
+    fn order_position(&self, id: &str) -> usize {
+        self.by_order
+            .partition_point(|&index| self.schools[index as usize].school.id.as_str() < id)
     }
 
     /// Where a school created with id `id` goes in id order: its position
     /// among the live schools and an order key between its neighbours';
     /// `None` when their keys leave no room.
     fn place_in_order(&self, id: &str) -> Option<(usize, u64)> {
-        let at = self
-            .by_order
-            .partition_point(|&index| self.schools[index as usize].school.id.as_str() < id);
+        let at = self.order_position(id);
         let key_at = |position: usize| self.order_keys[self.by_order[position] as usize];
         let before = if at == 0 { 0 } else { key_at(at - 1) };
         let after = if at == self.by_order.len() {
@@ -860,7 +865,6 @@ impl Snapshot {
         self.index.overlay()
     }
 
-    /// Buckets of the index whose overlays are due to be merged.
     /// The most vacant places a snapshot holds before a write builds the
     /// next whole.
     fn max_vacant(&self) -> usize {
@@ -873,6 +877,7 @@ impl Snapshot {
         (self.added, self.vacancies)
     }
 
+    /// Buckets of the index whose overlays are due to be merged.
     pub(crate) fn merges_due(&self) -> Vec<BucketKey> {
         self.index.merges_due()
     }
