@@ -29,17 +29,6 @@ use partnermatch_store::{PostgresStore, SqliteStore};
 /// Opens a store: its persistence and the records it holds.
 type OpenStore<'a> = dyn Fn() -> (Box<dyn Persistence>, Records) + 'a;
 
-/// A new, empty database on the PostgreSQL server at `server`.
-fn new_postgres_database(server: &str) -> String {
-    let name = format!("bench_writes_{}", std::process::id());
-    postgres::Client::connect(server, postgres::NoTls)
-        .expect("the PostgreSQL server")
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .expect("a new database");
-    let (prefix, _) = server.rsplit_once('/').expect("a URL ending in a database");
-    format!("{prefix}/{name}")
-}
-
 fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
     samples.sort_unstable();
     let at = |q: f64| {
@@ -91,7 +80,10 @@ fn main() {
     // new database on it.
     let postgres_url = std::env::var("PARTNERMATCH_TEST_POSTGRES")
         .ok()
-        .map(|server| new_postgres_database(&server));
+        .map(|server| {
+            let name = format!("bench_writes_{}", std::process::id());
+            partnermatch_store::create_database(&server, &name).expect("a new database")
+        });
     let mut stores: Vec<(&str, Box<OpenStore<'_>>)> = vec![
         (
             "memory",

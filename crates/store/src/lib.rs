@@ -26,7 +26,7 @@ use std::path::PathBuf;
 
 use partnermatch_core::{domain, engine};
 
-pub use postgres::{PostgresStore, is_postgres_url, redacted};
+pub use postgres::{PostgresStore, create_database, is_postgres_url, redacted};
 pub use sqlite::{IN_MEMORY, SqliteStore};
 
 /// Why a database could not be opened or read.

@@ -36,6 +36,11 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0002_changes.sql"),
 ];
 
+/// The kinds of change-log entry (the CHECK of `partnermatch_changes.kind`).
+const SCHOOLS_WRITTEN: &str = "schools";
+const SCHOOL_DELETED: &str = "school_deleted";
+const PARTNERSHIP_WRITTEN: &str = "partnership";
+
 /// The channel every write notifies, with its number in the change log.
 pub(crate) const CHANGES_CHANNEL: &str = "partnermatch_changes";
 
@@ -60,6 +65,23 @@ pub fn redacted(url: &str) -> String {
         Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
         None => url.to_owned(),
     }
+}
+
+/// Creates an empty database named `name` on the server of `server` (a
+/// URL of one of its databases) and returns that URL with `name` in place
+/// of its database: for tests and benchmarks, which each want their own.
+pub fn create_database(server: &str, name: &str) -> Result<String, StoreError> {
+    let failed = |message: String| StoreError::Open {
+        path: redacted(server).into(),
+        message,
+    };
+    let (prefix, _) = server
+        .rsplit_once('/')
+        .ok_or_else(|| failed("the URL names no database".into()))?;
+    Client::connect(server, NoTls)
+        .and_then(|mut client| client.batch_execute(&format!("CREATE DATABASE {name}")))
+        .map_err(|error| failed(message(&error)))?;
+    Ok(format!("{prefix}/{name}"))
 }
 
 /// A PostgreSQL database behind an engine.
@@ -160,28 +182,36 @@ impl PostgresStore {
         let mut changes = Vec::with_capacity(entries.len());
         for (sequence, kind, ids) in entries {
             let mut replicated = Replicated::default();
-            for id in &ids {
-                match kind.as_str() {
-                    "schools" => replicated
-                        .schools
-                        .extend(crate::schools::read_one(&mut sql, id).map_err(reading)?),
-                    "partnership" => replicated
-                        .partnerships
-                        .extend(crate::partnerships::read_one(&mut sql, id).map_err(reading)?),
-                    "school_deleted" => {
+            match kind.as_str() {
+                SCHOOLS_WRITTEN => {
+                    for id in &ids {
+                        replicated
+                            .schools
+                            .extend(crate::schools::read_one(&mut sql, id).map_err(reading)?);
+                    }
+                }
+                PARTNERSHIP_WRITTEN => {
+                    for id in &ids {
+                        replicated
+                            .partnerships
+                            .extend(crate::partnerships::read_one(&mut sql, id).map_err(reading)?);
+                    }
+                }
+                SCHOOL_DELETED => {
+                    for id in &ids {
                         replicated
                             .deleted
                             .push(SchoolId::parse(id).map_err(|problem| {
                                 reading(ReadError::Invalid(format!(
                                     "change {sequence}: school id {id:?} {problem}"
                                 )))
-                            })?)
+                            })?);
                     }
-                    other => {
-                        return Err(reading(ReadError::Invalid(format!(
-                            "change {sequence} is of unknown kind {other:?}"
-                        ))));
-                    }
+                }
+                other => {
+                    return Err(reading(ReadError::Invalid(format!(
+                        "change {sequence} is of unknown kind {other:?}"
+                    ))));
                 }
             }
             changes.push((sequence as u64, replicated));
@@ -330,11 +360,11 @@ impl PostgresStore {
 fn logged<'c>(change: &Change<'c>) -> (&'static str, Vec<&'c str>) {
     match change {
         Change::UpsertSchools(schools) => (
-            "schools",
+            SCHOOLS_WRITTEN,
             schools.iter().map(|school| school.id.as_str()).collect(),
         ),
-        Change::DeleteSchool(id) => ("school_deleted", vec![id]),
-        Change::PutPartnership(partnership) => ("partnership", vec![partnership.id.as_str()]),
+        Change::DeleteSchool(id) => (SCHOOL_DELETED, vec![id]),
+        Change::PutPartnership(partnership) => (PARTNERSHIP_WRITTEN, vec![partnership.id.as_str()]),
     }
 }
 
@@ -464,18 +494,12 @@ mod tests {
     /// The URL of a new, empty database on the test server.
     fn fresh_database() -> String {
         static NEXT: AtomicU32 = AtomicU32::new(0);
-        let server = server();
         let name = format!(
             "store_{}_{}",
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
-        Client::connect(&server, NoTls)
-            .unwrap()
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .unwrap();
-        let (prefix, _) = server.rsplit_once('/').unwrap();
-        format!("{prefix}/{name}")
+        create_database(&server(), &name).unwrap()
     }
 
     #[test]

@@ -21,16 +21,10 @@ pub(crate) fn fresh_database() -> String {
 
 fn create_database() -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let server = server();
     let name = format!(
         "integration_{}_{}",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     );
-    postgres::Client::connect(&server, postgres::NoTls)
-        .expect("the test PostgreSQL server")
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .expect("a new database");
-    let (prefix, _) = server.rsplit_once('/').expect("a URL ending in a database");
-    format!("{prefix}/{name}")
+    partnermatch_store::create_database(&server(), &name).expect("a new database")
 }
