@@ -141,7 +141,7 @@ fn main() {
             .collect();
         let wire: Vec<Vec<u8>> = requests.iter().map(Message::encode_to_vec).collect();
         let n = queries.len();
-        let engine_only = |_| {
+        let engine_only = || {
             measure(n, |i| {
                 let found = engine.match_partners(&queries[i], |o| o.candidates.len());
                 std::hint::black_box(found.expect("matches"));
@@ -165,7 +165,7 @@ fn main() {
         let mut measured = [Measured::default(); 3];
         let mut micros = [0.0f64; 3];
         for _ in 0..rounds {
-            measured = [engine_only(()), whole(false), whole(true)];
+            measured = [engine_only(), whole(false), whole(true)];
             for (total, one) in micros.iter_mut().zip(&measured) {
                 *total += one.micros / rounds as f64;
             }
