@@ -102,7 +102,7 @@ fn main() {
         Box::new(InMemory),
         Records {
             schools: population,
-            partnerships: Vec::new(),
+            ..Records::default()
         },
     )
     .expect("a valid population");

@@ -292,6 +292,7 @@ fn engine_with(schools: Vec<School>, partnerships: Vec<Partnership>) -> Engine {
     let records = Records {
         schools,
         partnerships,
+        version: 0,
     };
     Engine::open(EngineConfig::default(), Box::new(InMemory), records).unwrap()
 }

@@ -26,7 +26,7 @@ use std::path::PathBuf;
 
 use partnermatch_core::{domain, engine};
 
-pub use postgres::{PostgresStore, create_database, is_postgres_url, redacted};
+pub use postgres::{LogTail, PostgresStore, create_database, is_postgres_url, redacted};
 pub use sqlite::{IN_MEMORY, SqliteStore};
 
 /// Why a database could not be opened or read.
@@ -65,6 +65,7 @@ fn read_records(sql: &mut dyn sql::Sql) -> Result<engine::Records, sql::ReadErro
     Ok(engine::Records {
         schools: schools::read_all(sql)?,
         partnerships: partnerships::read_all(sql)?,
+        version: 0,
     })
 }
 

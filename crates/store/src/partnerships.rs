@@ -9,7 +9,7 @@ use crate::domain::{
     ImpactRating, Member, MemberRole, Partnership, PartnershipId, PartnershipKind,
     PartnershipStatus, Plan, SchoolId,
 };
-use crate::schools::{focus_from_text, focus_to_text, only_id};
+use crate::schools::{Which, focus_from_text, focus_to_text};
 use crate::sql::{ReadError, Row, RowExt, Sql, SqlError, Value, upsert_sql};
 
 const COLUMNS: &str = "id, kind, status, focus, identified_need, strategic_objectives, provision, \
@@ -62,18 +62,16 @@ pub(crate) fn put(sql: &mut dyn Sql, partnership: &Partnership) -> Result<(), Sq
 
 /// Every partnership in id order with its members in their order.
 pub(crate) fn read_all(sql: &mut dyn Sql) -> Result<Vec<Partnership>, ReadError> {
-    read_where(sql, None)
+    read_where(sql, &Which::All)
 }
 
-/// The partnership with id `id`, if the database holds it, checked.
-pub(crate) fn read_one(sql: &mut dyn Sql, id: &str) -> Result<Option<Partnership>, ReadError> {
-    Ok(read_where(sql, Some(id))?.pop())
-}
-
-/// Every partnership, or the one with id `only`.
-fn read_where(sql: &mut dyn Sql, only: Option<&str>) -> Result<Vec<Partnership>, ReadError> {
-    let (filter, values) = only_id("id", only);
-    let mut members_of = read_members(sql, only)?;
+/// The partnerships `which` selects, in id order, each checked.
+pub(crate) fn read_where(
+    sql: &mut dyn Sql,
+    which: &Which<'_>,
+) -> Result<Vec<Partnership>, ReadError> {
+    let (filter, values) = which.filter("id");
+    let mut members_of = read_members(sql, which)?;
     let mut partnerships = Vec::new();
     sql.query(
         &format!("SELECT {COLUMNS} FROM partnerships {filter} ORDER BY id"),
@@ -97,9 +95,9 @@ fn read_where(sql: &mut dyn Sql, only: Option<&str>) -> Result<Vec<Partnership>,
 
 fn read_members(
     sql: &mut dyn Sql,
-    only: Option<&str>,
+    which: &Which<'_>,
 ) -> Result<HashMap<String, Vec<Member>>, ReadError> {
-    let (filter, values) = only_id("partnership_id", only);
+    let (filter, values) = which.filter("partnership_id");
     let mut members: HashMap<String, Vec<Member>> = HashMap::new();
     sql.query(
         &format!(

@@ -12,22 +12,30 @@
 //!   the next write; the write that found it lost fails and changes
 //!   nothing.
 //! - Every write also appends an entry to the change log
-//!   (`partnermatch_changes`, numbered in commit order) and notifies
-//!   [`CHANGES_CHANNEL`] with its number, in the same transaction: what
-//!   servers sharing the database follow.
+//!   (`partnermatch_changes`, numbered in commit order: the registry
+//!   version) and notifies [`CHANGES_CHANNEL`] with its number, in the same
+//!   transaction: what servers sharing the database follow.
+//! - A write starts by locking the log's head row (`FOR UPDATE`), which it
+//!   holds to its commit: the writes of every server sharing the database
+//!   are made one at a time, each after the server applied the ones before
+//!   it ([`Persistence::begin`]), so every rule (capacity, federations,
+//!   partnership versions) holds across servers.
 
 use std::collections::HashMap;
 use std::error::Error;
 use std::mem::ManuallyDrop;
+use std::time::Duration;
 
 use bytes::BytesMut;
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
-use postgres::{Client, Config, NoTls, Statement};
+use postgres::{Client, Config, NoTls, SimpleQueryMessage, Statement};
 
 use crate::StoreError;
-use crate::domain::SchoolId;
+use crate::domain::{Partnership, School, SchoolId};
 use crate::engine::{Change, Persistence, Records, Replicated, StorageError};
-use crate::sql::{ReadError, Row, Sql, SqlError, Value};
+use crate::schools::Which;
+use crate::sql::{ReadError, Row, RowExt, Sql, SqlError, Value};
 
 /// The schema, one migration per file, numbered from 1 in order. Never
 /// edit one that has shipped: add the next.
@@ -94,8 +102,26 @@ pub struct PostgresStore {
     /// Whether the last write failed: the connection may be the cause
     /// (lost before the client noticed), so the next opens a new one.
     suspect: bool,
+    /// Whether a write's transaction is open (from `begin` to its commit
+    /// or `finish`).
+    in_write: bool,
+    /// Whether this connection listens on [`CHANGES_CHANNEL`] (a
+    /// follower's, once it has waited).
+    listening: bool,
     /// The URL without its password.
     name: String,
+}
+
+/// The end of the change log a server follows: what
+/// [`PostgresStore::changes_after`] read.
+#[derive(Debug, Default)]
+pub struct LogTail {
+    /// The number of the last entry in the log (the database's registry
+    /// version).
+    pub head: u64,
+    /// The entries after the one asked for, in order, each with what it
+    /// wrote as the database holds it now.
+    pub changes: Vec<(u64, Replicated)>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -126,100 +152,128 @@ impl PostgresStore {
             path: name.clone().into(),
             message,
         })?;
-        let mut store = PostgresStore {
-            config,
-            client: ManuallyDrop::new(client),
-            statements: HashMap::new(),
-            suspect: false,
-            name: name.clone(),
-        };
+        let mut store = PostgresStore::over(config, client, name.clone());
         let records = store
-            .read()
+            .consistent_read(|sql| {
+                let version = head(sql)?;
+                let records = crate::read_records(sql)?;
+                Ok(Records { version, ..records })
+            })
             .map_err(|error| StoreError::reading(name, error))?;
         Ok((store, records))
     }
 
-    fn read(&mut self) -> Result<Records, ReadError> {
-        let mut transaction = consistent_read(&mut self.client)?;
-        let records = crate::read_records(&mut Pg {
-            transaction: &mut transaction,
-            statements: &mut self.statements,
-        })?;
-        transaction.commit().map_err(sql_error)?;
-        Ok(records)
+    fn over(config: Config, client: Client, name: String) -> PostgresStore {
+        PostgresStore {
+            config,
+            client: ManuallyDrop::new(client),
+            statements: HashMap::new(),
+            suspect: false,
+            in_write: false,
+            listening: false,
+            name,
+        }
+    }
+
+    /// A second connection to the same database, for following its change
+    /// log ([`PostgresStore::wait_for_changes`],
+    /// [`PostgresStore::changes_after`]) beside this one's writes.
+    pub fn follower(&self) -> Result<PostgresStore, StoreError> {
+        let client = self
+            .config
+            .connect(NoTls)
+            .map_err(|error| StoreError::Open {
+                path: self.name.clone().into(),
+                message: message(&error),
+            })?;
+        Ok(PostgresStore::over(
+            self.config.clone(),
+            client,
+            self.name.clone(),
+        ))
+    }
+
+    /// Runs `read` in a read-only transaction that sees one snapshot of
+    /// the database throughout (REPEATABLE READ).
+    fn consistent_read<T>(
+        &mut self,
+        read: impl FnOnce(&mut Pg<'_>) -> Result<T, ReadError>,
+    ) -> Result<T, ReadError> {
+        self.reconnect_if_suspect()?;
+        let read = self
+            .client
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .map_err(|error| ReadError::from(sql_error(error)))
+            .and_then(|()| {
+                read(&mut Pg {
+                    client: &mut self.client,
+                    statements: &mut self.statements,
+                })
+            });
+        let ended = self
+            .client
+            .batch_execute(if read.is_ok() { "COMMIT" } else { "ROLLBACK" });
+        if read.is_err() || ended.is_err() {
+            self.suspect = true;
+        }
+        let read = read?;
+        ended.map_err(sql_error)?;
+        Ok(read)
+    }
+
+    /// Waits up to `timeout` for another write to be notified on
+    /// [`CHANGES_CHANNEL`] (listening first, on a new connection); returns
+    /// whether one was. What it wrote is read by
+    /// [`PostgresStore::changes_after`].
+    pub fn wait_for_changes(&mut self, timeout: Duration) -> Result<bool, StoreError> {
+        let waited = self.wait(timeout);
+        if waited.is_err() {
+            self.suspect = true;
+        }
+        waited.map_err(|error| StoreError::Read {
+            path: self.name.clone().into(),
+            message: error.0,
+        })
+    }
+
+    fn wait(&mut self, timeout: Duration) -> Result<bool, SqlError> {
+        if self.suspect || self.client.is_closed() {
+            self.listening = false;
+        }
+        self.reconnect_if_suspect()?;
+        if !self.listening {
+            self.client
+                .batch_execute(&format!("LISTEN {CHANGES_CHANNEL}"))
+                .map_err(sql_error)?;
+            self.listening = true;
+            // Writes before the LISTEN were not notified: look now.
+            return Ok(true);
+        }
+        let mut notifications = self.client.notifications();
+        let notified = notifications
+            .timeout_iter(timeout)
+            .next()
+            .map_err(sql_error)?
+            .is_some();
+        // One read takes every write notified so far.
+        while notifications.iter().next().map_err(sql_error)?.is_some() {}
+        Ok(notified)
     }
 
     /// The change log's entries after number `after`, in order, each with
-    /// what it wrote as the database holds it now, read in one consistent
-    /// snapshot of the database: what a server sharing the database
-    /// applies ([`Engine::apply_replicated`](crate::engine::Engine::apply_replicated))
-    /// to catch up. A row an entry names that a later entry deleted is
-    /// left out of it (the later entry deletes it).
-    pub fn changes_after(&mut self, after: u64) -> Result<Vec<(u64, Replicated)>, StoreError> {
-        let name = self.name.clone();
-        let reading = |error: ReadError| StoreError::reading(name.clone(), error);
-        self.reconnect_if_suspect()
-            .map_err(|error| reading(error.into()))?;
-        let mut transaction =
-            consistent_read(&mut self.client).map_err(|error| reading(error.into()))?;
-        let after = i64::try_from(after).unwrap_or(i64::MAX);
-        let entries: Vec<(i64, String, Vec<String>)> = transaction
-            .query(
-                "SELECT sequence, kind, ids FROM partnermatch_changes \
-                 WHERE sequence > $1 ORDER BY sequence",
-                &[&after],
-            )
-            .and_then(|rows| {
-                rows.iter()
-                    .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
-                    .collect()
+    /// what it wrote as the database holds it now, and the log's head,
+    /// read in one consistent snapshot of the database: what a server
+    /// sharing the database applies
+    /// ([`Engine::apply_replicated`](crate::engine::Engine::apply_replicated))
+    /// to catch up.
+    pub fn changes_after(&mut self, after: u64) -> Result<LogTail, StoreError> {
+        self.consistent_read(|sql| {
+            Ok(LogTail {
+                head: head(sql)?,
+                changes: changes_after(sql, after)?,
             })
-            .map_err(|error| reading(sql_error(error).into()))?;
-        let mut sql = Pg {
-            transaction: &mut transaction,
-            statements: &mut self.statements,
-        };
-        let mut changes = Vec::with_capacity(entries.len());
-        for (sequence, kind, ids) in entries {
-            let mut replicated = Replicated::default();
-            match kind.as_str() {
-                SCHOOLS_WRITTEN => {
-                    for id in &ids {
-                        replicated
-                            .schools
-                            .extend(crate::schools::read_one(&mut sql, id).map_err(reading)?);
-                    }
-                }
-                PARTNERSHIP_WRITTEN => {
-                    for id in &ids {
-                        replicated
-                            .partnerships
-                            .extend(crate::partnerships::read_one(&mut sql, id).map_err(reading)?);
-                    }
-                }
-                SCHOOL_DELETED => {
-                    for id in &ids {
-                        replicated
-                            .deleted
-                            .push(SchoolId::parse(id).map_err(|problem| {
-                                reading(ReadError::Invalid(format!(
-                                    "change {sequence}: school id {id:?} {problem}"
-                                )))
-                            })?);
-                    }
-                }
-                other => {
-                    return Err(reading(ReadError::Invalid(format!(
-                        "change {sequence} is of unknown kind {other:?}"
-                    ))));
-                }
-            }
-            changes.push((sequence as u64, replicated));
-        }
-        transaction
-            .commit()
-            .map_err(|error| reading(sql_error(error).into()))?;
-        Ok(changes)
+        })
+        .map_err(|error| StoreError::reading(self.name.clone(), error))
     }
 
     /// Opens the connection again if PostgreSQL closed it, or the last
@@ -238,15 +292,95 @@ impl PostgresStore {
     }
 }
 
-/// A read-only transaction that sees one snapshot of the database
-/// throughout (REPEATABLE READ).
-fn consistent_read(client: &mut Client) -> Result<postgres::Transaction<'_>, SqlError> {
-    client
-        .build_transaction()
-        .isolation_level(postgres::IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .map_err(sql_error)
+/// The number of the change log's last entry.
+fn head(sql: &mut Pg<'_>) -> Result<u64, ReadError> {
+    let mut head = None;
+    sql.query("SELECT sequence FROM partnermatch_head", &[], &mut |row| {
+        head = row.integer_as::<u64>("sequence")?;
+        Ok(())
+    })?;
+    head.ok_or_else(|| ReadError::Invalid("partnermatch_head has no sequence".into()))
+}
+
+/// The ids the log's entries of `kind` after `$1` name: a subquery.
+fn logged_ids(kind: &str) -> String {
+    format!("SELECT unnest(ids) FROM partnermatch_changes WHERE sequence > $1 AND kind = '{kind}'")
+}
+
+/// The change log's entries after number `after`, in order, each with what
+/// it wrote as the database holds it now (a row a later entry deleted is
+/// left out: the later entry deletes it). Each table is read once for all
+/// the entries.
+fn changes_after(sql: &mut Pg<'_>, after: u64) -> Result<Vec<(u64, Replicated)>, ReadError> {
+    let after = Value::Integer(i64::try_from(after).unwrap_or(i64::MAX));
+    let mut entries: Vec<(i64, String, Vec<String>)> = Vec::new();
+    let statement = sql.statement(
+        "SELECT sequence, kind, ids FROM partnermatch_changes \
+         WHERE sequence > $1 ORDER BY sequence",
+    )?;
+    for row in sql
+        .client
+        .query(&statement, &parameters(std::slice::from_ref(&after)))
+        .map_err(sql_error)?
+    {
+        entries.push((
+            row.try_get(0).map_err(sql_error)?,
+            row.try_get(1).map_err(sql_error)?,
+            row.try_get(2).map_err(sql_error)?,
+        ));
+    }
+    if entries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let values = [after];
+    let schools: HashMap<String, School> =
+        crate::schools::read_where(sql, &Which::Selected(&logged_ids(SCHOOLS_WRITTEN), &values))?
+            .into_iter()
+            .map(|school| (school.id.to_string(), school))
+            .collect();
+    let partnerships: HashMap<String, Partnership> = crate::partnerships::read_where(
+        sql,
+        &Which::Selected(&logged_ids(PARTNERSHIP_WRITTEN), &values),
+    )?
+    .into_iter()
+    .map(|partnership| (partnership.id.to_string(), partnership))
+    .collect();
+    let mut changes = Vec::with_capacity(entries.len());
+    for (sequence, kind, ids) in entries {
+        let mut replicated = Replicated::default();
+        match kind.as_str() {
+            SCHOOLS_WRITTEN => {
+                replicated.schools = ids
+                    .iter()
+                    .filter_map(|id| schools.get(id).cloned())
+                    .collect();
+            }
+            PARTNERSHIP_WRITTEN => {
+                replicated.partnerships = ids
+                    .iter()
+                    .filter_map(|id| partnerships.get(id).cloned())
+                    .collect();
+            }
+            SCHOOL_DELETED => {
+                for id in &ids {
+                    replicated
+                        .deleted
+                        .push(SchoolId::parse(id).map_err(|problem| {
+                            ReadError::Invalid(format!(
+                                "change {sequence}: school id {id:?} {problem}"
+                            ))
+                        })?);
+                }
+            }
+            other => {
+                return Err(ReadError::Invalid(format!(
+                    "change {sequence} is of unknown kind {other:?}"
+                )));
+            }
+        }
+        changes.push((sequence as u64, replicated));
+    }
+    Ok(changes)
 }
 
 impl Drop for PostgresStore {
@@ -312,47 +446,105 @@ fn apply_migrations(client: &mut Client) -> Result<(), String> {
 }
 
 impl Persistence for PostgresStore {
+    fn begin(&mut self, version: u64) -> Result<Vec<(u64, Replicated)>, StorageError> {
+        let begun = self.begin_write(version);
+        if begun.is_err() {
+            self.abandon_write();
+            self.suspect = true;
+        }
+        begun.map_err(|error| StorageError(error.to_string()))
+    }
+
     fn persist(&mut self, change: Change<'_>) -> Result<(), StorageError> {
         let written = self.write(change);
-        self.suspect = written.is_err();
+        if written.is_err() {
+            self.abandon_write();
+            self.suspect = true;
+        }
         written.map_err(|error| StorageError(error.0))
+    }
+
+    fn finish(&mut self) {
+        self.abandon_write();
     }
 }
 
 impl PostgresStore {
-    fn write(&mut self, change: Change<'_>) -> Result<(), SqlError> {
+    /// Opens a write's transaction and locks the log's head in it, so no
+    /// other server writes until this one commits; returns the entries
+    /// after `version` (the engine's), which it applies before checking
+    /// the write.
+    fn begin_write(&mut self, version: u64) -> Result<Vec<(u64, Replicated)>, ReadError> {
         self.reconnect_if_suspect()?;
-        let mut transaction = self.client.transaction().map_err(sql_error)?;
-        let (kind, ids) = logged(&change);
-        crate::apply(
+        self.in_write = true;
+        // One round trip for both.
+        let messages = self
+            .client
+            .simple_query("BEGIN; SELECT sequence FROM partnermatch_head FOR UPDATE")
+            .map_err(sql_error)?;
+        let head: u64 = messages
+            .iter()
+            .find_map(|message| match message {
+                SimpleQueryMessage::Row(row) => row.get(0),
+                _ => None,
+            })
+            .and_then(|head| head.parse().ok())
+            .ok_or_else(|| ReadError::Invalid("partnermatch_head has no sequence".into()))?;
+        if head <= version {
+            return Ok(Vec::new());
+        }
+        // Read committed: with the head locked, this sees every write
+        // before it.
+        changes_after(
             &mut Pg {
-                transaction: &mut transaction,
+                client: &mut self.client,
                 statements: &mut self.statements,
             },
-            change,
-        )?;
+            version,
+        )
+    }
+
+    /// Rolls back a write's transaction if one is open.
+    fn abandon_write(&mut self) {
+        if std::mem::take(&mut self.in_write) && self.client.batch_execute("ROLLBACK").is_err() {
+            self.suspect = true;
+        }
+    }
+
+    fn write(&mut self, change: Change<'_>) -> Result<(), SqlError> {
+        if !self.in_write {
+            self.reconnect_if_suspect()?;
+            self.in_write = true;
+            self.client.batch_execute("BEGIN").map_err(sql_error)?;
+        }
+        let (kind, ids) = logged(&change);
+        let mut sql = Pg {
+            client: &mut self.client,
+            statements: &mut self.statements,
+        };
+        crate::apply(&mut sql, change)?;
         // The head's row lock, held to the commit, numbers the entries in
         // commit order.
-        let sequence: i64 = transaction
-            .query_one(
-                "UPDATE partnermatch_head SET sequence = sequence + 1 RETURNING sequence",
-                &[],
-            )
+        let statement = sql
+            .statement("UPDATE partnermatch_head SET sequence = sequence + 1 RETURNING sequence")?;
+        let sequence: i64 = sql
+            .client
+            .query_one(&statement, &[])
             .and_then(|row| row.try_get(0))
             .map_err(sql_error)?;
-        transaction
-            .execute(
-                "INSERT INTO partnermatch_changes (sequence, kind, ids) VALUES ($1, $2, $3)",
-                &[&sequence, &kind, &ids],
-            )
-            .and_then(|_| {
-                transaction.execute(
-                    "SELECT pg_notify($1, $2)",
-                    &[&CHANGES_CHANNEL, &sequence.to_string()],
-                )
-            })
+        let statement = sql.statement(
+            "INSERT INTO partnermatch_changes (sequence, kind, ids) VALUES ($1, $2, $3)",
+        )?;
+        sql.client
+            .execute(&statement, &[&sequence, &kind, &ids])
             .map_err(sql_error)?;
-        transaction.commit().map_err(sql_error)
+        let statement = sql.statement("SELECT pg_notify($1, $2)")?;
+        sql.client
+            .execute(&statement, &[&CHANGES_CHANNEL, &sequence.to_string()])
+            .map_err(sql_error)?;
+        self.client.batch_execute("COMMIT").map_err(sql_error)?;
+        self.in_write = false;
+        Ok(())
     }
 }
 
@@ -403,18 +595,19 @@ impl ToSql for Value {
     to_sql_checked!();
 }
 
-/// Statements in a transaction, each prepared once per connection.
-struct Pg<'a, 't> {
-    transaction: &'a mut postgres::Transaction<'t>,
+/// Statements on a connection (in the transaction it has open), each
+/// prepared once per connection.
+struct Pg<'a> {
+    client: &'a mut Client,
     statements: &'a mut HashMap<String, Statement>,
 }
 
-impl Pg<'_, '_> {
+impl Pg<'_> {
     fn statement(&mut self, sql: &str) -> Result<Statement, SqlError> {
         if let Some(statement) = self.statements.get(sql) {
             return Ok(statement.clone());
         }
-        let statement = self.transaction.prepare(sql).map_err(sql_error)?;
+        let statement = self.client.prepare(sql).map_err(sql_error)?;
         self.statements.insert(sql.to_owned(), statement.clone());
         Ok(statement)
     }
@@ -427,10 +620,10 @@ fn parameters(values: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
         .collect()
 }
 
-impl Sql for Pg<'_, '_> {
+impl Sql for Pg<'_> {
     fn execute(&mut self, sql: &str, values: &[Value]) -> Result<u64, SqlError> {
         let statement = self.statement(sql)?;
-        self.transaction
+        self.client
             .execute(&statement, &parameters(values))
             .map_err(sql_error)
     }
@@ -443,7 +636,7 @@ impl Sql for Pg<'_, '_> {
     ) -> Result<(), ReadError> {
         let statement = self.statement(sql)?;
         for row in self
-            .transaction
+            .client
             .query(&statement, &parameters(values))
             .map_err(sql_error)?
         {
@@ -476,8 +669,6 @@ impl Row for PgRow<'_> {
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
-
-    use postgres::fallible_iterator::FallibleIterator;
 
     use super::*;
     use crate::domain::School;
@@ -679,7 +870,9 @@ mod tests {
         renamed.name = "Renamed".into();
         writer.persist(Change::UpsertSchools(&[&renamed])).unwrap();
 
-        let changes = follower.changes_after(0).unwrap();
+        let tail = follower.changes_after(0).unwrap();
+        assert_eq!(tail.head, 5);
+        let changes = tail.changes;
         let numbers: Vec<u64> = changes.iter().map(|(n, _)| *n).collect();
         assert_eq!(numbers, [1, 2, 3, 4, 5]);
         assert_eq!(changes[0].1.schools, vec![renamed.clone(), sparse.clone()]);
@@ -687,12 +880,10 @@ mod tests {
         assert!(changes[2].1.schools.is_empty(), "deleted since");
         assert_eq!(changes[3].1.deleted, vec![gone.id.clone()]);
         assert_eq!(changes[4].1.schools, vec![renamed.clone()]);
-        assert!(follower.changes_after(5).unwrap().is_empty());
-        assert_eq!(follower.changes_after(3).unwrap().len(), 2);
+        assert!(follower.changes_after(5).unwrap().changes.is_empty());
+        assert_eq!(follower.changes_after(3).unwrap().changes.len(), 2);
 
-        for (_, replicated) in changes {
-            engine.apply_replicated(replicated).unwrap();
-        }
+        assert_eq!(engine.apply_replicated(changes).unwrap(), 5);
         let snapshot = engine.snapshot();
         let held: Vec<&School> = snapshot.schools().iter().map(|s| &s.school).collect();
         assert_eq!(held, [&renamed, &sparse]);
@@ -727,6 +918,118 @@ mod tests {
         drop(store);
         let (_store, records) = PostgresStore::open(&url).unwrap();
         assert_eq!(records.schools, vec![sparse]);
+    }
+
+    /// Two servers' engines over one database: each write is checked
+    /// against the other's writes before it, even those it has not
+    /// followed yet. Both activating a partnership with the one support
+    /// place of the same school at once: exactly one wins. A partnership
+    /// moved on by one server cannot be updated at its old version by the
+    /// other.
+    #[test]
+    #[ignore = "needs PostgreSQL: scripts/test starts one"]
+    fn servers_sharing_a_database_check_each_write_against_the_others() {
+        use crate::domain::{Member, MemberRole, PartnershipKind, PartnershipStatus};
+        use crate::engine::{
+            Engine, EngineConfig, Error as EngineError, PartnershipChanges, PartnershipUpdate,
+            Proposal,
+        };
+        let url = fresh_database();
+        let open = || {
+            let (store, records) = PostgresStore::open(&url).unwrap();
+            Engine::open(EngineConfig::default(), Box::new(store), records).unwrap()
+        };
+        let first = open();
+        let mut supporter = full_school();
+        supporter.open = true;
+        supporter.capacity = Some(1);
+        let seeker = |id: &str| {
+            let mut school = sparse_school();
+            school.id = SchoolId::parse(id).unwrap();
+            school.phase = supporter.phase;
+            school
+        };
+        first
+            .upsert_batch(vec![supporter.clone(), seeker("a"), seeker("b")])
+            .unwrap();
+        let second = open();
+        assert_eq!((first.version(), second.version()), (1, 1));
+        let proposal = |supported: &str| Proposal {
+            id: None,
+            kind: PartnershipKind::Support,
+            members: vec![
+                Member {
+                    school_id: SchoolId::parse(supported).unwrap(),
+                    role: MemberRole::Supported,
+                },
+                Member {
+                    school_id: supporter.id.clone(),
+                    role: MemberRole::Supporter,
+                },
+            ],
+            focus: Default::default(),
+            plan: Default::default(),
+        };
+        let with_a = first.propose_partnership(proposal("a")).unwrap();
+        // The second has not followed the first's proposal, but its own is
+        // checked (and numbered) after it.
+        let with_b = second.propose_partnership(proposal("b")).unwrap();
+        assert_ne!(with_a.id, with_b.id);
+        assert_eq!(second.version(), 3);
+        assert!(second.get_partnership(with_a.id.as_str()).is_ok());
+
+        let moved = |engine: &Engine, partnership: &Partnership, status| {
+            engine.update_partnership(PartnershipUpdate {
+                id: partnership.id.clone(),
+                version: partnership.version,
+                changes: PartnershipChanges {
+                    status: Some(status),
+                    ..PartnershipChanges::default()
+                },
+            })
+        };
+        let with_a = moved(&first, &with_a, PartnershipStatus::Agreed).unwrap();
+        let with_b = moved(&second, &with_b, PartnershipStatus::Agreed).unwrap();
+        let activate = |engine: &Engine, partnership: &Partnership| {
+            moved(engine, partnership, PartnershipStatus::Active)
+        };
+        let (by_first, by_second) = std::thread::scope(|scope| {
+            let by_first = scope.spawn(|| activate(&first, &with_a));
+            let by_second = scope.spawn(|| activate(&second, &with_b));
+            (by_first.join().unwrap(), by_second.join().unwrap())
+        });
+        let outcomes = [&by_first, &by_second];
+        assert_eq!(
+            outcomes.iter().filter(|outcome| outcome.is_ok()).count(),
+            1,
+            "{outcomes:?}"
+        );
+        let refused = outcomes.iter().find_map(|outcome| outcome.as_ref().err());
+        assert!(
+            matches!(refused, Some(EngineError::FailedPrecondition(message))
+                if message.contains("no free capacity")),
+            "{refused:?}"
+        );
+
+        // The partnership the first moved on, at its old version, on the
+        // second.
+        let stale = activate(&second, &with_a);
+        let moved_on = by_first.is_ok();
+        assert!(stale.is_err(), "{stale:?}");
+        if moved_on {
+            assert!(
+                stale.unwrap_err().to_string().contains("version"),
+                "an old version is refused"
+            );
+        }
+        drop((first, second));
+        let (_, records) = PostgresStore::open(&url).unwrap();
+        let active = records
+            .partnerships
+            .iter()
+            .filter(|p| p.status == PartnershipStatus::Active)
+            .count();
+        assert_eq!(active, 1);
     }
 
     #[test]

@@ -89,18 +89,13 @@ pub(crate) fn delete(sql: &mut dyn Sql, id: &str) -> Result<(), SqlError> {
 
 /// Every school, in id order, each checked as the API would check it.
 pub(crate) fn read_all(sql: &mut dyn Sql) -> Result<Vec<School>, ReadError> {
-    read_where(sql, None)
+    read_where(sql, &Which::All)
 }
 
-/// The school with id `id`, if the database holds it, checked.
-pub(crate) fn read_one(sql: &mut dyn Sql, id: &str) -> Result<Option<School>, ReadError> {
-    Ok(read_where(sql, Some(id))?.pop())
-}
-
-/// Every school, or the one with id `only`.
-fn read_where(sql: &mut dyn Sql, only: Option<&str>) -> Result<Vec<School>, ReadError> {
-    let (filter, values) = only_id("id", only);
-    let mut evaluations = read_evaluations(sql, only)?;
+/// The schools `which` selects, in id order, each checked.
+pub(crate) fn read_where(sql: &mut dyn Sql, which: &Which<'_>) -> Result<Vec<School>, ReadError> {
+    let (filter, values) = which.filter("id");
+    let mut evaluations = read_evaluations(sql, which)?;
     let mut schools = Vec::new();
     sql.query(
         &format!("SELECT {COLUMNS} FROM schools {filter} ORDER BY id"),
@@ -116,22 +111,30 @@ fn read_where(sql: &mut dyn Sql, only: Option<&str>) -> Result<Vec<School>, Read
     Ok(schools)
 }
 
-/// `WHERE column = $1` and its value when reading one row's worth, else
-/// nothing.
-pub(crate) fn only_id(column: &str, only: Option<&str>) -> (String, Vec<Value>) {
-    match only {
-        Some(id) => (format!("WHERE {column} = $1"), vec![id.into()]),
-        None => (String::new(), Vec::new()),
+/// Which rows a read takes, by their id.
+pub(crate) enum Which<'a> {
+    All,
+    /// Those whose ids a subquery selects, with its parameters.
+    Selected(&'a str, &'a [Value]),
+}
+
+impl Which<'_> {
+    /// The `WHERE` clause taking these rows by `column`, and its values.
+    pub(crate) fn filter(&self, column: &str) -> (String, Vec<Value>) {
+        match self {
+            Which::All => (String::new(), Vec::new()),
+            Which::Selected(ids, values) => (format!("WHERE {column} IN ({ids})"), values.to_vec()),
+        }
     }
 }
 
-/// Every school's evaluations (or school `only`'s), in their order, by
+/// The evaluations of the schools `which` selects, in their order, by
 /// school id.
 fn read_evaluations(
     sql: &mut dyn Sql,
-    only: Option<&str>,
+    which: &Which<'_>,
 ) -> Result<HashMap<String, Vec<Evaluation>>, ReadError> {
-    let (filter, values) = only_id("school_id", only);
+    let (filter, values) = which.filter("school_id");
     let mut evaluations: HashMap<String, Vec<Evaluation>> = HashMap::new();
     sql.query(
         &format!(

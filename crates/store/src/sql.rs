@@ -90,6 +90,15 @@ impl ReadError {
     }
 }
 
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Sql(error) => error.fmt(f),
+            ReadError::Invalid(message) => f.write_str(message),
+        }
+    }
+}
+
 impl From<SqlError> for ReadError {
     fn from(error: SqlError) -> ReadError {
         ReadError::Sql(error)

@@ -167,6 +167,9 @@ pub struct Upserted {
 pub struct Records {
     pub schools: Vec<School>,
     pub partnerships: Vec<Partnership>,
+    /// The registry version they are at: the number of the last write the
+    /// store holds (0 for a fresh store, or one that does not count).
+    pub version: u64,
 }
 
 impl Records {
@@ -183,12 +186,104 @@ struct Writer {
     /// Writes applied to the registry so far: the first write after a
     /// snapshot was built is not visible until the next is published.
     applied: u64,
+    /// The registry version: the number of the last write (this server's
+    /// or, with a shared store, another's) the registry holds.
+    version: u64,
 }
 
 impl Writer {
     /// Notes a write applied to the registry (and persisted).
     fn applied(&mut self) {
         self.applied += 1;
+    }
+
+    /// Starts a write: applies what other servers sharing the store wrote
+    /// since this registry's version, so the write is checked against the
+    /// latest state.
+    fn begin(&mut self) -> Result<()> {
+        for (version, replicated) in self.persistence.begin(self.version)? {
+            self.replicate(version, replicated)?;
+        }
+        Ok(())
+    }
+
+    /// Makes `change` durable: the next registry version.
+    fn persist(&mut self, change: Change<'_>) -> Result<()> {
+        self.persistence.persist(change)?;
+        self.version += 1;
+        Ok(())
+    }
+
+    /// Applies change `version` of another server's, as the store holds it
+    /// now; one this registry holds already changes nothing. The records
+    /// are checked as a store's are at start-up (all or nothing: a record
+    /// partnermatch would not write, or a partnership naming a school the
+    /// registry would not then hold, changes nothing), but no rule of the
+    /// write itself (capacity, lifecycle, version) is applied again: the
+    /// server that made it did, against the same state.
+    fn replicate(&mut self, version: u64, replicated: Replicated) -> Result<()> {
+        if version <= self.version {
+            return Ok(());
+        }
+        if version != self.version + 1 {
+            return Err(Error::Internal(format!(
+                "replicated change {version} does not follow version {} (a change is missing)",
+                self.version
+            )));
+        }
+        let Replicated {
+            schools,
+            partnerships,
+            deleted,
+        } = replicated;
+        validate_all(&schools)?;
+        for partnership in &partnerships {
+            let violations =
+                crate::domain::validate_members(partnership.kind, &partnership.members);
+            if !violations.is_empty() {
+                return Err(Error::Invalid(violations));
+            }
+        }
+        let registry = &self.registry;
+        let held = |id: &SchoolId| {
+            (registry.get(id.as_str()).is_some() || schools.iter().any(|school| school.id == *id))
+                && !deleted.contains(id)
+        };
+        for partnership in &partnerships {
+            if let Some(member) = partnership
+                .members
+                .iter()
+                .find(|member| !held(&member.school_id))
+            {
+                return Err(Error::FailedPrecondition(format!(
+                    "replicated partnership {} names school {}, which this server does not hold",
+                    partnership.id, member.school_id
+                )));
+            }
+        }
+        for id in &deleted {
+            let kept_by: Vec<&str> = registry
+                .partnerships_of(id.as_str())
+                .iter()
+                .map(|held| held.id.as_str())
+                .collect();
+            if !kept_by.is_empty() {
+                return Err(Error::FailedPrecondition(format!(
+                    "replicated delete of school {id}, which partnership(s) {} keep here",
+                    kept_by.join(", ")
+                )));
+            }
+        }
+        self.registry.upsert_all(schools);
+        for partnership in partnerships {
+            self.registry.put_partnership(Arc::new(partnership));
+        }
+        for id in &deleted {
+            self.registry.delete(id.as_str());
+        }
+        self.version = version;
+        self.applied();
+        Ok(())
     }
 }
 
@@ -259,7 +354,8 @@ impl Engine {
             }
             registry.put_partnership(Arc::new(partnership));
         }
-        let snapshot = Snapshot::build(&registry);
+        let mut snapshot = Snapshot::build(&registry);
+        snapshot.version = records.version;
         registry.take_changes();
         let publication = Publication {
             current: Arc::new(ArcSwap::from_pointee(snapshot)),
@@ -274,6 +370,7 @@ impl Engine {
                 registry,
                 persistence,
                 applied: 0,
+                version: records.version,
             }),
             merger,
             config,
@@ -448,7 +545,7 @@ impl Engine {
                 ids.join(", ")
             )));
         }
-        writer.persistence.persist(Change::DeleteSchool(id))?;
+        writer.persist(Change::DeleteSchool(id))?;
         let removed = writer
             .registry
             .delete(id)
@@ -458,70 +555,25 @@ impl Engine {
         })
     }
 
-    /// Applies what another server sharing the database wrote, as the
-    /// database holds it, and publishes it; persists nothing, since the
-    /// database has it already. The records are checked as a store's are
-    /// at start-up (all or nothing: a record partnermatch would not write,
-    /// or a partnership naming a school the registry would not then hold,
-    /// changes nothing), but no rule of the write itself (capacity,
-    /// lifecycle, version) is applied again: the server that made it did.
-    /// Applying the same changes twice changes nothing the second time.
-    pub fn apply_replicated(&self, replicated: Replicated) -> Result<()> {
-        let Replicated {
-            schools,
-            partnerships,
-            deleted,
-        } = replicated;
-        validate_all(&schools)?;
-        for partnership in &partnerships {
-            let violations =
-                crate::domain::validate_members(partnership.kind, &partnership.members);
-            if !violations.is_empty() {
-                return Err(Error::Invalid(violations));
+    /// Applies what other servers sharing the store wrote, as the store
+    /// holds it now: `changes` in order, each with its version (one the
+    /// registry holds already changes nothing), published together.
+    /// Persists nothing, since the store has it already. A change that
+    /// cannot be applied stops there, with the ones before it applied.
+    /// Returns the registry version after.
+    pub fn apply_replicated(&self, changes: Vec<(u64, Replicated)>) -> Result<u64> {
+        self.locked(|writer| {
+            for (version, replicated) in changes {
+                writer.replicate(version, replicated)?;
             }
-        }
-        self.write(|writer| {
-            let registry = &writer.registry;
-            let held = |id: &SchoolId| {
-                (registry.get(id.as_str()).is_some()
-                    || schools.iter().any(|school| school.id == *id))
-                    && !deleted.contains(id)
-            };
-            for partnership in &partnerships {
-                if let Some(member) = partnership
-                    .members
-                    .iter()
-                    .find(|member| !held(&member.school_id))
-                {
-                    return Err(Error::FailedPrecondition(format!(
-                        "replicated partnership {} names school {}, which this server does not hold",
-                        partnership.id, member.school_id
-                    )));
-                }
-            }
-            for id in &deleted {
-                let kept_by: Vec<&str> = registry
-                    .partnerships_of(id.as_str())
-                    .iter()
-                    .map(|held| held.id.as_str())
-                    .collect();
-                if !kept_by.is_empty() {
-                    return Err(Error::FailedPrecondition(format!(
-                        "replicated delete of school {id}, which partnership(s) {} keep here",
-                        kept_by.join(", ")
-                    )));
-                }
-            }
-            writer.registry.upsert_all(schools);
-            for partnership in partnerships {
-                writer.registry.put_partnership(Arc::new(partnership));
-            }
-            for id in &deleted {
-                writer.registry.delete(id.as_str());
-            }
-            writer.applied();
-            Ok(())
+            Ok(writer.version)
         })
+    }
+
+    /// The registry version of the current snapshot: the number of the
+    /// last write it holds.
+    pub fn version(&self) -> u64 {
+        self.publication.current.load().version()
     }
 
     /// Records a new partnership as PROPOSED.
@@ -720,6 +772,16 @@ impl Engine {
     /// writer's caller reads its own write. Writers that queue while a
     /// snapshot is built are published together by the next build.
     fn write<T>(&self, apply: impl FnOnce(&mut Writer) -> Result<T>) -> Result<T> {
+        self.locked(|writer| {
+            let result = writer.begin().and_then(|()| apply(writer));
+            writer.persistence.finish();
+            result
+        })
+    }
+
+    /// [`Engine::write`] without the store's `begin` and `finish`: for
+    /// what the store has already.
+    fn locked<T>(&self, apply: impl FnOnce(&mut Writer) -> Result<T>) -> Result<T> {
         let (result, through) = {
             let mut writer = self.lock_writer()?;
             let result = apply(&mut writer);
@@ -742,11 +804,12 @@ impl Engine {
         }
         let mut writer = self.lock_writer()?;
         let changes = writer.registry.take_changes();
-        let snapshot = self
+        let mut snapshot = self
             .publication
             .current
             .load()
             .after(&writer.registry, &changes);
+        snapshot.version = writer.version;
         let applied = writer.applied;
         drop(writer);
         let merge = !snapshot.merges_due().is_empty();
@@ -792,18 +855,14 @@ fn apply_upserts(writer: &mut Writer, schools: Vec<School>) -> Result<UpsertCoun
             ..UpsertCounts::default()
         });
     }
-    writer
-        .persistence
-        .persist(Change::UpsertSchools(&changed))?;
+    writer.persist(Change::UpsertSchools(&changed))?;
     let counts = writer.registry.upsert_all(schools);
     writer.applied();
     Ok(counts)
 }
 
 fn put_partnership(writer: &mut Writer, partnership: Partnership) -> Result<Arc<Partnership>> {
-    writer
-        .persistence
-        .persist(Change::PutPartnership(&partnership))?;
+    writer.persist(Change::PutPartnership(&partnership))?;
     let partnership = Arc::new(partnership);
     writer.registry.put_partnership(Arc::clone(&partnership));
     writer.applied();
@@ -1157,9 +1216,10 @@ mod tests {
 
     /// A second engine over the same schools, given what the first wrote
     /// (creates, changes, a partnership moved on, a delete) as the database
-    /// would hand it over, holds what the first holds and ranks as it
-    /// does; the same changes again change nothing; a record that names a
-    /// school it does not hold changes nothing.
+    /// would hand it over, holds what the first holds at the same version
+    /// and ranks as it does; the same changes again change nothing; a
+    /// record that names a school it does not hold, or a change that skips
+    /// a version, changes nothing.
     #[test]
     fn replicated_writes_make_a_second_engine_equal_the_first() {
         let (population, writer) = synthetic_engine();
@@ -1189,14 +1249,34 @@ mod tests {
             .unwrap();
         let deleted = population[30].id.clone();
         writer.delete(deleted.as_str()).unwrap();
-        let replicated = Replicated {
-            schools: vec![created.clone(), changed.clone()],
-            partnerships: vec![Partnership::clone(
-                writer.snapshot().partnership(proposed.id.as_str()).unwrap(),
-            )],
-            deleted: vec![deleted.clone()],
-        };
-        follower.apply_replicated(replicated.clone()).unwrap();
+        assert_eq!((follower.version(), writer.version()), (1, 4));
+        let replicated = vec![
+            (
+                2,
+                Replicated {
+                    schools: vec![created.clone(), changed.clone()],
+                    ..Replicated::default()
+                },
+            ),
+            (
+                3,
+                Replicated {
+                    partnerships: vec![Partnership::clone(
+                        writer.snapshot().partnership(proposed.id.as_str()).unwrap(),
+                    )],
+                    ..Replicated::default()
+                },
+            ),
+            (
+                4,
+                Replicated {
+                    deleted: vec![deleted.clone()],
+                    ..Replicated::default()
+                },
+            ),
+        ];
+        assert_eq!(follower.apply_replicated(replicated.clone()).unwrap(), 4);
+        assert_eq!(follower.version(), 4);
         let held = |engine: &Engine| -> (Vec<School>, Vec<Partnership>) {
             let snapshot = engine.snapshot();
             (
@@ -1230,23 +1310,32 @@ mod tests {
         follower.apply_replicated(replicated).unwrap();
         assert_eq!(held(&follower), held(&writer), "the same changes again");
         assert_eq!(before.len(), follower.snapshot().len());
+        assert_eq!(follower.version(), 4);
 
         let mut stranger =
             Partnership::clone(writer.snapshot().partnership(proposed.id.as_str()).unwrap());
         stranger.members[1].school_id = SchoolId::parse("not-held").unwrap();
         let before = follower.snapshot();
         let error = follower
-            .apply_replicated(Replicated {
-                schools: vec![population[50].clone()],
-                partnerships: vec![stranger],
-                deleted: Vec::new(),
-            })
+            .apply_replicated(vec![(
+                5,
+                Replicated {
+                    schools: vec![population[50].clone()],
+                    partnerships: vec![stranger],
+                    deleted: Vec::new(),
+                },
+            )])
             .unwrap_err();
         assert!(matches!(error, Error::FailedPrecondition(_)), "{error}");
+        let error = follower
+            .apply_replicated(vec![(6, Replicated::default())])
+            .unwrap_err();
+        assert!(error.to_string().contains("a change is missing"), "{error}");
         assert!(
             Arc::ptr_eq(&before, &follower.snapshot()),
             "nothing changed"
         );
+        assert_eq!(follower.version(), 4);
     }
 
     /// Schools created one after another between the same two neighbours

@@ -62,6 +62,8 @@ pub struct Snapshot {
     /// Schools created since the snapshot was built whole: each took the
     /// next index, and is found by id in [`Snapshot::by_order`].
     added: usize,
+    /// The registry version it holds (set by the engine as it publishes).
+    pub(super) version: u64,
 }
 
 /// The distance between neighbouring order keys when a snapshot is built
@@ -516,6 +518,7 @@ impl Snapshot {
             vacant: Arc::default(),
             vacancies: 0,
             added: 0,
+            version: 0,
             order_keys: (1..=schools.len() as u64).map(|n| n * ORDER_GAP).collect(),
             by_order: Arc::new((0..schools.len() as u32).collect()),
             schools,
@@ -700,6 +703,11 @@ impl Snapshot {
     /// Schools held (deleted ones not counted).
     pub fn len(&self) -> usize {
         self.schools.len() - self.vacancies
+    }
+
+    /// The registry version it holds: the number of the last write in it.
+    pub fn version(&self) -> u64 {
+        self.version
     }
 
     pub fn is_empty(&self) -> bool {
