@@ -134,6 +134,11 @@ fn deadline_exceeded(budget: Duration, what: &str) -> Status {
     ))
 }
 
+/// When an admitted call's time runs out (answered DEADLINE_EXCEEDED):
+/// for the layers behind, which must answer before.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline(pub Instant);
+
 impl Step for Admission {
     fn call<S: Next>(&self, request: http::Request<Body>, mut next: S) -> Answer {
         // Fails closed: the protocol layer tags every call it lets through.
@@ -216,6 +221,8 @@ impl Step for Admission {
                     }
                 }
             };
+            let mut request = request;
+            request.extensions_mut().insert(Deadline(deadline));
             let response = match tokio::time::timeout_at(deadline.into(), next.call(request)).await
             {
                 Ok(answer) => answer?,

@@ -46,10 +46,12 @@ pub fn status_from_error(error: Error) -> Status {
         Error::Aborted(message) => Status::aborted(message),
         Error::FailedPrecondition(message) => Status::failed_precondition(message),
         Error::ResourceExhausted(message) => Status::resource_exhausted(message),
+        // Nothing was changed and the cause is the database (unreachable,
+        // restarting, full): a retry, here or on another replica, is safe.
         error @ Error::Storage(_) => {
             let message = error.to_string();
             tracing::error!(%message, "storage error");
-            Status::internal(message)
+            Status::unavailable(message)
         }
         Error::Internal(message) => {
             tracing::error!(%message, "internal error");

@@ -13,6 +13,7 @@ mod auth;
 mod body;
 mod codec;
 mod connection;
+mod consistency;
 mod convert;
 mod error;
 mod matcher;
@@ -21,6 +22,7 @@ mod metrics;
 mod partnerships;
 mod protocol;
 mod registry;
+mod replication;
 mod server;
 mod step;
 
@@ -32,6 +34,7 @@ use partnermatch_core::{dataset, domain, engine};
 use crate::engine::{Engine, Error};
 
 pub use auth::{Role, Tokens, new_token, token_hash};
+pub use consistency::{MIN_VERSION_HEADER, VERSION_HEADER};
 pub use convert::{
     PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, evaluations_record_to_proto, match_query_from_proto,
     match_response_to_proto, school_from_proto, school_record_to_proto, school_to_proto,
@@ -42,6 +45,7 @@ pub use methods::required_role;
 pub use metrics::{Metrics, metrics_router};
 pub use partnerships::PartnershipService;
 pub use registry::RegistryService;
+pub use replication::{Follower, Replication, ReplicationSettings, follow};
 pub use server::{
     ApiLayers, ServeOptions, TlsSettings, default_max_connections, open_files_limit,
     raise_open_files_limit, router, serve, service,

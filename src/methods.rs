@@ -41,6 +41,8 @@ pub struct Method {
     /// where the service's own codec reports bad bytes as
     /// INVALID_ARGUMENT (ours).
     pub check: Option<MessageCheck>,
+    /// Whether it changes the registry (else it only reads it).
+    pub writes: bool,
 }
 
 impl Method {
@@ -57,6 +59,15 @@ const fn method(path: &'static str, access: Access, shape: Shape) -> Method {
         access,
         shape,
         check: None,
+        writes: false,
+    }
+}
+
+/// A method that changes the registry.
+const fn write(path: &'static str, access: Access, shape: Shape) -> Method {
+    Method {
+        writes: true,
+        ..method(path, access, shape)
     }
 }
 
@@ -68,6 +79,7 @@ const fn checked(path: &'static str, shape: Shape, check: MessageCheck) -> Metho
         access: Open,
         shape,
         check: Some(check),
+        writes: false,
     }
 }
 
@@ -100,17 +112,17 @@ pub const METHODS: &[Method] = &[
         READER,
         Unary,
     ),
-    method(
+    write(
         "/partnermatch.v1.SchoolRegistry/UpsertSchool",
         WRITER,
         Unary,
     ),
-    method(
+    write(
         "/partnermatch.v1.SchoolRegistry/ImportSchools",
         WRITER,
         Streaming,
     ),
-    method("/partnermatch.v1.SchoolRegistry/DeleteSchool", ADMIN, Unary),
+    write("/partnermatch.v1.SchoolRegistry/DeleteSchool", ADMIN, Unary),
     method(
         "/partnermatch.v1.PartnershipRegistry/GetPartnership",
         READER,
@@ -121,12 +133,12 @@ pub const METHODS: &[Method] = &[
         READER,
         Unary,
     ),
-    method(
+    write(
         "/partnermatch.v1.PartnershipRegistry/ProposePartnership",
         WRITER,
         Unary,
     ),
-    method(
+    write(
         "/partnermatch.v1.PartnershipRegistry/UpdatePartnership",
         WRITER,
         Unary,

@@ -2,8 +2,8 @@
 //! by RPC and status code, latency histograms by RPC, requests shed, and
 //! the registry's school and partnership counts.
 
-use std::sync::Arc;
-use std::sync::atomic::AtomicI64;
+use std::sync::atomic::{AtomicI64, AtomicU64};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -20,6 +20,7 @@ use crate::engine::Engine;
 use super::connection::CallOnConnection;
 use super::methods;
 use super::protocol::{at_deadline, parse_grpc_timeout};
+use super::replication::Replication;
 use super::step::{Answer, Next, Step};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -46,6 +47,12 @@ pub struct Metrics {
     schools: Gauge<i64, AtomicI64>,
     partnerships: Gauge<i64, AtomicI64>,
     index_overlay: Gauge<i64, AtomicI64>,
+    version: Gauge<i64, AtomicI64>,
+    database_version: Gauge<i64, AtomicI64>,
+    lag: Gauge<f64, AtomicU64>,
+    current: Gauge<i64, AtomicI64>,
+    /// Set when the server follows a database other replicas write to.
+    replication: OnceLock<Arc<Replication>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -70,6 +77,10 @@ impl Default for Metrics {
         let schools = Gauge::<i64, AtomicI64>::default();
         let partnerships = Gauge::<i64, AtomicI64>::default();
         let index_overlay = Gauge::<i64, AtomicI64>::default();
+        let version = Gauge::<i64, AtomicI64>::default();
+        let database_version = Gauge::<i64, AtomicI64>::default();
+        let lag = Gauge::<f64, AtomicU64>::default();
+        let current = Gauge::<i64, AtomicI64>::default();
         registry.register(
             "requests",
             "gRPC calls answered, by RPC and status code",
@@ -106,8 +117,33 @@ impl Default for Metrics {
             "Writes the search index holds beside its trees, not merged into them yet (entries skipped plus members scored one by one), over all buckets",
             index_overlay.clone(),
         );
+        registry.register(
+            "registry_version",
+            "The registry version this server holds: the number of the last write in it",
+            version.clone(),
+        );
+        registry.register(
+            "replication_database_version",
+            "With a shared PostgreSQL database: its registry version (the change log's last entry) at the follower's last read",
+            database_version.clone(),
+        );
+        registry.register(
+            "replication_lag_seconds",
+            "With a shared PostgreSQL database: time since this replica last held every change in the database's log",
+            lag.clone(),
+        );
+        registry.register(
+            "replication_current",
+            "With a shared PostgreSQL database: 1 while the replica reaches it and is within --max-lag-secs of it (SERVING), else 0",
+            current.clone(),
+        );
         Metrics {
             registry,
+            version,
+            database_version,
+            lag,
+            current,
+            replication: OnceLock::new(),
             requests,
             latency,
             shed,
@@ -121,6 +157,11 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Reports how far behind its database the server is, from now on.
+    pub fn follow(&self, replication: Arc<Replication>) {
+        let _ = self.replication.set(replication);
+    }
+
     pub(crate) fn count_shed(&self) {
         self.shed.inc();
     }
@@ -150,6 +191,12 @@ impl Metrics {
         self.schools.set(snapshot.len() as i64);
         self.partnerships.set(snapshot.partnerships().len() as i64);
         self.index_overlay.set(snapshot.index_overlay() as i64);
+        self.version.set(snapshot.version() as i64);
+        if let Some(replication) = self.replication.get() {
+            self.database_version.set(replication.head() as i64);
+            self.lag.set(replication.lag().as_secs_f64());
+            self.current.set(i64::from(replication.is_current()));
+        }
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .expect("writing to a String cannot fail");

@@ -20,11 +20,13 @@ use crate::engine::Engine;
 use super::admission::{Admission, AdmissionLimits};
 use super::auth::{Auth, Tokens};
 use super::connection::{self, ConnectionLimits};
+use super::consistency::Consistency;
 use super::metrics::{Measure, Metrics};
 use super::pb::partner_matcher_server::PartnerMatcherServer;
 use super::pb::partnership_registry_server::PartnershipRegistryServer;
 use super::pb::school_registry_server::SchoolRegistryServer;
 use super::protocol::Protocol;
+use super::replication::Replication;
 use super::step::StepLayer;
 use super::{MatcherService, PartnershipService, RegistryService, pb};
 
@@ -32,15 +34,20 @@ use super::{MatcherService, PartnershipService, RegistryService, pb};
 /// made a layer by the one [`StepLayer`].
 pub type ApiLayers = ServiceBuilder<
     Stack<
-        StepLayer<Admission>,
-        Stack<StepLayer<Auth>, Stack<StepLayer<Protocol>, Stack<StepLayer<Measure>, NoLayer>>>,
+        StepLayer<Consistency>,
+        Stack<
+            StepLayer<Admission>,
+            Stack<StepLayer<Auth>, Stack<StepLayer<Protocol>, Stack<StepLayer<Measure>, NoLayer>>>,
+        >,
     >,
 >;
 
 /// Outermost first: metrics (every call is counted, refused ones too), the
 /// protocol check (only gRPC calls to served methods get further),
-/// authentication, then admission (so a refused call takes no slot).
-fn api_layers(options: &ServeOptions) -> ApiLayers {
+/// authentication, admission (so a refused call takes no slot), then
+/// registry versions (a call waiting for one holds its slot, within its
+/// deadline).
+fn api_layers(engine: &Arc<Engine>, options: &ServeOptions) -> ApiLayers {
     ServiceBuilder::new()
         .layer(StepLayer(Measure::new(Arc::clone(&options.metrics))))
         .layer(StepLayer(Protocol))
@@ -48,6 +55,10 @@ fn api_layers(options: &ServeOptions) -> ApiLayers {
         .layer(StepLayer(Admission::new(
             options.admission_limits(),
             Arc::clone(&options.metrics),
+        )))
+        .layer(StepLayer(Consistency::new(
+            Arc::clone(engine),
+            options.replication.clone(),
         )))
 }
 
@@ -113,8 +124,9 @@ pub async fn service(
     engine: Arc<Engine>,
     options: &ServeOptions,
 ) -> anyhow::Result<<ApiLayers as tower_layer::Layer<Routes>>::Service> {
+    let layers = api_layers(&engine, options);
     let (routes, _health) = routes(engine, options).await?;
-    Ok(api_layers(options).service(routes.prepare()))
+    Ok(layers.service(routes.prepare()))
 }
 
 /// Builds the server with every service mounted, and the reporter that
@@ -123,6 +135,7 @@ pub async fn router(
     engine: Arc<Engine>,
     options: &ServeOptions,
 ) -> anyhow::Result<(Router<Stack<ApiLayers, NoLayer>>, HealthReporter)> {
+    let layers = api_layers(&engine, options);
     let (routes, health) = routes(engine, options).await?;
     let mut server = Server::builder();
     if let Some(tls) = &options.tls {
@@ -154,7 +167,7 @@ pub async fn router(
         // Pings find peers that vanished while a call was in progress.
         .http2_keepalive_interval(Some(options.keepalive_interval))
         .http2_keepalive_timeout(Some(options.keepalive_timeout))
-        .layer(api_layers(options))
+        .layer(layers)
         .add_routes(routes);
     Ok((router, health))
 }
@@ -221,6 +234,10 @@ pub struct ServeOptions {
     /// Calls one connection may have in progress; more are shed with
     /// RESOURCE_EXHAUSTED, so one client cannot take every slot.
     pub max_calls_per_connection: usize,
+    /// How far behind its database the server is, when it follows one
+    /// other replicas write to: health is NOT_SERVING (and reads are
+    /// refused, unless it serves stale reads) while it is too far.
+    pub replication: Option<Arc<Replication>>,
 }
 
 impl Default for ServeOptions {
@@ -242,6 +259,7 @@ impl Default for ServeOptions {
             max_message_bytes: 4 * 1024 * 1024,
             max_streams_per_connection: 256,
             max_calls_per_connection: 64,
+            replication: None,
         }
     }
 }
@@ -307,6 +325,41 @@ pub fn raise_open_files_limit() -> u64 {
     }
 }
 
+/// How often health is brought in line with how far behind the database
+/// the replica is.
+const HEALTH_CHECK: Duration = Duration::from_millis(100);
+
+/// Reports NOT_SERVING while the replica is too far behind its database or
+/// cannot reach it, SERVING again once it is current.
+async fn watch_replication(replication: Arc<Replication>, health: HealthReporter) {
+    let mut serving = true;
+    let mut ticks = tokio::time::interval(HEALTH_CHECK);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let current = replication.is_current();
+        if current == serving {
+            continue;
+        }
+        serving = current;
+        if current {
+            tracing::info!(
+                version = replication.head(),
+                "caught up with the database: serving"
+            );
+            report_health(&health, ServingStatus::Serving).await;
+        } else {
+            tracing::warn!(
+                lag_ms = replication.lag().as_millis() as u64,
+                unreachable = replication.unreachable(),
+                serve_stale = replication.settings().serve_stale,
+                "behind the database or cannot reach it: NOT_SERVING"
+            );
+            report_health(&health, ServingStatus::NotServing).await;
+        }
+    }
+}
+
 /// Serves on `listener` until `shutdown` completes, then reports NOT_SERVING
 /// and lets in-flight calls finish, for at most the grace period.
 pub async fn serve(
@@ -317,9 +370,16 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let (router, health) = router(engine, &options).await?;
     let (draining, drain_started) = oneshot::channel::<()>();
+    let watching = options
+        .replication
+        .clone()
+        .map(|replication| tokio::spawn(watch_replication(replication, health.clone())));
     let shutdown = async move {
         shutdown.await;
         tracing::info!("shutting down: draining in-flight calls");
+        if let Some(watching) = watching {
+            watching.abort();
+        }
         report_health(&health, ServingStatus::NotServing).await;
         let _ = draining.send(());
     };

@@ -264,6 +264,21 @@ pub struct ServeArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_in_flight_per_client: Option<u64>,
 
+    /// With a PostgreSQL --db that other replicas share: seconds this
+    /// replica may be behind the database's change log before it reports
+    /// NOT_SERVING and refuses reads with UNAVAILABLE (see --serve-stale).
+    /// Default 5.
+    #[arg(long, alias = "max-lag")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_lag_secs: Option<f64>,
+
+    /// With a PostgreSQL --db: keep answering reads from this replica's
+    /// snapshot while it is behind the database or cannot reach it (health
+    /// still reports NOT_SERVING, so balancers prefer current replicas).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "is_false")]
+    pub serve_stale: bool,
+
     /// Longest a call may run, in seconds; a client's shorter deadline
     /// (grpc-timeout) wins. Then DEADLINE_EXCEEDED. Default 30.
     #[arg(long)]

@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use partnermatch::{Metrics, ServeOptions, TlsSettings, Tokens, metrics_router};
+use partnermatch::{
+    Follower, Metrics, Replication, ReplicationSettings, ServeOptions, TlsSettings, Tokens,
+    metrics_router,
+};
 use partnermatch_core::dataset::{self, SyntheticConfig, SyntheticFocus};
 use partnermatch_core::domain::{MatchMode, School, Stage};
 use partnermatch_core::engine::{
@@ -92,6 +95,7 @@ pub(super) fn serve(config: &Config) -> anyhow::Result<()> {
     };
     let open_files = partnermatch::raise_open_files_limit();
     let engine = Arc::new(open_engine(config)?);
+    let (replication, _follower) = follow_database(config, &engine)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -102,6 +106,9 @@ pub(super) fn serve(config: &Config) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let address = listener.local_addr()?;
         let metrics = Arc::new(Metrics::default());
+        if let Some(replication) = &replication {
+            metrics.follow(Arc::clone(replication));
+        }
         if let Some(metrics_address) = args.metrics_listen {
             let metrics_listener = tokio::net::TcpListener::bind(metrics_address)
                 .await
@@ -159,9 +166,37 @@ pub(super) fn serve(config: &Config) -> anyhow::Result<()> {
             max_message_bytes: args.max_message_bytes,
             max_streams_per_connection: args.max_streams_per_connection,
             max_calls_per_connection: args.max_calls_per_connection.max(1),
+            replication,
         };
         partnermatch::serve(engine, listener, shutdown_signal(), options).await
     })
+}
+
+/// With a PostgreSQL `--db`, which other replicas may write to: starts
+/// following its change log (stopped when the follower is dropped).
+fn follow_database(
+    config: &Config,
+    engine: &Arc<Engine>,
+) -> anyhow::Result<(Option<Arc<Replication>>, Option<Follower>)> {
+    let db = config.db.to_string_lossy();
+    if !partnermatch_store::is_postgres_url(&db) {
+        return Ok((None, None));
+    }
+    let settings = ReplicationSettings {
+        max_lag: positive_secs("max-lag-secs", config.max_lag_secs)?,
+        serve_stale: config.serve_stale,
+    };
+    let replication = Arc::new(Replication::new(settings, engine.version()));
+    let log = PostgresStore::connect(&db)?;
+    let follower = partnermatch::follow(Arc::clone(engine), log, Arc::clone(&replication))
+        .context("cannot start the thread that follows the database")?;
+    tracing::info!(
+        version = engine.version(),
+        max_lag_ms = settings.max_lag.as_millis() as u64,
+        serve_stale = settings.serve_stale,
+        "following the database's change log"
+    );
+    Ok((Some(replication), Some(follower)))
 }
 
 /// Opens the database, then seeds it or imports into it as `--data` says.

@@ -17,6 +17,9 @@ use partnermatch_core::engine::{EvidenceConfig, FamilyConfig, validate_sizes};
 
 use super::args::{EvidenceData, FocusData, LogFormat};
 
+/// How long a replica may be behind its database by default, in seconds.
+pub const DEFAULT_MAX_LAG_SECS: f64 = 5.0;
+
 /// Everything `serve` runs with; `broker` and `families` read the data
 /// options of the same file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,6 +44,8 @@ pub struct Config {
     pub shutdown_grace_secs: f64,
     pub max_in_flight: u64,
     pub max_in_flight_per_client: Option<u64>,
+    pub max_lag_secs: f64,
+    pub serve_stale: bool,
     pub request_timeout_secs: f64,
     pub body_timeout_secs: f64,
     pub max_message_bytes: usize,
@@ -82,6 +87,8 @@ impl Default for Config {
             shutdown_grace_secs: secs(serve.shutdown_grace),
             max_in_flight: serve.max_in_flight as u64,
             max_in_flight_per_client: None,
+            max_lag_secs: DEFAULT_MAX_LAG_SECS,
+            serve_stale: false,
             request_timeout_secs: secs(serve.request_timeout),
             body_timeout_secs: secs(serve.body_timeout),
             max_message_bytes: serve.max_message_bytes,
@@ -153,6 +160,7 @@ impl Config {
         }
         for (key, secs) in [
             ("shutdown_grace_secs", self.shutdown_grace_secs),
+            ("max_lag_secs", self.max_lag_secs),
             ("request_timeout_secs", self.request_timeout_secs),
             ("body_timeout_secs", self.body_timeout_secs),
             ("handshake_timeout_secs", self.handshake_timeout_secs),

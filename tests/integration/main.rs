@@ -22,6 +22,7 @@ mod partnerships;
 mod quality;
 mod ranking;
 mod registry;
+mod replicas;
 mod standalone;
 mod support;
 mod tls;

@@ -49,6 +49,13 @@ const SCHOOLS_WRITTEN: &str = "schools";
 const SCHOOL_DELETED: &str = "school_deleted";
 const PARTNERSHIP_WRITTEN: &str = "partnership";
 
+/// How long connecting may take, unless the URL says (`connect_timeout`).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// TCP keepalives after this long idle find a database that vanished
+/// without closing its connections.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(10);
+
 /// The channel every write notifies, with its number in the change log.
 pub(crate) const CHANGES_CHANNEL: &str = "partnermatch_changes";
 
@@ -137,22 +144,12 @@ impl PostgresStore {
     /// brings its schema up to date and reads everything it holds, in one
     /// consistent snapshot of the database.
     pub fn open(url: &str) -> Result<(PostgresStore, Records), StoreError> {
-        let name = redacted(url);
-        let open_error = |message: String| StoreError::Open {
-            path: name.clone().into(),
-            message,
-        };
-        let config: Config = url
-            .parse()
-            .map_err(|error: postgres::Error| open_error(error.to_string()))?;
-        let mut client = config
-            .connect(NoTls)
-            .map_err(|error| open_error(message(&error)))?;
-        migrate(&mut client).map_err(|message| StoreError::Migrate {
+        let mut store = PostgresStore::connect(url)?;
+        let name = store.name.clone();
+        migrate(&mut store.client).map_err(|message| StoreError::Migrate {
             path: name.clone().into(),
             message,
         })?;
-        let mut store = PostgresStore::over(config, client, name.clone());
         let records = store
             .consistent_read(|sql| {
                 let version = head(sql)?;
@@ -163,8 +160,27 @@ impl PostgresStore {
         Ok((store, records))
     }
 
-    fn over(config: Config, client: Client, name: String) -> PostgresStore {
-        PostgresStore {
+    /// Connects to the database at `url`, reading nothing: for following
+    /// its change log ([`PostgresStore::wait_for_changes`],
+    /// [`PostgresStore::changes_after`]) beside the connection that writes.
+    pub fn connect(url: &str) -> Result<PostgresStore, StoreError> {
+        let name = redacted(url);
+        let open_error = |message: String| StoreError::Open {
+            path: name.clone().into(),
+            message,
+        };
+        let mut config: Config = url
+            .parse()
+            .map_err(|error: postgres::Error| open_error(error.to_string()))?;
+        // A database that went away is noticed, rather than waited on.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        config.keepalives_idle(KEEPALIVE_IDLE);
+        let client = config
+            .connect(NoTls)
+            .map_err(|error| open_error(message(&error)))?;
+        Ok(PostgresStore {
             config,
             client: ManuallyDrop::new(client),
             statements: HashMap::new(),
@@ -172,25 +188,7 @@ impl PostgresStore {
             in_write: false,
             listening: false,
             name,
-        }
-    }
-
-    /// A second connection to the same database, for following its change
-    /// log ([`PostgresStore::wait_for_changes`],
-    /// [`PostgresStore::changes_after`]) beside this one's writes.
-    pub fn follower(&self) -> Result<PostgresStore, StoreError> {
-        let client = self
-            .config
-            .connect(NoTls)
-            .map_err(|error| StoreError::Open {
-                path: self.name.clone().into(),
-                message: message(&error),
-            })?;
-        Ok(PostgresStore::over(
-            self.config.clone(),
-            client,
-            self.name.clone(),
-        ))
+        })
     }
 
     /// Runs `read` in a read-only transaction that sees one snapshot of
