@@ -16,6 +16,7 @@ use tonic_health::pb::health_client::HealthClient;
 use crate::support::fixtures::match_request;
 use crate::support::server::TestServer;
 use crate::support::status::assert_status;
+use crate::support::wire::http_get;
 
 async fn server_with(options: ServeOptions) -> TestServer {
     let engine = Engine::with_schools(
@@ -139,25 +140,6 @@ async fn an_oversized_message_is_refused() {
 }
 
 /// GET `path` over plain HTTP/1.1; returns the body.
-async fn http_get(address: std::net::SocketAddr, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-    stream
-        .write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
-        .await
-        .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    response
-        .split("\r\n\r\n")
-        .nth(1)
-        .unwrap_or_default()
-        .to_owned()
-}
-
 #[tokio::test]
 async fn metrics_count_calls_by_rpc_and_code_and_the_registry() {
     let metrics = Arc::new(partnermatch::Metrics::default());

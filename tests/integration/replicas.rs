@@ -26,6 +26,7 @@ use crate::support::fixtures::{SchoolExt, school, school_proto};
 use crate::support::postgres::fresh_database;
 use crate::support::process::{RunningBinary, health, start_on, total_schools};
 use crate::support::status::assert_status;
+use crate::support::wire::http_get;
 
 async fn registry(address: &str) -> SchoolRegistryClient<Channel> {
     SchoolRegistryClient::connect(format!("http://{address}"))
@@ -459,8 +460,34 @@ async fn postgresql_restarted_under_load_replicas_stop_serving_then_catch_up() {
     .unwrap();
     let strict = start_on(
         Path::new(&url),
-        &["--schools", "100", "--max-lag-secs", "1"],
+        &[
+            "--schools",
+            "100",
+            "--max-lag-secs",
+            "1",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
     );
+    let metrics_address = strict
+        .startup_log
+        .iter()
+        .find_map(|line| line.split("metrics on http://").nth(1))
+        .and_then(|rest| rest.split('/').next())
+        .expect("the metrics address is logged")
+        .to_owned();
+    let metric = |name: &'static str| {
+        let address = metrics_address.clone();
+        async move {
+            let text = http_get(address.as_str(), "/metrics").await;
+            text.lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+                .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+                .parse::<f64>()
+                .unwrap()
+        }
+    };
+    assert_eq!(metric("partnermatch_replication_current").await, 1.0);
     let stale = start_on(
         Path::new(&url),
         &["--schools", "100", "--max-lag-secs", "1", "--serve-stale"],
@@ -536,6 +563,8 @@ async fn postgresql_restarted_under_load_replicas_stop_serving_then_catch_up() {
         .await
         .expect("--serve-stale answers reads from the snapshot");
     let during = acknowledged.lock().unwrap().len();
+    assert_eq!(metric("partnermatch_replication_current").await, 0.0);
+    assert!(metric("partnermatch_replication_lag_seconds").await > 0.0);
 
     let _ = cluster.start();
     for address in &addresses {
@@ -565,4 +594,18 @@ async fn postgresql_restarted_under_load_replicas_stop_serving_then_catch_up() {
         total_schools(&addresses[0]).await,
         total_schools(&addresses[1]).await
     );
+    // Caught up: the registry holds the database's version.
+    assert_eq!(metric("partnermatch_replication_current").await, 1.0);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (held, database) = (
+            metric("partnermatch_registry_version").await,
+            metric("partnermatch_replication_database_version").await,
+        );
+        if held == database && held >= newest.parse::<f64>().unwrap() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{held} is not {database}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

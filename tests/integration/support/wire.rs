@@ -118,3 +118,23 @@ pub async fn answer(response: ResponseFuture) -> RawAnswer {
     .await
     .expect("an answer within 10 s")
 }
+
+/// The body of a plain HTTP/1.1 GET of `path` (which must answer 200).
+pub async fn http_get(address: impl tokio::net::ToSocketAddrs, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned()
+}
