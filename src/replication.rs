@@ -159,9 +159,21 @@ fn run(engine: &Engine, mut log: PostgresStore, replication: &Replication, stop:
     let mut backoff = POLL;
     // Each problem is logged when it starts, not on every attempt.
     let mut failing = false;
+    let mut read_at: Option<Instant> = None;
     while !stop.load(Ordering::Relaxed) {
-        let outcome = catch_up(engine, &mut log, replication)
-            .and_then(|()| log.wait_for_changes(POLL).map(drop).map_err(Problem::Lost));
+        let outcome = (|| {
+            catch_up(engine, &mut log, replication)?;
+            read_at = Some(Instant::now());
+            // A replica's own writes are notified too: they need no read,
+            // unless the last read is old enough to be worth renewing.
+            loop {
+                let notified = log.wait_for_changes(POLL).map_err(Problem::Lost)?;
+                let own = notified.is_some_and(|number| number <= engine.version());
+                if !own || read_at.is_none_or(|at| at.elapsed() >= POLL) {
+                    return Ok(());
+                }
+            }
+        })();
         match outcome {
             Ok(()) => {
                 if std::mem::take(&mut failing) {

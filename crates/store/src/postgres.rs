@@ -219,11 +219,12 @@ impl PostgresStore {
         Ok(read)
     }
 
-    /// Waits up to `timeout` for another write to be notified on
+    /// Waits up to `timeout` for writes to be notified on
     /// [`CHANGES_CHANNEL`] (listening first, on a new connection); returns
-    /// whether one was. What it wrote is read by
-    /// [`PostgresStore::changes_after`].
-    pub fn wait_for_changes(&mut self, timeout: Duration) -> Result<bool, StoreError> {
+    /// the highest entry number notified, if any was (`u64::MAX` when it
+    /// has just started listening: writes before were not notified). What
+    /// they wrote is read by [`PostgresStore::changes_after`].
+    pub fn wait_for_changes(&mut self, timeout: Duration) -> Result<Option<u64>, StoreError> {
         let waited = self.wait(timeout);
         if waited.is_err() {
             self.suspect = true;
@@ -234,7 +235,7 @@ impl PostgresStore {
         })
     }
 
-    fn wait(&mut self, timeout: Duration) -> Result<bool, SqlError> {
+    fn wait(&mut self, timeout: Duration) -> Result<Option<u64>, SqlError> {
         if self.suspect || self.client.is_closed() {
             self.listening = false;
         }
@@ -245,17 +246,25 @@ impl PostgresStore {
                 .map_err(sql_error)?;
             self.listening = true;
             // Writes before the LISTEN were not notified: look now.
-            return Ok(true);
+            return Ok(Some(u64::MAX));
         }
+        let number = |notification: postgres::Notification| {
+            notification.payload().parse::<u64>().unwrap_or(u64::MAX)
+        };
         let mut notifications = self.client.notifications();
-        let notified = notifications
+        let Some(first) = notifications
             .timeout_iter(timeout)
             .next()
             .map_err(sql_error)?
-            .is_some();
+        else {
+            return Ok(None);
+        };
         // One read takes every write notified so far.
-        while notifications.iter().next().map_err(sql_error)?.is_some() {}
-        Ok(notified)
+        let mut highest = number(first);
+        while let Some(next) = notifications.iter().next().map_err(sql_error)? {
+            highest = highest.max(number(next));
+        }
+        Ok(Some(highest))
     }
 
     /// The change log's entries after number `after`, in order, each with
@@ -331,18 +340,22 @@ fn changes_after(sql: &mut Pg<'_>, after: u64) -> Result<Vec<(u64, Replicated)>,
         return Ok(Vec::new());
     }
     let values = [after];
-    let schools: HashMap<String, School> =
-        crate::schools::read_where(sql, &Which::Selected(&logged_ids(SCHOOLS_WRITTEN), &values))?
-            .into_iter()
-            .map(|school| (school.id.to_string(), school))
-            .collect();
-    let partnerships: HashMap<String, Partnership> = crate::partnerships::read_where(
-        sql,
-        &Which::Selected(&logged_ids(PARTNERSHIP_WRITTEN), &values),
-    )?
-    .into_iter()
-    .map(|partnership| (partnership.id.to_string(), partnership))
-    .collect();
+    // Each table only if some entry wrote to it.
+    let logs = |kind: &str| entries.iter().any(|(_, logged, _)| logged == kind);
+    let mut schools: HashMap<String, School> = HashMap::new();
+    if logs(SCHOOLS_WRITTEN) {
+        let selected = Which::Selected(&logged_ids(SCHOOLS_WRITTEN), &values);
+        for school in crate::schools::read_where(sql, &selected)? {
+            schools.insert(school.id.to_string(), school);
+        }
+    }
+    let mut partnerships: HashMap<String, Partnership> = HashMap::new();
+    if logs(PARTNERSHIP_WRITTEN) {
+        let selected = Which::Selected(&logged_ids(PARTNERSHIP_WRITTEN), &values);
+        for partnership in crate::partnerships::read_where(sql, &selected)? {
+            partnerships.insert(partnership.id.to_string(), partnership);
+        }
+    }
     let mut changes = Vec::with_capacity(entries.len());
     for (sequence, kind, ids) in entries {
         let mut replicated = Replicated::default();
