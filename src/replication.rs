@@ -235,3 +235,47 @@ fn catch_up(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn replication(serve_stale: bool) -> Replication {
+        Replication::new(
+            ReplicationSettings {
+                max_lag: Duration::from_millis(30),
+                serve_stale,
+            },
+            7,
+        )
+    }
+
+    /// Current while the follower keeps finding the registry whole; past
+    /// --max-lag-secs without that, or at once when the database cannot be
+    /// reached, reads are refused (not with --serve-stale), saying why.
+    #[test]
+    fn a_replica_is_current_until_it_lags_or_loses_the_database() {
+        let strict = replication(false);
+        assert!(strict.is_current());
+        assert_eq!(strict.refusal(), None);
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(!strict.is_current());
+        let refusal = strict.refusal().expect("refused");
+        assert!(refusal.contains("ms behind its database"), "{refusal}");
+        strict.read_log(9);
+        strict.now_current();
+        assert!(strict.is_current());
+        assert_eq!(strict.head(), 9);
+        strict.lost();
+        assert!(!strict.is_current());
+        let refusal = strict.refusal().expect("refused");
+        assert!(refusal.contains("cannot reach its database"), "{refusal}");
+        strict.read_log(9);
+        assert!(strict.is_current());
+
+        let stale = replication(true);
+        stale.lost();
+        assert!(!stale.is_current());
+        assert_eq!(stale.refusal(), None, "--serve-stale answers reads");
+    }
+}
