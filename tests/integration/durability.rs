@@ -52,6 +52,26 @@ async fn all_names(address: &str) -> HashMap<String, String> {
     }
 }
 
+/// The registry version the server at `address` answers with (asked for
+/// at least version 1: a seeded database holds its seed).
+async fn registry_version(address: &str) -> String {
+    let mut request = tonic::Request::new(pb::GetSchoolRequest {
+        id: "durable-1".into(),
+    });
+    request
+        .metadata_mut()
+        .insert(partnermatch::MIN_VERSION_HEADER, "1".parse().unwrap());
+    request.set_timeout(Duration::from_secs(2));
+    let answer = registry(address).await.get_school(request).await.unwrap();
+    answer
+        .metadata()
+        .get(partnermatch::VERSION_HEADER)
+        .expect("every answer carries its registry version")
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
 fn new_school(id: &str, name: &str) -> pb::School {
     let mut school = school(id).at(1.0, 1.0);
     school.name = name.to_owned();
@@ -132,6 +152,7 @@ async fn writes_survive_a_restart(db: &Path) {
         .unwrap()
         .into_inner();
     let before = all_names(&server.address).await;
+    let version = registry_version(&server.address).await;
     drop((client, partnerships));
     stop(&mut server).await;
 
@@ -146,6 +167,9 @@ async fn writes_survive_a_restart(db: &Path) {
         server.startup_log
     );
     let after = all_names(&server.address).await;
+    // The registry version survives too: a client that asks for the
+    // version it last read is answered at once.
+    assert_eq!(registry_version(&server.address).await, version);
     assert_eq!(after.len(), 300);
     assert_eq!(after, before);
     assert_eq!(after["durable-1"], "Ysgol Barhaus");

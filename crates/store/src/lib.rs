@@ -65,8 +65,20 @@ fn read_records(sql: &mut dyn sql::Sql) -> Result<engine::Records, sql::ReadErro
     Ok(engine::Records {
         schools: schools::read_all(sql)?,
         partnerships: partnerships::read_all(sql)?,
-        version: 0,
+        version: head(sql)?,
     })
+}
+
+/// The registry version: the number of the last write the database holds
+/// (of the last entry in PostgreSQL's change log).
+fn head(sql: &mut dyn sql::Sql) -> Result<u64, sql::ReadError> {
+    use sql::RowExt;
+    let mut head = None;
+    sql.query("SELECT sequence FROM partnermatch_head", &[], &mut |row| {
+        head = row.integer_as::<u64>("sequence")?;
+        Ok(())
+    })?;
+    head.ok_or_else(|| sql::ReadError::Invalid("partnermatch_head has no sequence".into()))
 }
 
 /// Applies one change of the engine's in the transaction `sql`.

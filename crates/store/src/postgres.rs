@@ -35,7 +35,7 @@ use crate::StoreError;
 use crate::domain::{Partnership, School, SchoolId};
 use crate::engine::{Change, Persistence, Records, Replicated, StorageError};
 use crate::schools::Which;
-use crate::sql::{ReadError, Row, RowExt, Sql, SqlError, Value};
+use crate::sql::{ReadError, Row, Sql, SqlError, Value};
 
 /// The schema, one migration per file, numbered from 1 in order. Never
 /// edit one that has shipped: add the next.
@@ -151,11 +151,7 @@ impl PostgresStore {
             message,
         })?;
         let records = store
-            .consistent_read(|sql| {
-                let version = head(sql)?;
-                let records = crate::read_records(sql)?;
-                Ok(Records { version, ..records })
-            })
+            .consistent_read(|sql| crate::read_records(sql))
             .map_err(|error| StoreError::reading(name, error))?;
         Ok((store, records))
     }
@@ -273,7 +269,7 @@ impl PostgresStore {
     pub fn changes_after(&mut self, after: u64) -> Result<LogTail, StoreError> {
         self.consistent_read(|sql| {
             Ok(LogTail {
-                head: head(sql)?,
+                head: crate::head(sql)?,
                 changes: changes_after(sql, after)?,
             })
         })
@@ -296,16 +292,6 @@ impl PostgresStore {
         }
         Ok(())
     }
-}
-
-/// The number of the change log's last entry.
-fn head(sql: &mut Pg<'_>) -> Result<u64, ReadError> {
-    let mut head = None;
-    sql.query("SELECT sequence FROM partnermatch_head", &[], &mut |row| {
-        head = row.integer_as::<u64>("sequence")?;
-        Ok(())
-    })?;
-    head.ok_or_else(|| ReadError::Invalid("partnermatch_head has no sequence".into()))
 }
 
 /// The ids the log's entries of `kind` after `$1` name: a subquery.

@@ -18,6 +18,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../migrations/0002_partnerships.sql")),
     M::up(include_str!("../migrations/0003_evaluations.sql")),
     M::up(include_str!("../migrations/0004_affiliations.sql")),
+    M::up(include_str!("../migrations/0005_version.sql")),
 ];
 
 /// A database path meaning "no file": a throwaway in-memory database.
@@ -106,7 +107,13 @@ impl Persistence for SqliteStore {
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(storage_error)?;
-        crate::apply(&mut Lite(&transaction), change).map_err(|error| StorageError(error.0))?;
+        let mut sql = Lite(&transaction);
+        crate::apply(&mut sql, change)
+            .and_then(|()| {
+                sql.execute("UPDATE partnermatch_head SET sequence = sequence + 1", &[])
+                    .map(drop)
+            })
+            .map_err(|error| StorageError(error.0))?;
         transaction.commit().map_err(storage_error)
     }
 }
@@ -206,6 +213,7 @@ mod tests {
 
         let (_store, records) = SqliteStore::open(&path).unwrap();
         assert_eq!(records.schools, vec![full, sparse]);
+        assert_eq!(records.version, 2, "the registry version survives");
     }
 
     #[test]
