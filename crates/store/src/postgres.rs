@@ -966,9 +966,9 @@ mod tests {
     /// Two servers' engines over one database: each write is checked
     /// against the other's writes before it, even those it has not
     /// followed yet. Both activating a partnership with the one support
-    /// place of the same school at once: exactly one wins. A partnership
-    /// moved on by one server cannot be updated at its old version by the
-    /// other.
+    /// place of the same school at once: exactly one wins; so with two
+    /// hard federations sharing a school. A partnership moved on by one
+    /// server cannot be updated at its old version by the other.
     #[test]
     #[ignore = "needs PostgreSQL: scripts/test starts one"]
     fn servers_sharing_a_database_check_each_write_against_the_others() {
@@ -1036,35 +1036,69 @@ mod tests {
         let activate = |engine: &Engine, partnership: &Partnership| {
             moved(engine, partnership, PartnershipStatus::Active)
         };
-        let (by_first, by_second) = std::thread::scope(|scope| {
-            let by_first = scope.spawn(|| activate(&first, &with_a));
-            let by_second = scope.spawn(|| activate(&second, &with_b));
-            (by_first.join().unwrap(), by_second.join().unwrap())
-        });
-        let outcomes = [&by_first, &by_second];
-        assert_eq!(
-            outcomes.iter().filter(|outcome| outcome.is_ok()).count(),
-            1,
-            "{outcomes:?}"
-        );
-        let refused = outcomes.iter().find_map(|outcome| outcome.as_ref().err());
-        assert!(
-            matches!(refused, Some(EngineError::FailedPrecondition(message))
-                if message.contains("no free capacity")),
-            "{refused:?}"
-        );
+        // Each partnership activated on its own server at the same moment:
+        // one wins, the other is refused with `why`.
+        let race = |on_first: &Partnership, on_second: &Partnership, why: &str| {
+            let (by_first, by_second) = std::thread::scope(|scope| {
+                let by_first = scope.spawn(|| activate(&first, on_first));
+                let by_second = scope.spawn(|| activate(&second, on_second));
+                (by_first.join().unwrap(), by_second.join().unwrap())
+            });
+            let outcomes = [&by_first, &by_second];
+            assert_eq!(
+                outcomes.iter().filter(|outcome| outcome.is_ok()).count(),
+                1,
+                "{outcomes:?}"
+            );
+            let refused = outcomes.iter().find_map(|outcome| outcome.as_ref().err());
+            assert!(
+                matches!(refused, Some(EngineError::FailedPrecondition(message))
+                    if message.contains(why)),
+                "{refused:?}"
+            );
+            by_first.is_ok()
+        };
+        let first_won = race(&with_a, &with_b, "no free capacity");
 
         // The partnership the first moved on, at its old version, on the
         // second.
         let stale = activate(&second, &with_a);
-        let moved_on = by_first.is_ok();
         assert!(stale.is_err(), "{stale:?}");
-        if moved_on {
+        if first_won {
             assert!(
                 stale.unwrap_err().to_string().contains("version"),
                 "an old version is refused"
             );
         }
+
+        // Two hard federations sharing a school: one governing body each.
+        first
+            .upsert_batch(vec![seeker("c"), seeker("d"), seeker("e")])
+            .unwrap();
+        let federation = |engine: &Engine, ids: [&str; 2]| {
+            let proposed = engine
+                .propose_partnership(Proposal {
+                    id: None,
+                    kind: PartnershipKind::HardFederation,
+                    members: ids
+                        .iter()
+                        .map(|id| Member {
+                            school_id: SchoolId::parse(id).unwrap(),
+                            role: MemberRole::Member,
+                        })
+                        .collect(),
+                    focus: Default::default(),
+                    plan: Default::default(),
+                })
+                .unwrap();
+            moved(engine, &proposed, PartnershipStatus::Agreed).unwrap()
+        };
+        let (c_and_d, d_and_e) = (
+            federation(&first, ["c", "d"]),
+            federation(&second, ["d", "e"]),
+        );
+        race(&c_and_d, &d_and_e, "already in active hard federation");
+
         drop((first, second));
         let (_, records) = PostgresStore::open(&url).unwrap();
         let active = records
@@ -1072,7 +1106,7 @@ mod tests {
             .iter()
             .filter(|p| p.status == PartnershipStatus::Active)
             .count();
-        assert_eq!(active, 1);
+        assert_eq!(active, 2, "one support partnership, one federation");
     }
 
     /// A database whose log is behind the server's registry (restored from
