@@ -52,9 +52,16 @@ const PARTNERSHIP_WRITTEN: &str = "partnership";
 /// How long connecting may take, unless the URL says (`connect_timeout`).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// TCP keepalives after this long idle find a database that vanished
-/// without closing its connections.
+/// TCP keepalives after this long idle, then every interval, this many
+/// times, find a database that vanished without closing its connections
+/// (a connection waiting on it is closed within 25 s).
 const KEEPALIVE_IDLE: Duration = Duration::from_secs(10);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+const KEEPALIVE_RETRIES: u32 = 3;
+
+/// Data sent and not acknowledged for this long closes the connection: a
+/// write or read to a database that vanished fails rather than hangs.
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The channel every write notifies, with its number in the change log.
 pub(crate) const CHANGES_CHANNEL: &str = "partnermatch_changes";
@@ -165,14 +172,7 @@ impl PostgresStore {
             path: name.clone().into(),
             message,
         };
-        let mut config: Config = url
-            .parse()
-            .map_err(|error: postgres::Error| open_error(error.to_string()))?;
-        // A database that went away is noticed, rather than waited on.
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        config.keepalives_idle(KEEPALIVE_IDLE);
+        let config = connection_config(url).map_err(|error| open_error(error.to_string()))?;
         let client = config
             .connect(NoTls)
             .map_err(|error| open_error(message(&error)))?;
@@ -292,6 +292,31 @@ impl PostgresStore {
         }
         Ok(())
     }
+}
+
+/// The connection settings of `url`, with those it leaves out that make
+/// a database that went away (or a network cut in two) noticed within
+/// seconds rather than waited on for the system's minutes: a write would
+/// hold the writer lock meanwhile, and a follower its reads.
+fn connection_config(url: &str) -> Result<Config, postgres::Error> {
+    let mut config: Config = url.parse()?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    // Its getter cannot tell the default from a given value.
+    if !url.contains("keepalives_idle=") {
+        config.keepalives_idle(KEEPALIVE_IDLE);
+    }
+    if config.get_keepalives_interval().is_none() {
+        config.keepalives_interval(KEEPALIVE_INTERVAL);
+    }
+    if config.get_keepalives_retries().is_none() {
+        config.keepalives_retries(KEEPALIVE_RETRIES);
+    }
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(TCP_USER_TIMEOUT);
+    }
+    Ok(config)
 }
 
 /// The ids the log's entries of `kind` after `$1` name: a subquery.
@@ -1140,6 +1165,28 @@ mod tests {
             "{error}"
         );
         assert_eq!(engine.version(), 2);
+    }
+
+    #[test]
+    fn connections_notice_a_vanished_database_in_seconds_unless_the_url_says() {
+        let config = connection_config("postgres://pm@db/pm").unwrap();
+        assert_eq!(config.get_connect_timeout(), Some(&CONNECT_TIMEOUT));
+        assert_eq!(config.get_keepalives_idle(), KEEPALIVE_IDLE);
+        assert_eq!(config.get_keepalives_interval(), Some(KEEPALIVE_INTERVAL));
+        assert_eq!(config.get_keepalives_retries(), Some(KEEPALIVE_RETRIES));
+        assert_eq!(config.get_tcp_user_timeout(), Some(&TCP_USER_TIMEOUT));
+        let config = connection_config(
+            "postgres://pm@db/pm?connect_timeout=2&keepalives_idle=60&keepalives_interval=7\
+             &keepalives_retries=9&tcp_user_timeout=4",
+        )
+        .unwrap();
+        let secs = Duration::from_secs;
+        assert_eq!(config.get_connect_timeout(), Some(&secs(2)));
+        assert_eq!(config.get_keepalives_idle(), secs(60));
+        assert_eq!(config.get_keepalives_interval(), Some(secs(7)));
+        assert_eq!(config.get_keepalives_retries(), Some(9));
+        assert_eq!(config.get_tcp_user_timeout(), Some(&secs(4)));
+        assert!(connection_config("postgres://pm@db/pm?connect_timeout=soon").is_err());
     }
 
     #[test]
