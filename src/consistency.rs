@@ -105,7 +105,8 @@ impl Step for Consistency {
 }
 
 /// Waits until the engine holds registry version `wanted`, at most until
-/// just before `deadline`.
+/// just before `deadline` (admission gives every call one; without one
+/// there is no wait).
 async fn reach(engine: &Engine, wanted: u64, deadline: Option<Instant>) -> Result<(), Status> {
     let started = Instant::now();
     let give_up =
