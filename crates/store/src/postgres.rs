@@ -198,12 +198,7 @@ impl PostgresStore {
             .client
             .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             .map_err(|error| ReadError::from(sql_error(error)))
-            .and_then(|()| {
-                read(&mut Pg {
-                    client: &mut self.client,
-                    statements: &mut self.statements,
-                })
-            });
+            .and_then(|()| read(&mut self.sql()));
         let ended = self
             .client
             .batch_execute(if read.is_ok() { "COMMIT" } else { "ROLLBACK" });
@@ -274,6 +269,14 @@ impl PostgresStore {
             })
         })
         .map_err(|error| StoreError::reading(self.name.clone(), error))
+    }
+
+    /// Statements on the connection, in the transaction it has open.
+    fn sql(&mut self) -> Pg<'_> {
+        Pg {
+            client: &mut self.client,
+            statements: &mut self.statements,
+        }
     }
 
     /// Opens the connection again if PostgreSQL closed it, or the last
@@ -522,13 +525,7 @@ impl PostgresStore {
         }
         // Read committed: with the head locked, this sees every write
         // before it.
-        changes_after(
-            &mut Pg {
-                client: &mut self.client,
-                statements: &mut self.statements,
-            },
-            version,
-        )
+        changes_after(&mut self.sql(), version)
     }
 
     /// Rolls back a write's transaction if one is open.
@@ -545,10 +542,7 @@ impl PostgresStore {
             self.client.batch_execute("BEGIN").map_err(sql_error)?;
         }
         let (kind, ids) = logged(&change);
-        let mut sql = Pg {
-            client: &mut self.client,
-            statements: &mut self.statements,
-        };
+        let mut sql = self.sql();
         crate::apply(&mut sql, change)?;
         // The head's row lock, held to the commit, numbers the entries in
         // commit order.

@@ -262,15 +262,9 @@ impl Writer {
             }
         }
         for id in &deleted {
-            let kept_by: Vec<&str> = registry
-                .partnerships_of(id.as_str())
-                .iter()
-                .map(|held| held.id.as_str())
-                .collect();
-            if !kept_by.is_empty() {
+            if let Some(ids) = kept_by(registry, id.as_str()) {
                 return Err(Error::FailedPrecondition(format!(
-                    "replicated delete of school {id}, which partnership(s) {} keep here",
-                    kept_by.join(", ")
+                    "replicated delete of school {id}, which partnership(s) {ids} keep here"
                 )));
             }
         }
@@ -537,12 +531,9 @@ impl Engine {
         if writer.registry.get(id).is_none() {
             return Err(Error::school_not_found(id));
         }
-        let partnerships = writer.registry.partnerships_of(id);
-        if !partnerships.is_empty() {
-            let ids: Vec<&str> = partnerships.iter().map(|p| p.id.as_str()).collect();
+        if let Some(ids) = kept_by(&writer.registry, id) {
             return Err(Error::FailedPrecondition(format!(
-                "school {id:?} is a member of partnership(s) {}, whose record keeps it; set open to false to close it instead",
-                ids.join(", ")
+                "school {id:?} is a member of partnership(s) {ids}, whose record keeps it; set open to false to close it instead"
             )));
         }
         writer.persist(Change::DeleteSchool(id))?;
@@ -837,6 +828,19 @@ impl Engine {
             .lock()
             .map_err(|_| Error::Internal("registry writer lock poisoned".to_owned()))
     }
+}
+
+/// The ids of the partnerships whose record keeps school `id` (so it
+/// cannot be deleted), comma-separated; `None` when none do.
+fn kept_by(registry: &Registry, id: &str) -> Option<String> {
+    let partnerships = registry.partnerships_of(id);
+    (!partnerships.is_empty()).then(|| {
+        partnerships
+            .iter()
+            .map(|partnership| partnership.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
 }
 
 fn apply_upserts(writer: &mut Writer, schools: Vec<School>) -> Result<UpsertCounts> {
