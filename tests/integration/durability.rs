@@ -16,18 +16,12 @@ use std::time::{Duration, Instant};
 
 use partnermatch::pb;
 use partnermatch::pb::partnership_registry_client::PartnershipRegistryClient;
-use partnermatch::pb::school_registry_client::SchoolRegistryClient;
-use tonic::transport::Channel;
 
 use crate::support::fixtures::{SchoolExt, school, school_proto, wales_csv};
 use crate::support::postgres::fresh_database;
-use crate::support::process::{binary, start_on, stop, total_schools};
-
-async fn registry(address: &str) -> SchoolRegistryClient<Channel> {
-    SchoolRegistryClient::connect(format!("http://{address}"))
-        .await
-        .expect("connect")
-}
+use crate::support::process::{
+    at_least, binary, registry, start_on, stop, total_schools, version_of,
+};
 
 /// Every school the server holds, id → name, read page by page.
 async fn all_names(address: &str) -> HashMap<String, String> {
@@ -54,22 +48,16 @@ async fn all_names(address: &str) -> HashMap<String, String> {
 
 /// The registry version the server at `address` answers with (asked for
 /// at least version 1: a seeded database holds its seed).
-async fn registry_version(address: &str) -> String {
-    let mut request = tonic::Request::new(pb::GetSchoolRequest {
-        id: "durable-1".into(),
-    });
-    request
-        .metadata_mut()
-        .insert(partnermatch::MIN_VERSION_HEADER, "1".parse().unwrap());
+async fn registry_version(address: &str) -> u64 {
+    let mut request = at_least(
+        pb::GetSchoolRequest {
+            id: "durable-1".into(),
+        },
+        "1",
+    );
     request.set_timeout(Duration::from_secs(2));
     let answer = registry(address).await.get_school(request).await.unwrap();
-    answer
-        .metadata()
-        .get(partnermatch::VERSION_HEADER)
-        .expect("every answer carries its registry version")
-        .to_str()
-        .unwrap()
-        .to_owned()
+    version_of(answer.metadata())
 }
 
 fn new_school(id: &str, name: &str) -> pb::School {

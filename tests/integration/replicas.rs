@@ -14,25 +14,20 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use partnermatch::MIN_VERSION_HEADER;
 use partnermatch::pb;
 use partnermatch::pb::partnership_registry_client::PartnershipRegistryClient;
-use partnermatch::pb::school_registry_client::SchoolRegistryClient;
-use partnermatch::{MIN_VERSION_HEADER, VERSION_HEADER};
 use tonic::Code;
 use tonic::transport::Channel;
 use tonic_health::pb::health_check_response::ServingStatus;
 
 use crate::support::fixtures::{SchoolExt, school, school_proto};
 use crate::support::postgres::fresh_database;
-use crate::support::process::{RunningBinary, health, start_on, total_schools};
+use crate::support::process::{
+    RunningBinary, at_least, health, registry, start_on, total_schools, version_of,
+};
 use crate::support::status::assert_status;
 use crate::support::wire::http_get;
-
-async fn registry(address: &str) -> SchoolRegistryClient<Channel> {
-    SchoolRegistryClient::connect(format!("http://{address}"))
-        .await
-        .expect("connect")
-}
 
 async fn partnerships(address: &str) -> PartnershipRegistryClient<Channel> {
     PartnershipRegistryClient::connect(format!("http://{address}"))
@@ -44,26 +39,6 @@ fn new_school(id: &str, name: &str) -> pb::School {
     let mut school = school(id).at(2.0, 2.0);
     school.name = name.to_owned();
     school_proto(&school)
-}
-
-/// The registry version an answer carries.
-fn version_of(metadata: &tonic::metadata::MetadataMap) -> u64 {
-    metadata
-        .get(VERSION_HEADER)
-        .expect("every answer carries its registry version")
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
-/// `message` asking for at least registry version `version`.
-fn at_least<T>(message: T, version: &str) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert(MIN_VERSION_HEADER, version.parse().unwrap());
-    request
 }
 
 /// `replicas` replicas of one new database, the first seeding it with

@@ -154,6 +154,32 @@ pub(crate) async fn health(address: &str) -> i32 {
         .status
 }
 
+pub(crate) async fn registry(address: &str) -> SchoolRegistryClient<tonic::transport::Channel> {
+    SchoolRegistryClient::connect(format!("http://{address}"))
+        .await
+        .expect("connect")
+}
+
+/// The registry version an answer carries.
+pub(crate) fn version_of(metadata: &tonic::metadata::MetadataMap) -> u64 {
+    metadata
+        .get(partnermatch::VERSION_HEADER)
+        .expect("every answer carries its registry version")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// `message` asking for at least registry version `version`.
+pub(crate) fn at_least<T>(message: T, version: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert(partnermatch::MIN_VERSION_HEADER, version.parse().unwrap());
+    request
+}
+
 pub(crate) async fn total_schools(address: &str) -> u32 {
     let mut client = SchoolRegistryClient::connect(format!("http://{address}"))
         .await
