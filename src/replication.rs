@@ -159,22 +159,8 @@ fn run(engine: &Engine, mut log: PostgresStore, replication: &Replication, stop:
     let mut backoff = POLL;
     // Each problem is logged when it starts, not on every attempt.
     let mut failing = false;
-    let mut read_at: Option<Instant> = None;
     while !stop.load(Ordering::Relaxed) {
-        let outcome = (|| {
-            catch_up(engine, &mut log, replication)?;
-            read_at = Some(Instant::now());
-            // A replica's own writes are notified too: they need no read,
-            // unless the last read is old enough to be worth renewing.
-            loop {
-                let notified = log.wait_for_changes(POLL).map_err(Problem::Lost)?;
-                let own = notified.is_some_and(|number| number <= engine.version());
-                if !own || read_at.is_none_or(|at| at.elapsed() >= POLL) {
-                    return Ok(());
-                }
-            }
-        })();
-        match outcome {
+        match catch_up_then_wait(engine, &mut log, replication) {
             Ok(()) => {
                 if std::mem::take(&mut failing) {
                     tracing::info!(version = engine.version(), "following the database again");
@@ -199,6 +185,26 @@ fn run(engine: &Engine, mut log: PostgresStore, replication: &Replication, stop:
                 std::thread::sleep(backoff);
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
+        }
+    }
+}
+
+/// Catches up, then waits until there is more to read: another
+/// replica's write, or a poll's time since this read. A replica's own
+/// writes are notified too: they need no read, unless the last read is old
+/// enough to be worth renewing.
+fn catch_up_then_wait(
+    engine: &Engine,
+    log: &mut PostgresStore,
+    replication: &Replication,
+) -> Result<(), Problem> {
+    catch_up(engine, log, replication)?;
+    let read_at = Instant::now();
+    loop {
+        let notified = log.wait_for_changes(POLL).map_err(Problem::Lost)?;
+        let own = notified.is_some_and(|number| number <= engine.version());
+        if !own || read_at.elapsed() >= POLL {
+            return Ok(());
         }
     }
 }
