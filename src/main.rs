@@ -3,6 +3,12 @@
 
 mod cli;
 
+// See Cargo.toml: memory freed by writes and imports goes back to the
+// system.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> anyhow::Result<()> {
     cli::run()
 }

@@ -122,7 +122,6 @@ pub(super) fn serve(config: &Config) -> anyhow::Result<()> {
             });
             tracing::info!("metrics on http://{bound}/metrics");
         }
-        let snapshot = engine.snapshot();
         let max_connections = args.max_connections.map_or_else(
             || partnermatch::default_max_connections(open_files),
             |max| max as usize,
@@ -132,9 +131,15 @@ pub(super) fn serve(config: &Config) -> anyhow::Result<()> {
             max_connections,
             "connections: limit on open files raised to its hard limit"
         );
+        // Read and let go: a snapshot held here would be kept alive for as
+        // long as the server runs, whole, after every later write.
+        let (schools, families) = {
+            let snapshot = engine.snapshot();
+            (snapshot.len(), snapshot.family_count())
+        };
         tracing::info!(
-            schools = snapshot.len(),
-            families = snapshot.family_count(),
+            schools,
+            families,
             startup_ms = started.elapsed().as_millis() as u64,
             rss_mb = resident_megabytes(),
             "listening on {address}"

@@ -19,7 +19,8 @@ use super::scoring::{AreaGrades, NO_BODY, NO_FAMILY, Profile, TrackRecord};
 #[derive(Debug, Default, Clone)]
 pub struct Snapshot {
     /// Schools by index: in id order when the snapshot was built whole,
-    /// then each school created since at the next index. An index never
+    /// then each school created since in a place a deleted one left, or at
+    /// the next index. An index never
     /// moves until the snapshot is built whole again, so a write changes
     /// no other school's index.
     schools: Chunked<Arc<StoredSchool>>,
@@ -59,9 +60,13 @@ pub struct Snapshot {
     vacant: Arc<FixedBitSet>,
     /// How many places are vacant.
     vacancies: usize,
-    /// Schools created since the snapshot was built whole: each took the
-    /// next index, and is found by id in [`Snapshot::by_order`].
+    /// Schools created since the snapshot was built whole: each took a
+    /// vacant place or the next index, and is found by id in
+    /// [`Snapshot::by_order`].
     added: usize,
+    /// Places added since the snapshot was built whole: schools created
+    /// when no place was vacant.
+    grown: usize,
     /// The registry version it holds (set by the engine as it publishes).
     pub(super) version: u64,
 }
@@ -71,8 +76,8 @@ pub struct Snapshot {
 /// the keys run out and the snapshot is built whole.
 const ORDER_GAP: u64 = 1 << 32;
 
-/// Schools a snapshot holds as created since it was built whole before the
-/// next is built whole. A created school costs a write nothing more for
+/// Places a snapshot adds, for schools created when none was vacant,
+/// before the next is built whole. A created school costs a write nothing more for
 /// being one of many (it is found by id in the live indices in id order),
 /// so this only spaces out whole builds (120–320 ms at 30,000), which a
 /// run of schools created one at a time would otherwise meet often.
@@ -518,6 +523,7 @@ impl Snapshot {
             vacant: Arc::default(),
             vacancies: 0,
             added: 0,
+            grown: 0,
             version: 0,
             order_keys: (1..=schools.len() as u64).map(|n| n * ORDER_GAP).collect(),
             by_order: Arc::new((0..schools.len() as u32).collect()),
@@ -530,18 +536,20 @@ impl Snapshot {
     /// snapshot was built from: a copy sharing everything they left as it
     /// was, with the changed schools' records and profiles replaced, moved
     /// between families, bodies and buckets of the index. A school created
-    /// takes the next index, with an order key between those of its
-    /// neighbours in id order. A school deleted leaves a vacant place. Past
-    /// [`MAX_CREATED_AT_ONCE`] created by these changes, [`MAX_ADDED`]
-    /// created in all or [`MIN_VACANT`] vacant (or a quarter of
+    /// takes the lowest vacant place, else the next index, with an order
+    /// key between those of its neighbours in id order. A school deleted
+    /// leaves a vacant place. Past [`MAX_CREATED_AT_ONCE`] created by these
+    /// changes, [`MAX_ADDED`] places added or [`MIN_VACANT`] vacant (or a quarter of
     /// the schools), or when two neighbours' order keys leave no room, the
     /// snapshot is built whole.
     pub(crate) fn after(&self, registry: &Registry, changes: &Changes) -> Snapshot {
-        let vacant = self.vacancies + changes.deleted.len();
-        if changes.created.len() > MAX_CREATED_AT_ONCE
-            || self.added + changes.created.len() > MAX_ADDED
-            || vacant > self.max_vacant()
-        {
+        let created = changes.created.len();
+        // Created schools fill vacant places first, so churn (schools
+        // created and deleted in turn) neither grows the snapshot nor
+        // builds it whole.
+        let grown = self.grown + created.saturating_sub(self.vacancies);
+        let vacant = self.vacancies.saturating_sub(created) + changes.deleted.len();
+        if created > MAX_CREATED_AT_ONCE || grown > MAX_ADDED || vacant > self.max_vacant() {
             return Snapshot::build(registry);
         }
         let mut next = self.clone();
@@ -554,17 +562,18 @@ impl Snapshot {
         }
         let mut numberer = Numberer::new(Arc::clone(&self.numbers));
         let mut moved: Vec<(u32, Profile, Profile)> = Vec::new();
-        // New schools take the next indices: none moves.
+        // New schools take vacant places, else the next indices: none
+        // moves.
         for id in &changes.created {
             let Some(stored) = registry.get(id.as_str()) else {
                 continue;
             };
-            let index = next.schools.len() as u32;
             let Some((at, key)) = next.place_in_order(id.as_str()) else {
                 return Snapshot::build(registry);
             };
+            let reused = next.vacant.minimum();
+            let index = reused.map_or(next.schools.len(), |place| place) as u32;
             Arc::make_mut(&mut next.by_order).insert(at, index);
-            next.order_keys.push(key);
             let (active_support, track_record) = facts
                 .as_ref()
                 .map_or((0, TrackRecord::NONE), |facts: &PartnershipFacts<'_>| {
@@ -575,14 +584,30 @@ impl Snapshot {
             move_member(&mut next.family_members, NONE, profile.family, index);
             let bodies = numberer.bodies(stored);
             move_bodies(&mut next.body_members, [NONE; 3], bodies, index);
-            next.schools.push(Arc::clone(stored));
-            next.profiles.push(profile);
-            next.added += 1;
-            let absent = Profile {
-                open: false,
-                safeguarding_not_met: false,
-                ..profile
+            // What the place held before: in no bucket of the index.
+            let absent = match reused {
+                Some(place) => {
+                    let vacated = next.profiles[place];
+                    Arc::make_mut(&mut next.vacant).remove(place);
+                    next.vacancies -= 1;
+                    next.schools.set(place, Arc::clone(stored));
+                    next.profiles.set(place, profile);
+                    next.order_keys.set(place, key);
+                    vacated
+                }
+                None => {
+                    next.schools.push(Arc::clone(stored));
+                    next.profiles.push(profile);
+                    next.order_keys.push(key);
+                    next.grown += 1;
+                    Profile {
+                        open: false,
+                        safeguarding_not_met: false,
+                        ..profile
+                    }
+                }
             };
+            next.added += 1;
             moved.push((index, absent, profile));
         }
         // Schools a family cut moved and no write touched: only their
@@ -788,7 +813,11 @@ impl Snapshot {
             .by_id
             .get(id)
             .copied()
-            .filter(|&index| self.vacancies == 0 || !self.vacant.contains(index as usize));
+            .filter(|&index| self.vacancies == 0 || !self.vacant.contains(index as usize))
+            // A place a created school took over holds another id now.
+            .filter(|&index| {
+                self.added == 0 || self.schools[index as usize].school.id.as_str() == id
+            });
         if built_whole.is_some() || self.added == 0 {
             return built_whole;
         }
