@@ -1,37 +1,36 @@
-//! Admission control in front of the services: a call is admitted only
-//! once its request has arrived, only while the server and its client are
-//! within their shares, and only until its deadline.
+//! Admission control in front of the services, for calls whose request has
+//! arrived (see [`super::arrival`]):
 //!
-//! 1. **The request first.** A unary request is read in full — within
-//!    `body_timeout` and `max_message_bytes` — and its framing checked
-//!    (see [`super::body`]) before it takes a slot: a client that sends
-//!    headers and never a body holds nothing but its stream. A streaming
-//!    request (ImportSchools, reflection) is admitted on its first
-//!    message, and each later message must follow within `body_timeout`.
-//! 2. **Shares.** At most `max_in_flight` API calls run at once, and one
-//!    client (a token, or an address when authentication is off) at most
-//!    `max_in_flight_per_client` of them; beyond either, RESOURCE_EXHAUSTED
-//!    at once — never a queue, so an overload cannot turn into a hang.
-//!    Health and reflection are never held back, so operators can see the
-//!    server.
-//! 3. **Deadlines.** The client's `grpc-timeout`, at most the server's
-//!    request timeout, counted from the request's arrival; then the handler
-//!    is dropped and the client gets DEADLINE_EXCEEDED (tonic's own timeout
-//!    answers CANCELLED).
+//! - **API calls** take a slot: at most `max_in_flight` run at once, and
+//!   one client (a token, or an address when authentication is off) at
+//!   most `max_in_flight_per_client` of them; beyond either,
+//!   RESOURCE_EXHAUSTED at once — never a queue, so an overload cannot
+//!   turn into a hang. While it runs, a call keeps its connection busy.
+//! - **Health checks** take no slot, so operators can always see an
+//!   overloaded server.
+//! - **Open-ended streams** (health Watch, reflection) take no slot
+//!   either, and do not make their connection busy, but they are bounded:
+//!   each counts against its connection's `max_calls_per_connection`, one
+//!   address holds at most `max_streams_per_address` of them, and each
+//!   ends cleanly (status OK) after `stream_lifetime` — the gRPC health
+//!   protocol has clients watch again, with backoff.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use bytes::Bytes;
+use http_body::Frame;
 use tonic::Status;
 use tonic::body::Body;
 
 use super::auth::Principal;
-use super::body::{BodyProblem, answer_problem, first_message, read_unary};
-use super::methods::Shape;
+use super::connection::{self, CallOnConnection, StreamOnConnection};
 use super::metrics::Metrics;
 use super::protocol::Call;
+use super::shares::{Refused, Share, Shares};
 use super::step::{Answer, Next, Step, answer_now};
 
 /// How calls are admitted.
@@ -39,105 +38,68 @@ use super::step::{Answer, Next, Step, answer_now};
 pub struct AdmissionLimits {
     pub max_in_flight: usize,
     pub max_in_flight_per_client: usize,
-    pub request_timeout: Duration,
-    /// Longest wait for a request's body, or between a stream's messages.
-    pub body_timeout: Duration,
-    pub max_message_bytes: usize,
-}
-
-/// How much sooner than the transport's timer ours ends a call at the
-/// client's deadline.
-const TRANSPORT_TIMER_LEAD: Duration = Duration::from_millis(5);
-
-#[derive(Debug)]
-struct Shared {
-    limits: AdmissionLimits,
-    permits: Arc<Semaphore>,
-    /// Calls in flight per client; absent means none.
-    by_client: Mutex<HashMap<Principal, usize>>,
-    metrics: Arc<Metrics>,
-}
-
-/// A client's place among the calls in flight, given back when dropped.
-struct Slot {
-    _permit: OwnedSemaphorePermit,
-    shared: Arc<Shared>,
-    client: Principal,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        if let Ok(mut by_client) = self.shared.by_client.lock()
-            && let Some(count) = by_client.get_mut(&self.client)
-        {
-            *count -= 1;
-            if *count == 0 {
-                by_client.remove(&self.client);
-            }
-        }
-    }
-}
-
-impl Shared {
-    /// A slot for `client`, or why there is none.
-    fn admit(self: &Arc<Self>, client: Principal) -> Result<Slot, Status> {
-        let limits = &self.limits;
-        let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() else {
-            return Err(Status::resource_exhausted(format!(
-                "server busy: {} calls in flight (its limit); retry with backoff",
-                limits.max_in_flight
-            )));
-        };
-        let mut by_client = self
-            .by_client
-            .lock()
-            .map_err(|_| Status::internal("admission state poisoned"))?;
-        let count = by_client.entry(client).or_insert(0);
-        if *count >= limits.max_in_flight_per_client {
-            return Err(Status::resource_exhausted(format!(
-                "server busy: this client already has {} calls in flight, its share of the server; retry with backoff",
-                limits.max_in_flight_per_client
-            )));
-        }
-        *count += 1;
-        Ok(Slot {
-            _permit: permit,
-            shared: Arc::clone(self),
-            client,
-        })
-    }
+    /// Calls and open-ended streams one connection may have in progress.
+    pub max_calls_per_connection: usize,
+    /// Open-ended streams one client address may hold.
+    pub max_streams_per_address: usize,
+    /// When an open-ended stream is ended.
+    pub stream_lifetime: Duration,
 }
 
 /// Admission, as a [`Step`].
 #[derive(Debug, Clone)]
 pub struct Admission {
-    shared: Arc<Shared>,
+    limits: AdmissionLimits,
+    slots: Arc<Shares<Principal>>,
+    streams: Arc<Shares<Option<IpAddr>>>,
+    metrics: Arc<Metrics>,
 }
 
 impl Admission {
     pub fn new(limits: AdmissionLimits, metrics: Arc<Metrics>) -> Admission {
         Admission {
-            shared: Arc::new(Shared {
-                limits,
-                permits: Arc::new(Semaphore::new(limits.max_in_flight)),
-                by_client: Mutex::new(HashMap::new()),
-                metrics,
-            }),
+            limits,
+            slots: Shares::new(limits.max_in_flight, limits.max_in_flight_per_client),
+            streams: Shares::new(usize::MAX, limits.max_streams_per_address),
+            metrics,
         }
+    }
+
+    /// A place for an open-ended stream, or why there is none.
+    fn stream_place(&self, request: &http::Request<Body>) -> Result<StreamPlace, Status> {
+        let on_connection =
+            StreamOnConnection::start(request, self.limits.max_calls_per_connection).map_err(
+                |held| {
+                    Status::resource_exhausted(format!(
+                        "this connection already has {held} calls and streams in progress (--max-calls-per-connection); open another connection"
+                    ))
+                },
+            )?;
+        let address = connection::peer_ip(request);
+        let by_address = self.streams.take(address).map_err(|_| {
+            Status::resource_exhausted(format!(
+                "this address already holds {} open-ended streams (health Watch, reflection; --max-streams-per-address); close one first",
+                self.limits.max_streams_per_address
+            ))
+        })?;
+        Ok(StreamPlace {
+            _on_connection: on_connection,
+            _by_address: by_address,
+        })
     }
 }
 
-fn deadline_exceeded(budget: Duration, what: &str) -> Status {
-    Status::deadline_exceeded(format!(
-        "deadline of {} ms exceeded {what}",
-        budget.as_millis()
-    ))
+/// Why an API call was refused a slot.
+fn shed(refused: Refused) -> Status {
+    Status::resource_exhausted(match refused {
+        Refused::Full(max) => {
+            format!("server busy: {max} calls in flight (its limit); retry with backoff")
+        }
+        Refused::HolderFull(max) => format!(
+            "server busy: this client already has {max} calls in flight, its share of the server; retry with backoff"
+        ),
+    })
 }
-
-/// When an admitted call's time runs out (answered DEADLINE_EXCEEDED):
-/// for the layers behind, which must answer before.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Deadline(pub Instant);
 
 impl Step for Admission {
     fn call<S: Next>(&self, request: http::Request<Body>, mut next: S) -> Answer {
@@ -145,108 +107,128 @@ impl Step for Admission {
         let Some(call) = request.extensions().get::<Call>().copied() else {
             return answer_now(Status::unimplemented("unknown method").into_http());
         };
-        let shared = Arc::clone(&self.shared);
-        let limits = shared.limits;
-        let budget = call.client_timeout.map_or(limits.request_timeout, |asked| {
-            asked.min(limits.request_timeout)
-        });
-        // tonic's transport also ends a call at the client's grpc-timeout,
-        // answering CANCELLED, and its clock started a moment before ours:
-        // ours must run out first, so the answer is DEADLINE_EXCEEDED.
-        let deadline = match call.client_timeout {
-            Some(asked) if asked <= limits.request_timeout => {
-                call.started + asked.saturating_sub(TRANSPORT_TIMER_LEAD)
-            }
-            _ => call.started + budget,
-        };
+        let method = call.method;
+        if method.open_ended {
+            let place = match self.stream_place(&request) {
+                Ok(place) => place,
+                Err(status) => {
+                    tracing::warn!(path = method.path, reason = status.message(), "shed");
+                    self.metrics.count_shed();
+                    return answer_now(status.into_http());
+                }
+            };
+            let lifetime = self.limits.stream_lifetime;
+            return Box::pin(async move {
+                let response = next.call(request).await?;
+                Ok(response.map(|inner| Body::new(OpenEnded::new(inner, place, lifetime))))
+            });
+        }
+        if method.is_open() {
+            let busy = CallOnConnection::start(&request);
+            return Box::pin(async move {
+                let answer = next.call(request).await;
+                drop(busy);
+                answer
+            });
+        }
         let client = request
             .extensions()
             .get::<Principal>()
             .copied()
             .unwrap_or(Principal::Address(None));
+        let slot = match self.slots.take(client) {
+            Ok(slot) => slot,
+            Err(refused) => {
+                let status = shed(refused);
+                tracing::warn!(path = method.path, reason = status.message(), "shed");
+                self.metrics.count_shed();
+                return answer_now(status.into_http());
+            }
+        };
+        let busy = CallOnConnection::start(&request);
         Box::pin(async move {
-            // The request first, for every method (health and reflection
-            // too, but they take no slot).
-            let body_deadline = deadline.min(Instant::now() + limits.body_timeout);
-            let method = call.method;
-            let arrived = match method.shape {
-                Shape::Unary => read_unary(
-                    request,
-                    body_deadline,
-                    limits.max_message_bytes,
-                    method.check,
-                )
-                .await
-                .map(|request| (request, None)),
-                Shape::Streaming => first_message(
-                    request,
-                    body_deadline,
-                    limits.body_timeout,
-                    limits.max_message_bytes,
-                    method.check,
-                )
-                .await
-                .map(|(request, problem)| (request, Some(problem))),
-            };
-            let (request, problem) = match arrived {
-                Ok(arrived) => arrived,
-                Err(BodyProblem::Late) if body_deadline == deadline => {
-                    return Ok(deadline_exceeded(budget, "before the request arrived").into_http());
-                }
-                Err(BodyProblem::Late) => {
-                    return Ok(Status::deadline_exceeded(format!(
-                        "the request did not arrive within {} ms of its headers",
-                        limits.body_timeout.as_millis()
-                    ))
-                    .into_http());
-                }
-                // A client that resets its stream at its deadline.
-                Err(BodyProblem::Refused(status))
-                    if status.code() == tonic::Code::Cancelled
-                        && call.at_client_deadline(Instant::now()) =>
-                {
-                    return Ok(deadline_exceeded(budget, "before the request arrived").into_http());
-                }
-                Err(BodyProblem::Refused(status)) => return Ok(status.into_http()),
-            };
-            let _slot = if method.is_open() {
-                None
-            } else {
-                match shared.admit(client) {
-                    Ok(slot) => Some(slot),
-                    Err(status) => {
-                        tracing::warn!(path = method.path, reason = status.message(), "shed");
-                        shared.metrics.count_shed();
-                        return Ok(status.into_http());
-                    }
-                }
-            };
-            let mut request = request;
-            request.extensions_mut().insert(Deadline(deadline));
-            let response = match tokio::time::timeout_at(deadline.into(), next.call(request)).await
-            {
-                Ok(answer) => answer?,
-                Err(_) => deadline_exceeded(budget, "").into_http(),
-            };
-            Ok(match problem {
-                Some(problem) => answer_problem(response, problem),
-                None => response,
-            })
+            let answer = next.call(request).await;
+            // The handler is done: what is left of the answer is its bytes.
+            drop((slot, busy));
+            answer
         })
+    }
+}
+
+/// What an open-ended stream holds while it runs.
+struct StreamPlace {
+    _on_connection: Option<StreamOnConnection>,
+    _by_address: Share<Option<IpAddr>>,
+}
+
+/// An open-ended stream's answer: ended with status OK once its lifetime
+/// is over, and holding its place until then.
+struct OpenEnded {
+    inner: Body,
+    ends: Pin<Box<tokio::time::Sleep>>,
+    lifetime: Duration,
+    done: bool,
+    _place: StreamPlace,
+}
+
+impl OpenEnded {
+    fn new(inner: Body, place: StreamPlace, lifetime: Duration) -> OpenEnded {
+        OpenEnded {
+            inner,
+            ends: Box::pin(tokio::time::sleep(lifetime)),
+            lifetime,
+            done: false,
+            _place: place,
+        }
+    }
+}
+
+impl http_body::Body for OpenEnded {
+    type Data = Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
+            self.done = frame.is_none();
+            return Poll::Ready(frame);
+        }
+        if self.ends.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        self.done = true;
+        let mut trailers = http::HeaderMap::new();
+        let ended = Status::ok(format!(
+            "the stream ended after its lifetime of {} s (--stream-lifetime-secs); call again",
+            self.lifetime.as_secs()
+        ));
+        Poll::Ready(match ended.add_header(&mut trailers) {
+            Ok(()) => Some(Ok(Frame::trailers(trailers))),
+            Err(_) => None,
+        })
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::methods;
+    use crate::arrival::tests::{grpc_status, request};
     use crate::step::StepLayer;
     use std::convert::Infallible;
-    use std::task::{Context, Poll};
     use tower_layer::Layer;
     use tower_service::Service;
 
-    /// An inner service that answers OK after `delay`.
+    /// An inner service that answers OK after `delay`, its body a stream
+    /// that never ends.
     #[derive(Clone)]
     struct Slow(Duration);
 
@@ -263,59 +245,45 @@ mod tests {
             let delay = self.0;
             Box::pin(async move {
                 tokio::time::sleep(delay).await;
-                Ok(Status::ok("").into_http())
+                let mut response = http::Response::new(Body::new(NeverEnds));
+                response.headers_mut().insert(
+                    "content-type",
+                    http::HeaderValue::from_static("application/grpc"),
+                );
+                Ok(response)
             })
         }
     }
 
-    fn grpc_status(response: &http::Response<Body>) -> i32 {
-        response.headers()["grpc-status"]
-            .to_str()
-            .unwrap()
-            .parse()
-            .unwrap()
-    }
+    struct NeverEnds;
 
-    /// A call to `path` with an empty message, as the protocol layer
-    /// passes it on.
-    fn request(path: &str, client_timeout: Option<Duration>) -> http::Request<Body> {
-        let mut request = http::Request::builder()
-            .uri(path)
-            .body(Body::new(http_body_util::Full::new(
-                bytes::Bytes::from_static(&[0, 0, 0, 0, 0]),
-            )))
-            .unwrap();
-        request.extensions_mut().insert(Call {
-            method: methods::lookup(path).unwrap(),
-            started: Instant::now(),
-            client_timeout,
-        });
-        request
+    impl http_body::Body for NeverEnds {
+        type Data = Bytes;
+        type Error = Status;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+            Poll::Pending
+        }
     }
 
     fn limits(max_in_flight: usize) -> AdmissionLimits {
         AdmissionLimits {
             max_in_flight,
             max_in_flight_per_client: max_in_flight,
-            request_timeout: Duration::from_secs(10),
-            body_timeout: Duration::from_secs(1),
-            max_message_bytes: 1024,
+            max_calls_per_connection: 64,
+            max_streams_per_address: 2,
+            stream_lifetime: Duration::from_millis(100),
         }
     }
 
     #[tokio::test]
-    async fn the_clients_shorter_deadline_wins_and_overload_is_shed() {
+    async fn overload_is_shed_but_not_health_checks() {
         let layer = StepLayer(Admission::new(limits(1), Arc::default()));
         let mut service = layer.layer(Slow(Duration::from_millis(300)));
         let match_path = "/partnermatch.v1.PartnerMatcher/Match";
-        let started = Instant::now();
-        let answer = service
-            .call(request(match_path, Some(Duration::from_millis(30))))
-            .await
-            .unwrap();
-        assert_eq!(grpc_status(&answer), tonic::Code::DeadlineExceeded as i32);
-        assert!(started.elapsed() < Duration::from_millis(200));
-
         // One slot: a second API call while the first runs is shed, a
         // health check is not.
         let running = tokio::spawn(service.call(request(match_path, None)));
@@ -326,7 +294,30 @@ mod tests {
             .call(request("/grpc.health.v1.Health/Check", None))
             .await
             .unwrap();
-        assert_eq!(grpc_status(&health), tonic::Code::Ok as i32);
-        assert_eq!(grpc_status(&running.await.unwrap().unwrap()), 0);
+        assert!(health.headers().get("grpc-status").is_none());
+        running.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn open_ended_streams_are_capped_by_address_and_end_with_their_lifetime() {
+        use http_body_util::BodyExt;
+        let layer = StepLayer(Admission::new(limits(1), Arc::default()));
+        let mut service = layer.layer(Slow(Duration::ZERO));
+        let watch = "/grpc.health.v1.Health/Watch";
+        let first = service.call(request(watch, None)).await.unwrap();
+        let _second = service.call(request(watch, None)).await.unwrap();
+        let third = service.call(request(watch, None)).await.unwrap();
+        assert_eq!(grpc_status(&third), tonic::Code::ResourceExhausted as i32);
+        // The first ends, OK, after its lifetime, and gives its place back.
+        let trailers = tokio::time::timeout(Duration::from_secs(2), first.into_body().collect())
+            .await
+            .expect("ended with its lifetime")
+            .unwrap()
+            .trailers()
+            .cloned()
+            .unwrap();
+        assert_eq!(trailers["grpc-status"], "0");
+        let again = service.call(request(watch, None)).await.unwrap();
+        assert!(again.headers().get("grpc-status").is_none());
     }
 }

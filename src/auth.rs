@@ -79,17 +79,37 @@ impl Tokens {
     /// Parses `role:sha256hex` lines.
     pub fn parse<'a>(lines: impl IntoIterator<Item = &'a str>) -> Result<Tokens, String> {
         let mut entries = Vec::new();
-        for line in lines {
-            let (role, digest) = line
-                .split_once(':')
-                .ok_or_else(|| format!("{line:?} is not role:sha256hex"))?;
-            let role = Role::parse(role)
-                .ok_or_else(|| format!("unknown role {role:?} (reader, writer or admin)"))?;
+        // Never echoes what it was given: a token pasted where its hash
+        // belongs is a secret, and error messages end up in logs.
+        for (n, line) in lines.into_iter().enumerate() {
+            let n = n + 1;
+            let token_instead = |what: &str| {
+                if line.trim_start().starts_with("pm_") || what.trim_start().starts_with("pm_") {
+                    " — it looks like a token itself: configure the role:sha256hex line `partnermatch token new` printed beside it, never the token"
+                } else {
+                    ""
+                }
+            };
+            let Some((role, digest)) = line.split_once(':') else {
+                return Err(format!(
+                    "token entry {n} is not role:sha256hex ({} characters, no colon){}",
+                    line.chars().count(),
+                    token_instead(line)
+                ));
+            };
+            let Some(role) = Role::parse(role.trim()) else {
+                return Err(format!(
+                    "token entry {n}: the role before the colon must be reader, writer or admin{}",
+                    token_instead(role)
+                ));
+            };
             let digest = digest.trim();
             if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(format!(
-                    "the hash of a {role} token must be 64 hex digits (SHA-256), got {} characters",
-                    digest.len()
+                    "token entry {n}: the hash of {} {role} token must be 64 hex digits (SHA-256), got {} characters{}",
+                    if role == Role::Admin { "an" } else { "a" },
+                    digest.chars().count(),
+                    token_instead(digest)
                 ));
             }
             let mut hash = [0u8; 32];
@@ -176,11 +196,13 @@ fn authorise(tokens: &Tokens, request: &http::Request<Body>) -> Result<Option<Pr
             "missing authorization metadata: send \"authorization: Bearer <token>\"",
         ));
     };
+    // The scheme is case-insensitive (RFC 9110 §11.1).
     let token = header
         .to_str()
         .ok()
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim);
+        .and_then(|value| value.trim_start().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
     let Some((role, principal)) = token.and_then(|token| tokens.identify(token)) else {
         return Err(Status::unauthenticated("invalid bearer token"));
     };
@@ -230,13 +252,28 @@ mod tests {
         assert!(
             Tokens::parse(["root:abcd"])
                 .unwrap_err()
-                .contains("unknown role")
+                .contains("reader, writer or admin")
         );
         assert!(
             Tokens::parse(["reader:abcd"])
                 .unwrap_err()
                 .contains("64 hex digits")
         );
+        assert!(
+            Tokens::parse([format!("admin:{}", "0".repeat(63)).as_str()])
+                .unwrap_err()
+                .contains("the hash of an admin token")
+        );
         assert!(Tokens::parse(["nocolon"]).is_err());
+        // A token where its hash belongs: refused, and never echoed.
+        for given in [
+            reader.clone(),
+            format!("writer:{reader}"),
+            format!("{reader}:x"),
+        ] {
+            let error = Tokens::parse([given.as_str()]).unwrap_err();
+            assert!(!error.contains(&reader[3..]), "{error}");
+            assert!(error.contains("looks like a token itself"), "{error}");
+        }
     }
 }

@@ -216,6 +216,37 @@ pub(crate) async fn read_unary(
 /// What a streaming request's checks found wrong, for its answer.
 pub(crate) type StreamProblem = Arc<OnceLock<Status>>;
 
+/// When a streaming request's body ended — cleanly, or failed — for a
+/// timeout that counts from there.
+#[derive(Debug, Default)]
+pub(crate) struct StreamEnd {
+    at: OnceLock<Instant>,
+    ended: tokio::sync::Notify,
+}
+
+impl StreamEnd {
+    fn mark(&self) {
+        if self.at.set(Instant::now()).is_ok() {
+            self.ended.notify_waiters();
+        }
+    }
+
+    /// When the body ended, once it has.
+    pub(crate) async fn wait(&self) -> Instant {
+        loop {
+            let ended = self.ended.notified();
+            tokio::pin!(ended);
+            // Registered before the look, so an end between the two wakes
+            // this wait.
+            ended.as_mut().enable();
+            if let Some(at) = self.at.get() {
+                return *at;
+            }
+            ended.await;
+        }
+    }
+}
+
 /// Waits (by `deadline`) for a streaming request's first data, or its end,
 /// then gives the request back with a body whose frames are checked as
 /// they pass and must each follow the one before within `gap`.
@@ -225,13 +256,15 @@ pub(crate) async fn first_message(
     gap: Duration,
     max_message_bytes: usize,
     check: Option<MessageCheck>,
-) -> Result<(http::Request<Body>, StreamProblem), BodyProblem> {
+) -> Result<(http::Request<Body>, super::arrival::Stream), BodyProblem> {
     let (parts, mut body) = request.into_parts();
     let first = tokio::time::timeout_at(deadline.into(), body.frame())
         .await
         .map_err(|_| BodyProblem::Late)?;
     let problem = StreamProblem::default();
+    let end = Arc::new(StreamEnd::default());
     let body = CheckedStream {
+        end: Arc::clone(&end),
         first: Some(first),
         inner: body,
         frames: FrameCheck::new(
@@ -244,7 +277,10 @@ pub(crate) async fn first_message(
         next_by: Box::pin(tokio::time::sleep(gap)),
         done: false,
     };
-    Ok((http::Request::from_parts(parts, Body::new(body)), problem))
+    Ok((
+        http::Request::from_parts(parts, Body::new(body)),
+        super::arrival::Stream::new(problem, end),
+    ))
 }
 
 /// A streaming request body, checked frame by frame and paced: a malformed
@@ -256,6 +292,7 @@ struct CheckedStream {
     inner: Body,
     frames: FrameCheck,
     problem: StreamProblem,
+    end: Arc<StreamEnd>,
     gap: Duration,
     next_by: Pin<Box<tokio::time::Sleep>>,
     done: bool,
@@ -274,7 +311,8 @@ impl CheckedStream {
             Some(Err(_)) => Ok(()),
             None => self.frames.finish(),
         };
-        match verdict {
+        let ended = matches!(frame, None | Some(Err(_)));
+        let answer = match verdict {
             Ok(()) => {
                 self.done = frame.is_none();
                 frame
@@ -284,7 +322,11 @@ impl CheckedStream {
                 let _ = self.problem.set(status.clone());
                 Some(Err(status))
             }
+        };
+        if ended || self.done {
+            self.end.mark();
         }
+        answer
     }
 }
 
@@ -311,6 +353,7 @@ impl http_body::Body for CheckedStream {
             Poll::Pending => match self.next_by.as_mut().poll(cx) {
                 Poll::Ready(()) => {
                     self.done = true;
+                    self.end.mark();
                     Poll::Ready(Some(Err(Status::deadline_exceeded(format!(
                         "no message arrived for {} ms; the stream was abandoned",
                         self.gap.as_millis()

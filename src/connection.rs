@@ -2,9 +2,13 @@
 //! holds and for how long, whatever clients do:
 //!
 //! - at most `max_connections` at once; at the limit the connection idle
-//!   the longest is closed to make room, and when every connection has a
-//!   call in progress the newcomer is closed at once (its client sees
-//!   UNAVAILABLE and can retry) — never a hang;
+//!   the longest is closed to make room — one with no call at all first,
+//!   then one holding only open-ended streams (health Watch, reflection),
+//!   whose clients subscribe again — and when every connection has a call
+//!   in progress the newcomer is closed at once (its client sees
+//!   UNAVAILABLE and can retry) — never a hang. A call counts from the
+//!   moment its request has arrived: streams that send headers and no
+//!   body keep no connection busy;
 //! - a connection must finish its handshake (the TLS handshake, or the
 //!   24-byte HTTP/2 client preface in plaintext) within `handshake_timeout`;
 //! - a connection with no call in progress for `idle_timeout` is closed
@@ -13,7 +17,8 @@
 //!   retried with a growing pause, instead of spinning.
 //!
 //! Each connection carries a [`ConnectionInfo`] into the requests made on
-//! it, through which calls mark it busy while they run.
+//! it, through which calls mark it busy while they run, and open-ended
+//! streams count themselves against its share of calls.
 
 use std::collections::HashMap;
 use std::io;
@@ -67,14 +72,20 @@ impl Registry {
             .saturating_sub(self.closing.load(Ordering::Relaxed))
     }
 
-    /// Closes the connection that has been without a call the longest;
-    /// `false` when every connection has a call in progress.
+    /// Closes the connection that has been without a call the longest,
+    /// one without open-ended streams first; `false` when every connection
+    /// has a call in progress.
     fn close_longest_idle(&self) -> bool {
         let longest = self.connections.lock().ok().and_then(|map| {
             map.values()
                 .filter_map(Weak::upgrade)
                 .filter(|c| c.calls.load(Ordering::Acquire) == 0 && !c.is_closing())
-                .min_by_key(|c| c.last_active_ms.load(Ordering::Relaxed) + c.opened_offset_ms)
+                .min_by_key(|c| {
+                    (
+                        c.streams.load(Ordering::Acquire) > 0,
+                        c.last_active_ms.load(Ordering::Relaxed) + c.opened_offset_ms,
+                    )
+                })
         });
         match longest {
             Some(connection) => {
@@ -101,8 +112,12 @@ struct Connection {
     opened_offset_ms: u64,
     /// Bytes read, counted up to the preface's length.
     bytes_read: AtomicU64,
-    /// Calls in progress.
+    /// Calls in progress (their requests arrived, their answers not yet
+    /// given).
     calls: AtomicU32,
+    /// Open-ended streams in progress: not calls that make the connection
+    /// busy, but within its share of calls.
+    streams: AtomicU32,
     /// When a call last started or ended, in milliseconds since `opened`.
     last_active_ms: AtomicU64,
     closing: AtomicBool,
@@ -121,6 +136,7 @@ impl Connection {
             opened_offset_ms,
             bytes_read: AtomicU64::new(0),
             calls: AtomicU32::new(0),
+            streams: AtomicU32::new(0),
             last_active_ms: AtomicU64::new(0),
             closing: AtomicBool::new(false),
             reader: AtomicWaker::new(),
@@ -157,7 +173,7 @@ impl Connection {
                 Ok(deadline)
             };
         }
-        if self.calls.load(Ordering::Acquire) > 0 {
+        if self.calls.load(Ordering::Acquire) > 0 || self.streams.load(Ordering::Acquire) > 0 {
             return Ok(now + limits.idle_timeout);
         }
         let last_active =
@@ -189,6 +205,14 @@ pub(crate) fn peer_ip<B>(request: &http::Request<B>) -> Option<IpAddr> {
         .map(|info| info.peer().ip())
 }
 
+/// Notes activity on the request's connection: a request started, so the
+/// idle timeout counts from now.
+pub(crate) fn note_request<B>(request: &http::Request<B>) {
+    if let Some(info) = request.extensions().get::<ConnectionInfo>() {
+        info.0.touch();
+    }
+}
+
 /// Marks a connection busy while a call runs (dropped: the call ended).
 #[derive(Debug)]
 pub(crate) struct CallOnConnection(Arc<Connection>);
@@ -207,6 +231,42 @@ impl Drop for CallOnConnection {
     fn drop(&mut self) {
         self.0.touch();
         self.0.calls.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Counts an open-ended stream on its connection while it runs (dropped:
+/// it ended).
+#[derive(Debug)]
+pub(crate) struct StreamOnConnection(Arc<Connection>);
+
+impl StreamOnConnection {
+    /// Counts a stream on the request's connection, unless the connection
+    /// already has `max_calls` calls and streams in progress (then `Err`
+    /// with how many).
+    pub(crate) fn start<B>(
+        request: &http::Request<B>,
+        max_calls: usize,
+    ) -> Result<Option<StreamOnConnection>, usize> {
+        let Some(info) = request.extensions().get::<ConnectionInfo>() else {
+            return Ok(None);
+        };
+        let connection = &info.0;
+        let streams = connection.streams.fetch_add(1, Ordering::AcqRel) as usize;
+        let calls = connection.calls.load(Ordering::Acquire) as usize;
+        // Counted first, so two racing streams cannot both slip under.
+        let guard = StreamOnConnection(Arc::clone(connection));
+        if streams + calls >= max_calls {
+            return Err(streams + calls);
+        }
+        connection.touch();
+        Ok(Some(guard))
+    }
+}
+
+impl Drop for StreamOnConnection {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.streams.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -7,6 +7,12 @@
 //! UNAVAILABLE (another replica may hold it). A replica that is behind its
 //! database (or cannot reach it) refuses reads with UNAVAILABLE, unless it
 //! runs with `--serve-stale`.
+//!
+//! A wait holds no admission slot (it comes before admission), but waits
+//! are bounded too: at most `max_in_flight` at once and one client's share
+//! of them, and none for a version more than [`MAX_VERSION_AHEAD`] beyond
+//! the newest this replica knows of (OUT_OF_RANGE at once: such a version
+//! cannot be reached within a call's deadline).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,9 +22,11 @@ use tonic::body::Body;
 
 use crate::engine::Engine;
 
-use super::admission::Deadline;
+use super::arrival::Deadline;
+use super::auth::Principal;
 use super::protocol::Call;
 use super::replication::Replication;
+use super::shares::{Refused, Shares};
 use super::step::{Answer, Next, Step, answer_now, hand_on};
 
 /// The request header naming the least registry version to read at.
@@ -34,20 +42,42 @@ const DEADLINE_MARGIN: Duration = Duration::from_millis(20);
 /// How often a waiting call looks at the registry version again.
 const RECHECK: Duration = Duration::from_millis(2);
 
+/// How far beyond the newest registry version a replica knows of (its own,
+/// or its database's at the follower's last read) a call may ask it to
+/// wait for: more writes than the fastest measured rate makes in a
+/// request timeout.
+pub const MAX_VERSION_AHEAD: u64 = 10_000;
+
 /// Versions, as a [`Step`].
 #[derive(Clone)]
 pub struct Consistency {
     engine: Arc<Engine>,
     /// Set when the server follows a database other replicas write to.
     replication: Option<Arc<Replication>>,
+    /// Calls waiting for a version, by client.
+    waiting: Arc<Shares<Principal>>,
 }
 
 impl Consistency {
-    pub fn new(engine: Arc<Engine>, replication: Option<Arc<Replication>>) -> Consistency {
+    /// At most `max_waiting` calls wait for a version at once, one client's
+    /// at most `max_waiting_per_client`.
+    pub fn new(
+        engine: Arc<Engine>,
+        replication: Option<Arc<Replication>>,
+        max_waiting: usize,
+        max_waiting_per_client: usize,
+    ) -> Consistency {
         Consistency {
             engine,
             replication,
+            waiting: Shares::new(max_waiting, max_waiting_per_client),
         }
+    }
+
+    /// The newest registry version this replica knows of.
+    fn newest_known(&self) -> u64 {
+        let database = self.replication.as_ref().map_or(0, |r| r.head());
+        self.engine.version().max(database)
     }
 }
 
@@ -92,11 +122,44 @@ impl Step for Consistency {
             .get::<Deadline>()
             .map(|deadline| deadline.0);
         let engine = Arc::clone(&self.engine);
+        let waiting = match wanted {
+            Some(wanted) if wanted > engine.version() => {
+                let newest = self.newest_known();
+                if wanted > newest.saturating_add(MAX_VERSION_AHEAD) {
+                    let status = Status::out_of_range(format!(
+                        "{MIN_VERSION_HEADER} {wanted} is more than {MAX_VERSION_AHEAD} beyond the newest registry version this replica knows of ({newest}): it would not be reached within the call; send a version from the {VERSION_HEADER} header of an answer"
+                    ));
+                    return answer_now(with_version(status.into_http(), engine.version()));
+                }
+                let client = request
+                    .extensions()
+                    .get::<Principal>()
+                    .copied()
+                    .unwrap_or(Principal::Address(None));
+                match self.waiting.take(client) {
+                    Ok(share) => Some((wanted, share)),
+                    Err(refused) => {
+                        let status = Status::resource_exhausted(match refused {
+                            Refused::Full(max) => format!(
+                                "server busy: {max} calls are waiting for a registry version ({MIN_VERSION_HEADER}); retry with backoff"
+                            ),
+                            Refused::HolderFull(max) => format!(
+                                "this client already has {max} calls waiting for a registry version ({MIN_VERSION_HEADER}), its share; retry with backoff"
+                            ),
+                        });
+                        return answer_now(with_version(status.into_http(), engine.version()));
+                    }
+                }
+            }
+            _ => None,
+        };
         Box::pin(async move {
-            if let Some(wanted) = wanted
-                && let Err(status) = reach(&engine, wanted, deadline).await
-            {
-                return Ok(with_version(status.into_http(), engine.version()));
+            if let Some((wanted, share)) = waiting {
+                let reached = reach(&engine, wanted, deadline).await;
+                drop(share);
+                if let Err(status) = reached {
+                    return Ok(with_version(status.into_http(), engine.version()));
+                }
             }
             let response = next.call(request).await?;
             Ok(with_version(response, engine.version()))

@@ -9,6 +9,7 @@
 #![warn(unreachable_pub)]
 
 mod admission;
+mod arrival;
 mod auth;
 mod body;
 mod codec;
@@ -24,6 +25,7 @@ mod protocol;
 mod registry;
 mod replication;
 mod server;
+mod shares;
 mod step;
 
 use std::sync::Arc;
@@ -34,7 +36,7 @@ use partnermatch_core::{dataset, domain, engine};
 use crate::engine::{Engine, Error};
 
 pub use auth::{Role, Tokens, new_token, token_hash};
-pub use consistency::{MIN_VERSION_HEADER, VERSION_HEADER};
+pub use consistency::{MAX_VERSION_AHEAD, MIN_VERSION_HEADER, VERSION_HEADER};
 pub use convert::{
     PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, evaluations_record_to_proto, match_query_from_proto,
     match_response_to_proto, school_from_proto, school_record_to_proto, school_to_proto,

@@ -43,6 +43,10 @@ pub struct Method {
     pub check: Option<MessageCheck>,
     /// Whether it changes the registry (else it only reads it).
     pub writes: bool,
+    /// Whether its answer is a stream that lasts as long as the client
+    /// keeps it (health Watch, reflection): bounded in number and lifetime
+    /// rather than by an admission slot.
+    pub open_ended: bool,
 }
 
 impl Method {
@@ -60,6 +64,7 @@ const fn method(path: &'static str, access: Access, shape: Shape) -> Method {
         shape,
         check: None,
         writes: false,
+        open_ended: false,
     }
 }
 
@@ -80,6 +85,15 @@ const fn checked(path: &'static str, shape: Shape, check: MessageCheck) -> Metho
         shape,
         check: Some(check),
         writes: false,
+        open_ended: false,
+    }
+}
+
+/// A [`checked`] method whose answer is an open-ended stream.
+const fn open_ended(path: &'static str, shape: Shape, check: MessageCheck) -> Method {
+    Method {
+        open_ended: true,
+        ..checked(path, shape, check)
     }
 }
 
@@ -148,17 +162,17 @@ pub const METHODS: &[Method] = &[
         Unary,
         decodes_as::<tonic_health::pb::HealthCheckRequest>,
     ),
-    checked(
+    open_ended(
         "/grpc.health.v1.Health/Watch",
         Unary,
         decodes_as::<tonic_health::pb::HealthCheckRequest>,
     ),
-    checked(
+    open_ended(
         "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
         Streaming,
         decodes_as::<tonic_reflection::pb::v1::ServerReflectionRequest>,
     ),
-    checked(
+    open_ended(
         "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
         Streaming,
         decodes_as::<tonic_reflection::pb::v1alpha::ServerReflectionRequest>,

@@ -17,7 +17,7 @@ use tonic::body::Body;
 
 use crate::engine::Engine;
 
-use super::connection::CallOnConnection;
+use super::connection;
 use super::methods;
 use super::protocol::{at_deadline, parse_grpc_timeout};
 use super::replication::Replication;
@@ -224,8 +224,8 @@ pub fn metrics_router(engine: Arc<Engine>, metrics: Arc<Metrics>) -> axum::Route
 }
 
 /// Counts every call, refused ones too, by how it ended and how long it
-/// took; and holds the call's connection busy until its answer is sent
-/// (so an idle-connection timeout never cuts a call short). A call whose
+/// took; and notes the request on its connection (the idle timeout counts
+/// from the last request started or call ended). A call whose
 /// client goes away first (a reset stream, a closed connection) is counted
 /// CANCELLED, or DEADLINE_EXCEEDED once the client's deadline has passed.
 /// Counting, as a [`Step`].
@@ -251,7 +251,6 @@ struct Observation {
     /// When the client's deadline passes, if it gave one.
     deadline: Option<Instant>,
     counted: bool,
-    _busy: Option<CallOnConnection>,
 }
 
 impl Observation {
@@ -347,8 +346,8 @@ impl Step for Measure {
             started,
             deadline,
             counted: false,
-            _busy: CallOnConnection::start(&request),
         };
+        connection::note_request(&request);
         Box::pin(async move {
             let response = next.call(request).await?;
             // An answer with its status in the headers (every refusal and

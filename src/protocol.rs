@@ -5,7 +5,9 @@
 //! client mistakes the answer for a success. A path outside the method
 //! table is UNIMPLEMENTED; a malformed `grpc-timeout` is INVALID_ARGUMENT
 //! (silently ignoring it would run the call without the deadline its client
-//! asked for). What passes carries a [`Call`] for the layers behind.
+//! asked for), and so is a header that takes one value given more than
+//! once (which of them would count is not for a layer to guess). What
+//! passes carries a [`Call`] for the layers behind.
 
 use std::time::{Duration, Instant};
 
@@ -55,6 +57,15 @@ fn is_grpc_proto(content_type: &str) -> bool {
     media == "application/grpc" || media == "application/grpc+proto"
 }
 
+/// Headers that take one value: each may be given at most once.
+const SINGLE_VALUED: [&str; 5] = [
+    "authorization",
+    "grpc-timeout",
+    "grpc-encoding",
+    "x-request-id",
+    super::consistency::MIN_VERSION_HEADER,
+];
+
 /// Why a request is refused before any service sees it, if it is.
 #[allow(clippy::result_large_err)]
 fn check(request: &http::Request<Body>) -> Result<Call, http::Response<Body>> {
@@ -87,6 +98,15 @@ fn check(request: &http::Request<Body>) -> Result<Call, http::Response<Body>> {
         ))
         .into_http());
     };
+    for name in SINGLE_VALUED {
+        let given = request.headers().get_all(name).iter().count();
+        if given > 1 {
+            return Err(Status::invalid_argument(format!(
+                "the {name} header is given {given} times; it takes one value"
+            ))
+            .into_http());
+        }
+    }
     let client_timeout = match request.headers().get("grpc-timeout") {
         None => None,
         Some(value) => Some(

@@ -18,6 +18,7 @@ use tower_layer::{Identity as NoLayer, Stack};
 use crate::engine::Engine;
 
 use super::admission::{Admission, AdmissionLimits};
+use super::arrival::{Arrival, ArrivalLimits};
 use super::auth::{Auth, Tokens};
 use super::connection::{self, ConnectionLimits};
 use super::consistency::Consistency;
@@ -34,31 +35,42 @@ use super::{MatcherService, PartnershipService, RegistryService, pb};
 /// made a layer by the one [`StepLayer`].
 pub type ApiLayers = ServiceBuilder<
     Stack<
-        StepLayer<Consistency>,
+        StepLayer<Admission>,
         Stack<
-            StepLayer<Admission>,
-            Stack<StepLayer<Auth>, Stack<StepLayer<Protocol>, Stack<StepLayer<Measure>, NoLayer>>>,
+            StepLayer<Consistency>,
+            Stack<
+                StepLayer<Arrival>,
+                Stack<
+                    StepLayer<Auth>,
+                    Stack<StepLayer<Protocol>, Stack<StepLayer<Measure>, NoLayer>>,
+                >,
+            >,
         >,
     >,
 >;
 
 /// Outermost first: metrics (every call is counted, refused ones too), the
 /// protocol check (only gRPC calls to served methods get further),
-/// authentication, admission (so a refused call takes no slot), then
-/// registry versions (a call waiting for one holds its slot, within its
-/// deadline).
+/// authentication, the request's arrival (nothing further is held for a
+/// request that has not arrived), registry versions (a call waiting for
+/// one holds no slot, within its deadline and its own bounds), then
+/// admission (slots, busy connections, open-ended streams).
 fn api_layers(engine: &Arc<Engine>, options: &ServeOptions) -> ApiLayers {
+    let admission = options.admission_limits();
     ServiceBuilder::new()
         .layer(StepLayer(Measure::new(Arc::clone(&options.metrics))))
         .layer(StepLayer(Protocol))
         .layer(StepLayer(Auth::new(options.tokens.clone())))
-        .layer(StepLayer(Admission::new(
-            options.admission_limits(),
-            Arc::clone(&options.metrics),
-        )))
+        .layer(StepLayer(Arrival::new(options.arrival_limits())))
         .layer(StepLayer(Consistency::new(
             Arc::clone(engine),
             options.replication.clone(),
+            admission.max_in_flight,
+            admission.max_in_flight_per_client,
+        )))
+        .layer(StepLayer(Admission::new(
+            admission,
+            Arc::clone(&options.metrics),
         )))
 }
 
@@ -232,8 +244,15 @@ pub struct ServeOptions {
     /// Concurrent streams one HTTP/2 connection may open.
     pub max_streams_per_connection: u32,
     /// Calls one connection may have in progress; more are shed with
-    /// RESOURCE_EXHAUSTED, so one client cannot take every slot.
+    /// RESOURCE_EXHAUSTED, so one client cannot take every slot. Open-ended
+    /// streams (health Watch, reflection) count against it too.
     pub max_calls_per_connection: usize,
+    /// Open-ended streams (health Watch, reflection) one client address
+    /// may hold; more are refused with RESOURCE_EXHAUSTED.
+    pub max_streams_per_address: usize,
+    /// An open-ended stream is ended (status OK: its client calls again)
+    /// after this long.
+    pub stream_lifetime: Duration,
     /// How far behind its database the server is, when it follows one
     /// other replicas write to: health is NOT_SERVING (and reads are
     /// refused, unless it serves stale reads) while it is too far.
@@ -259,6 +278,8 @@ impl Default for ServeOptions {
             max_message_bytes: 4 * 1024 * 1024,
             max_streams_per_connection: 256,
             max_calls_per_connection: 64,
+            max_streams_per_address: 512,
+            stream_lifetime: Duration::from_secs(300),
             replication: None,
         }
     }
@@ -272,6 +293,14 @@ impl ServeOptions {
                 .max_in_flight_per_client
                 .unwrap_or(self.max_in_flight / 2)
                 .clamp(1, self.max_in_flight.max(1)),
+            max_calls_per_connection: self.max_calls_per_connection,
+            max_streams_per_address: self.max_streams_per_address,
+            stream_lifetime: self.stream_lifetime,
+        }
+    }
+
+    fn arrival_limits(&self) -> ArrivalLimits {
+        ArrivalLimits {
             request_timeout: self.request_timeout,
             body_timeout: self.body_timeout,
             max_message_bytes: self.max_message_bytes,

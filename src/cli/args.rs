@@ -297,11 +297,27 @@ pub struct ServeArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_message_bytes: Option<usize>,
 
-    /// Calls one connection may have in progress; more are answered
+    /// Calls one connection may have in progress, open-ended streams
+    /// (health Watch, reflection) among them; more are answered
     /// RESOURCE_EXHAUSTED at once (default 64).
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_calls_per_connection: Option<usize>,
+
+    /// Open-ended streams (health Watch, reflection) one client address
+    /// may hold at once; more are answered RESOURCE_EXHAUSTED. They need no
+    /// token, so this bounds what one address can hold (default 512; raise
+    /// it for more Watch clients than that behind one proxy).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_streams_per_address: Option<usize>,
+
+    /// Seconds an open-ended stream (health Watch, reflection) may last;
+    /// then the server ends it with status OK and the client calls again,
+    /// as the gRPC health protocol asks (default 300).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_lifetime_secs: Option<f64>,
 
     /// Concurrent HTTP/2 streams per connection (default 256).
     #[arg(long)]

@@ -171,6 +171,8 @@ pub(super) fn serve(config: &Config) -> anyhow::Result<()> {
             max_message_bytes: args.max_message_bytes,
             max_streams_per_connection: args.max_streams_per_connection,
             max_calls_per_connection: args.max_calls_per_connection.max(1),
+            max_streams_per_address: args.max_streams_per_address,
+            stream_lifetime: positive_secs("stream-lifetime-secs", args.stream_lifetime_secs)?,
             replication,
         };
         partnermatch::serve(engine, listener, shutdown_signal(), options).await

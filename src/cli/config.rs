@@ -50,6 +50,8 @@ pub struct Config {
     pub body_timeout_secs: f64,
     pub max_message_bytes: usize,
     pub max_calls_per_connection: usize,
+    pub max_streams_per_address: usize,
+    pub stream_lifetime_secs: f64,
     pub max_streams_per_connection: u32,
     pub max_connections: Option<u64>,
     pub handshake_timeout_secs: f64,
@@ -93,6 +95,8 @@ impl Default for Config {
             body_timeout_secs: secs(serve.body_timeout),
             max_message_bytes: serve.max_message_bytes,
             max_calls_per_connection: serve.max_calls_per_connection,
+            max_streams_per_address: serve.max_streams_per_address,
+            stream_lifetime_secs: secs(serve.stream_lifetime),
             max_streams_per_connection: serve.max_streams_per_connection,
             max_connections: None,
             handshake_timeout_secs: secs(serve.handshake_timeout),
@@ -158,6 +162,12 @@ impl Config {
         if let Some(max) = self.max_connections {
             within("max_connections", max, 1, 1_000_000)?;
         }
+        within(
+            "max_streams_per_address",
+            self.max_streams_per_address as u64,
+            1,
+            1_000_000,
+        )?;
         for (key, secs) in [
             ("shutdown_grace_secs", self.shutdown_grace_secs),
             ("max_lag_secs", self.max_lag_secs),
@@ -165,6 +175,7 @@ impl Config {
             ("body_timeout_secs", self.body_timeout_secs),
             ("handshake_timeout_secs", self.handshake_timeout_secs),
             ("idle_timeout_secs", self.idle_timeout_secs),
+            ("stream_lifetime_secs", self.stream_lifetime_secs),
             ("keepalive_interval_secs", self.keepalive_interval_secs),
             ("keepalive_timeout_secs", self.keepalive_timeout_secs),
         ] {
@@ -237,6 +248,7 @@ impl Config {
             })
             .collect();
         shown.tls_key = self.tls_key.as_ref().map(|_| PathBuf::from("<hidden>"));
+        shown.db = PathBuf::from(partnermatch_store::redacted(&self.db.to_string_lossy()));
         let mut text = toml::to_string(&shown)?;
         // Unset options are absent from TOML; say which they are.
         if let serde_json::Value::Object(keys) = serde_json::to_value(&shown)? {
@@ -287,6 +299,7 @@ mod tests {
             tokens: vec![format!("admin:{}", "a".repeat(64))],
             tls_cert: Some("cert.pem".into()),
             tls_key: Some("key.pem".into()),
+            db: "postgres://pm:Secret1@db/pm?password=Secret2".into(),
             ..Config::default()
         };
         let text = config.to_toml().unwrap();
@@ -296,7 +309,11 @@ mod tests {
         );
         assert!(text.contains("tls_key = \"<hidden>\""), "{text}");
         assert!(
-            !text.contains("aaaa") && !text.contains("key.pem"),
+            !text.contains("aaaa") && !text.contains("key.pem") && !text.contains("Secret"),
+            "{text}"
+        );
+        assert!(
+            text.contains("db = \"postgres://pm:***@db/pm?password=***\""),
             "{text}"
         );
         assert!(text.contains("# metrics_listen is not set"), "{text}");

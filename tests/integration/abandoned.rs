@@ -146,8 +146,9 @@ async fn the_clients_deadline_mid_stream_applies_nothing() {
 }
 
 #[tokio::test]
-async fn the_servers_deadline_and_a_stalled_stream_apply_nothing() {
-    // The server's own request timeout.
+async fn a_stream_outlasting_the_request_timeout_is_applied_and_a_stalled_one_is_not() {
+    // The server's request timeout counts from an import's last message:
+    // a stream that keeps sending for three times as long is applied.
     let fixture = Fixture::start(ServeOptions {
         request_timeout: Duration::from_millis(500),
         ..ServeOptions::default()
@@ -155,6 +156,32 @@ async fn the_servers_deadline_and_a_stalled_stream_apply_nothing() {
     .await;
     let mut raw = RawConnection::open(fixture.server.address).await;
     let (response, mut stream) = raw.start(grpc_request(IMPORT).body(()).unwrap()).await;
+    let started = Instant::now();
+    for i in 0..65 {
+        stream.send_data(framed(&message(i)), false).unwrap();
+        if i >= 50 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    stream.send_data(bytes::Bytes::new(), true).unwrap();
+    let applied = answer(response).await;
+    assert!(started.elapsed() > Duration::from_millis(1_400));
+    assert_eq!(applied.grpc().code(), Code::Ok, "{:?}", applied.grpc());
+    assert_eq!(fixture.server.engine.snapshot().len(), 2 + 65);
+    assert_eq!(fixture.abandoned(), 0);
+    fixture.server.stop().await;
+
+    // The client's own deadline still covers the whole stream.
+    let fixture = Fixture::start(ServeOptions::default()).await;
+    let mut raw = RawConnection::open(fixture.server.address).await;
+    let (response, mut stream) = raw
+        .start(
+            grpc_request(IMPORT)
+                .header("grpc-timeout", "800m")
+                .body(())
+                .unwrap(),
+        )
+        .await;
     for i in 0..50 {
         stream.send_data(framed(&message(i)), false).unwrap();
     }

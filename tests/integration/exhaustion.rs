@@ -234,20 +234,44 @@ async fn at_the_connection_limit_idle_ones_make_room_and_busy_ones_do_not() {
     drop(idle);
     tokio::time::sleep(Duration::from_millis(200)).await;
 
-    // Four connections each with a call in progress: a newcomer is refused
-    // at once (closed), never left hanging.
-    let mut busy = Vec::new();
+    // Four connections each with a call whose request never arrives: not
+    // busy, so a newcomer is served in place of one of them.
+    let mut waiting = Vec::new();
     for _ in 0..4 {
         let mut raw = RawConnection::open(server.address).await;
         let call = raw.start(grpc_request(MATCH).body(()).unwrap()).await;
-        busy.push((raw, call));
+        waiting.push((raw, call));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut matcher = server.matcher().await;
+    matcher
+        .r#match(match_request("a", pb::MatchMode::Peer))
+        .await
+        .expect("served in place of a connection whose call never arrived");
+    drop((matcher, waiting));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // Four connections each with a call in progress (an import, its first
+    // message sent): a newcomer is refused at once (closed), never left
+    // hanging.
+    let mut busy = Vec::new();
+    for i in 0..4 {
+        let mut raw = RawConnection::open(server.address).await;
+        let (response, mut stream) = raw.start(grpc_request(IMPORT).body(()).unwrap()).await;
+        let school = pb::ImportSchoolsRequest {
+            school: Some(school_proto(&school(&format!("busy{i}")))),
+            ..Default::default()
+        };
+        stream.send_data(framed(&school), false).unwrap();
+        busy.push((raw, response, stream));
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
     let started = Instant::now();
     let mut newcomer = TcpStream::connect(server.address).await.unwrap();
     assert!(closed_within(&mut newcomer, Duration::from_secs(1)).await);
     assert!(started.elapsed() < Duration::from_secs(1));
-    // Once those calls end (body timeout), newcomers are served again.
+    // Once those calls end (the gap between messages), newcomers are
+    // served again.
     tokio::time::sleep(Duration::from_millis(2_500)).await;
     drop(busy);
     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -75,18 +75,39 @@ pub fn is_postgres_url(db: &str) -> bool {
     db.starts_with("postgres://") || db.starts_with("postgresql://")
 }
 
-/// `url` with any password replaced by `***`, for messages and logs.
+/// `url` with every password replaced by `***`, for messages and logs:
+/// the one in its user information, and the value of any query parameter
+/// whose name holds "password" in any case (`password=`, `sslpassword=`).
 pub fn redacted(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let Some((user_info, host)) = rest.rsplit_once('@') else {
-        return url.to_owned();
+    let (address, query) = match rest.split_once('?') {
+        Some((address, query)) => (address, Some(query)),
+        None => (rest, None),
     };
-    match user_info.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
+    let mut shown = format!("{scheme}://");
+    match address.rsplit_once('@') {
+        Some((user_info, host)) => match user_info.split_once(':') {
+            Some((user, _password)) => shown.push_str(&format!("{user}:***@{host}")),
+            None => shown.push_str(address),
+        },
+        None => shown.push_str(address),
     }
+    if let Some(query) = query {
+        let parameters: Vec<String> = query
+            .split('&')
+            .map(|parameter| match parameter.split_once('=') {
+                Some((name, _value)) if name.to_ascii_lowercase().contains("password") => {
+                    format!("{name}=***")
+                }
+                _ => parameter.to_owned(),
+            })
+            .collect();
+        shown.push('?');
+        shown.push_str(&parameters.join("&"));
+    }
+    shown
 }
 
 /// Creates an empty database named `name` on the server of `server` (a
@@ -1194,5 +1215,14 @@ mod tests {
         );
         assert_eq!(redacted("postgres://pm@db/pm"), "postgres://pm@db/pm");
         assert_eq!(redacted("postgres://db/pm"), "postgres://db/pm");
+        assert_eq!(
+            redacted("postgres://pm@db/pm?sslmode=disable&PassWord=s3cret&sslpassword=k3y"),
+            "postgres://pm@db/pm?sslmode=disable&PassWord=***&sslpassword=***"
+        );
+        // An @ in a query value is not the end of the user information.
+        assert_eq!(
+            redacted("postgresql://pm:p@ss/w@db:5432/pm?password=a@b"),
+            "postgresql://pm:***@db:5432/pm?password=***"
+        );
     }
 }
