@@ -44,9 +44,11 @@ pub use convert::{
 pub use error::status_from_error;
 pub use matcher::MatcherService;
 pub use methods::required_role;
-pub use metrics::{Metrics, metrics_router};
+pub use metrics::{
+    METRICS_MAX_CONNECTIONS, Metrics, metrics_router, resident_bytes, serve_metrics,
+};
 pub use partnerships::PartnershipService;
-pub use registry::RegistryService;
+pub use registry::{ImportBudget, RegistryService};
 pub use replication::{Follower, Replication, ReplicationSettings, follow};
 pub use server::{
     ApiLayers, ServeOptions, TlsSettings, default_max_connections, open_files_limit,

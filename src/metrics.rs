@@ -39,6 +39,7 @@ type Histograms = Family<RpcLabel, Histogram, fn() -> Histogram>;
 /// The server's metrics.
 pub struct Metrics {
     registry: Registry,
+    resident: Gauge<i64, AtomicI64>,
     requests: Family<CallLabels, Counter>,
     latency: Histograms,
     shed: Counter,
@@ -66,9 +67,26 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.00005, 4.0, 10))
 }
 
+/// The process's resident memory in bytes, where the system says
+/// (`/proc/self/status` on Linux).
+pub fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    let kilobytes: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kilobytes * 1024)
+}
+
 impl Default for Metrics {
     fn default() -> Metrics {
-        let mut registry = Registry::with_prefix("partnermatch");
+        let mut root = Registry::default();
+        let resident = Gauge::<i64, AtomicI64>::default();
+        // The standard name, as Prometheus's process collectors give it.
+        root.register(
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes",
+            resident.clone(),
+        );
+        let registry = root.sub_registry_with_prefix("partnermatch");
         let requests = Family::<CallLabels, Counter>::default();
         let latency: Histograms = Family::new_with_constructor(latency_histogram);
         let shed = Counter::default();
@@ -138,7 +156,8 @@ impl Default for Metrics {
             current.clone(),
         );
         Metrics {
-            registry,
+            registry: root,
+            resident,
             version,
             database_version,
             lag,
@@ -192,6 +211,10 @@ impl Metrics {
         self.partnerships.set(snapshot.partnerships().len() as i64);
         self.index_overlay.set(snapshot.index_overlay() as i64);
         self.version.set(snapshot.version() as i64);
+        drop(snapshot);
+        if let Some(bytes) = resident_bytes() {
+            self.resident.set(bytes as i64);
+        }
         if let Some(replication) = self.replication.get() {
             self.database_version.set(replication.head() as i64);
             self.lag.set(replication.lag().as_secs_f64());
@@ -201,6 +224,61 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .expect("writing to a String cannot fail");
         text
+    }
+}
+
+/// Connections the metrics listener holds at once: Prometheus scrapers and
+/// a person or two. At the limit the one idle longest is closed for a
+/// newcomer. Counted in the file descriptors the API port leaves free.
+pub const METRICS_MAX_CONNECTIONS: usize = 16;
+
+/// Serves [`metrics_router`] on `listener` with the API port's connection
+/// discipline: at most [`METRICS_MAX_CONNECTIONS`], request headers within
+/// `header_timeout`, and a connection with no request for `idle_timeout`
+/// closed. Runs until the task is dropped.
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    engine: Arc<Engine>,
+    metrics: Arc<Metrics>,
+    header_timeout: std::time::Duration,
+    idle_timeout: std::time::Duration,
+) {
+    use tokio_stream::StreamExt;
+    use tonic::transport::server::Connected;
+    use tower::ServiceExt;
+
+    let limits = connection::ConnectionLimits {
+        max_connections: METRICS_MAX_CONNECTIONS,
+        handshake_timeout: header_timeout,
+        idle_timeout,
+    };
+    let router = metrics_router(engine, metrics);
+    let mut incoming = std::pin::pin!(connection::accept(listener, limits));
+    while let Some(Ok(stream)) = incoming.next().await {
+        let info = stream.connect_info();
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |mut request: http::Request<_>| {
+            request.extensions_mut().insert(info.clone());
+            // Busy while answered, so the idle timeout counts between
+            // requests.
+            let busy = connection::CallOnConnection::start(&request);
+            let answering = router.clone().oneshot(request.map(axum::body::Body::new));
+            async move {
+                let answer = answering.await;
+                drop(busy);
+                answer
+            }
+        });
+        tokio::spawn(async move {
+            let served = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+            if let Err(error) = served {
+                tracing::debug!(%error, "metrics connection ended");
+            }
+        });
     }
 }
 

@@ -2,12 +2,12 @@
 //! back.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::dataset::{ImportBatch, ImportMerge, MAX_RECORDS, RecordUnit, merge_register};
-use crate::domain::{SchoolId, Violations};
+use crate::domain::{School, SchoolId, Violations};
 use crate::engine::{Engine, Error};
 
 use super::convert::{
@@ -23,14 +23,93 @@ use super::pb::school_registry_server::SchoolRegistry;
 /// A long import logs its progress every this many messages.
 const IMPORT_PROGRESS_EVERY: u64 = 100_000;
 
+/// The memory import streams may hold while they are read (an import is
+/// applied whole, so its schools are held until its last message): at
+/// most `per_stream` bytes for one stream and `total` for all at once.
+/// A message counts as its encoded size plus a school record's fixed size,
+/// about what it takes once read.
+#[derive(Debug)]
+pub struct ImportBudget {
+    per_stream: usize,
+    total: usize,
+    held: AtomicUsize,
+}
+
+impl ImportBudget {
+    pub fn new(per_stream: usize, total: usize) -> Arc<ImportBudget> {
+        Arc::new(ImportBudget {
+            per_stream,
+            total,
+            held: AtomicUsize::new(0),
+        })
+    }
+
+    /// Bytes held by import streams now.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::Acquire)
+    }
+}
+
+/// What one import stream holds of the budget, given back when dropped.
+#[derive(Debug)]
+struct Reserved {
+    budget: Arc<ImportBudget>,
+    bytes: usize,
+}
+
+impl Reserved {
+    fn new(budget: &Arc<ImportBudget>) -> Reserved {
+        Reserved {
+            budget: Arc::clone(budget),
+            bytes: 0,
+        }
+    }
+
+    /// Takes `bytes` more for the stream, or says why it may not.
+    fn take(&mut self, bytes: usize) -> Result<(), Status> {
+        let budget = &self.budget;
+        if self.bytes + bytes > budget.per_stream {
+            return Err(Status::resource_exhausted(format!(
+                "an import stream may hold at most {} bytes of schools (--max-import-bytes); import the file in parts, or with `partnermatch import --db` while the server is stopped; nothing was imported",
+                budget.per_stream
+            )));
+        }
+        let before = budget.held.fetch_add(bytes, Ordering::AcqRel);
+        if before + bytes > budget.total {
+            budget.held.fetch_sub(bytes, Ordering::AcqRel);
+            return Err(Status::resource_exhausted(format!(
+                "imports in progress hold {before} bytes, and the server holds at most {} at once (--max-import-bytes-total); retry when they are done; nothing was imported",
+                budget.total
+            )));
+        }
+        self.bytes += bytes;
+        Ok(())
+    }
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        self.budget.held.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
+
 pub struct RegistryService {
     engine: Arc<Engine>,
     metrics: Arc<Metrics>,
+    imports: Arc<ImportBudget>,
 }
 
 impl RegistryService {
-    pub fn new(engine: Arc<Engine>, metrics: Arc<Metrics>) -> RegistryService {
-        RegistryService { engine, metrics }
+    pub fn new(
+        engine: Arc<Engine>,
+        metrics: Arc<Metrics>,
+        imports: Arc<ImportBudget>,
+    ) -> RegistryService {
+        RegistryService {
+            engine,
+            metrics,
+            imports,
+        }
     }
 
     async fn write<T, F>(&self, write: F) -> Result<T, Status>
@@ -121,6 +200,13 @@ impl SchoolRegistry for RegistryService {
     ) -> Result<Response<pb::UpsertSchoolResponse>, Status> {
         let pb::UpsertSchoolRequest { school } = request.into_inner();
         let school = required_school(school).map_err(invalid)?;
+        let future = crate::domain::future_evaluations(
+            &school.evaluations,
+            self.engine.latest_evaluation_date(),
+        );
+        if !future.is_empty() {
+            return Err(invalid(future.prefixed("school")));
+        }
         let upserted = self.write(move |engine| engine.upsert(school)).await?;
         tracing::debug!(id = %upserted.school.stored.school.id, created = upserted.created, "upserted school");
         Ok(Response::new(pb::UpsertSchoolResponse {
@@ -171,6 +257,7 @@ impl SchoolRegistry for RegistryService {
     ) -> Result<Response<pb::ImportSchoolsResponse>, Status> {
         let mut stream = request.into_inner();
         let mut import = ImportInProgress::new(&self.metrics);
+        let mut reserved = Reserved::new(&self.imports);
         let mut batch = ImportBatch::new(RecordUnit::Message);
         // Set by the first message.
         let mut merge: Option<ImportMerge> = None;
@@ -180,6 +267,11 @@ impl SchoolRegistry for RegistryService {
             status
         })? {
             let position = batch.records() + 1;
+            let size = prost::Message::encoded_len(&message) + std::mem::size_of::<School>();
+            if let Err(status) = reserved.take(size) {
+                import.failed(position, &status);
+                return Err(status);
+            }
             let asked = import_merge_from_proto(&message).map_err(|v| {
                 let status = invalid(v);
                 import.failed(position, &status);
@@ -224,6 +316,7 @@ impl SchoolRegistry for RegistryService {
                 batch.offer(position, &raw_id, "school.id", school);
             }
         }
+        batch.refuse_future_evaluations(self.engine.latest_evaluation_date());
         let merge = merge.unwrap_or_default();
         // The stream ended. A client that resets its stream (cancel,
         // deadline) also ends the body cleanly as hyper and tonic read it;

@@ -27,6 +27,7 @@ use super::pb::partner_matcher_server::PartnerMatcherServer;
 use super::pb::partnership_registry_server::PartnershipRegistryServer;
 use super::pb::school_registry_server::SchoolRegistryServer;
 use super::protocol::Protocol;
+use super::registry::ImportBudget;
 use super::replication::Replication;
 use super::step::StepLayer;
 use super::{MatcherService, PartnershipService, RegistryService, pb};
@@ -118,6 +119,7 @@ async fn routes(
             SchoolRegistryServer::new(RegistryService::new(
                 Arc::clone(&engine),
                 Arc::clone(&options.metrics),
+                ImportBudget::new(options.max_import_bytes, options.max_import_bytes_total),
             ))
             .max_decoding_message_size(max_message),
         )
@@ -241,6 +243,12 @@ pub struct ServeOptions {
     pub request_timeout: Duration,
     /// Largest request message accepted.
     pub max_message_bytes: usize,
+    /// Most memory one import stream may hold while it is read (its
+    /// messages' encoded size plus a record's fixed size each); beyond it
+    /// the import is refused with RESOURCE_EXHAUSTED.
+    pub max_import_bytes: usize,
+    /// Most memory all import streams may hold at once.
+    pub max_import_bytes_total: usize,
     /// Concurrent streams one HTTP/2 connection may open.
     pub max_streams_per_connection: u32,
     /// Calls one connection may have in progress; more are shed with
@@ -276,6 +284,8 @@ impl Default for ServeOptions {
             keepalive_timeout: Duration::from_secs(20),
             request_timeout: Duration::from_secs(30),
             max_message_bytes: 4 * 1024 * 1024,
+            max_import_bytes: 256 * 1024 * 1024,
+            max_import_bytes_total: 512 * 1024 * 1024,
             max_streams_per_connection: 256,
             max_calls_per_connection: 64,
             max_streams_per_address: 512,
@@ -319,8 +329,10 @@ impl ServeOptions {
 }
 
 /// File descriptors kept back from connections: the database and its
-/// journal, listeners, logs, the runtime's own.
+/// journal, listeners, logs, the runtime's own, and the metrics port's
+/// connections ([`super::METRICS_MAX_CONNECTIONS`]).
 const RESERVED_FILES: u64 = 64;
+const _: () = assert!(super::metrics::METRICS_MAX_CONNECTIONS as u64 <= RESERVED_FILES / 2);
 
 /// Most connections by default, whatever the file limit: each costs some
 /// memory (buffers, HTTP/2 state).

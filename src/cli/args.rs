@@ -297,6 +297,22 @@ pub struct ServeArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_message_bytes: Option<usize>,
 
+    /// Most memory one ImportSchools stream may hold while it is read, in
+    /// bytes: each message counts its encoded size plus a school record's
+    /// fixed size. Beyond it the import is refused (RESOURCE_EXHAUSTED) and
+    /// nothing is applied. Default 268435456 (256 MiB: about 300,000
+    /// schools as the register gives them).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_import_bytes: Option<usize>,
+
+    /// Most memory all ImportSchools streams may hold at once, in bytes;
+    /// an import that would go beyond it is refused (RESOURCE_EXHAUSTED).
+    /// Default 536870912 (512 MiB).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_import_bytes_total: Option<usize>,
+
     /// Calls one connection may have in progress, open-ended streams
     /// (health Watch, reflection) among them; more are answered
     /// RESOURCE_EXHAUSTED at once (default 64).

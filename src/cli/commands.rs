@@ -8,7 +8,6 @@ use anyhow::{Context, bail};
 
 use partnermatch::{
     Follower, Metrics, Replication, ReplicationSettings, ServeOptions, TlsSettings, Tokens,
-    metrics_router,
 };
 use partnermatch_core::dataset::{self, SyntheticConfig, SyntheticFocus};
 use partnermatch_core::domain::{MatchMode, School, Stage};
@@ -114,13 +113,17 @@ pub(super) fn serve(config: &Config) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("cannot listen on {metrics_address} for metrics"))?;
             let bound = metrics_listener.local_addr()?;
-            let router = metrics_router(Arc::clone(&engine), Arc::clone(&metrics));
-            tokio::spawn(async move {
-                if let Err(error) = axum::serve(metrics_listener, router).await {
-                    tracing::error!(%error, "metrics server stopped");
-                }
-            });
-            tracing::info!("metrics on http://{bound}/metrics");
+            tokio::spawn(partnermatch::serve_metrics(
+                metrics_listener,
+                Arc::clone(&engine),
+                Arc::clone(&metrics),
+                positive_secs("handshake-timeout-secs", args.handshake_timeout_secs)?,
+                positive_secs("idle-timeout-secs", args.idle_timeout_secs)?,
+            ));
+            tracing::info!(
+                max_connections = partnermatch::METRICS_MAX_CONNECTIONS,
+                "metrics on http://{bound}/metrics"
+            );
         }
         let max_connections = args.max_connections.map_or_else(
             || partnermatch::default_max_connections(open_files),
@@ -169,6 +172,8 @@ pub(super) fn serve(config: &Config) -> anyhow::Result<()> {
             )?,
             request_timeout: positive_secs("request-timeout-secs", args.request_timeout_secs)?,
             max_message_bytes: args.max_message_bytes,
+            max_import_bytes: args.max_import_bytes,
+            max_import_bytes_total: args.max_import_bytes_total,
             max_streams_per_connection: args.max_streams_per_connection,
             max_calls_per_connection: args.max_calls_per_connection.max(1),
             max_streams_per_address: args.max_streams_per_address,
@@ -477,10 +482,7 @@ pub(super) fn families(args: FamiliesArgs, config: &Config) -> anyhow::Result<()
 
 /// Resident memory of this process in MB, where the OS tells it (Linux).
 fn resident_megabytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
-    let kilobytes: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kilobytes / 1024)
+    partnermatch::resident_bytes().map(|bytes| bytes / (1024 * 1024))
 }
 
 /// Completes on SIGINT (ctrl-c) or SIGTERM.

@@ -49,6 +49,8 @@ pub struct Config {
     pub request_timeout_secs: f64,
     pub body_timeout_secs: f64,
     pub max_message_bytes: usize,
+    pub max_import_bytes: usize,
+    pub max_import_bytes_total: usize,
     pub max_calls_per_connection: usize,
     pub max_streams_per_address: usize,
     pub stream_lifetime_secs: f64,
@@ -94,6 +96,8 @@ impl Default for Config {
             request_timeout_secs: secs(serve.request_timeout),
             body_timeout_secs: secs(serve.body_timeout),
             max_message_bytes: serve.max_message_bytes,
+            max_import_bytes: serve.max_import_bytes,
+            max_import_bytes_total: serve.max_import_bytes_total,
             max_calls_per_connection: serve.max_calls_per_connection,
             max_streams_per_address: serve.max_streams_per_address,
             stream_lifetime_secs: secs(serve.stream_lifetime),
@@ -161,6 +165,13 @@ impl Config {
         }
         if let Some(max) = self.max_connections {
             within("max_connections", max, 1, 1_000_000)?;
+        }
+        if self.max_import_bytes > self.max_import_bytes_total {
+            bail!(
+                "max_import_bytes ({}) must be at most max_import_bytes_total ({})",
+                self.max_import_bytes,
+                self.max_import_bytes_total
+            );
         }
         within(
             "max_streams_per_address",

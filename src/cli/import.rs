@@ -13,7 +13,7 @@ use partnermatch::pb;
 use partnermatch::pb::school_registry_client::SchoolRegistryClient;
 use partnermatch::{evaluations_record_to_proto, school_record_to_proto};
 use partnermatch_core::dataset::{self, ImportMerge, NOT_STORED_HINT, StoredChange, StoredRow};
-use partnermatch_core::domain::{School, SchoolId};
+use partnermatch_core::domain::{School, SchoolId, latest_evaluation_date};
 use partnermatch_core::engine::UpsertCounts;
 
 use super::args::{ImportArgs, ImportKind};
@@ -70,7 +70,7 @@ pub(super) fn import(args: ImportArgs, config: &Config) -> anyhow::Result<()> {
     }
     let path = args.file.as_path();
     let reading = spinner(format!("reading {}", path.display()));
-    let mut file = read(&args)?;
+    let mut file = read(&args, config)?;
     reading.finish_and_clear();
     let applied = match &args.target {
         None => {
@@ -94,9 +94,13 @@ pub(super) fn import(args: ImportArgs, config: &Config) -> anyhow::Result<()> {
 }
 
 /// Reads the file of `args.kind`, printing each rejected row on stderr.
-fn read(args: &ImportArgs) -> anyhow::Result<ReadFile> {
+fn read(args: &ImportArgs, config: &Config) -> anyhow::Result<ReadFile> {
     let path = args.file.as_path();
-    let stored = |import: dataset::StoredImport, merge: ImportMerge| {
+    // Evaluations from the future are refused by line here, as the server
+    // refuses them by message (with --target it refuses them too).
+    let latest = latest_evaluation_date(config.evidence()?.rules().as_of);
+    let stored = |mut import: dataset::StoredImport, merge: ImportMerge| {
+        import.refuse_future_evaluations(latest);
         print_rejections(path, &import.rejections.listed, import.rejections.count);
         ReadFile {
             rows: import.rows,
@@ -143,6 +147,9 @@ fn read(args: &ImportArgs) -> anyhow::Result<ReadFile> {
             (batch.records(), ImportMerge::Replace, batch, Vec::new())
         }
     };
+    let mut batch = batch;
+    batch.refuse_future_evaluations(latest);
+    batch.sort_rejections();
     print_rejections(path, batch.rejections(), batch.rejected());
     let rejected = batch.rejected();
     let schools = batch.into_positioned_schools();

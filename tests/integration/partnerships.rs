@@ -937,11 +937,13 @@ async fn get_partnership_shows_the_supported_schools_grades_before_and_after() {
         completed.impact_evidence.is_empty(),
         "only GetPartnership gathers evidence"
     );
-    // A later inspection (dated after today's completion) finds it good.
+    // A later inspection (dated the day after today's completion, the
+    // latest date an evaluation may carry) finds it good.
+    let tomorrow = jiff::Zoned::now().date().tomorrow().unwrap().to_string();
     let mut inspected = judged("red", pb::Judgement::Adequate, "2021-03-10");
     inspected.evaluations.push(pb::Evaluation {
         judgement: pb::Judgement::Good as i32,
-        date: "2199-01-01".into(),
+        date: tomorrow.clone(),
         ..inspected.evaluations[0].clone()
     });
     registry.upsert_school(upsert(inspected)).await.unwrap();
@@ -958,7 +960,7 @@ async fn get_partnership_shows_the_supported_schools_grades_before_and_after() {
         (
             pb::Judgement::Good as i32,
             pb::Grade::ExpectedStandard as i32,
-            "2199-01-01"
+            tomorrow.as_str()
         )
     );
     server.stop().await;

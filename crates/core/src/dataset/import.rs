@@ -146,6 +146,24 @@ impl StoredChange {
     }
 }
 
+/// A school's evaluation reduced to what makes two of them one judgement
+/// (see [`Evaluation::same_judging`]), as a map key.
+pub(crate) type JudgingKey = (
+    SchoolId,
+    crate::domain::EvaluationFramework,
+    crate::domain::EvaluationArea,
+    jiff::civil::Date,
+);
+
+pub(crate) fn judging_key(id: &SchoolId, evaluation: &Evaluation) -> JudgingKey {
+    (
+        id.clone(),
+        evaluation.framework,
+        evaluation.area,
+        evaluation.date,
+    )
+}
+
 /// One row of a file about schools already stored (outcomes, free school
 /// meals): the school, what it changes, and the line it comes from.
 #[derive(Debug, Clone, PartialEq)]
@@ -166,6 +184,31 @@ pub struct StoredImport {
     pub rejections: LineRejections,
 }
 
+impl StoredImport {
+    /// Rejects the rows holding evaluations dated after `latest` (see
+    /// [`crate::domain::latest_evaluation_date`]).
+    pub fn refuse_future_evaluations(&mut self, latest: jiff::civil::Date) {
+        let mut kept = Vec::with_capacity(self.changes.len());
+        for row in std::mem::take(&mut self.changes) {
+            let future = match &row.change {
+                StoredChange::Evaluations(evaluations) => {
+                    crate::domain::future_evaluations(evaluations, latest)
+                }
+                StoredChange::FsmPercent(_) => Violations::new(),
+            };
+            if future.is_empty() {
+                kept.push(row);
+            } else {
+                self.rejections.reject_all(row.line, &future);
+            }
+        }
+        self.changes = kept;
+        self.rejections
+            .listed
+            .sort_by_key(|rejection| rejection.position);
+    }
+}
+
 /// The records of one import as they arrive.
 #[derive(Debug)]
 pub struct ImportBatch {
@@ -179,6 +222,9 @@ pub struct ImportBatch {
     rejections: Vec<Rejection>,
     rejected: u64,
     records: u64,
+    /// Where each evaluation of a change was first seen, by school,
+    /// framework, area and date.
+    evaluations_seen: HashMap<JudgingKey, u64>,
 }
 
 impl ImportBatch {
@@ -191,6 +237,35 @@ impl ImportBatch {
             rejections: Vec::new(),
             rejected: 0,
             records: 0,
+            evaluations_seen: HashMap::new(),
+        }
+    }
+
+    /// Rejects the records taken so far that hold evaluations dated after
+    /// `latest` (see [`crate::domain::latest_evaluation_date`]).
+    pub fn refuse_future_evaluations(&mut self, latest: jiff::civil::Date) {
+        for school in std::mem::take(&mut self.schools) {
+            let future = crate::domain::future_evaluations(&school.evaluations, latest);
+            if future.is_empty() {
+                self.schools.push(school);
+            } else {
+                let position = self.first_seen.remove(&school.id).unwrap_or_default();
+                let id = school.id.as_str().to_owned();
+                self.reject_all(position, &id, &future);
+            }
+        }
+        for (position, id, change) in std::mem::take(&mut self.changes) {
+            let future = match &change {
+                StoredChange::Evaluations(evaluations) => {
+                    crate::domain::future_evaluations(evaluations, latest)
+                }
+                StoredChange::FsmPercent(_) => Violations::new(),
+            };
+            if future.is_empty() {
+                self.changes.push((position, id, change));
+            } else {
+                self.reject_all(position, id.as_str(), &future);
+            }
         }
     }
 
@@ -238,6 +313,37 @@ impl ImportBatch {
         record: Result<(SchoolId, StoredChange), Violations>,
     ) {
         self.records += 1;
+        let record = record.and_then(|(id, change)| {
+            let StoredChange::Evaluations(evaluations) = &change else {
+                return Ok((id, change));
+            };
+            let mut v = Violations::new();
+            for (i, evaluation) in evaluations.iter().enumerate() {
+                // The same judgement twice in one import: which would count
+                // depends on the order of the records.
+                let key = judging_key(&id, evaluation);
+                if let Some(first) = self.evaluations_seen.get(&key) {
+                    v.push(
+                        format!("evaluations[{i}]"),
+                        format!(
+                            "repeats {} {first}: {} judges {} of this school once on {}",
+                            self.unit.name(),
+                            evaluation.framework,
+                            evaluation.area,
+                            evaluation.date
+                        ),
+                    );
+                }
+            }
+            if !v.is_empty() {
+                return Err(v);
+            }
+            for evaluation in evaluations {
+                self.evaluations_seen
+                    .insert(judging_key(&id, evaluation), position);
+            }
+            Ok((id, change))
+        });
         match record {
             Ok((id, change)) => self.changes.push((position, id, change)),
             Err(violations) => self.reject_all(position, raw_id, &violations),

@@ -158,6 +158,9 @@ pub fn read_ofsted(bytes: &[u8], columns: &OfstedColumns) -> Result<StoredImport
         })
         .collect();
     let mut import = StoredImport::default();
+    // The line each judgement was first given on, so a repeat is refused
+    // rather than replacing it silently.
+    let mut judged_on: HashMap<super::import::JudgingKey, u64> = HashMap::new();
     while let Some(next) = rows.next_row()? {
         let (line, record) = match next {
             Row::Read { line, record } => (line, record),
@@ -211,9 +214,24 @@ pub fn read_ofsted(bytes: &[u8], columns: &OfstedColumns) -> Result<StoredImport
             })
             .collect();
         v.extend(crate::domain::validate_evaluations(&evaluations));
+        for evaluation in &evaluations {
+            if let Some(first) = judged_on.get(&super::import::judging_key(&school, evaluation)) {
+                v.push(
+                    &columns.date,
+                    format!(
+                        "repeats line {first}: {} judges {} of school {school} once on {}",
+                        evaluation.framework, evaluation.area, evaluation.date
+                    ),
+                );
+                break;
+            }
+        }
         if !v.is_empty() {
             import.rejections.reject_all(line, &v);
             continue;
+        }
+        for evaluation in &evaluations {
+            judged_on.insert(super::import::judging_key(&school, evaluation), line);
         }
         if !evaluations.is_empty() {
             import.changes.push(StoredRow {
@@ -274,11 +292,7 @@ fn read_judgement(area: EvaluationArea, text: &str) -> Result<Option<Judgement>,
 pub fn merge_evaluations(stored: &[Evaluation], incoming: &[Evaluation]) -> Vec<Evaluation> {
     let mut merged: Vec<Evaluation> = stored
         .iter()
-        .filter(|old| {
-            !incoming.iter().any(|new| {
-                new.framework == old.framework && new.area == old.area && new.date == old.date
-            })
-        })
+        .filter(|old| !incoming.iter().any(|new| new.same_judging(old)))
         .cloned()
         .collect();
     merged.extend(incoming.iter().cloned());
@@ -378,6 +392,42 @@ mod tests {
         assert_eq!(
             missing.to_string(),
             "line 1: the header has no \"URN\" column (required)"
+        );
+    }
+
+    /// The same judgement twice in one file is refused on the second line,
+    /// as through the API; one from the future is refused by line too.
+    #[test]
+    fn repeated_and_future_judgements_are_refused_by_line() {
+        let text = "URN,Inspection start date,Overall effectiveness\n\
+            100001,14/05/2023,2\n\
+            100002,14/05/2023,3\n\
+            100001,2023-05-14,1\n\
+            100003,31/12/2199,1\n";
+        let mut import = read_ofsted(text.as_bytes(), &OfstedColumns::default()).expect("readable");
+        import.refuse_future_evaluations(crate::domain::latest_evaluation_date(jiff::civil::date(
+            2026, 12, 6,
+        )));
+        let taken: Vec<&str> = import
+            .changes
+            .iter()
+            .map(|row| row.school.as_str())
+            .collect();
+        assert_eq!(taken, ["100001", "100002"]);
+        let rejected: Vec<(u64, String)> = import
+            .rejections
+            .listed
+            .iter()
+            .map(|r| (r.position, r.to_string()))
+            .collect();
+        assert_eq!(rejected.len(), 2, "{rejected:?}");
+        assert_eq!(rejected[0].0, 4);
+        assert!(rejected[0].1.contains("repeats line 2"), "{rejected:?}");
+        assert_eq!(rejected[1].0, 5);
+        assert!(
+            rejected[1].1.contains("2199-12-31 is in the future")
+                && rejected[1].1.contains("2026-12-07"),
+            "{rejected:?}"
         );
     }
 

@@ -354,6 +354,12 @@ impl Evaluation {
         );
     }
 
+    /// Whether `other` is a judgement of the same framework, area and date
+    /// (one of the two replaces the other).
+    pub fn same_judging(&self, other: &Evaluation) -> bool {
+        self.framework == other.framework && self.area == other.area && self.date == other.date
+    }
+
     /// The judgement on the one scale.
     pub fn grade(&self) -> Option<Grade> {
         self.judgement.grade()
@@ -396,6 +402,45 @@ pub fn validate_evaluations(evaluations: &[Evaluation]) -> Violations {
     );
     for (i, evaluation) in evaluations.iter().enumerate() {
         evaluation.validate_into(&mut v, &format!("evaluations[{i}]"));
+        // One framework judges an area once on a date: two judgements
+        // would leave which counts to the order they came in.
+        if let Some(first) = evaluations[..i]
+            .iter()
+            .position(|e| e.same_judging(evaluation))
+        {
+            v.push(
+                format!("evaluations[{i}]"),
+                format!(
+                    "repeats evaluations[{first}]: {} judges {} once on {}; give one judgement",
+                    evaluation.framework, evaluation.area, evaluation.date
+                ),
+            );
+        }
+    }
+    v
+}
+
+/// The latest date an evaluation may carry when evidence is judged at
+/// `as_of`: the day after, for clocks in other time zones.
+pub fn latest_evaluation_date(as_of: Date) -> Date {
+    as_of.tomorrow().unwrap_or(as_of)
+}
+
+/// Evaluations dated after `latest` ([`latest_evaluation_date`]), as
+/// violations of `evaluations[i].date`: a judgement from the future would
+/// count as the latest evidence for ever.
+pub fn future_evaluations(evaluations: &[Evaluation], latest: Date) -> Violations {
+    let mut v = Violations::new();
+    for (i, evaluation) in evaluations.iter().enumerate() {
+        if evaluation.date > latest {
+            v.push(
+                format!("evaluations[{i}].date"),
+                format!(
+                    "{} is in the future: the latest date accepted is {latest}, the day after the server's evidence date",
+                    evaluation.date
+                ),
+            );
+        }
     }
     v
 }
@@ -699,6 +744,38 @@ mod tests {
         max_age_years: 4,
         green_share: EvidenceRules::DEFAULT_GREEN_SHARE,
     };
+
+    #[test]
+    fn one_judgement_a_framework_area_and_date_and_none_from_the_future() {
+        let date = jiff::civil::date(2024, 2, 2);
+        let twice = [
+            at(F::OfstedLegacy, A::Overall, J::Good, date),
+            at(F::OfstedLegacy, A::Safeguarding, J::Met, date),
+            at(F::OfstedLegacy, A::Overall, J::Inadequate, date),
+        ];
+        let v = validate_evaluations(&twice);
+        let fields: Vec<&str> = v.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["evaluations[2]"]);
+        assert!(v.to_string().contains("repeats evaluations[0]"), "{v}");
+        let later = [at(
+            F::OfstedLegacy,
+            A::Overall,
+            J::Good,
+            date.tomorrow().unwrap(),
+        )];
+        assert!(validate_evaluations(&[twice[0].clone(), later[0].clone()]).is_empty());
+
+        let latest = latest_evaluation_date(AS_OF);
+        assert_eq!(
+            latest,
+            jiff::civil::date(2026, 11, 30),
+            "a day for time zones"
+        );
+        let dated = |date| [at(F::OfstedLegacy, A::Overall, J::Good, date)];
+        assert!(future_evaluations(&dated(latest), latest).is_empty());
+        let v = future_evaluations(&dated(jiff::civil::date(2199, 12, 31)), latest);
+        assert_eq!(v.iter().next().unwrap().field, "evaluations[0].date");
+    }
 
     fn derive_plain(evaluations: &[Evaluation]) -> Evidence {
         derive(evaluations, None, FocusSet::EMPTY, FocusSet::EMPTY, &RULES)

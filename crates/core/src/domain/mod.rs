@@ -17,7 +17,8 @@ pub use closed_set::{ClosedSet, UnknownName, same_name};
 pub use evidence::limits as evidence_limits;
 pub use evidence::{
     Derivation, Evaluation, EvaluationArea, EvaluationFramework, Evidence, EvidenceRules, Grade,
-    Judgement, derive as derive_evidence, latest_grade_between, validate_evaluations,
+    Judgement, derive as derive_evidence, future_evaluations, latest_evaluation_date,
+    latest_grade_between, validate_evaluations,
 };
 pub use focus::{FocusArea, FocusSet};
 pub use geo::{EARTH_RADIUS_KM, GeoPoint, UnitVector};

@@ -433,9 +433,39 @@ impl Engine {
         }
     }
 
+    /// The latest date an evaluation written now may carry: the day after
+    /// the evidence date (see [`crate::domain::latest_evaluation_date`]).
+    pub fn latest_evaluation_date(&self) -> jiff::civil::Date {
+        crate::domain::latest_evaluation_date(self.config.evidence.rules().as_of)
+    }
+
+    /// [`validate_all`], and no evaluation from the future: for what this
+    /// server writes (what it reads back or another replica wrote was
+    /// checked when written).
+    fn validate_written(&self, schools: &[School]) -> Result<()> {
+        validate_all(schools)?;
+        let latest = self.latest_evaluation_date();
+        let mut violations = crate::domain::Violations::new();
+        for (i, school) in schools.iter().enumerate() {
+            violations.extend(
+                crate::domain::future_evaluations(&school.evaluations, latest)
+                    .prefixed(&format!("schools[{i}]")),
+            );
+        }
+        if violations.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Invalid(violations))
+        }
+    }
+
     /// Creates or replaces one school.
     pub fn upsert(&self, school: School) -> Result<Upserted> {
-        let violations = school.validate();
+        let mut violations = school.validate();
+        violations.extend(crate::domain::future_evaluations(
+            &school.evaluations,
+            self.latest_evaluation_date(),
+        ));
         if !violations.is_empty() {
             return Err(Error::Invalid(violations));
         }
@@ -459,7 +489,7 @@ impl Engine {
     /// stored ones are counted as unchanged and not written again, so
     /// importing the same data twice changes nothing the second time.
     pub fn upsert_batch(&self, schools: Vec<School>) -> Result<UpsertCounts> {
-        validate_all(&schools)?;
+        self.validate_written(&schools)?;
         self.write(|writer| apply_upserts(writer, schools))
     }
 
@@ -495,7 +525,7 @@ impl Engine {
                 };
                 change(&mut changed[at], item);
             }
-            validate_all(&changed)?;
+            self.validate_written(&changed)?;
             let counts = apply_upserts(writer, changed)?;
             Ok(StoredUpdates { counts, missing })
         })
@@ -519,7 +549,7 @@ impl Engine {
                     None => incoming,
                 })
                 .collect();
-            validate_all(&merged)?;
+            self.validate_written(&merged)?;
             apply_upserts(writer, merged)
         })
     }
