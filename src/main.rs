@@ -9,6 +9,17 @@ mod cli;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-fn main() -> anyhow::Result<()> {
-    cli::run()
+fn main() -> std::process::ExitCode {
+    match cli::run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // Errors quote files, flags and answers: each line escaped, so
+            // none of it can drive the terminal.
+            let text = format!("Error: {error:?}");
+            for line in text.lines() {
+                eprintln!("{}", partnermatch_core::domain::printable(line));
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

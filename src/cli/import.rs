@@ -13,7 +13,7 @@ use partnermatch::pb;
 use partnermatch::pb::school_registry_client::SchoolRegistryClient;
 use partnermatch::{evaluations_record_to_proto, school_record_to_proto};
 use partnermatch_core::dataset::{self, ImportMerge, NOT_STORED_HINT, StoredChange, StoredRow};
-use partnermatch_core::domain::{School, SchoolId, latest_evaluation_date};
+use partnermatch_core::domain::{School, SchoolId, latest_evaluation_date, printable};
 use partnermatch_core::engine::UpsertCounts;
 
 use super::args::{ImportArgs, ImportKind};
@@ -165,7 +165,7 @@ fn read(args: &ImportArgs, config: &Config) -> anyhow::Result<ReadFile> {
 
 fn print_rejections(path: &Path, listed: &[dataset::Rejection], count: u64) {
     for rejection in listed {
-        eprintln!("{}: {rejection}", path.display());
+        eprintln!("{}", printable(&format!("{}: {rejection}", path.display())));
     }
     let unlisted = count.saturating_sub(listed.len() as u64);
     if unlisted > 0 {
@@ -332,12 +332,18 @@ fn report(path: &Path, file: &ReadFile, applied: &Applied) {
     let path = path.display();
     for (line, id) in &applied.not_stored {
         eprintln!(
-            "{path}: line {line} (school {id}): not in {}; import the school list first",
-            applied.destination
+            "{}",
+            printable(&format!(
+                "{path}: line {line} (school {id}): not in {}; import the school list first",
+                applied.destination
+            ))
         );
     }
     for (line, why) in &applied.refused {
-        eprintln!("{path}: line {line}: refused: {why}");
+        eprintln!(
+            "{}",
+            printable(&format!("{path}: line {line}: refused: {why}"))
+        );
     }
     let counts = applied.counts;
     let rejected = file.rejected + applied.refused.len() as u64;

@@ -57,12 +57,15 @@ pub struct Rejection {
 }
 
 impl fmt::Display for Rejection {
+    /// One line, whatever the file held: what came from it is escaped
+    /// ([`crate::domain::printable`]), so it cannot drive a terminal.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::domain::printable;
         write!(f, "{} {}", self.unit.name(), self.position)?;
         if let Some(id) = &self.school_id {
-            write!(f, " (school {id})")?;
+            write!(f, " (school {})", printable(id))?;
         }
-        write!(f, ": {}", self.message)
+        write!(f, ": {}", printable(&self.message))
     }
 }
 

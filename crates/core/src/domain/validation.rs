@@ -38,19 +38,40 @@ pub enum TextKind {
 
 /// What is wrong with `c` in a text of `kind`, if anything: control
 /// characters (NUL, escape sequences that would drive a terminal, line
-/// breaks in a one-line field) and the bidirectional embeddings,
+/// breaks in a one-line field), the bidirectional marks, embeddings,
 /// overrides and isolates that make text display in another order than
-/// it reads. Every letter of every script is fine.
+/// it reads, the Unicode line and paragraph separators (line breaks no
+/// line-based tool sees), tag characters and other invisible formatting
+/// characters that carry text nobody sees. Every letter of every script
+/// is fine, and so are the joiners some scripts need.
 pub fn unsafe_char(c: char, kind: TextKind) -> Option<&'static str> {
     match c {
         '\n' | '\r' | '\t' if kind == TextKind::Paragraphs => None,
         '\n' | '\r' => Some("a line break"),
         c if c.is_control() => Some("a control character"),
-        '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{061c}' => {
-            Some("a bidirectional text control")
+        '\u{202a}'..='\u{202e}'
+        | '\u{2066}'..='\u{2069}'
+        | '\u{061c}'
+        | '\u{200e}'
+        | '\u{200f}' => Some("a bidirectional text control"),
+        '\u{2028}' | '\u{2029}' => Some("a Unicode line or paragraph separator"),
+        '\u{e0000}'..='\u{e007f}' => Some("a tag character"),
+        '\u{2061}'..='\u{2064}' | '\u{206a}'..='\u{206f}' | '\u{fff9}'..='\u{fffb}' => {
+            Some("an invisible formatting character")
         }
         _ => None,
     }
+}
+
+/// Characters that show nothing: whitespace, and the zero-width spaces,
+/// joiners and marks a text may hold between letters. A text of nothing
+/// else is blank.
+fn shows_nothing(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}' | '\u{00ad}' | '\u{180e}'
+        )
 }
 
 /// `text` with every character [`unsafe_char`] refuses written as an
@@ -290,8 +311,11 @@ impl Violations {
                     position + 1
                 ),
             );
-        } else if min >= 1 && !text.is_empty() && text.trim().is_empty() {
-            self.push(field, "must not be blank");
+        } else if min >= 1 && !text.is_empty() && text.chars().all(shows_nothing) {
+            self.push(
+                field,
+                "must not be blank (it holds only spaces or invisible characters)",
+            );
         }
     }
 }
@@ -424,10 +448,30 @@ mod tests {
         assert!(check("two\nlines", TextKind::Line).contains("line break"));
         assert_eq!(check("two\nlines\tand a tab", TextKind::Paragraphs), "");
         assert!(check("bell\u{7}", TextKind::Paragraphs).contains("control character"));
-        assert_eq!(
-            check("   \u{a0}", TextKind::Line),
-            "name: must not be blank"
-        );
+        for invisible in [
+            "left\u{200e}to",
+            "a\u{2028}b",
+            "flag\u{e0041}",
+            "x\u{2062}y",
+        ] {
+            assert!(
+                !check(invisible, TextKind::Line).is_empty(),
+                "{invisible:?} accepted"
+            );
+            assert!(
+                !check(invisible, TextKind::Paragraphs).is_empty(),
+                "{invisible:?} accepted in paragraphs"
+            );
+        }
+        // Joiners that scripts need are letters' company, not a name.
+        assert_eq!(check("می\u{200c}خواهم", TextKind::Line), "");
+        for blank in ["   \u{a0}", "\u{200b}\u{200b}", "\u{feff} \u{2060}"] {
+            assert_eq!(
+                check(blank, TextKind::Line),
+                "name: must not be blank (it holds only spaces or invisible characters)",
+                "{blank:?}"
+            );
+        }
         assert_eq!(check("", TextKind::Line), "name: is required");
     }
 
@@ -435,5 +479,10 @@ mod tests {
     fn printable_escapes_what_texts_refuse() {
         assert_eq!(printable("Ysgol Ŵyr"), "Ysgol Ŵyr");
         assert_eq!(printable("a\u{1b}[2Jb\u{202e}"), "a\\u{1b}[2Jb\\u{202e}");
+        assert_eq!(
+            printable("AB\u{1b}]0;PWNED\u{7}"),
+            "AB\\u{1b}]0;PWNED\\u{7}"
+        );
+        assert_eq!(printable("a\u{2028}b"), "a\\u{2028}b");
     }
 }
