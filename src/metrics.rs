@@ -46,6 +46,7 @@ pub struct Metrics {
     imports_abandoned: Counter,
     in_flight: Gauge<i64, AtomicI64>,
     schools: Gauge<i64, AtomicI64>,
+    places: Gauge<i64, AtomicI64>,
     partnerships: Gauge<i64, AtomicI64>,
     index_overlay: Gauge<i64, AtomicI64>,
     version: Gauge<i64, AtomicI64>,
@@ -93,6 +94,7 @@ impl Default for Metrics {
         let imports_abandoned = Counter::default();
         let in_flight = Gauge::<i64, AtomicI64>::default();
         let schools = Gauge::<i64, AtomicI64>::default();
+        let places = Gauge::<i64, AtomicI64>::default();
         let partnerships = Gauge::<i64, AtomicI64>::default();
         let index_overlay = Gauge::<i64, AtomicI64>::default();
         let version = Gauge::<i64, AtomicI64>::default();
@@ -125,6 +127,11 @@ impl Default for Metrics {
             in_flight.clone(),
         );
         registry.register("schools", "Schools in the registry", schools.clone());
+        registry.register(
+            "snapshot_places",
+            "Places in the read snapshot: the schools, and the places deleted ones left that created ones have not taken yet",
+            places.clone(),
+        );
         registry.register(
             "partnerships",
             "Partnerships in the registry",
@@ -169,6 +176,7 @@ impl Default for Metrics {
             imports_abandoned,
             in_flight,
             schools,
+            places,
             partnerships,
             index_overlay,
         }
@@ -208,6 +216,7 @@ impl Metrics {
     pub fn render(&self, engine: &Engine) -> String {
         let snapshot = engine.snapshot();
         self.schools.set(snapshot.len() as i64);
+        self.places.set(snapshot.places() as i64);
         self.partnerships.set(snapshot.partnerships().len() as i64);
         self.index_overlay.set(snapshot.index_overlay() as i64);
         self.version.set(snapshot.version() as i64);

@@ -4,6 +4,7 @@
 
 mod abandoned;
 mod affiliations;
+mod attacks;
 mod auth;
 mod binary;
 mod brokerage;

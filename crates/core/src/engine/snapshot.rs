@@ -908,6 +908,13 @@ impl Snapshot {
         MIN_VACANT.max(self.schools.len() / 4)
     }
 
+    /// Places for schools: those held, and those deleted schools left
+    /// vacant since the snapshot was built whole (which created schools
+    /// take first).
+    pub fn places(&self) -> usize {
+        self.schools.len()
+    }
+
     /// Schools created, and places left vacant, since the snapshot was
     /// built whole.
     pub fn places_since_built_whole(&self) -> (usize, usize) {
