@@ -221,53 +221,10 @@ impl http_body::Body for OpenEnded {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::arrival::tests::{grpc_status, request};
+    use crate::arrival::tests::{Slow, grpc_status, request};
     use crate::step::StepLayer;
-    use std::convert::Infallible;
     use tower_layer::Layer;
     use tower_service::Service;
-
-    /// An inner service that answers OK after `delay`, its body a stream
-    /// that never ends.
-    #[derive(Clone)]
-    struct Slow(Duration);
-
-    impl Service<http::Request<Body>> for Slow {
-        type Response = http::Response<Body>;
-        type Error = Infallible;
-        type Future = Answer;
-
-        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-            Poll::Ready(Ok(()))
-        }
-
-        fn call(&mut self, _: http::Request<Body>) -> Self::Future {
-            let delay = self.0;
-            Box::pin(async move {
-                tokio::time::sleep(delay).await;
-                let mut response = http::Response::new(Body::new(NeverEnds));
-                response.headers_mut().insert(
-                    "content-type",
-                    http::HeaderValue::from_static("application/grpc"),
-                );
-                Ok(response)
-            })
-        }
-    }
-
-    struct NeverEnds;
-
-    impl http_body::Body for NeverEnds {
-        type Data = Bytes;
-        type Error = Status;
-
-        fn poll_frame(
-            self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-        ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
-            Poll::Pending
-        }
-    }
 
     fn limits(max_in_flight: usize) -> AdmissionLimits {
         AdmissionLimits {
@@ -282,7 +239,10 @@ mod tests {
     #[tokio::test]
     async fn overload_is_shed_but_not_health_checks() {
         let layer = StepLayer(Admission::new(limits(1), Arc::default()));
-        let mut service = layer.layer(Slow(Duration::from_millis(300)));
+        let mut service = layer.layer(Slow {
+            delay: Duration::from_millis(300),
+            endless: true,
+        });
         let match_path = "/partnermatch.v1.PartnerMatcher/Match";
         // One slot: a second API call while the first runs is shed, a
         // health check is not.
@@ -302,7 +262,10 @@ mod tests {
     async fn open_ended_streams_are_capped_by_address_and_end_with_their_lifetime() {
         use http_body_util::BodyExt;
         let layer = StepLayer(Admission::new(limits(1), Arc::default()));
-        let mut service = layer.layer(Slow(Duration::ZERO));
+        let mut service = layer.layer(Slow {
+            delay: Duration::ZERO,
+            endless: true,
+        });
         let watch = "/grpc.health.v1.Health/Watch";
         let first = service.call(request(watch, None)).await.unwrap();
         let _second = service.call(request(watch, None)).await.unwrap();

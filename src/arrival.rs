@@ -193,9 +193,13 @@ pub(crate) mod tests {
     use tower_layer::Layer;
     use tower_service::Service;
 
-    /// An inner service that answers OK after `delay`.
+    /// An inner service that answers after `delay`: OK at once, or (when
+    /// `endless`) with a stream that never ends, as a Watch does.
     #[derive(Clone)]
-    struct Slow(Duration);
+    pub(crate) struct Slow {
+        pub delay: Duration,
+        pub endless: bool,
+    }
 
     impl Service<http::Request<Body>> for Slow {
         type Response = http::Response<Body>;
@@ -207,11 +211,33 @@ pub(crate) mod tests {
         }
 
         fn call(&mut self, _: http::Request<Body>) -> Self::Future {
-            let delay = self.0;
+            let Slow { delay, endless } = *self;
             Box::pin(async move {
                 tokio::time::sleep(delay).await;
-                Ok(Status::ok("").into_http())
+                if !endless {
+                    return Ok(Status::ok("").into_http());
+                }
+                let mut response = http::Response::new(Body::new(NeverEnds));
+                response.headers_mut().insert(
+                    "content-type",
+                    http::HeaderValue::from_static("application/grpc"),
+                );
+                Ok(response)
             })
+        }
+    }
+
+    struct NeverEnds;
+
+    impl http_body::Body for NeverEnds {
+        type Data = bytes::Bytes;
+        type Error = Status;
+
+        fn poll_frame(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, Status>>> {
+            Poll::Pending
         }
     }
 
@@ -247,7 +273,10 @@ pub(crate) mod tests {
             body_timeout: Duration::from_secs(1),
             max_message_bytes: 1024,
         }));
-        let mut service = layer.layer(Slow(Duration::from_millis(300)));
+        let mut service = layer.layer(Slow {
+            delay: Duration::from_millis(300),
+            endless: false,
+        });
         let started = Instant::now();
         let answer = service
             .call(request(

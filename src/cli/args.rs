@@ -434,9 +434,24 @@ pub struct BenchArgs {
     #[arg(long)]
     pub writes: bool,
 
-    /// Concurrent writers for --writes (1–64), each on its own connection.
+    /// Concurrent writers for --writes and --churn (1–64), each on its own
+    /// connection.
     #[arg(long, default_value_t = 8)]
     pub writers: usize,
+
+    /// Instead of Match: create and delete this many schools (copies of
+    /// the first listed, each deleted again) from --writers writers, and
+    /// report the rate and, with --metrics, the server's resident memory
+    /// before, right after and once it settles. Needs a writer token for
+    /// creating and an admin token for deleting (one admin token does
+    /// both), or a --no-auth server.
+    #[arg(long, value_name = "CYCLES")]
+    pub churn: Option<u64>,
+
+    /// The server's metrics address (its --metrics-listen), for --churn to
+    /// read its resident memory.
+    #[arg(long, value_name = "ADDRESS")]
+    pub metrics: Option<SocketAddr>,
 }
 
 /// Parses a flag's value into a value of a closed set by the set's own rule

@@ -35,6 +35,24 @@ fn positive_secs(key: &str, value: f64) -> anyhow::Result<Duration> {
 }
 
 pub(super) fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    if let Some(cycles) = args.churn {
+        let config = super::churn::ChurnConfig {
+            target: args.target,
+            token: args.token,
+            cycles,
+            writers: args.writers,
+            metrics: args.metrics,
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
+        println!("{}", runtime.block_on(super::churn::run(config))?);
+        return Ok(());
+    }
+    if args.metrics.is_some() {
+        bail!("--metrics goes with --churn");
+    }
     let seconds = |flag: &str, value: f64| {
         Duration::try_from_secs_f64(value)
             .with_context(|| format!("--{flag} must be a non-negative number of seconds"))

@@ -1,9 +1,11 @@
 //! The command line: its arguments ([`args`]), the configuration they lay
 //! over the file and the defaults ([`config`]), what each command does
 //! ([`commands`]), and what only it needs — the reports of `broker`,
-//! `families` and `evaluate` ([`report`]) and the `bench` load generator ([`loadgen`]).
+//! `families` and `evaluate` ([`report`]) and the `bench` load generator
+//! ([`loadgen`], and [`churn`] for memory under create/delete churn).
 
 mod args;
+mod churn;
 mod commands;
 mod config;
 mod import;

@@ -23,7 +23,9 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 use crate::support::fixtures::{school, school_proto, with_token};
-use crate::support::process::{RunningBinary, binary, health, start, start_with_open_files};
+use crate::support::process::{
+    RunningBinary, binary, health, resident_megabytes, start, start_with_open_files,
+};
 use crate::support::status::{assert_invalid_field, assert_status};
 use crate::support::wire::{RawConnection, answer, framed, grpc_request};
 
@@ -358,18 +360,6 @@ fn large_school(n: usize) -> pb::ImportSchoolsRequest {
     }
 }
 
-/// The resident memory of process `pid` in MB.
-fn resident_megabytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse::<u64>()
-        .unwrap()
-        / 1024
-}
-
 /// Waits up to `within` for process `pid`'s resident memory to come down
 /// to `megabytes`, and returns it.
 async fn settles_to(pid: u32, megabytes: u64, within: Duration) -> u64 {
@@ -620,6 +610,16 @@ async fn evaluations_from_the_future_or_given_twice_are_refused_everywhere() {
     assert_invalid_field(&twice, "school.evaluations[1]");
 }
 
+/// `partnermatch serve --token TOKEN_LINE` on a database in memory, run to
+/// its end (it is expected to refuse the token).
+fn serve_with_token(line: &str) -> std::process::Output {
+    binary()
+        .args(["serve", "--listen", "127.0.0.1:0", "--db", ":memory:"])
+        .args(["--token", line])
+        .output()
+        .unwrap()
+}
+
 /// Finding 7: `config print` and start-up logs and errors showed database
 /// passwords (`user:PASSWORD@` and `?password=`), and `serve --token
 /// pm_…` echoed the token. Now neither is ever printed.
@@ -688,18 +688,7 @@ fn passwords_and_tokens_are_never_printed() {
     assert!(!printed.contains(secret), "{printed}");
 
     for given in [token.clone(), format!("admin:{token}")] {
-        let output = binary()
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--db",
-                ":memory:",
-                "--token",
-                &given,
-            ])
-            .output()
-            .unwrap();
+        let output = serve_with_token(&given);
         assert!(!output.status.success());
         let printed = shown(output);
         assert!(!printed.contains(&token[3..]), "{printed}");
@@ -774,18 +763,7 @@ async fn invisible_text_is_refused_with_the_field_named() {
             .unwrap_err();
         assert_invalid_field(&refused, "school.name");
     }
-    let output = binary()
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--db",
-            ":memory:",
-            "--token",
-        ])
-        .arg(format!("admin:{}", "ab".repeat(20)))
-        .output()
-        .unwrap();
+    let output = serve_with_token(&format!("admin:{}", "ab".repeat(20)));
     let printed = String::from_utf8_lossy(&output.stderr);
     assert!(printed.contains("the hash of an admin token"), "{printed}");
 }

@@ -223,8 +223,18 @@ pub(crate) fn cpu_seconds(pid: u32) -> f64 {
 
 /// Peak resident memory of a process in MB (VmHWM), from /proc.
 pub(crate) fn peak_megabytes(pid: u32) -> u64 {
+    status_megabytes(pid, "VmHWM:")
+}
+
+/// Resident memory of a process in MB now (VmRSS), from /proc.
+pub(crate) fn resident_megabytes(pid: u32) -> u64 {
+    status_megabytes(pid, "VmRSS:")
+}
+
+/// A size `field` of a process's /proc status, in MB.
+fn status_megabytes(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    let line = status.lines().find(|l| l.starts_with(field)).unwrap();
     line.split_whitespace()
         .nth(1)
         .unwrap()

@@ -16,7 +16,8 @@
 //! - `support_category_2019` (green … red) becomes a `wales_category`
 //!   evaluation of the school overall dated [`CATEGORY_2019_DATE`] — not a
 //!   given stage, so it is stale under the default evidence age;
-//! - `evaluation_framework`, `evaluation_date` (YYYY-MM-DD, 1990–2199) and optional
+//! - `evaluation_framework`, `evaluation_date` (YYYY-MM-DD, from 1990 to the
+//!   day after the evidence date: the importer refuses later ones) and optional
 //!   `evaluation_source` describe one inspection, and each column named
 //!   after an evaluation area (`leadership_and_governance`,
 //!   `attendance_and_behaviour`, `safeguarding`, `overall`, …) holds that
