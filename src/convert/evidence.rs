@@ -95,6 +95,7 @@ pub(crate) fn evidence_to_proto(evidence: &Evidence) -> pb::Evidence {
         needs,
         needs_reason,
         safeguarding_not_met: evidence.safeguarding_not_met,
+        safeguarding_reason: evidence.safeguarding_reason.clone(),
     }
 }
 

@@ -210,6 +210,89 @@ async fn evaluations_a_framework_cannot_give_are_refused_by_field() {
     server.stop().await;
 }
 
+/// The case: safeguarding found not met and special measures in
+/// 2022, nothing since — past the 4-year horizon it was "unknown" and
+/// offered as a supporter. It stands until a later judgement says
+/// otherwise: never a supporter or a lead, red, and the reasons say which
+/// judgement and when. A later inspection finding it met lifts it.
+#[tokio::test]
+async fn safeguarding_not_met_years_ago_stands_until_a_later_judgement() {
+    use pb::EvaluationArea as A;
+    use pb::Judgement as J;
+    let legacy = |area: A, judgement: J, date: &str| pb::Evaluation {
+        framework: pb::EvaluationFramework::OfstedLegacy as i32,
+        ..evaluation(area, judgement, date)
+    };
+    let mut flagged = school_proto(&school("flagged").stage(None).at(0.1, 0.0));
+    // Places to give, so only safeguarding keeps it from supporting.
+    flagged.capacity = Some(2);
+    flagged.evaluations = vec![
+        legacy(A::CategoryOfConcern, J::SpecialMeasures, "2022-10-12"),
+        legacy(A::Safeguarding, J::NotMet, "2022-10-12"),
+    ];
+    let server = TestServer::start(vec![
+        school("seeker").stage(Some(Stage::Red)),
+        school("other").stage(Some(Stage::Yellow)).at(5.0, 0.0),
+    ])
+    .await;
+    let mut registry = server.registry().await;
+    let evidence = upserted(&mut registry, flagged.clone())
+        .await
+        .evidence
+        .unwrap();
+    assert!(evidence.safeguarding_not_met);
+    assert!(
+        evidence.safeguarding_reason.contains("not_met 2022-10-12"),
+        "{}",
+        evidence.safeguarding_reason
+    );
+    assert_eq!(
+        evidence.stage,
+        pb::Stage::Red as i32,
+        "{}",
+        evidence.stage_reason
+    );
+    assert!(
+        evidence
+            .stage_reason
+            .contains("special_measures 2022-10-12"),
+        "{}",
+        evidence.stage_reason
+    );
+    let mut matcher = server.matcher().await;
+    for mode in [pb::MatchMode::Support, pb::MatchMode::Peer] {
+        let reply = matcher
+            .r#match(match_request("seeker", mode))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(candidate_ids(&reply), ["other"], "{mode:?}");
+        assert_eq!(reply.excluded_for_safeguarding, 1, "{mode:?}");
+    }
+    let status = matcher
+        .r#match(match_request("flagged", pb::MatchMode::Lead))
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::FailedPrecondition, "safeguarding not met");
+
+    // A later inspection finds safeguarding met and lifts the category.
+    flagged.evaluations.extend([
+        legacy(A::Overall, J::Good, "2022-11-01"),
+        legacy(A::Safeguarding, J::Met, "2022-11-01"),
+    ]);
+    let evidence = upserted(&mut registry, flagged).await.evidence.unwrap();
+    assert!(!evidence.safeguarding_not_met);
+    assert_eq!(evidence.safeguarding_reason, "");
+    let reply = matcher
+        .r#match(match_request("seeker", pb::MatchMode::Peer))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reply.excluded_for_safeguarding, 0);
+    assert!(candidate_ids(&reply).contains(&"flagged".to_owned()));
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn safeguarding_not_met_is_never_proposed_to_support_or_lead_and_is_counted() {
     use pb::EvaluationArea as A;

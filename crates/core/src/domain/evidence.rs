@@ -495,9 +495,12 @@ pub struct Evidence {
     pub stage: Derivation<Stage>,
     pub strengths: Derivation<FocusSet>,
     pub needs: Derivation<FocusSet>,
-    /// The most recent current safeguarding judgement is "not met": never
-    /// proposed to support or lead.
+    /// The latest safeguarding judgement, however old, is "not met": never
+    /// proposed to support or lead. It stands until a later judgement
+    /// finds safeguarding met.
     pub safeguarding_not_met: bool,
+    /// Which judgement that is, and its date (empty when met or unknown).
+    pub safeguarding_reason: String,
     /// Each focus area's grade from the most recent current evaluation of an
     /// area that speaks for it, with that evaluation's position in the
     /// school's evaluations.
@@ -549,10 +552,29 @@ pub fn derive(
     positioned.sort_by(|(_, a), (_, b)| b.date.cmp(&a.date).then_with(|| a.cmp(b)));
     let current: Vec<&Evaluation> = positioned.iter().map(|(_, e)| *e).collect();
 
-    let safeguarding_not_met = current
+    // Safeguarding not met stands until a later judgement says it is met,
+    // however old: the age horizon is for grades, not for this.
+    let latest_safeguarding = evaluations
         .iter()
-        .find(|e| e.area == EvaluationArea::Safeguarding)
-        .is_some_and(|e| e.judgement == Judgement::NotMet);
+        .enumerate()
+        .filter(|(_, e)| e.area == EvaluationArea::Safeguarding)
+        .max_by(|(_, a), (_, b)| a.date.cmp(&b.date).then_with(|| b.cmp(a)));
+    let (safeguarding_not_met, safeguarding_reason) = match latest_safeguarding {
+        Some((position, e)) if e.judgement == Judgement::NotMet => (
+            true,
+            format!(
+                "{} safeguarding not_met {}: it stands until a later judgement finds safeguarding met{}",
+                e.framework,
+                e.date,
+                if stale[position] {
+                    format!(", though older than {} years", rules.max_age_years)
+                } else {
+                    String::new()
+                }
+            ),
+        ),
+        _ => (false, String::new()),
+    };
 
     let mut area_grades: Vec<(FocusArea, Grade, usize)> = Vec::new();
     for &(position, evaluation) in &positioned {
@@ -605,6 +627,7 @@ pub fn derive(
         ),
         stage,
         safeguarding_not_met,
+        safeguarding_reason,
         area_grades,
         stale,
     }
@@ -648,11 +671,29 @@ fn derive_stage(
     stale: &StaleEvidence<'_>,
     green_share: f64,
 ) -> Derivation<Stage> {
-    let Some(latest) = current.first() else {
-        return Derivation::Unknown(stale.unknown_reason());
-    };
     let describe =
         |e: &Evaluation| format!("{} {} {} {}", e.framework, e.area, e.judgement, e.date);
+    let Some(latest) = current.first() else {
+        // A category of concern stands until a later inspection lifts it,
+        // however old: the latest inspection of all decides that.
+        let last = stale.evaluations.iter().map(|e| e.date).max();
+        let concern = stale
+            .evaluations
+            .iter()
+            .filter(|e| Some(e.date) == last)
+            .find(|e| e.judgement.is_concern() || e.grade() == Some(Grade::UrgentImprovement));
+        return match concern {
+            Some(concern) => Derivation::Derived(
+                Stage::Red,
+                format!(
+                    "{}: a cause for concern, which stands until a later inspection lifts it, though older than {} years",
+                    describe(concern),
+                    stale.max_age_years
+                ),
+            ),
+            None => Derivation::Unknown(stale.unknown_reason()),
+        };
+    };
     let inspection: Vec<&&Evaluation> = current.iter().filter(|e| e.date == latest.date).collect();
     if let Some(concern) = inspection
         .iter()
@@ -964,6 +1005,66 @@ mod tests {
         };
         let evidence = derive_plain(&[legacy, concern]);
         assert_eq!(evidence.stage.value(), Some(Stage::Red));
+    }
+
+    /// Safeguarding not met and a category of concern are not forgotten
+    /// with age: they stand until a later judgement of their kind.
+    #[test]
+    fn safeguarding_not_met_and_concerns_stand_until_a_later_judgement() {
+        let old = jiff::civil::date(2022, 10, 12);
+        let special_measures = [
+            at(
+                F::OfstedLegacy,
+                A::CategoryOfConcern,
+                J::SpecialMeasures,
+                old,
+            ),
+            at(F::OfstedLegacy, A::Safeguarding, J::NotMet, old),
+        ];
+        let evidence = derive_plain(&special_measures);
+        assert_eq!(evidence.stale, [true, true], "past the 4-year horizon");
+        assert!(evidence.safeguarding_not_met);
+        assert!(
+            evidence.safeguarding_reason.contains("not_met 2022-10-12")
+                && evidence.safeguarding_reason.contains("older than 4 years"),
+            "{}",
+            evidence.safeguarding_reason
+        );
+        assert_eq!(evidence.stage.value(), Some(Stage::Red));
+        let Derivation::Derived(_, reason) = &evidence.stage else {
+            panic!("{:?}", evidence.stage)
+        };
+        assert!(
+            reason.contains("special_measures 2022-10-12")
+                && reason.contains("until a later inspection lifts it"),
+            "{reason}"
+        );
+        // A later inspection, itself past the horizon, lifts both.
+        let later = jiff::civil::date(2022, 11, 1);
+        let lifted = [
+            special_measures[0].clone(),
+            special_measures[1].clone(),
+            at(F::OfstedLegacy, A::Overall, J::RequiresImprovement, later),
+            at(F::OfstedLegacy, A::Safeguarding, J::Met, later),
+        ];
+        let evidence = derive_plain(&lifted);
+        assert!(!evidence.safeguarding_not_met);
+        assert_eq!(evidence.safeguarding_reason, "");
+        assert_eq!(evidence.stage.value(), None, "unknown: only old grades");
+        // Current evidence that says nothing of safeguarding leaves the
+        // old judgement standing.
+        let current = [
+            special_measures[1].clone(),
+            at(
+                F::OfstedLegacy,
+                A::Overall,
+                J::Good,
+                jiff::civil::date(2025, 3, 3),
+            ),
+        ];
+        let evidence = derive_plain(&current);
+        assert!(evidence.safeguarding_not_met);
+        assert_eq!(evidence.stage.value(), Some(Stage::Yellow));
     }
 
     #[test]

@@ -63,7 +63,7 @@ impl<'s, 'q> MatchPlan<'s, 'q> {
         }
         if constraints.mode == MatchMode::Lead && seeker.safeguarding_not_met {
             return Err(Error::FailedPrecondition(format!(
-                "school {id:?} has safeguarding not met in its most recent evidence, so it is not proposed to lead; use SUPPORT or PEER"
+                "school {id:?} has safeguarding not met in its latest judgement of it (which stands, however old, until a later one finds it met), so it is not proposed to lead; use SUPPORT or PEER"
             )));
         }
         if constraints.mode == MatchMode::Lead && seeker.free_capacity() == 0 {
