@@ -9,7 +9,7 @@ use crate::engine::{Engine, Error};
 
 use super::convert::{
     list_partnerships_from_proto, list_partnerships_to_proto, partnership_id, partnership_to_proto,
-    partnership_with_impact_to_proto, proposal_from_proto, update_from_proto,
+    partnership_with_impact_to_proto, proposal_from_proto, proposed_to_proto, update_from_proto,
 };
 use super::error::{OrStatus, invalid};
 use super::pb;
@@ -44,7 +44,16 @@ impl PartnershipRegistry for PartnershipService {
             .write(move |engine| engine.propose_partnership(proposal))
             .await?;
         tracing::info!(id = %partnership.id, kind = %partnership.kind, "partnership proposed");
-        Ok(Response::new(partnership_to_proto(&partnership)))
+        let warnings = self.engine.focus_warnings(&partnership);
+        for warning in &warnings {
+            tracing::warn!(
+                id = %partnership.id,
+                area = %warning.area,
+                reason = %warning.reason,
+                "partnership proposed on a focus neither side has"
+            );
+        }
+        Ok(Response::new(proposed_to_proto(&partnership, warnings)))
     }
 
     async fn update_partnership(

@@ -26,7 +26,7 @@ pub use matching::{match_query_from_proto, match_response_to_proto};
 pub use pages::{PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX};
 pub(crate) use partnerships::{
     list_partnerships_from_proto, list_partnerships_to_proto, partnership_id, partnership_to_proto,
-    partnership_with_impact_to_proto, proposal_from_proto, update_from_proto,
+    partnership_with_impact_to_proto, proposal_from_proto, proposed_to_proto, update_from_proto,
 };
 pub(crate) use schools::{
     families_to_proto, family_sizes_from_proto, import_change_from_proto, import_merge_from_proto,

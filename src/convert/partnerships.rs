@@ -10,7 +10,8 @@ use crate::domain::{
     Violations, limits, partnership_limits,
 };
 use crate::engine::{
-    AreaImpact, Page, PartnershipChanges, PartnershipFilter, PartnershipUpdate, Proposal,
+    AreaImpact, FocusWarning, Page, PartnershipChanges, PartnershipFilter, PartnershipUpdate,
+    Proposal,
 };
 use crate::pb;
 
@@ -24,6 +25,23 @@ fn timestamp_to_proto(time: Timestamp) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: time.as_second(),
         nanos: time.subsec_nanosecond(),
+    }
+}
+
+/// A proposed partnership with the focus areas neither side has.
+pub(crate) fn proposed_to_proto(
+    partnership: &Partnership,
+    warnings: Vec<FocusWarning>,
+) -> pb::Partnership {
+    pb::Partnership {
+        focus_warnings: warnings
+            .into_iter()
+            .map(|warning| pb::FocusWarning {
+                area: to_wire(warning.area),
+                reason: warning.reason,
+            })
+            .collect(),
+        ..partnership_to_proto(partnership)
     }
 }
 
@@ -59,6 +77,7 @@ pub(crate) fn partnership_to_proto(partnership: &Partnership) -> pb::Partnership
         started_at: partnership.started_at.map(timestamp_to_proto),
         finished_at: partnership.finished_at.map(timestamp_to_proto),
         impact_evidence: Vec::new(),
+        focus_warnings: Vec::new(),
     }
 }
 

@@ -135,6 +135,87 @@ async fn completed_with(
         .into_inner()
 }
 
+/// A proposal on a focus neither side has is kept, and its answer says so
+/// area by area; one on a need of the supported school or a strength of
+/// the supporter carries no warning. Peers are read as a whole.
+#[tokio::test]
+async fn a_focus_neither_school_has_is_warned_of() {
+    let server = TestServer::start(vec![
+        school("lead")
+            .stage(Some(Stage::Green))
+            .strengths(&[FocusArea::Literacy]),
+        school("red")
+            .stage(Some(Stage::Red))
+            .needs(&[FocusArea::Attendance]),
+        school("peer")
+            .stage(Some(Stage::Red))
+            .needs(&[FocusArea::Numeracy]),
+    ])
+    .await;
+    let mut client = server.partnerships().await;
+    let fitting = propose(
+        &mut client,
+        support(
+            "lead",
+            "red",
+            &[pb::FocusArea::Literacy, pb::FocusArea::Attendance],
+        ),
+    )
+    .await;
+    assert!(
+        fitting.focus_warnings.is_empty(),
+        "{:?}",
+        fitting.focus_warnings
+    );
+    let off = propose(
+        &mut client,
+        support(
+            "lead",
+            "peer",
+            &[pb::FocusArea::Wellbeing, pb::FocusArea::Numeracy],
+        ),
+    )
+    .await;
+    let warned: Vec<(i32, &str)> = off
+        .focus_warnings
+        .iter()
+        .map(|w| (w.area, w.reason.as_str()))
+        .collect();
+    assert_eq!(
+        warned,
+        [(
+            pb::FocusArea::Wellbeing as i32,
+            "wellbeing is neither a need of peer nor a strength of lead"
+        )]
+    );
+    // Kept all the same, and the warning is the proposal's answer only.
+    let stored = client
+        .get_partnership(pb::GetPartnershipRequest { id: off.id })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(stored.focus_warnings.is_empty());
+    let peers = pb::ProposePartnershipRequest {
+        kind: pb::PartnershipKind::Peer as i32,
+        members: vec![
+            member("red", pb::MemberRole::Member),
+            member("peer", pb::MemberRole::Member),
+        ],
+        focus: vec![
+            pb::FocusArea::Curriculum as i32,
+            pb::FocusArea::Numeracy as i32,
+        ],
+        ..Default::default()
+    };
+    let peers = propose(&mut client, peers).await;
+    assert_eq!(peers.focus_warnings.len(), 1);
+    assert_eq!(
+        peers.focus_warnings[0].reason,
+        "curriculum is neither a need of any member nor a strength of any member"
+    );
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn the_lifecycle_runs_forward_and_keeps_its_record() {
     let server = TestServer::start(vec![

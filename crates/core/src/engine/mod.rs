@@ -56,7 +56,9 @@ pub use matcher::{
     Constraints, MatchOutcome, MatchQuery, RankedCandidate, SearchStats, WeightedComponent,
     brute_force, limits, top_k,
 };
-pub use partnerships::{PartnershipChanges, PartnershipFilter, PartnershipUpdate, Proposal};
+pub use partnerships::{
+    FocusWarning, PartnershipChanges, PartnershipFilter, PartnershipUpdate, Proposal,
+};
 pub use persistence::{Change, InMemory, Persistence, StorageError};
 pub use registry::UpsertCounts;
 pub use scoring::{AreaGrades, Component, Factor, PerFactor};
@@ -607,6 +609,17 @@ impl Engine {
             let partnership =
                 partnerships::propose(&writer.registry, proposal, jiff::Timestamp::now())?;
             put_partnership(writer, partnership)
+        })
+    }
+
+    /// The focus areas of `partnership` that neither side has, by its
+    /// members' strengths and needs now ([`FocusWarning`]).
+    pub fn focus_warnings(&self, partnership: &Partnership) -> Vec<FocusWarning> {
+        let snapshot = self.publication.current.load();
+        partnerships::focus_warnings(partnership, |id| {
+            snapshot
+                .get(id)
+                .map(|stored| (stored.strengths(), stored.needs()))
         })
     }
 

@@ -7,8 +7,9 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 
 use crate::domain::{
-    FocusSet, ImpactRating, Member, MemberRole, Partnership, PartnershipId, PartnershipKind,
-    PartnershipStatus, Plan, Violations, validate_members, validate_texts,
+    FocusArea, FocusSet, ImpactRating, Member, MemberRole, Partnership, PartnershipId,
+    PartnershipKind, PartnershipStatus, Plan, SchoolId, Violations, validate_members,
+    validate_texts,
 };
 
 use super::registry::Registry;
@@ -31,6 +32,60 @@ impl Proposal {
         v.extend(validate_texts(&self.plan, ""));
         v
     }
+}
+
+/// A focus area of a partnership that neither side has: not a need of a
+/// school it supports nor a strength of one that supports (of any member
+/// where the kind has no such roles). Work on the wrong focus is one of the
+/// reasons Estyn found support fails; the proposal is kept, and warned of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FocusWarning {
+    pub area: FocusArea,
+    pub reason: String,
+}
+
+/// The focus areas of `partnership` that neither side has, by the schools'
+/// strengths and needs as `school` gives them (given, or derived from
+/// evidence).
+pub(crate) fn focus_warnings(
+    partnership: &Partnership,
+    school: impl Fn(&str) -> Option<(FocusSet, FocusSet)>,
+) -> Vec<FocusWarning> {
+    let side = |role: MemberRole| -> Vec<&SchoolId> {
+        let with_role: Vec<&SchoolId> = partnership.with_role(role).collect();
+        if with_role.is_empty() {
+            partnership.members.iter().map(|m| &m.school_id).collect()
+        } else {
+            with_role
+        }
+    };
+    let (receivers, givers) = (side(MemberRole::Supported), side(MemberRole::Supporter));
+    let needs: FocusSet = receivers
+        .iter()
+        .filter_map(|id| school(id.as_str()))
+        .fold(FocusSet::EMPTY, |all, (_, needs)| all.union(needs));
+    let strengths: FocusSet = givers
+        .iter()
+        .filter_map(|id| school(id.as_str()))
+        .fold(FocusSet::EMPTY, |all, (strengths, _)| all.union(strengths));
+    let names = |ids: &[&SchoolId]| match ids {
+        [one] => one.to_string(),
+        _ => "any member".to_owned(),
+    };
+    partnership
+        .focus
+        .iter()
+        .filter(|area| !needs.contains(*area) && !strengths.contains(*area))
+        .map(|area| FocusWarning {
+            area,
+            reason: format!(
+                "{} is neither a need of {} nor a strength of {}",
+                area.label(),
+                names(&receivers),
+                names(&givers)
+            ),
+        })
+        .collect()
 }
 
 /// A change to one partnership, based on the version the caller read.
