@@ -304,3 +304,123 @@ async fn focus_coverage_lifts_the_partner_that_meets_the_need() {
     );
     server.stop().await;
 }
+
+/// An asked focus decides (docs/matching.md, "Focus decides"): a partner
+/// that covers an asked area ranks above every one that covers none,
+/// however much nearer or better placed those are; one that needs an asked
+/// area itself is not proposed; weighing focus 0 gives the score back the
+/// say.
+#[tokio::test]
+async fn an_asked_focus_decides_and_a_partner_needing_it_is_not_proposed() {
+    let server = TestServer::start(vec![
+        school("seeker").stage(Some(Stage::Red)),
+        // One stage ahead and next door, but no attendance to give.
+        school("near-amber").stage(Some(Stage::Amber)).at(1.0, 0.0),
+        // Needs attendance itself: not proposed for it.
+        school("needs-it")
+            .stage(Some(Stage::Amber))
+            .at(0.5, 0.0)
+            .needs(&[FocusArea::Attendance]),
+        // Covers it, further and further ahead.
+        school("far-green")
+            .stage(Some(Stage::Green))
+            .at(25.0, 0.0)
+            .strengths(&[FocusArea::Attendance]),
+    ])
+    .await;
+    let mut asked = match_request("seeker", pb::MatchMode::Support);
+    asked.focus = vec![pb::FocusArea::Attendance as i32];
+    asked.explain = true;
+    let response = ranked(&server, asked.clone()).await;
+    assert_eq!(candidate_ids(&response), ["far-green", "near-amber"]);
+    // The score is still the weighted mean, and lower for the first.
+    assert!(response.candidates[0].score < response.candidates[1].score);
+    for candidate in &response.candidates {
+        let sum: f64 = candidate.components.iter().map(|c| c.contribution).sum();
+        assert!((sum - candidate.score).abs() < 1e-9);
+    }
+    // Without the asked focus the score alone ranks (its needs unrecorded,
+    // the seeker asks nothing of anyone).
+    let plain = ranked(&server, match_request("seeker", pb::MatchMode::Support)).await;
+    assert_eq!(candidate_ids(&plain)[0], "needs-it");
+    // Focus weighed 0: the score decides again.
+    let mut weighed = asked.clone();
+    weighed.weights = Some(pb::Weights {
+        focus: Some(0.0),
+        ..Default::default()
+    });
+    let response = ranked(&server, weighed).await;
+    assert_eq!(candidate_ids(&response), ["near-amber", "far-green"]);
+    server.stop().await;
+}
+
+/// With only the seeker's recorded needs, a partner that needs one of them
+/// itself and covers none never ranks above one that covers one.
+#[tokio::test]
+async fn a_partner_needing_what_the_seeker_needs_ranks_below_one_that_covers_it() {
+    let server = TestServer::start(vec![
+        school("seeker")
+            .stage(Some(Stage::Red))
+            .needs(&[FocusArea::Numeracy]),
+        school("needs-numeracy")
+            .stage(Some(Stage::Amber))
+            .at(1.0, 0.0)
+            .needs(&[FocusArea::Numeracy]),
+        school("covers")
+            .stage(Some(Stage::Green))
+            .at(30.0, 0.0)
+            .strengths(&[FocusArea::Numeracy]),
+        school("neither").stage(Some(Stage::Amber)).at(2.0, 0.0),
+    ])
+    .await;
+    let response = ranked(&server, match_request("seeker", pb::MatchMode::Support)).await;
+    let ids = candidate_ids(&response);
+    let at = |id: &str| ids.iter().position(|x| x == id).unwrap();
+    assert!(at("covers") < at("needs-numeracy"), "{ids:?}");
+    assert!(at("neither") < at("needs-numeracy"), "{ids:?}");
+    server.stop().await;
+}
+
+/// LEAD ranks need: a partner with a need the leader's strengths meet ranks
+/// above one with none recorded ("no needs" scores 0 there, not neutral);
+/// a leader is not proposed for an area it needs itself.
+#[tokio::test]
+async fn lead_ranks_partners_whose_needs_the_leader_meets_first() {
+    let server = TestServer::start(vec![
+        school("leader")
+            .stage(Some(Stage::Green))
+            .strengths(&[FocusArea::Literacy])
+            .needs(&[FocusArea::Governance]),
+        school("nothing-recorded")
+            .stage(Some(Stage::Yellow))
+            .at(1.0, 0.0),
+        school("needs-literacy")
+            .stage(Some(Stage::Amber))
+            .at(20.0, 0.0)
+            .needs(&[FocusArea::Literacy]),
+    ])
+    .await;
+    let mut request = match_request("leader", pb::MatchMode::Lead);
+    request.explain = true;
+    let response = ranked(&server, request).await;
+    assert_eq!(
+        candidate_ids(&response),
+        ["needs-literacy", "nothing-recorded"]
+    );
+    let focus = response.candidates[1]
+        .components
+        .iter()
+        .find(|c| c.factor == pb::Factor::Focus as i32)
+        .unwrap();
+    assert_eq!(focus.value, 0.0, "{}", focus.reason);
+    let mut asked = match_request("leader", pb::MatchMode::Lead);
+    asked.focus = vec![pb::FocusArea::Governance as i32];
+    let refused = server.matcher().await.r#match(asked).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
+    assert!(
+        refused.message().contains("needs governance itself"),
+        "{}",
+        refused.message()
+    );
+    server.stop().await;
+}

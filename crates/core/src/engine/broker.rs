@@ -196,6 +196,7 @@ pub(super) fn broker_with_progress<'a>(
         explain: false,
         // A school is brokered as a seeker or as a partner, not both.
         excluded: &indices,
+        tiered: false,
     };
     let search = |seeker: u32, asked: usize| {
         let school = snapshot.school(seeker);

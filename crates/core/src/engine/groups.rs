@@ -166,6 +166,7 @@ pub(super) fn form_groups(
             limit: CANDIDATES_PER_SEED,
             explain: false,
             excluded: &excluded,
+            tiered: false,
         };
         let Ok(outcome) = search(snapshot, seed, &request, config) else {
             continue;

@@ -21,6 +21,10 @@ pub(crate) struct SearchRequest<'q> {
     /// Snapshot indices never to return, sorted (a Match's exclusions;
     /// brokerage's seekers, who are not partners too).
     pub(crate) excluded: &'q [u32],
+    /// Whether focus ranks in tiers before the score (a Match: what a
+    /// broker asks for comes first), or the score alone ranks (brokerage
+    /// and groups, which maximise total scores).
+    pub(crate) tiered: bool,
 }
 
 /// Everything about one search that does not depend on the candidate. The
@@ -66,6 +70,15 @@ impl<'s, 'q> MatchPlan<'s, 'q> {
                 "school {id:?} has safeguarding not met in its latest judgement of it (which stands, however old, until a later one finds it met), so it is not proposed to lead; use SUPPORT or PEER"
             )));
         }
+        if constraints.mode == MatchMode::Lead
+            && let Some(asked) = constraints.focus
+            && !asked.intersection(seeker.needs).is_empty()
+        {
+            return Err(Error::FailedPrecondition(format!(
+                "school {id:?} needs {} itself, so it is not proposed to lead in it; ask for areas it is strong in",
+                asked.intersection(seeker.needs).labels()
+            )));
+        }
         if constraints.mode == MatchMode::Lead && seeker.free_capacity() == 0 {
             return Err(Error::FailedPrecondition(format!(
                 "school {id:?} has no free capacity to lead (capacity {}); raise its capacity or use SUPPORT or PEER",
@@ -108,7 +121,8 @@ impl<'s, 'q> MatchPlan<'s, 'q> {
                 constraints.proximity_scale_km,
                 constraints.focus,
                 seeker,
-            ),
+            )
+            .tiered(request.tiered),
         })
     }
 
@@ -165,6 +179,7 @@ impl<'s, 'q> MatchPlan<'s, 'q> {
                 || LanguageMedium::same_group(seeker.language, partner.language))
             && self.body_admits(partner)
             && (constraints.mode == MatchMode::Lead || partner.free_capacity() > 0)
+            && !self.scoring.needs_what_is_asked(partner.needs)
             && (self.excluded.is_empty() || self.excluded.binary_search(&index).is_err())
             && (self.active_partners.is_empty()
                 || self.active_partners.binary_search(&index).is_err())
@@ -246,11 +261,24 @@ impl<'s, 'q> MatchPlan<'s, 'q> {
 
     pub(super) fn score(&self, index: u32, partner: &Profile, distance_km: f64) -> Scored {
         let partial = self.scoring.partial_score(self.seeker, partner);
-        self.score_with(index, partial, distance_km)
+        self.score_with(index, self.tier(partner), partial, distance_km)
     }
 
-    pub(super) fn score_with(&self, index: u32, partial: f64, distance_km: f64) -> Scored {
+    /// A partner's focus tier.
+    pub(super) fn tier(&self, partner: &Profile) -> u8 {
+        self.scoring
+            .focus_tier(self.seeker, partner.strengths, partner.needs)
+    }
+
+    pub(super) fn score_with(
+        &self,
+        index: u32,
+        tier: u8,
+        partial: f64,
+        distance_km: f64,
+    ) -> Scored {
         Scored {
+            tier,
             score: self.scoring.score(partial, distance_km),
             distance_km,
             index,

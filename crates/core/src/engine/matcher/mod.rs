@@ -88,6 +88,8 @@ pub struct MatchOutcome<'a> {
 /// 0 until then).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Scored {
+    /// Its focus tier: higher tiers rank first ([`ScoringContext::focus_tier`](super::scoring::ScoringContext::focus_tier)).
+    pub(super) tier: u8,
     pub(super) score: f64,
     pub(super) distance_km: f64,
     pub(super) index: u32,
@@ -100,11 +102,12 @@ impl Scored {
             .then_with(|| self.order.cmp(&other.order))
     }
 
-    /// The rank order on score and distance alone.
+    /// The rank order on tier, score and distance alone.
     pub(super) fn rank_order_but_id(&self, other: &Scored) -> Ordering {
         other
-            .score
-            .total_cmp(&self.score)
+            .tier
+            .cmp(&self.tier)
+            .then_with(|| other.score.total_cmp(&self.score))
             .then_with(|| self.distance_km.total_cmp(&other.distance_km))
     }
 }
@@ -144,7 +147,11 @@ pub(crate) fn explain<'s>(
     let index = snapshot
         .index_of(candidate.school.school.id.as_str())
         .ok_or_else(|| Error::school_not_found(candidate.school.school.id.as_str()))?;
+    let partner = snapshot.profile(index);
     let scored = Scored {
+        tier: plan
+            .scoring
+            .focus_tier(plan.seeker, partner.strengths, partner.needs),
         score: candidate.score,
         distance_km: candidate.distance_km,
         index,
@@ -179,6 +186,7 @@ pub(crate) fn pair_score(
         limit: 1,
         explain: false,
         excluded: &[],
+        tiered: false,
     };
     let plan = MatchPlan::new(snapshot, seeker, &request, config)?;
     let profile = snapshot.profile(partner);

@@ -36,8 +36,9 @@ fn score_all<'s>(snapshot: &'s Snapshot, plan: &MatchPlan<'s, '_>) -> MatchOutco
     // Sort by id text rather than index, so this does not lean on the
     // snapshot's index order matching id order.
     all.sort_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
+        b.tier
+            .cmp(&a.tier)
+            .then_with(|| b.score.total_cmp(&a.score))
             .then_with(|| a.distance_km.total_cmp(&b.distance_km))
             .then_with(|| {
                 snapshot

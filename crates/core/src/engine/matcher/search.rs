@@ -57,10 +57,10 @@ impl<'s> Best<'s> {
         }
     }
 
-    /// The K-th best score once K schools are held.
-    fn threshold(&self) -> Option<f64> {
+    /// The K-th best tier and score once K schools are held.
+    fn threshold(&self) -> Option<(u8, f64)> {
         (self.heap.len() == self.limit)
-            .then(|| self.heap.peek().map(|worst| worst.score))
+            .then(|| self.heap.peek().map(|worst| (worst.tier, worst.score)))
             .flatten()
     }
 }
@@ -140,6 +140,8 @@ impl Split {
 /// A group of schools waiting to be searched, with its score bound.
 #[derive(Debug, Clone, Copy)]
 struct Pending<'s> {
+    /// The highest focus tier a member could rank in.
+    tier: u8,
     bound: f64,
     /// Bound on the members' terms other than stage and proximity.
     other_terms: f64,
@@ -165,10 +167,12 @@ impl PartialOrd for Pending<'_> {
     }
 }
 impl Ord for Pending<'_> {
-    // The highest bound first; nearer groups first among equal bounds.
+    // The highest tier and bound first; nearer groups first among equal
+    // bounds.
     fn cmp(&self, other: &Self) -> Ordering {
-        self.bound
-            .total_cmp(&other.bound)
+        self.tier
+            .cmp(&other.tier)
+            .then_with(|| self.bound.total_cmp(&other.bound))
             .then_with(|| other.chord.total_cmp(&self.chord))
     }
 }
@@ -195,10 +199,15 @@ struct Search<'p, 's, 'q> {
 }
 
 impl<'s> Search<'_, 's, '_> {
-    fn below_threshold(&self, bound: f64) -> bool {
+    /// Whether a school or group of at most this tier and score bound
+    /// cannot enter the top K: a lower tier than the K-th, or the same
+    /// tier and a lower score.
+    fn below_threshold(&self, tier: u8, bound: f64) -> bool {
         self.best
             .threshold()
-            .is_some_and(|threshold| bound + BOUND_SLACK < threshold)
+            .is_some_and(|(threshold_tier, threshold)| {
+                tier < threshold_tier || (tier == threshold_tier && bound + BOUND_SLACK < threshold)
+            })
     }
 
     /// Bounds a group and queues it, unless it holds no eligible school or
@@ -228,7 +237,7 @@ impl<'s> Search<'_, 's, '_> {
             chord,
             coverage,
         );
-        if self.below_threshold(bound.score) {
+        if self.below_threshold(bound.tier, bound.score) {
             self.nearest_pruned_chord = self.nearest_pruned_chord.min(chord);
             return;
         }
@@ -244,6 +253,7 @@ impl<'s> Search<'_, 's, '_> {
             }
         }
         self.pending.push(Pending {
+            tier: bound.tier,
             bound: bound.score,
             other_terms: bound.other_terms,
             focus: bound.focus,
@@ -260,11 +270,11 @@ impl<'s> Search<'_, 's, '_> {
         self.split.is_none_or(|split| split.owner(partner) == tree)
     }
 
-    fn offer(&mut self, member: u32, partial: f64, distance_km: f64) {
+    fn offer(&mut self, member: u32, tier: u8, partial: f64, distance_km: f64) {
         self.considered += 1;
         self.farthest_considered = self.farthest_considered.max(distance_km);
         self.best
-            .offer(self.plan.score_with(member, partial, distance_km));
+            .offer(self.plan.score_with(member, tier, partial, distance_km));
     }
 
     /// Scores the members of a leaf that could still enter the top K.
@@ -277,7 +287,10 @@ impl<'s> Search<'_, 's, '_> {
         let must_support = plan.partner_supports();
         let others_but_focus = next.other_terms - next.focus;
         for (position, entry) in range.clone().zip(&tree.entries[range]) {
-            if !self.owns(next.kind, entry) || (must_support && !entry.can_support) {
+            if !self.owns(next.kind, entry)
+                || (must_support && !entry.can_support)
+                || plan.scoring.needs_what_is_asked(entry.needs)
+            {
                 continue;
             }
             // Rule the school out from its entry: its stage term (a few
@@ -289,8 +302,11 @@ impl<'s> Search<'_, 's, '_> {
                 continue;
             }
             let proximity_bound = self.bounder.proximity_bound(chord);
+            let tier = plan
+                .scoring
+                .focus_tier(plan.seeker, entry.strengths, entry.needs);
             let stage = plan.scoring.stage_term_of(entry.stage, entry.area_grades);
-            if self.below_threshold(stage + next.other_terms + proximity_bound) {
+            if self.below_threshold(tier, stage + next.other_terms + proximity_bound) {
                 self.nearest_pruned_chord = self.nearest_pruned_chord.min(chord);
                 continue;
             }
@@ -299,7 +315,7 @@ impl<'s> Search<'_, 's, '_> {
             let focus = plan
                 .scoring
                 .focus_term(plan.seeker, entry.strengths, entry.needs);
-            if self.below_threshold(stage + others_but_focus + focus + proximity_bound) {
+            if self.below_threshold(tier, stage + others_but_focus + focus + proximity_bound) {
                 self.nearest_pruned_chord = self.nearest_pruned_chord.min(chord);
                 continue;
             }
@@ -319,7 +335,7 @@ impl<'s> Search<'_, 's, '_> {
             }
             let partial = stage + plan.scoring.other_terms_with(plan.seeker, partner, false);
             self.stats.partial_scores += 1;
-            if self.below_threshold(partial + proximity_bound) {
+            if self.below_threshold(tier, partial + proximity_bound) {
                 self.nearest_pruned_chord = self.nearest_pruned_chord.min(chord);
                 continue;
             }
@@ -327,7 +343,7 @@ impl<'s> Search<'_, 's, '_> {
             // The seeker's family was scored before the search: asked last,
             // as few members get this far.
             if plan.within_distance(distance_km) && !plan.in_seekers_family(member) {
-                self.offer(member, partial, distance_km);
+                self.offer(member, tier, partial, distance_km);
             }
         }
     }
@@ -367,6 +383,7 @@ pub(super) fn with_request<T>(
         limit: query.limit,
         explain: query.explain,
         excluded: &excluded,
+        tiered: true,
     };
     run(seeker, &request)
 }
@@ -462,7 +479,7 @@ pub(crate) fn search<'s>(
             let distance_km = plan.distance_km(partner);
             if plan.within_distance(distance_km) {
                 let partial = plan.scoring.partial_score(plan.seeker, partner);
-                search.offer(member, partial, distance_km);
+                search.offer(member, plan.tier(partner), partial, distance_km);
             }
         }
     }
@@ -478,7 +495,7 @@ pub(crate) fn search<'s>(
                         // family the copy holds.
                         let partial = plan.scoring.stage_term(partner)
                             + plan.scoring.other_terms_with(plan.seeker, partner, false);
-                        search.offer(*member, partial, distance_km);
+                        search.offer(*member, plan.tier(partner), partial, distance_km);
                     }
                 }
             }
@@ -500,7 +517,7 @@ pub(crate) fn search<'s>(
         }
     }
     while let Some(next) = search.pending.pop() {
-        if search.below_threshold(next.bound) {
+        if search.below_threshold(next.tier, next.bound) {
             // Everything still queued is bounded lower still.
             search.nearest_pruned_chord = search
                 .pending

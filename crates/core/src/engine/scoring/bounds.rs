@@ -38,6 +38,42 @@ impl ScoringContext<'_> {
         }
     }
 
+    /// The highest focus tier ([`ScoringContext::focus_tier`]) any member
+    /// of the group could rank in, from its summary and what the split
+    /// counted.
+    pub(super) fn tier_bound(
+        &self,
+        seeker: &Profile,
+        group: &GroupSummary,
+        split: SplitCoverage,
+    ) -> u8 {
+        if !self.focus_tiers() {
+            return 0;
+        }
+        let counted = |side: Side| match (self.split_side(seeker), split) {
+            (Some(split_side), SplitCoverage::Exactly(count)) if split_side == side => Some(count),
+            _ => None,
+        };
+        match self.mode {
+            // Recorded needs: some member may need none of them.
+            MatchMode::Support | MatchMode::Peer if self.focus.is_none() => 1,
+            MatchMode::Support | MatchMode::Peer => {
+                let wants = self.seeker_wants(seeker);
+                let may_cover = counted(Side::Strengths).map_or_else(
+                    || !wants.intersection(group.strengths).is_empty(),
+                    |count| count > 0,
+                );
+                u8::from(may_cover)
+            }
+            MatchMode::Lead => {
+                let offers = self.seeker_offers(seeker);
+                let may_meet = counted(Side::Needs)
+                    .map_or_else(|| needs_covered(group.needs, offers) > 0, |count| count > 0);
+                u8::from(offers.is_empty() || may_meet)
+            }
+        }
+    }
+
     /// The best focus value any member of the group could have. `split`
     /// is what the search already knows about how many of the seeker's
     /// areas the members have on the side it split on (strengths against the
@@ -88,7 +124,7 @@ impl ScoringContext<'_> {
                     consider(None, backward);
                 }
                 if group.any_without_needs() {
-                    consider(None, None);
+                    consider(None, self.share_without_needs(seeker));
                 }
             }
             MatchMode::Peer => {
@@ -297,6 +333,7 @@ impl<'a> GroupBounder<'a> {
             + w[Factor::Load] * load
             + w[Factor::TrackRecord] * scoring.track_record_bound(seeker, group);
         GroupBound {
+            tier: scoring.tier_bound(seeker, group, split),
             score: stage_and_phase + self.proximity_bound(chord) + others_but_phase,
             other_terms: bucket_term.phase_term + others_but_phase,
             focus,
@@ -309,6 +346,8 @@ impl<'a> GroupBounder<'a> {
 /// the search can rule a member out from its exact stage term alone.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct GroupBound {
+    /// The highest focus tier a member could rank in.
+    pub(crate) tier: u8,
     pub(crate) score: f64,
     pub(crate) other_terms: f64,
     /// Of which the focus term's bound, so a member whose focus term is
@@ -704,6 +743,8 @@ mod tests {
                     bound.other_terms + 1e-9 >= others,
                     "bound on the other terms {} below a member's {others}", bound.other_terms
                 );
+                let tier = scoring.focus_tier(&seeker, member.strengths, member.needs);
+                prop_assert!(bound.tier >= tier, "tier bound {} below a member's {tier}", bound.tier);
                 // The search swaps the focus bound for a member's own focus term.
                 let focus = scoring.focus_term(&seeker, member.strengths, member.needs);
                 prop_assert!(bound.focus + 1e-9 >= focus, "focus bound {} below {focus}", bound.focus);
@@ -732,6 +773,8 @@ mod tests {
                         prop_assert!(bound.other_terms + 1e-9 >= others, "exactly {count}: {} < {others}", bound.other_terms);
                         let focus = scoring.focus_term(&seeker, member.strengths, member.needs);
                         prop_assert!(bound.focus + 1e-9 >= focus, "exactly {count}: focus {} < {focus}", bound.focus);
+                        let tier = scoring.focus_tier(&seeker, member.strengths, member.needs);
+                        prop_assert!(bound.tier >= tier, "exactly {count}: tier {} < {tier}", bound.tier);
                     }
                 }
             }

@@ -80,10 +80,7 @@ impl ScoringContext<'_> {
             mode: self.mode,
             forward,
             backward,
-            value: self.focus_value(
-                forward.and_then(Coverage::share),
-                backward.and_then(Coverage::share),
-            ),
+            value: self.focus_of(seeker, forward, backward),
         })
     }
 
@@ -590,7 +587,7 @@ fn focus_reason(mode: MatchMode, forward: Option<Coverage>, backward: Option<Cov
     .collect();
     if parts.is_empty() {
         return match mode {
-            MatchMode::Lead => "the partner has no needs recorded: scored as neutral".to_owned(),
+            MatchMode::Lead => "the partner has no needs recorded, so none the leader could meet: ranked below partners whose needs it meets".to_owned(),
             MatchMode::Support => {
                 "the seeker has no needs recorded and no focus was given: scored as neutral"
                     .to_owned()

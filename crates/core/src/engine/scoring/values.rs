@@ -23,6 +23,8 @@ pub(crate) struct ScoringContext<'a> {
     pub ln_size_ratio_floor: f64,
     /// The seeker's stage ladder, worked out once per match.
     pub(super) ladder: StageLadder,
+    /// Whether focus ranks in tiers ([`ScoringContext::focus_tier`]).
+    tiered: bool,
 }
 
 /// How many partner levels a ladder table holds: 0 for no evidence and no
@@ -73,6 +75,7 @@ impl<'a> ScoringContext<'a> {
                 by_area: Vec::new(),
                 seeker_graded: false,
             },
+            tiered: true,
         };
         scoring.ladder = scoring.stage_ladder(seeker);
         scoring
@@ -194,11 +197,88 @@ impl<'a> ScoringContext<'a> {
     #[inline]
     pub(crate) fn focus_term(&self, seeker: &Profile, strengths: FocusSet, needs: FocusSet) -> f64 {
         let (forward, backward) = self.coverages_of(seeker, strengths, needs);
-        self.weights[Factor::Focus]
-            * self.focus_value(
-                forward.and_then(Coverage::share),
-                backward.and_then(Coverage::share),
-            )
+        self.weights[Factor::Focus] * self.focus_of(seeker, forward, backward)
+    }
+
+    /// The focus component for these coverages: [`ScoringContext::focus_value`]
+    /// of their shares, but in LEAD a partner with no needs recorded scores
+    /// 0 when the seeker offers something, not the neutral value: leading a
+    /// school with nothing recorded to improve meets no need.
+    pub(super) fn focus_of(
+        &self,
+        seeker: &Profile,
+        forward: Option<Coverage>,
+        backward: Option<Coverage>,
+    ) -> f64 {
+        let backward = match backward {
+            Some(coverage) if coverage.wanted.is_empty() => self.share_without_needs(seeker),
+            other => other.and_then(Coverage::share),
+        };
+        self.focus_value(forward.and_then(Coverage::share), backward)
+    }
+
+    /// The backward share of a partner with no needs recorded: 0 in LEAD
+    /// when the seeker offers something, else none (nothing wanted).
+    pub(super) fn share_without_needs(&self, seeker: &Profile) -> Option<f64> {
+        (self.mode == MatchMode::Lead && !self.seeker_offers(seeker).is_empty()).then_some(0.0)
+    }
+
+    /// This context with focus tiers on (a Match) or off (the score alone
+    /// ranks: brokerage, groups).
+    pub(crate) fn tiered(self, tiered: bool) -> Self {
+        ScoringContext { tiered, ..self }
+    }
+
+    /// Whether focus orders the ranking in tiers: for a Match, with a
+    /// positive focus weight (a request may weigh it 0, and then it decides
+    /// nothing).
+    pub(super) fn focus_tiers(&self) -> bool {
+        self.tiered && self.weights[Factor::Focus] > 0.0
+    }
+
+    /// The tier a partner with these strengths and needs ranks in — higher
+    /// tiers first, the score within a tier (docs/matching.md, "Focus
+    /// decides"):
+    /// - a request's focus in SUPPORT or PEER: 1 for a partner that covers
+    ///   an asked area, 0 for one that covers none (one that needs an asked
+    ///   area itself is not proposed at all);
+    /// - the seeker's recorded needs: 0 for a partner that needs one of them
+    ///   itself and covers none, 1 for any other;
+    /// - LEAD: 1 for a partner with a need the seeker's offer meets, 0 for
+    ///   one without.
+    ///
+    /// One tier for all when nothing is wanted or offered.
+    #[inline]
+    pub(crate) fn focus_tier(&self, seeker: &Profile, strengths: FocusSet, needs: FocusSet) -> u8 {
+        if !self.focus_tiers() {
+            return 0;
+        }
+        match self.mode {
+            MatchMode::Support | MatchMode::Peer => {
+                let wants = self.seeker_wants(seeker);
+                let covers = !wants.intersection(strengths).is_empty();
+                if self.focus.is_some() {
+                    u8::from(covers)
+                } else {
+                    u8::from(covers || wants.intersection(needs).is_empty())
+                }
+            }
+            MatchMode::Lead => {
+                let offers = self.seeker_offers(seeker);
+                u8::from(offers.is_empty() || !offers.intersection(needs).is_empty())
+            }
+        }
+    }
+
+    /// Whether a partner with these needs is left out because it needs an
+    /// area the request's focus asks for (SUPPORT, PEER): it is not
+    /// proposed to support in what it must improve itself.
+    #[inline]
+    pub(crate) fn needs_what_is_asked(&self, needs: FocusSet) -> bool {
+        self.mode != MatchMode::Lead
+            && self
+                .focus
+                .is_some_and(|asked| !asked.intersection(needs).is_empty())
     }
 
     /// The proximity component's weighted value at a distance.
