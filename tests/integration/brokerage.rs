@@ -519,3 +519,57 @@ async fn form_groups_proposes_clusters_and_federations_with_their_reasons() {
     }
     server.stop().await;
 }
+
+/// Each seeker left without a partner is told what emptied its pool: one
+/// with nobody within the distance (and how far the nearest is), one whose
+/// only partner ahead of it has no free place.
+#[tokio::test]
+async fn each_unassigned_seeker_gets_the_constraint_that_emptied_its_pool() {
+    use crate::support::fixtures::SchoolExt;
+    use partnermatch_core::domain::{Phase, Stage};
+    let mut no_place = school("no-place").stage(Some(Stage::Green)).at(1.0, 0.0);
+    no_place.capacity = Some(0);
+    let server = TestServer::start(vec![
+        // Secondaries: the far seeker and its only possible partner.
+        school("far-seeker")
+            .stage(Some(Stage::Red))
+            .phase(Phase::Secondary)
+            .at(200.0, 0.0),
+        school("far-helper")
+            .stage(Some(Stage::Amber))
+            .phase(Phase::Secondary)
+            .at(150.0, 0.0),
+        // Primaries: one ahead of the seeker, with no place to give.
+        school("capless-seeker").stage(Some(Stage::Red)),
+        no_place,
+    ])
+    .await;
+    let mut matcher = server.matcher().await;
+    let response = matcher
+        .broker(pb::BrokerRequest {
+            seeker_ids: vec!["far-seeker".into(), "capless-seeker".into()],
+            mode: pb::MatchMode::Support as i32,
+            max_distance_km: Some(40.0),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let reason = |id: &str| {
+        response
+            .unassigned
+            .iter()
+            .find(|u| u.school_id == id)
+            .map(|u| u.reason.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        reason("far-seeker"),
+        "none within 40 km: the nearest that passes every other filter is 50.0 km away"
+    );
+    assert_eq!(
+        reason("capless-seeker"),
+        "none left has a free support place"
+    );
+    server.stop().await;
+}

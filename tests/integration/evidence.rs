@@ -137,6 +137,34 @@ async fn stale_evidence_is_unknown_marked_and_explained() {
         "no current evidence (wales_category overall amber 2019-01-31: older than 4 years)"
     );
     assert!(stored.evaluations[0].stale);
+
+    // A Match that meets it says why its stage is unknown, with the year.
+    registry
+        .upsert_school(pb::UpsertSchoolRequest {
+            school: Some(school_proto(
+                &school("seeker").stage(Some(Stage::Red)).at(3.0, 0.0),
+            )),
+        })
+        .await
+        .unwrap();
+    let mut request = match_request("seeker", pb::MatchMode::Support);
+    request.explain = true;
+    let response = server
+        .matcher()
+        .await
+        .r#match(request)
+        .await
+        .unwrap()
+        .into_inner();
+    let stage = response.candidates[0]
+        .components
+        .iter()
+        .find(|c| c.factor == pb::Factor::Stage as i32)
+        .unwrap();
+    assert_eq!(
+        stage.reason,
+        "partner's stage unknown: scored as neutral; partner: no current evidence (wales_category overall amber 2019-01-31: older than 4 years)"
+    );
     server.stop().await;
 }
 

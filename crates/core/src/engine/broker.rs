@@ -21,7 +21,7 @@ use crate::domain::{MatchMode, Phase, Stage, StoredSchool};
 use super::config::ScoringConfig;
 use super::error::{Error, Result};
 use super::flow::Network;
-use super::matcher::{Constraints, RankedCandidate, SearchRequest, explain, search};
+use super::matcher::{Constraints, RankedCandidate, SearchRequest, explain, search, why_none};
 use super::snapshot::Snapshot;
 
 /// Bounds on brokerage requests.
@@ -267,7 +267,8 @@ pub(super) fn broker_with_progress<'a>(
             let reason = match &seeker.candidates {
                 Err(reason) => reason.clone(),
                 Ok(candidates) if candidates.is_empty() => {
-                    "no partner meets the constraints (stage, phase, distance, area, language, free capacity)".to_owned()
+                    why_none(snapshot, seeker.index, &request(1), config)
+                        .unwrap_or_else(|error| error.to_string())
                 }
                 Ok(_) => {
                     "every partner that meets the constraints gives its places to seekers it suits better".to_owned()

@@ -142,6 +142,113 @@ impl<'s, 'q> MatchPlan<'s, 'q> {
             && !(self.partner_supports() && partner.safeguarding_not_met)
     }
 
+    /// Why no school passes the hard filters and the distance limit: the
+    /// first filter, in a broker's order of thought, past which none is
+    /// left ("none within 30 km: the nearest that passes every other
+    /// filter is 42.0 km away"). For a seeker left without a partner.
+    pub(super) fn why_none(&self) -> String {
+        let constraints = self.constraints;
+        let seeker = self.seeker;
+        let mode = constraints.mode;
+        let number = |n: u32| (n != NO_BODY).then_some(n);
+        type Check<'c> = (&'c str, Box<dyn Fn(u32, &Profile) -> bool + 'c>);
+        let checks: Vec<Check<'_>> = vec![
+            (
+                "no other open school is free to be its partner (the rest are seekers of this run, excluded, or already its active partners)",
+                Box::new(|index, partner: &Profile| {
+                    partner.open
+                        && index != self.seeker_index
+                        && (self.excluded.is_empty()
+                            || self.excluded.binary_search(&index).is_err())
+                        && (self.active_partners.is_empty()
+                            || self.active_partners.binary_search(&index).is_err())
+                }),
+            ),
+            (
+                "no open school of a phase the phase relation admits",
+                Box::new(|_, partner: &Profile| {
+                    constraints
+                        .phase_relation
+                        .admits(seeker.phase, partner.phase)
+                }),
+            ),
+            (
+                match mode {
+                    MatchMode::Support => "none at or ahead of its stage",
+                    MatchMode::Lead => "none at or behind its stage",
+                    MatchMode::Peer => "none at a stage it may pair with",
+                },
+                Box::new(|_, partner: &Profile| self.stage_direction_admits(partner.stage)),
+            ),
+            (
+                "none in its consortium or local authority, as asked",
+                Box::new(|_, partner: &Profile| {
+                    (!constraints.same_consortium || partner.consortium == seeker.consortium)
+                        && (!constraints.same_local_authority
+                            || partner.local_authority == seeker.local_authority)
+                }),
+            ),
+            (
+                "none of its language group, as asked",
+                Box::new(|_, partner: &Profile| {
+                    !constraints.same_language_group
+                        || LanguageMedium::same_group(seeker.language, partner.language)
+                }),
+            ),
+            (
+                "none in the trust or diocese the request asks for",
+                Box::new(|_, partner: &Profile| {
+                    constraints
+                        .trust_relation
+                        .admits(number(seeker.trust), number(partner.trust))
+                        && (!constraints.same_diocese || seeker.diocese == partner.diocese)
+                }),
+            ),
+            (
+                "every one left needs the asked focus itself",
+                Box::new(|_, partner: &Profile| !self.scoring.needs_what_is_asked(partner.needs)),
+            ),
+            (
+                "none left has a free support place",
+                Box::new(|_, partner: &Profile| {
+                    mode == MatchMode::Lead || partner.free_capacity() > 0
+                }),
+            ),
+            (
+                "none left has safeguarding met",
+                Box::new(|_, partner: &Profile| {
+                    !(self.partner_supports() && partner.safeguarding_not_met)
+                }),
+            ),
+        ];
+        let profiles: Vec<(u32, &Profile)> = self
+            .snapshot
+            .profiles()
+            .iter()
+            .enumerate()
+            .map(|(index, profile)| (index as u32, profile))
+            .collect();
+        let mut left: Vec<(u32, &Profile)> = profiles;
+        for (why, check) in &checks {
+            left.retain(|(index, partner)| check(*index, partner));
+            if left.is_empty() {
+                return (*why).to_owned();
+            }
+        }
+        match constraints.max_distance_km {
+            Some(max) => {
+                let nearest = left
+                    .iter()
+                    .map(|(_, partner)| self.distance_km(partner))
+                    .fold(f64::INFINITY, f64::min);
+                format!(
+                    "none within {max} km: the nearest that passes every other filter is {nearest:.1} km away"
+                )
+            }
+            None => "every partner that meets the constraints was ruled out".to_owned(),
+        }
+    }
+
     /// Whether the partner gives support (SUPPORT, PEER), so its
     /// safeguarding must not be "not met".
     pub(super) fn partner_supports(&self) -> bool {

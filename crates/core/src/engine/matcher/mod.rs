@@ -171,6 +171,17 @@ pub(crate) fn explain<'s>(
     Ok(explained)
 }
 
+/// Why the seeker at `seeker` has no partner under `request`: the filter
+/// that emptied its pool ([`MatchPlan::why_none`]).
+pub(crate) fn why_none(
+    snapshot: &Snapshot,
+    seeker: u32,
+    request: &SearchRequest<'_>,
+    config: &ScoringConfig,
+) -> Result<String> {
+    Ok(MatchPlan::new(snapshot, seeker, request, config)?.why_none())
+}
+
 /// The score the seeker at `seeker` gives the school at `partner` under
 /// `constraints` (ignoring the hard filters): how group formation measures
 /// cohesion.

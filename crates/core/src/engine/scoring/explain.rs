@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use crate::domain::{
-    FocusArea, FocusSet, Grade, LanguageMedium, MatchMode, Phase, Stage, StoredSchool,
+    Derivation, FocusArea, FocusSet, Grade, LanguageMedium, MatchMode, Phase, Stage, StoredSchool,
 };
 
 use super::factor::{Factor, PerFactor};
@@ -240,10 +240,35 @@ impl Component {
             }
             return reason;
         }
-        let Detail::Stage { areas, .. } = self.detail else {
+        let Detail::Stage {
+            areas,
+            seeker: seeker_stage,
+            partner: partner_stage,
+            ..
+        } = self.detail
+        else {
             return reason;
         };
         if areas.is_empty() {
+            // Why an unknown stage is unknown: no evidence, or evidence
+            // past the horizon (with its year).
+            let why = |school: &StoredSchool, stage: Option<Stage>, whose: &str| match (
+                &school.evidence.stage,
+                stage,
+            ) {
+                (Derivation::Unknown(why), None) => Some(format!("{whose}: {why}")),
+                _ => None,
+            };
+            let whys: Vec<String> = [
+                why(seeker, seeker_stage, "seeker"),
+                why(partner, partner_stage, "partner"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            if !whys.is_empty() {
+                let _ = write!(reason, "; {}", whys.join("; "));
+            }
             return reason;
         }
         let source = |school: &StoredSchool, area: FocusArea| {
@@ -260,6 +285,7 @@ impl Component {
         };
         let dates = areas
             .iter()
+            .take(REASON_AREAS)
             .map(|area| {
                 format!(
                     "{}: seeker {}, partner {}",
@@ -469,6 +495,20 @@ fn track_record_reason(
 
 /// Per area: "literacy needs attention → strong standard"; a side without
 /// evidence in the area shows its overall stage ("amber overall").
+/// Areas a reason names one by one; the rest are counted, so a reason
+/// stays a sentence (about 300 characters) however many areas a match is
+/// about.
+const REASON_AREAS: usize = 3;
+
+/// "; and N more areas" for the areas past [`REASON_AREAS`], else nothing.
+fn more_areas(areas: FocusSet) -> String {
+    match (areas.len() as usize).saturating_sub(REASON_AREAS) {
+        0 => String::new(),
+        1 => "; and 1 more area".to_owned(),
+        more => format!("; and {more} more areas"),
+    }
+}
+
 fn area_stage_reason(
     mode: MatchMode,
     areas: FocusSet,
@@ -483,8 +523,9 @@ fn area_stage_reason(
         (None, Some(stage)) => format!("{stage} overall"),
         (None, None) => "unknown".to_owned(),
     };
-    let compared = areas
+    let mut compared = areas
         .iter()
+        .take(REASON_AREAS)
         .map(|area| {
             format!(
                 "{} {} → {}",
@@ -495,6 +536,7 @@ fn area_stage_reason(
         })
         .collect::<Vec<_>>()
         .join("; ");
+    compared.push_str(&more_areas(areas));
     let best = match mode {
         MatchMode::Support => "one step ahead in the area is best",
         MatchMode::Lead => "one step behind in the area is best",
@@ -506,15 +548,9 @@ fn area_stage_reason(
 fn stage_reason(mode: MatchMode, seeker: Option<Stage>, partner: Option<Stage>) -> String {
     let (s, p) = match (seeker, partner) {
         (Some(s), Some(p)) => (s, p),
-        (None, Some(_)) => {
-            return "seeker's stage unknown (no published category): scored as neutral".to_owned();
-        }
-        (Some(_), None) => {
-            return "partner's stage unknown (no published category): scored as neutral".to_owned();
-        }
-        (None, None) => {
-            return "both stages unknown (no published category): scored as neutral".to_owned();
-        }
+        (None, Some(_)) => return "seeker's stage unknown: scored as neutral".to_owned(),
+        (Some(_), None) => return "partner's stage unknown: scored as neutral".to_owned(),
+        (None, None) => return "both stages unknown: scored as neutral".to_owned(),
     };
     let gap = p.level() - s.level();
     let steps = |n: i32| match n.abs() {
@@ -596,4 +632,36 @@ fn focus_reason(mode: MatchMode, forward: Option<Coverage>, backward: Option<Cov
         };
     }
     parts.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// However many areas a match is about, the stage reason names three
+    /// and counts the rest: a sentence, not a page.
+    #[test]
+    fn an_area_by_area_reason_names_three_areas_and_counts_the_rest() {
+        let areas: FocusSet = FocusArea::ALL.iter().copied().take(8).collect();
+        let reason = area_stage_reason(
+            MatchMode::Support,
+            areas,
+            (Some(Stage::Red), AreaGrades::default()),
+            (Some(Stage::Amber), AreaGrades::default()),
+        );
+        assert!(reason.contains("; and 5 more areas"), "{reason}");
+        assert!(
+            reason.chars().count() < 300,
+            "{} characters: {reason}",
+            reason.chars().count()
+        );
+        let one: FocusSet = FocusArea::ALL.iter().copied().take(1).collect();
+        let reason = area_stage_reason(
+            MatchMode::Support,
+            one,
+            (Some(Stage::Red), AreaGrades::default()),
+            (Some(Stage::Amber), AreaGrades::default()),
+        );
+        assert!(!reason.contains("more area"), "{reason}");
+    }
 }
