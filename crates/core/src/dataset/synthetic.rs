@@ -71,7 +71,24 @@ struct Authority {
     welsh_share: f64,
     /// Typical free-school-meals percentage.
     fsm_percent: f64,
-    places: &'static [&'static str],
+    /// Its towns and villages, each with where it stands: a school is named
+    /// after the one nearest to it.
+    places: &'static [Place],
+}
+
+/// A town or village and where it stands (WGS84, to about a kilometre).
+struct Place {
+    name: &'static str,
+    latitude: f64,
+    longitude: f64,
+}
+
+const fn place(name: &'static str, latitude: f64, longitude: f64) -> Place {
+    Place {
+        name,
+        latitude,
+        longitude,
+    }
 }
 
 const AUTHORITIES: [Authority; 22] = [
@@ -86,12 +103,12 @@ const AUTHORITIES: [Authority; 22] = [
         welsh_share: 0.85,
         fsm_percent: 18.0,
         places: &[
-            "Amlwch",
-            "Llangefni",
-            "Holyhead",
-            "Beaumaris",
-            "Benllech",
-            "Rhosneigr",
+            place("Amlwch", 53.41, -4.35),
+            place("Llangefni", 53.26, -4.31),
+            place("Holyhead", 53.31, -4.63),
+            place("Beaumaris", 53.26, -4.09),
+            place("Benllech", 53.32, -4.22),
+            place("Rhosneigr", 53.23, -4.51),
         ],
     },
     Authority {
@@ -105,14 +122,14 @@ const AUTHORITIES: [Authority; 22] = [
         welsh_share: 0.97,
         fsm_percent: 15.0,
         places: &[
-            "Bangor",
-            "Caernarfon",
-            "Pwllheli",
-            "Dolgellau",
-            "Bala",
-            "Porthmadog",
-            "Tywyn",
-            "Blaenau Ffestiniog",
+            place("Bangor", 53.23, -4.13),
+            place("Caernarfon", 53.14, -4.27),
+            place("Pwllheli", 52.89, -4.42),
+            place("Dolgellau", 52.74, -3.89),
+            place("Bala", 52.91, -3.60),
+            place("Porthmadog", 52.93, -4.13),
+            place("Tywyn", 52.58, -4.09),
+            place("Blaenau Ffestiniog", 52.99, -3.94),
         ],
     },
     Authority {
@@ -126,12 +143,12 @@ const AUTHORITIES: [Authority; 22] = [
         welsh_share: 0.35,
         fsm_percent: 17.0,
         places: &[
-            "Llandudno",
-            "Colwyn Bay",
-            "Abergele",
-            "Llanrwst",
-            "Conwy",
-            "Penmaenmawr",
+            place("Llandudno", 53.32, -3.83),
+            place("Colwyn Bay", 53.29, -3.73),
+            place("Abergele", 53.28, -3.58),
+            place("Llanrwst", 53.14, -3.80),
+            place("Conwy", 53.28, -3.83),
+            place("Penmaenmawr", 53.27, -3.93),
         ],
     },
     Authority {
@@ -145,12 +162,12 @@ const AUTHORITIES: [Authority; 22] = [
         welsh_share: 0.28,
         fsm_percent: 20.0,
         places: &[
-            "Rhyl",
-            "Prestatyn",
-            "Denbigh",
-            "Ruthin",
-            "Llangollen",
-            "Corwen",
+            place("Rhyl", 53.32, -3.49),
+            place("Prestatyn", 53.34, -3.41),
+            place("Denbigh", 53.18, -3.42),
+            place("Ruthin", 53.11, -3.31),
+            place("Llangollen", 52.97, -3.17),
+            place("Corwen", 52.98, -3.38),
         ],
     },
     Authority {
@@ -164,12 +181,12 @@ const AUTHORITIES: [Authority; 22] = [
         welsh_share: 0.08,
         fsm_percent: 15.0,
         places: &[
-            "Mold",
-            "Buckley",
-            "Flint",
-            "Connah's Quay",
-            "Holywell",
-            "Shotton",
+            place("Mold", 53.166, -3.139),
+            place("Buckley", 53.17, -3.08),
+            place("Flint", 53.25, -3.13),
+            place("Connah's Quay", 53.22, -3.06),
+            place("Holywell", 53.27, -3.22),
+            place("Shotton", 53.21, -3.04),
         ],
     },
     Authority {
@@ -183,12 +200,12 @@ const AUTHORITIES: [Authority; 22] = [
         welsh_share: 0.12,
         fsm_percent: 18.0,
         places: &[
-            "Wrexham",
-            "Gresford",
-            "Rhosllanerchrugog",
-            "Chirk",
-            "Brymbo",
-            "Ruabon",
+            place("Wrexham", 53.05, -2.99),
+            place("Gresford", 53.09, -2.97),
+            place("Rhosllanerchrugog", 53.01, -3.06),
+            place("Chirk", 52.93, -3.06),
+            place("Brymbo", 53.07, -3.07),
+            place("Ruabon", 52.99, -3.04),
         ],
     },
     Authority {
@@ -202,14 +219,14 @@ const AUTHORITIES: [Authority; 22] = [
         welsh_share: 0.25,
         fsm_percent: 12.0,
         places: &[
-            "Newtown",
-            "Welshpool",
-            "Llandrindod Wells",
-            "Brecon",
-            "Machynlleth",
-            "Builth Wells",
-            "Knighton",
-            "Ystradgynlais",
+            place("Newtown", 52.51, -3.31),
+            place("Welshpool", 52.66, -3.15),
+            place("Llandrindod Wells", 52.24, -3.38),
+            place("Brecon", 51.95, -3.39),
+            place("Machynlleth", 52.59, -3.85),
+            place("Builth Wells", 52.15, -3.40),
+            place("Knighton", 52.34, -3.05),
+            place("Ystradgynlais", 51.78, -3.75),
         ],
     },
     Authority {
@@ -223,12 +240,12 @@ const AUTHORITIES: [Authority; 22] = [
         welsh_share: 0.82,
         fsm_percent: 11.0,
         places: &[
-            "Aberystwyth",
-            "Cardigan",
-            "Lampeter",
-            "Aberaeron",
-            "Tregaron",
-            "Llandysul",
+            place("Aberystwyth", 52.41, -4.08),
+            place("Cardigan", 52.08, -4.66),
+            place("Lampeter", 52.11, -4.08),
+            place("Aberaeron", 52.24, -4.26),
+            place("Tregaron", 52.22, -3.94),
+            place("Llandysul", 52.04, -4.31),
         ],
     },
     Authority {
@@ -242,12 +259,12 @@ const AUTHORITIES: [Authority; 22] = [
         welsh_share: 0.22,
         fsm_percent: 17.0,
         places: &[
-            "Haverfordwest",
-            "Pembroke",
-            "Milford Haven",
-            "Tenby",
-            "Fishguard",
-            "Narberth",
+            place("Haverfordwest", 51.80, -4.97),
+            place("Pembroke", 51.68, -4.92),
+            place("Milford Haven", 51.71, -5.04),
+            place("Tenby", 51.67, -4.70),
+            place("Fishguard", 51.99, -4.98),
+            place("Narberth", 51.80, -4.74),
         ],
     },
     Authority {
@@ -261,13 +278,13 @@ const AUTHORITIES: [Authority; 22] = [
         welsh_share: 0.58,
         fsm_percent: 18.0,
         places: &[
-            "Carmarthen",
-            "Llanelli",
-            "Ammanford",
-            "Llandovery",
-            "Burry Port",
-            "Whitland",
-            "Llandeilo",
+            place("Carmarthen", 51.86, -4.31),
+            place("Llanelli", 51.68, -4.16),
+            place("Ammanford", 51.79, -3.99),
+            place("Llandovery", 51.99, -3.80),
+            place("Burry Port", 51.68, -4.25),
+            place("Whitland", 51.82, -4.62),
+            place("Llandeilo", 51.88, -3.99),
         ],
     },
     Authority {
@@ -281,12 +298,12 @@ const AUTHORITIES: [Authority; 22] = [
         welsh_share: 0.12,
         fsm_percent: 21.0,
         places: &[
-            "Swansea",
-            "Morriston",
-            "Gorseinon",
-            "Pontarddulais",
-            "Mumbles",
-            "Clydach",
+            place("Swansea", 51.62, -3.94),
+            place("Morriston", 51.67, -3.92),
+            place("Gorseinon", 51.67, -4.04),
+            place("Pontarddulais", 51.71, -4.04),
+            place("Mumbles", 51.57, -4.00),
+            place("Clydach", 51.69, -3.90),
         ],
     },
     Authority {
@@ -300,12 +317,12 @@ const AUTHORITIES: [Authority; 22] = [
         welsh_share: 0.16,
         fsm_percent: 23.0,
         places: &[
-            "Neath",
-            "Port Talbot",
-            "Pontardawe",
-            "Glynneath",
-            "Briton Ferry",
-            "Cwmafan",
+            place("Neath", 51.66, -3.80),
+            place("Port Talbot", 51.59, -3.78),
+            place("Pontardawe", 51.72, -3.85),
+            place("Glynneath", 51.75, -3.63),
+            place("Briton Ferry", 51.63, -3.82),
+            place("Cwmafan", 51.61, -3.76),
         ],
     },
     Authority {
@@ -319,12 +336,12 @@ const AUTHORITIES: [Authority; 22] = [
         welsh_share: 0.10,
         fsm_percent: 20.0,
         places: &[
-            "Bridgend",
-            "Maesteg",
-            "Porthcawl",
-            "Pencoed",
-            "Pyle",
-            "Ogmore Vale",
+            place("Bridgend", 51.50, -3.58),
+            place("Maesteg", 51.61, -3.66),
+            place("Porthcawl", 51.48, -3.70),
+            place("Pencoed", 51.52, -3.50),
+            place("Pyle", 51.53, -3.69),
+            place("Ogmore Vale", 51.58, -3.54),
         ],
     },
     Authority {
@@ -338,12 +355,12 @@ const AUTHORITIES: [Authority; 22] = [
         welsh_share: 0.10,
         fsm_percent: 14.0,
         places: &[
-            "Barry",
-            "Penarth",
-            "Cowbridge",
-            "Llantwit Major",
-            "Dinas Powys",
-            "Rhoose",
+            place("Barry", 51.40, -3.27),
+            place("Penarth", 51.44, -3.17),
+            place("Cowbridge", 51.46, -3.45),
+            place("Llantwit Major", 51.41, -3.49),
+            place("Dinas Powys", 51.43, -3.22),
+            place("Rhoose", 51.39, -3.35),
         ],
     },
     Authority {
@@ -357,13 +374,13 @@ const AUTHORITIES: [Authority; 22] = [
         welsh_share: 0.16,
         fsm_percent: 25.0,
         places: &[
-            "Pontypridd",
-            "Aberdare",
-            "Tonypandy",
-            "Porth",
-            "Mountain Ash",
-            "Treorchy",
-            "Llantrisant",
+            place("Pontypridd", 51.60, -3.34),
+            place("Aberdare", 51.71, -3.45),
+            place("Tonypandy", 51.62, -3.45),
+            place("Porth", 51.61, -3.41),
+            place("Mountain Ash", 51.68, -3.38),
+            place("Treorchy", 51.66, -3.51),
+            place("Llantrisant", 51.54, -3.38),
         ],
     },
     Authority {
@@ -376,7 +393,12 @@ const AUTHORITIES: [Authority; 22] = [
         schools: 27,
         welsh_share: 0.08,
         fsm_percent: 27.0,
-        places: &["Merthyr Tydfil", "Troedyrhiw", "Treharris", "Dowlais"],
+        places: &[
+            place("Merthyr Tydfil", 51.75, -3.38),
+            place("Troedyrhiw", 51.71, -3.35),
+            place("Treharris", 51.67, -3.31),
+            place("Dowlais", 51.76, -3.35),
+        ],
     },
     Authority {
         name: "Caerphilly",
@@ -389,12 +411,12 @@ const AUTHORITIES: [Authority; 22] = [
         welsh_share: 0.11,
         fsm_percent: 24.0,
         places: &[
-            "Caerphilly",
-            "Blackwood",
-            "Bargoed",
-            "Risca",
-            "Ystrad Mynach",
-            "Newbridge",
+            place("Caerphilly", 51.58, -3.22),
+            place("Blackwood", 51.67, -3.20),
+            place("Bargoed", 51.69, -3.24),
+            place("Risca", 51.61, -3.10),
+            place("Ystrad Mynach", 51.64, -3.24),
+            place("Newbridge", 51.667, -3.144),
         ],
     },
     Authority {
@@ -407,7 +429,12 @@ const AUTHORITIES: [Authority; 22] = [
         schools: 25,
         welsh_share: 0.05,
         fsm_percent: 28.0,
-        places: &["Ebbw Vale", "Tredegar", "Abertillery", "Brynmawr"],
+        places: &[
+            place("Ebbw Vale", 51.78, -3.21),
+            place("Tredegar", 51.77, -3.25),
+            place("Abertillery", 51.73, -3.136),
+            place("Brynmawr", 51.80, -3.18),
+        ],
     },
     Authority {
         name: "Torfaen",
@@ -419,7 +446,12 @@ const AUTHORITIES: [Authority; 22] = [
         schools: 32,
         welsh_share: 0.06,
         fsm_percent: 23.0,
-        places: &["Pontypool", "Cwmbran", "Blaenavon", "Griffithstown"],
+        places: &[
+            place("Pontypool", 51.70, -3.04),
+            place("Cwmbran", 51.65, -3.02),
+            place("Blaenavon", 51.78, -3.09),
+            place("Griffithstown", 51.69, -3.03),
+        ],
     },
     Authority {
         name: "Monmouthshire",
@@ -431,7 +463,13 @@ const AUTHORITIES: [Authority; 22] = [
         schools: 34,
         welsh_share: 0.06,
         fsm_percent: 10.0,
-        places: &["Monmouth", "Abergavenny", "Chepstow", "Caldicot", "Usk"],
+        places: &[
+            place("Monmouth", 51.81, -2.72),
+            place("Abergavenny", 51.82, -3.02),
+            place("Chepstow", 51.64, -2.67),
+            place("Caldicot", 51.59, -2.75),
+            place("Usk", 51.70, -2.90),
+        ],
     },
     Authority {
         name: "Newport",
@@ -444,12 +482,12 @@ const AUTHORITIES: [Authority; 22] = [
         welsh_share: 0.06,
         fsm_percent: 24.0,
         places: &[
-            "Newport",
-            "Caerleon",
-            "Bettws",
-            "Rogerstone",
-            "Maindee",
-            "Pillgwenlly",
+            place("Newport", 51.59, -3.00),
+            place("Caerleon", 51.61, -2.95),
+            place("Bettws", 51.62, -3.03),
+            place("Rogerstone", 51.59, -3.05),
+            place("Maindee", 51.59, -2.98),
+            place("Pillgwenlly", 51.57, -2.99),
         ],
     },
     Authority {
@@ -463,14 +501,14 @@ const AUTHORITIES: [Authority; 22] = [
         welsh_share: 0.16,
         fsm_percent: 24.0,
         places: &[
-            "Cardiff",
-            "Llanishen",
-            "Ely",
-            "Splott",
-            "Whitchurch",
-            "Canton",
-            "Rumney",
-            "Llandaff",
+            place("Cardiff", 51.48, -3.18),
+            place("Llanishen", 51.53, -3.18),
+            place("Ely", 51.48, -3.25),
+            place("Splott", 51.48, -3.15),
+            place("Whitchurch", 51.52, -3.22),
+            place("Canton", 51.48, -3.21),
+            place("Rumney", 51.51, -3.13),
+            place("Llandaff", 51.50, -3.22),
         ],
     },
 ];
@@ -853,11 +891,35 @@ fn make_school(
         _ => "none",
     };
 
-    let place = *authority
+    // Drawn and set aside, so every draw after it (and so every other value
+    // of the population) is as it was when places were picked at random.
+    let _ = authority.places.choose(rng);
+    // Named after the authority's place nearest to where it stands, and
+    // the side of that place it is on.
+    let (place, north_km, east_km) = authority
         .places
-        .choose(rng)
+        .iter()
+        .map(|place| {
+            let north = (latitude - (place.latitude + region_lat)) * 111.2;
+            let east =
+                (longitude - (place.longitude + region_lon)) * 111.2 * latitude.to_radians().cos();
+            (place, north, east)
+        })
+        .min_by(|a, b| {
+            a.1.hypot(a.2)
+                .total_cmp(&b.1.hypot(b.2))
+                .then_with(|| a.0.name.cmp(b.0.name))
+        })
         .expect("every authority has places");
-    let name = school_name(phase, language_medium, religious_character, place, number);
+    let district = district(north_km, east_km, number);
+    let name = school_name(
+        phase,
+        language_medium,
+        religious_character,
+        place.name,
+        district,
+        number,
+    );
     let suffix = |text: &str| {
         if region == 0 {
             text.to_owned()
@@ -959,11 +1021,32 @@ fn focus_areas(
     (strengths, needs)
 }
 
+/// The district a school's name carries after its place: the side of the
+/// place it stands on when more than 2 km out ("Bangor North"), else one of
+/// a place's own words, by its number, so names within a place differ as
+/// real lists do.
+fn district(north_km: f64, east_km: f64, number: u32) -> &'static str {
+    if north_km.hypot(east_km) < 2.0 {
+        return ["", " Park", " Vale", " Road"][number as usize % 4];
+    }
+    match (
+        north_km.abs() >= east_km.abs(),
+        north_km >= 0.0,
+        east_km >= 0.0,
+    ) {
+        (true, true, _) => " North",
+        (true, false, _) => " South",
+        (false, _, true) => " East",
+        (false, _, false) => " West",
+    }
+}
+
 fn school_name(
     phase: Phase,
     medium: Option<LanguageMedium>,
     religious_character: &str,
     place: &str,
+    district: &str,
     number: u32,
 ) -> String {
     const SAINTS: [&str; 6] = ["Mary", "Joseph", "David", "Patrick", "Teilo", "Helen"];
@@ -971,11 +1054,6 @@ fn school_name(
         medium,
         Some(LanguageMedium::Welsh | LanguageMedium::Bilingual | LanguageMedium::Transitional)
     );
-    // The number keeps names distinct within a place, as real lists do with
-    // district names.
-    let district = [
-        "", " North", " East", " West", " South", " Park", " Vale", " Road",
-    ][number as usize % 8];
     match (phase, welsh, religious_character) {
         (Phase::Primary, _, "Roman Catholic") => {
             format!(
@@ -1008,6 +1086,50 @@ fn school_name(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A school is named after the place of its authority nearest to it,
+    /// and the side of the place it stands on: "Bala South" no longer
+    /// stands 5.7 km from Rhosneigr.
+    #[test]
+    fn schools_are_named_after_the_place_nearest_them() {
+        let schools = generate(SyntheticConfig::default());
+        let mut checked = 0;
+        for school in &schools {
+            let authority = AUTHORITIES
+                .iter()
+                .find(|a| a.name == school.local_authority)
+                .expect("an authority of the table");
+            let km = |place: &Place| {
+                let (lat, lon) = (school.location.latitude, school.location.longitude);
+                let north = (lat - place.latitude) * 111.2;
+                let east = (lon - place.longitude) * 111.2 * lat.to_radians().cos();
+                north.hypot(east)
+            };
+            let nearest = authority
+                .places
+                .iter()
+                .min_by(|a, b| km(a).total_cmp(&km(b)).then_with(|| a.name.cmp(b.name)))
+                .unwrap();
+            // The longest name that is a place of the authority (so
+            // "Newport" is not read in "Newbridge").
+            let named = authority
+                .places
+                .iter()
+                .filter(|place| school.name.contains(place.name))
+                .max_by_key(|place| place.name.len())
+                .unwrap_or_else(|| panic!("{} names no place of {}", school.name, authority.name));
+            assert_eq!(
+                named.name,
+                nearest.name,
+                "{} ({:.1} km from {})",
+                school.name,
+                km(named),
+                nearest.name
+            );
+            checked += 1;
+        }
+        assert_eq!(checked, schools.len());
+    }
 
     #[test]
     fn same_seed_same_schools_other_seed_other_schools() {
