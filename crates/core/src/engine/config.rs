@@ -19,13 +19,19 @@ impl Default for Weights {
     /// Stage fit is what Estyn found matters most ("similar stages of their
     /// journey of improvement"), then distance and the right focus (para 40),
     /// then context and a proven track record; phase, language, size and
-    /// load refine.
+    /// load refine. Proximity weighs a little more than stage since
+    /// 2026-12-07: with the faster fall beyond regular visits, it brought
+    /// travel on the Welsh data from 3.22 to 2.92 times the nearest
+    /// feasible partners while similar stages stayed at 96% and language
+    /// fit at 96% (docs/evaluation.md).
     fn default() -> Weights {
         Weights(PerFactor::from_fn(|factor| match factor {
-            Factor::Stage | Factor::Proximity => 0.22,
+            Factor::Proximity => 0.24,
+            Factor::Stage => 0.22,
             Factor::Focus | Factor::Language => 0.15,
             Factor::Context | Factor::TrackRecord => 0.07,
-            Factor::Phase | Factor::Size | Factor::Load => 0.04,
+            Factor::Load => 0.04,
+            Factor::Phase | Factor::Size => 0.03,
         }))
     }
 }
@@ -84,6 +90,13 @@ pub struct ScoringConfig {
     pub peer_stage_curve: [f64; 4],
     /// Distance at which proximity falls to 1/e, km.
     pub proximity_scale_km: f64,
+    /// The distance up to which visits can be regular, km: beyond it
+    /// proximity falls faster still (by `e` every
+    /// `beyond_regular_visits_km` more), so a partner one stage ahead but
+    /// far beyond it does not beat a nearer one two stages ahead.
+    pub regular_visit_km: f64,
+    /// How fast proximity falls beyond `regular_visit_km`, km per factor e.
+    pub beyond_regular_visits_km: f64,
     /// Challenge-index difference at which context similarity reaches 0.
     pub challenge_range: f64,
     /// Share of the context component given by being in the same family.
@@ -107,6 +120,8 @@ impl Default for ScoringConfig {
             directed_stage_curve: [0.85, 1.0, 0.3, 0.05],
             peer_stage_curve: [1.0, 0.6, 0.15, 0.0],
             proximity_scale_km: 40.0,
+            regular_visit_km: 40.0,
+            beyond_regular_visits_km: 15.0,
             challenge_range: 30.0,
             same_family_bonus: 0.25,
             size_ratio_floor: 10.0,

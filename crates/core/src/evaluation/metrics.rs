@@ -80,6 +80,13 @@ pub struct Metrics {
     /// First-ranked partners covering at least one need, of the seekers
     /// with needs that have a partner.
     pub first_covers_need: Share,
+    /// Partners that need one of the seeker's needs (or the request's
+    /// focus) themselves and cover none, of the partners of seekers with
+    /// needs: support on the wrong focus (lower is better).
+    pub partners_needing_it: Share,
+    /// Partners placed whose latest safeguarding judgement, however old,
+    /// is not met: must be 0.
+    pub safeguarding_not_met: u32,
     /// Most seekers one supporter was placed with.
     pub busiest_supporter: u32,
     /// Different supporters among all partners placed.
@@ -115,6 +122,8 @@ pub fn measure(
         travel_ratio: None,
         needs_covered: Share::default(),
         first_covers_need: Share::default(),
+        partners_needing_it: Share::default(),
+        safeguarding_not_met: 0,
         busiest_supporter: 0,
         distinct_supporters: 0,
         short: 0,
@@ -164,7 +173,10 @@ pub fn measure(
                 if rank == 0 {
                     metrics.first_covers_need.count(covers);
                 }
+                let needs_it = !needs.intersection(partner.needs()).is_empty();
+                metrics.partners_needing_it.count(needs_it && !covers);
             }
+            metrics.safeguarding_not_met += u32::from(partner.evidence.safeguarding_not_met);
             travelled += distance(placement.seeker, partner_index);
         }
         // As many of the nearest feasible partners as were placed: what the

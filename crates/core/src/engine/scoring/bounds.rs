@@ -9,7 +9,7 @@ use crate::domain::{FocusArea, FocusSet, LanguageMedium, MatchMode, Phase, Stage
 use super::super::index::Side;
 use super::factor::Factor;
 use super::profile::{AreaGrades, AreaLevels, Profile};
-use super::values::{LEVELS, ScoringContext, StageLadder, phase_affinity};
+use super::values::{LEVELS, RegularVisits, ScoringContext, StageLadder, phase_affinity};
 
 impl ScoringContext<'_> {
     /// The best track-record value any member of `group` could have.
@@ -159,6 +159,7 @@ pub(crate) struct GroupBounder<'a> {
     language: [f64; 64],
     /// Earth radius over the proximity scale: chord length → exponent.
     exponent_per_chord: f64,
+    visits: RegularVisits,
 }
 
 /// `exp(-x)` at x = k / PROXIMITY_STEPS_PER_UNIT, for k below the table's
@@ -200,6 +201,7 @@ impl<'a> GroupBounder<'a> {
             best_by_levels: std::cell::OnceCell::new(),
             language,
             exponent_per_chord: crate::domain::EARTH_RADIUS_KM / scoring.proximity_scale_km,
+            visits: RegularVisits::of(scoring.config),
         }
     }
 
@@ -268,7 +270,14 @@ impl<'a> GroupBounder<'a> {
     pub(crate) fn proximity_bound(&self, chord: f64) -> f64 {
         let table = proximity_table();
         let step = (chord * self.exponent_per_chord * PROXIMITY_STEPS_PER_UNIT) as usize;
-        self.scoring.weights[Factor::Proximity] * table[step.min(PROXIMITY_TABLE_LEN - 1)]
+        // Beyond regular visits, the second exponential of the curve, from
+        // the same table at the floor: each factor bounds its own from
+        // above, so their product bounds the curve.
+        let excess = self.visits.excess(chord * crate::domain::EARTH_RADIUS_KM);
+        let beyond = (excess * PROXIMITY_STEPS_PER_UNIT) as usize;
+        self.scoring.weights[Factor::Proximity]
+            * table[step.min(PROXIMITY_TABLE_LEN - 1)]
+            * table[beyond.min(PROXIMITY_TABLE_LEN - 1)]
     }
 
     /// Bound on the score of any member of `group` in a bucket with

@@ -11,7 +11,7 @@ use crate::domain::{
 
 use super::factor::{Factor, PerFactor};
 use super::profile::{AreaGrades, NO_FAMILY, Profile, TrackRecord};
-use super::values::{Coverage, ScoringContext, language_affinity, phase_affinity, proximity_value};
+use super::values::{Coverage, ScoringContext, language_affinity, phase_affinity};
 
 impl ScoringContext<'_> {
     /// Every component for one pair.
@@ -26,7 +26,8 @@ impl ScoringContext<'_> {
             Factor::Proximity => Component::new(Detail::Proximity {
                 distance_km,
                 scale_km: self.proximity_scale_km,
-                value: proximity_value(distance_km, self.proximity_scale_km),
+                regular_km: self.config.regular_visit_km,
+                value: self.proximity(distance_km),
             }),
             Factor::Context => self.context(seeker, partner),
             Factor::Focus => self.focus(seeker, partner),
@@ -134,6 +135,9 @@ pub enum Detail {
     Proximity {
         distance_km: f64,
         scale_km: f64,
+        /// The distance of regular visits, beyond which proximity falls
+        /// faster.
+        regular_km: f64,
         value: f64,
     },
     Context {
@@ -324,18 +328,25 @@ impl Component {
             Detail::Proximity {
                 distance_km,
                 scale_km,
+                regular_km,
                 ..
             } => {
                 let verdict = if distance_km < 10.0 {
                     "close enough for regular visits"
                 } else if distance_km < 30.0 {
                     "within reach for regular meetings"
-                } else if distance_km < 60.0 {
+                } else if distance_km <= regular_km {
                     "travel will limit regular joint work"
                 } else {
-                    "far away: visits will be rare"
+                    "beyond the distance of regular visits, which will be rare"
                 };
-                format!("{distance_km:.1} km away (scale {scale_km} km): {verdict}")
+                if distance_km > regular_km {
+                    format!(
+                        "{distance_km:.1} km away (scale {scale_km} km, falling faster beyond {regular_km} km): {verdict}"
+                    )
+                } else {
+                    format!("{distance_km:.1} km away (scale {scale_km} km): {verdict}")
+                }
             }
             Detail::Context {
                 seeker,

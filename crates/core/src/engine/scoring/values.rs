@@ -283,7 +283,16 @@ impl<'a> ScoringContext<'a> {
 
     /// The proximity component's weighted value at a distance.
     pub(crate) fn proximity_term(&self, distance_km: f64) -> f64 {
-        self.weights[Factor::Proximity] * proximity_value(distance_km, self.proximity_scale_km)
+        self.weights[Factor::Proximity] * self.proximity(distance_km)
+    }
+
+    /// The proximity component at a distance.
+    pub(crate) fn proximity(&self, distance_km: f64) -> f64 {
+        proximity_value(
+            distance_km,
+            self.proximity_scale_km,
+            RegularVisits::of(self.config),
+        )
     }
 
     /// The score: the partial score plus the proximity term. Both match
@@ -499,8 +508,34 @@ impl<'a> ScoringContext<'a> {
 }
 
 /// `exp(-d / scale)`: 1 next door, 1/e at one scale length.
-pub(crate) fn proximity_value(distance_km: f64, scale_km: f64) -> f64 {
-    (-distance_km / scale_km).exp()
+/// Proximity: `exp(-distance / scale)`, and beyond the distance of regular
+/// visits falling faster, by `e` every `beyond_km` more: the product of
+/// the two exponentials, so the bounds can take each from a table.
+pub(crate) fn proximity_value(distance_km: f64, scale_km: f64, visits: RegularVisits) -> f64 {
+    (-distance_km / scale_km).exp() * (-visits.excess(distance_km)).exp()
+}
+
+/// The distance of regular visits and how fast proximity falls beyond it
+/// (the scoring configuration's `regular_visit_km` and
+/// `beyond_regular_visits_km`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct RegularVisits {
+    pub within_km: f64,
+    pub beyond_km: f64,
+}
+
+impl RegularVisits {
+    pub(crate) fn of(config: &ScoringConfig) -> RegularVisits {
+        RegularVisits {
+            within_km: config.regular_visit_km,
+            beyond_km: config.beyond_regular_visits_km,
+        }
+    }
+
+    /// The extra exponent beyond the distance of regular visits.
+    pub(crate) fn excess(self, distance_km: f64) -> f64 {
+        (distance_km - self.within_km).max(0.0) / self.beyond_km
+    }
 }
 
 /// How well two phases work together: 1 for the same phase; natural vertical
@@ -734,8 +769,15 @@ mod tests {
             language_affinity(LanguageMedium::Welsh, LanguageMedium::Bilingual),
             0.7
         );
-        assert_eq!(proximity_value(0.0, 15.0), 1.0);
-        assert!((proximity_value(15.0, 15.0) - (-1.0f64).exp()).abs() < EPSILON);
+        let visits = RegularVisits {
+            within_km: 40.0,
+            beyond_km: 15.0,
+        };
+        assert_eq!(proximity_value(0.0, 15.0, visits), 1.0);
+        assert!((proximity_value(15.0, 15.0, visits) - (-1.0f64).exp()).abs() < EPSILON);
+        // Beyond regular visits: e times lower again every 15 km.
+        let beyond = proximity_value(70.0, 40.0, visits) / proximity_value(55.0, 40.0, visits);
+        assert!((beyond - (-15.0f64 / 40.0 - 1.0).exp()).abs() < EPSILON);
     }
 
     #[test]
