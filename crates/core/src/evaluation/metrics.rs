@@ -19,7 +19,7 @@ pub struct Placement {
 }
 
 /// What the metrics compare a placement with, per seeker.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Reference {
     pub seeker: u32,
     /// The nearest partners the engine's hard filters admit, nearest first.
@@ -27,6 +27,10 @@ pub struct Reference {
     /// Welsh-medium seekers only: how many feasible Welsh-medium partners
     /// are within reach.
     pub welsh_medium_in_reach: Option<usize>,
+    /// The distance of regular visits (the scoring configuration's
+    /// `regular_visit_km`), for [`Metrics::beyond_regular_visits`]; `None`
+    /// leaves it uncounted.
+    pub regular_visit_km: Option<f64>,
 }
 
 /// `hits` out of `of`; no ratio when nothing was counted.
@@ -87,6 +91,10 @@ pub struct Metrics {
     /// Partners placed whose latest safeguarding judgement, however old,
     /// is not met: must be 0.
     pub safeguarding_not_met: u32,
+    /// Partners beyond the distance of regular visits although as many
+    /// feasible partners as asked for were within it, of the partners
+    /// placed (lower is better).
+    pub beyond_regular_visits: Share,
     /// Most seekers one supporter was placed with.
     pub busiest_supporter: u32,
     /// Different supporters among all partners placed.
@@ -124,6 +132,7 @@ pub fn measure(
         first_covers_need: Share::default(),
         partners_needing_it: Share::default(),
         safeguarding_not_met: 0,
+        beyond_regular_visits: Share::default(),
         busiest_supporter: 0,
         distinct_supporters: 0,
         short: 0,
@@ -138,6 +147,14 @@ pub fn measure(
             .welsh_medium_in_reach
             .is_some_and(|within| within >= asked);
         metrics.short += u32::from(placement.partners.len() < asked);
+        // Whether as many feasible partners as asked for were within
+        // regular visits: then a partner beyond them was a choice.
+        let regular = reference.regular_visit_km.filter(|&within| {
+            reference.nearest_feasible.len() >= asked
+                && reference.nearest_feasible[..asked]
+                    .iter()
+                    .all(|&partner| distance(placement.seeker, partner) <= within)
+        });
         for (rank, &partner_index) in placement.partners.iter().enumerate() {
             let partner = school(partner_index);
             metrics.partners += 1;
@@ -177,6 +194,11 @@ pub fn measure(
                 metrics.partners_needing_it.count(needs_it && !covers);
             }
             metrics.safeguarding_not_met += u32::from(partner.evidence.safeguarding_not_met);
+            if let Some(within) = regular {
+                metrics
+                    .beyond_regular_visits
+                    .count(distance(placement.seeker, partner_index) > within);
+            }
             travelled += distance(placement.seeker, partner_index);
         }
         // As many of the nearest feasible partners as were placed: what the
@@ -261,11 +283,13 @@ pub(super) mod tests {
                 seeker: at("s"),
                 nearest_feasible: vec![at("p1"), at("p2"), at("p3")],
                 welsh_medium_in_reach: Some(3),
+                regular_visit_km: None,
             },
             Reference {
                 seeker: at("e"),
                 nearest_feasible: vec![at("p1"), at("p2"), at("p3")],
                 welsh_medium_in_reach: None,
+                regular_visit_km: None,
             },
         ];
         let m = measure(&snapshot, System::Match, 3, &placements, &references, None);
@@ -324,6 +348,7 @@ pub(super) mod tests {
                 seeker,
                 nearest_feasible: vec![],
                 welsh_medium_in_reach: Some(0),
+                regular_visit_km: None,
             }],
             None,
         );
@@ -373,6 +398,7 @@ pub(super) mod tests {
                 seeker: at("s"),
                 nearest_feasible: vec![at("graded"), at("ungraded")],
                 welsh_medium_in_reach: None,
+                regular_visit_km: None,
             }],
             None,
         );

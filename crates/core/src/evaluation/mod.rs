@@ -191,6 +191,7 @@ pub fn evaluate(
             seeker,
             nearest_feasible: feasible,
             welsh_medium_in_reach: welsh_in_reach,
+            regular_visit_km: Some(scoring.regular_visit_km),
         });
     }
     progress(total, total);
